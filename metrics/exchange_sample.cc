@@ -1,0 +1,49 @@
+#include "metrics/exchange_sample.h"
+
+namespace sidemeter::metrics {
+
+std::string_view method_name(Method m) {
+  switch (m) {
+    case Method::kGet: return "GET";
+    case Method::kHead: return "HEAD";
+    case Method::kPost: return "POST";
+    case Method::kPut: return "PUT";
+    case Method::kDelete: return "DELETE";
+    case Method::kConnect: return "CONNECT";
+    case Method::kOptions: return "OPTIONS";
+    case Method::kTrace: return "TRACE";
+    case Method::kPatch: return "PATCH";
+    case Method::kOther:
+    case Method::kCount: break;
+  }
+  return "OTHER";
+}
+
+std::string_view upstream_error_name(UpstreamError e) {
+  switch (e) {
+    case UpstreamError::kNone: return "none";
+    case UpstreamError::kConnectRefused: return "connect_refused";
+    case UpstreamError::kConnectTimeout: return "connect_timeout";
+    case UpstreamError::kResetBeforeResponse: return "reset_before_response";
+    case UpstreamError::kResetMidResponse: return "reset_mid_response";
+    case UpstreamError::kResponseTimeout: return "response_timeout";
+    case UpstreamError::kInvalidResponse: return "invalid_response";
+    case UpstreamError::kClosedEarly: return "closed_early";
+    case UpstreamError::kCount: break;
+  }
+  return "unknown";
+}
+
+std::string_view downstream_error_name(DownstreamError e) {
+  switch (e) {
+    case DownstreamError::kNone: return "none";
+    case DownstreamError::kClientAbortRequest: return "client_abort_request";
+    case DownstreamError::kClientAbortResponse: return "client_abort_response";
+    case DownstreamError::kRequestRejected: return "request_rejected";
+    case DownstreamError::kHeaderTimeout: return "header_timeout";
+    case DownstreamError::kCount: break;
+  }
+  return "unknown";
+}
+
+}  // namespace sidemeter::metrics

@@ -1,0 +1,108 @@
+#include "proxy/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <ctime>
+
+namespace sidemeter::log {
+namespace {
+std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
+
+const char* level_name(Level l) {
+  switch (l) {
+    case Level::kDebug: return "debug";
+    case Level::kInfo: return "info";
+    case Level::kWarn: return "warn";
+    case Level::kError: return "error";
+  }
+  return "info";
+}
+
+void append_timestamp(std::string& out) {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm t;
+  gmtime_r(&ts.tv_sec, &t);
+  char buf[40];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+  out.append(buf, n);
+  char ms[8];
+  int len = snprintf(ms, sizeof ms, ".%03ldZ", ts.tv_nsec / 1'000'000);
+  out.append(ms, size_t(len));
+}
+}  // namespace
+
+void set_min_level(Level level) { g_min_level.store(static_cast<int>(level)); }
+
+void append_json_string(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out.push_back(hex[c >> 4]);
+          out.push_back(hex[c & 15]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void write(Level level, std::string_view event, std::initializer_list<Field> fields) {
+  if (static_cast<int>(level) < g_min_level.load(std::memory_order_relaxed)) return;
+  std::string line;
+  line.reserve(256);
+  line += "{\"ts\":\"";
+  append_timestamp(line);
+  line += "\",\"level\":\"";
+  line += level_name(level);
+  line += "\",\"event\":";
+  append_json_string(line, event);
+  for (const auto& f : fields) {
+    line.push_back(',');
+    append_json_string(line, f.key);
+    line.push_back(':');
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::string_view>) {
+            append_json_string(line, v);
+          } else if constexpr (std::is_same_v<T, bool>) {
+            line += v ? "true" : "false";
+          } else if constexpr (std::is_same_v<T, double>) {
+            char buf[32];
+            int n = snprintf(buf, sizeof buf, "%.6g", v);
+            line.append(buf, size_t(n));
+          } else {
+            char buf[24];
+            auto r = std::to_chars(buf, buf + sizeof buf, v);
+            line.append(buf, r.ptr);
+          }
+        },
+        f.value);
+  }
+  line += "}\n";
+  // One write per line: atomic for pipes up to PIPE_BUF, and never torn by other threads'
+  // lines on a terminal or file in practice.
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDERR_FILENO, p, left);
+    if (n <= 0) break;
+    p += n;
+    left -= size_t(n);
+  }
+}
+
+}  // namespace sidemeter::log

@@ -1,0 +1,37 @@
+#include "proxy/upstream_pool.h"
+
+#include <algorithm>
+
+#include "proxy/upstream_connection.h"
+#include "proxy/worker.h"
+
+namespace sidemeter {
+
+UpstreamConnection* UpstreamPool::take() {
+  if (idle_.empty()) return nullptr;
+  UpstreamConnection* c = idle_.back();
+  idle_.pop_back();
+  return c;
+}
+
+void UpstreamPool::put(UpstreamConnection* c) {
+  if (worker_.draining() || idle_.size() >= worker_.config().pool.max_idle_per_worker) {
+    c->abandon(false);
+    return;
+  }
+  c->become_idle();
+  idle_.push_back(c);
+}
+
+void UpstreamPool::forget(UpstreamConnection* c) {
+  auto it = std::find(idle_.begin(), idle_.end(), c);
+  if (it != idle_.end()) idle_.erase(it);
+}
+
+void UpstreamPool::close_all() {
+  auto idle = std::move(idle_);
+  idle_.clear();
+  for (auto* c : idle) c->abandon(false);
+}
+
+}  // namespace sidemeter

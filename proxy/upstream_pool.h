@@ -1,0 +1,31 @@
+#pragma once
+// Per-worker keep-alive pool of idle upstream connections. LIFO, so the busiest
+// connections stay warm and the rest age out through the idle timeout, which is kept
+// shorter than common backends' so we close first and rarely lose the reuse race.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace sidemeter {
+
+class UpstreamConnection;
+class Worker;
+
+class UpstreamPool {
+ public:
+  explicit UpstreamPool(Worker& worker) : worker_(worker) {}
+  // An idle connection ready for a request, or nullptr.
+  UpstreamConnection* take();
+  // The connection finished an exchange cleanly; pool it or close it if full/draining.
+  void put(UpstreamConnection* c);
+  // An idle connection closed itself (peer closed, idle timeout).
+  void forget(UpstreamConnection* c);
+  void close_all();
+  size_t idle_count() const { return idle_.size(); }
+
+ private:
+  Worker& worker_;
+  std::vector<UpstreamConnection*> idle_;
+};
+
+}  // namespace sidemeter
