@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package sidemeter needs to build, run and test. Idempotent:
+# apt is only touched when something is missing.
+set -euo pipefail
+
+packages=(
+  # build
+  g++ meson ninja-build pkg-config
+  # libraries (llhttp's C sources come from node-llhttp and are compiled by meson)
+  libuv1-dev node-llhttp libyaml-cpp-dev libssl-dev
+  # tests and benchmarks of the record path
+  libgtest-dev libgmock-dev libbenchmark-dev python3 curl
+)
+if [ "${1:-}" = "--test" ]; then
+  # End-to-end checks of the stats port: promtool and a real Prometheus server.
+  packages+=(prometheus)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
