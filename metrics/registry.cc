@@ -1,0 +1,483 @@
+#include "metrics/registry.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace sidemeter::metrics {
+namespace {
+
+constexpr uint64_t kSecondNs = 1'000'000'000ull;
+constexpr std::array<double, 5> kQuantiles = {0.5, 0.9, 0.95, 0.99, 0.999};
+constexpr const char* kOtherReason = "other";
+
+// now - prev bucket by bucket into out (only the buckets that moved); prev becomes now.
+// max: the largest value the shards reported since the previous tick.
+void diff_into(Histogram& prev, const Histogram& now, SparseHistogram& out, uint64_t max) {
+  const std::span<const uint64_t> a = now.buckets();
+  uint64_t* p = prev.mutable_buckets();
+  for (uint32_t i = 0; i < a.size(); ++i) {
+    if (a[i] != p[i]) {
+      out.entries.push_back({i, a[i] - p[i]});
+      p[i] = a[i];
+    }
+  }
+  out.count = now.count() - prev.count();
+  out.sum = now.sum() - prev.sum();
+  prev.set_totals(now.count(), now.sum());
+  // The per-shard max is reset by the reader while writers run, so a sample can leave its
+  // max in a neighbouring second; the highest bucket that moved bounds it from below.
+  if (!out.entries.empty()) {
+    max = std::max(max, now.layout().lower(out.entries.back().index));
+  }
+  out.max = out.count ? max : 0;
+  prev.set_max(std::max(prev.max(), out.max));
+}
+
+DurationSummary summarize_duration(const Histogram& h, uint64_t max) {
+  DurationSummary d;
+  d.count = h.count();
+  if (d.count == 0) return d;
+  std::array<double, kQuantiles.size()> q{};
+  h.quantiles(kQuantiles, q, max);
+  constexpr double kMs = 1e6;
+  d.avg_ms = h.mean() / kMs;
+  d.p50_ms = q[0] / kMs;
+  d.p90_ms = q[1] / kMs;
+  d.p95_ms = q[2] / kMs;
+  d.p99_ms = q[3] / kMs;
+  d.p999_ms = q[4] / kMs;
+  d.max_ms = double(max) / kMs;
+  return d;
+}
+
+SizeSummary summarize_size(const Histogram& h, uint64_t max) {
+  SizeSummary s;
+  s.count = h.count();
+  s.total = h.sum();
+  if (s.count == 0) return s;
+  std::array<double, kQuantiles.size()> q{};
+  h.quantiles(kQuantiles, q, max);
+  s.avg = h.mean();
+  s.p50 = q[0];
+  s.p95 = q[2];
+  s.max = max;
+  return s;
+}
+
+double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+}  // namespace
+
+Registry::RouteAgg::RouteAgg(RouteKey k)
+    : key(k),
+      total_latency(kDurationLayout),
+      win_latency(kWindowSlots.size() - 1, Histogram(kDurationLayout)) {}
+
+Registry::Registry(RegistryOptions options, const Clock& clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      start_ns_(clock.now_ns()),
+      routes_(options_.max_routes),
+      total_durations_(kDurationMetrics, Histogram(kDurationLayout)),
+      total_sizes_(kSizeMetrics, Histogram(kSizeLayout)),
+      route_aggs_((options_.max_routes + 1) * kMethods) {
+  routes_.set_patterns(options_.route_patterns);
+  if (options_.process_stats) {
+    process_.emplace(options_.proc_root);
+    sample_cpu(0, start_ns_);
+    cpu_first_ = cpu_[0];
+  }
+}
+
+Registry::~Registry() = default;
+
+Shard& Registry::add_shard() {
+  std::lock_guard lock(mu_);
+  shards_.push_back(std::make_unique<Shard>(routes_));
+  shard_reject_ids_.emplace_back(metrics::kMaxRejectReasons, -1);
+  return *shards_.back();
+}
+
+uint64_t Registry::ticks() const {
+  std::lock_guard lock(mu_);
+  return seq_;
+}
+
+void Registry::tick() {
+  const uint64_t now = clock_.now_ns();
+  if (now < start_ns_) return;
+  const uint64_t target = (now - start_ns_) / kSecondNs;
+  std::lock_guard lock(mu_);
+  if (target <= seq_) return;
+
+  pending_.clear();
+  collect(pending_);
+
+  // Seconds nobody ticked: empty slots, so windows expire on time.
+  const uint64_t empties = target - seq_ - 1;
+  if (empties >= SlotRing::kCapacity) {
+    // Every window would be empty after that many pushes anyway.
+    ring_.clear();
+    for (WindowSums& w : windows_) w.clear();
+    for (RouteKey key : active_keys_) {
+      RouteAgg& agg = *route_aggs_[key];
+      agg.win.fill(RouteScalars{});
+      for (Histogram& h : agg.win_latency) h.clear();
+    }
+    seq_ += empties;
+  } else {
+    for (uint64_t i = 0; i < empties; ++i) {
+      Slot empty;
+      empty.seq = ++seq_;
+      push(empty);
+    }
+  }
+  pending_.seq = ++seq_;
+  push(pending_);
+  sample_cpu(seq_, now);
+}
+
+void Registry::collect(Slot& s) {
+  Scalars now;
+  std::array<uint64_t, kStatusCodes> codes{};
+  for (const auto& sh : shards_) {
+    now.requests += sh->requests_.get();
+    now.errors += sh->errors_.get();
+    for (size_t i = 0; i < kStatusClasses; ++i) now.status_classes[i] += sh->status_classes_[i].get();
+    for (size_t i = 0; i < kUpstreamErrorKinds; ++i) {
+      now.upstream_errors[i] += sh->upstream_errors_[i].get();
+    }
+    for (size_t i = 0; i < kDownstreamErrorKinds; ++i) {
+      now.downstream_errors[i] += sh->downstream_errors_[i].get();
+    }
+    now.upstream_attempts += sh->upstream_attempts_.get();
+    now.upstream_retries += sh->upstream_retries_.get();
+    now.request_head_bytes += sh->request_head_bytes_.get();
+    now.request_body_bytes += sh->request_body_bytes_.get();
+    now.response_head_bytes += sh->response_head_bytes_.get();
+    now.response_body_bytes += sh->response_body_bytes_.get();
+    for (size_t c = 0; c < kStatusCodes; ++c) codes[c] += sh->status_codes_[c].get();
+  }
+  s.scalars = now;
+  s.scalars.subtract(total_);
+  total_ = now;
+  for (size_t c = 0; c < kStatusCodes; ++c) {
+    if (codes[c] != total_codes_[c]) {
+      s.status_codes.emplace_back(uint16_t(c), codes[c] - total_codes_[c]);
+      total_codes_[c] = codes[c];
+    }
+  }
+
+  // Reject reasons: per-shard tables of static strings, mapped to process-wide ids.
+  std::vector<uint64_t> rejects(total_rejects_.size(), 0);
+  for (size_t si = 0; si < shards_.size(); ++si) {
+    for (size_t i = 0; i < metrics::kMaxRejectReasons; ++i) {
+      const Shard::RejectReason& r = shards_[si]->rejects_[i];
+      const char* reason = r.reason.load(std::memory_order_acquire);
+      if (reason == nullptr) break;  // claimed in order
+      int32_t& id = shard_reject_ids_[si][i];
+      if (id < 0) id = int32_t(reject_id(reason));
+      if (rejects.size() <= size_t(id)) rejects.resize(id + 1, 0);
+      rejects[id] += r.count.get();
+    }
+  }
+  total_rejects_.resize(rejects.size(), 0);
+  for (uint32_t id = 0; id < rejects.size(); ++id) {
+    if (rejects[id] != total_rejects_[id]) {
+      s.rejects.emplace_back(id, rejects[id] - total_rejects_[id]);
+      total_rejects_[id] = rejects[id];
+    }
+  }
+
+  for (size_t m = 0; m < kDurationMetrics; ++m) {
+    scratch_dur_.clear();
+    uint64_t max = 0;
+    for (const auto& sh : shards_) {
+      sh->durations_[m].read_into(scratch_dur_);
+      max = std::max(max, sh->durations_[m].take_max());
+    }
+    diff_into(total_durations_[m], scratch_dur_, s.durations[m], max);
+    max_durations_[m] = total_durations_[m].max();
+  }
+  for (size_t m = 0; m < kSizeMetrics; ++m) {
+    scratch_size_.clear();
+    uint64_t max = 0;
+    for (const auto& sh : shards_) {
+      sh->sizes_[m].read_into(scratch_size_);
+      max = std::max(max, sh->sizes_[m].take_max());
+    }
+    diff_into(total_sizes_[m], scratch_size_, s.sizes[m], max);
+    max_sizes_[m] = total_sizes_[m].max();
+  }
+  collect_routes(s);
+}
+
+void Registry::collect_routes(Slot& s) {
+  const size_t keys = route_aggs_.size();
+  for (RouteKey key = 0; key < keys; ++key) {
+    uint64_t requests = 0;
+    bool seen = false;
+    for (const auto& sh : shards_) {
+      if (const Shard::RouteMethod* rm = sh->routes_[key].load(std::memory_order_acquire)) {
+        seen = true;
+        requests += rm->requests.get_acquire();
+      }
+    }
+    if (!seen) continue;
+    std::unique_ptr<RouteAgg>& agg_ptr = route_aggs_[key];
+    if (!agg_ptr) {
+      agg_ptr = std::make_unique<RouteAgg>(key);
+      active_keys_.insert(std::upper_bound(active_keys_.begin(), active_keys_.end(), key), key);
+    }
+    RouteAgg& agg = *agg_ptr;
+    // Nothing completed on this key since the last reading: leave everything for a later
+    // tick (deltas telescope, so postponing a reading never loses a sample).
+    if (requests == agg.prev_requests) continue;
+    agg.prev_requests = requests;
+
+    RouteScalars now;
+    scratch_dur_.clear();
+    uint64_t max = 0;
+    for (CodeAgg& c : agg.codes) {
+      c.buckets.fill(0);
+      c.sum_ns = 0;
+    }
+    for (const auto& sh : shards_) {
+      Shard::RouteMethod* rm = sh->routes_[key].load(std::memory_order_acquire);
+      if (rm == nullptr) continue;
+      now.requests += rm->requests.get();
+      now.errors += rm->errors.get();
+      for (size_t i = 0; i < kStatusClasses; ++i) now.status_classes[i] += rm->status_classes[i].get();
+      now.request_body_bytes += rm->request_body_bytes.get();
+      now.response_body_bytes += rm->response_body_bytes.get();
+      rm->latency.read_into(scratch_dur_);
+      max = std::max(max, rm->latency.take_max());
+      for (const Shard::CodeSeries& cs : rm->codes) {
+        const uint16_t code = cs.code.load(std::memory_order_acquire);
+        if (code == 0) continue;
+        const uint16_t key_code = code == Shard::kOverflowCode ? 0 : code;
+        auto it = std::find_if(agg.codes.begin(), agg.codes.end(),
+                               [&](const CodeAgg& c) { return c.code == key_code; });
+        if (it == agg.codes.end()) {
+          agg.codes.push_back(CodeAgg{key_code, {}, 0});
+          it = agg.codes.end() - 1;
+        }
+        for (size_t b = 0; b < kRequestDurationBuckets; ++b) it->buckets[b] += cs.buckets[b].get();
+        it->sum_ns += cs.sum_ns.get();
+      }
+    }
+    RouteDelta d;
+    d.key = key;
+    d.scalars = now;
+    d.scalars.add(agg.total, -1);
+    agg.total = now;
+    diff_into(agg.total_latency, scratch_dur_, d.latency, max);
+    agg.max_ever = agg.total_latency.max();
+    s.routes.push_back(std::move(d));
+  }
+}
+
+uint32_t Registry::reject_id(const char* reason) {
+  for (uint32_t i = 0; i < reject_names_.size(); ++i) {
+    if (reject_names_[i] == reason) return i;
+  }
+  if (reject_names_.size() + 1 < kMaxReasonIds) {
+    reject_names_.emplace_back(reason);
+    return uint32_t(reject_names_.size() - 1);
+  }
+  // The last id is the shared "other".
+  if (reject_names_.size() < kMaxReasonIds) reject_names_.emplace_back(kOtherReason);
+  return uint32_t(kMaxReasonIds - 1);
+}
+
+void Registry::push(Slot& s) {
+  const uint64_t n = s.seq;
+  for (size_t w = 0; w < kWindowSlots.size(); ++w) {
+    if (n <= kWindowSlots[w]) continue;
+    if (const Slot* old = ring_.find(n - kWindowSlots[w])) {
+      windows_[w].subtract(*old);
+      for (const RouteDelta& d : old->routes) apply_route_delta(d, -1, w);
+    }
+  }
+  Slot& dst = ring_.place(n);
+  std::swap(dst, s);
+  s.clear();
+  for (size_t w = 0; w < kWindowSlots.size(); ++w) {
+    windows_[w].add(dst);
+    for (const RouteDelta& d : dst.routes) apply_route_delta(d, 1, w);
+  }
+}
+
+void Registry::apply_route_delta(const RouteDelta& d, int sign, size_t window) {
+  RouteAgg& agg = *route_aggs_[d.key];
+  agg.win[window].add(d.scalars, sign);
+  if (window == 0) return;  // the 1 s latency is read straight from the newest slot
+  Histogram& h = agg.win_latency[window - 1];
+  if (sign > 0) {
+    d.latency.add_to(h);
+  } else {
+    d.latency.subtract_from(h);
+  }
+}
+
+void Registry::sample_cpu(uint64_t seq, uint64_t now) {
+  if (!process_) return;
+  double cpu = 0;
+  if (!process_->read_cpu_seconds(cpu)) return;
+  cpu_[seq % cpu_.size()] = CpuSample{seq, now, cpu};
+}
+
+double Registry::covered_seconds(size_t w) const {
+  if (w >= kWindowSlots.size()) return double(seq_);
+  return double(std::min<uint64_t>(kWindowSlots[w], seq_));
+}
+
+void Registry::fill_window(Snapshot& snap, size_t w, double quota) const {
+  WindowStats& out = snap.windows[w];
+  const bool total = w == kWindowSlots.size();
+  out.seconds = covered_seconds(w);
+
+  std::array<uint64_t, kDurationMetrics> dmax{};
+  std::array<uint64_t, kSizeMetrics> smax{};
+  if (total) {
+    dmax = max_durations_;
+    smax = max_sizes_;
+  } else {
+    for (uint64_t k = 0; k < kWindowSlots[w] && k < seq_; ++k) {
+      const Slot* s = ring_.find(seq_ - k);
+      if (s == nullptr) continue;
+      for (size_t m = 0; m < kDurationMetrics; ++m) dmax[m] = std::max(dmax[m], s->durations[m].max);
+      for (size_t m = 0; m < kSizeMetrics; ++m) smax[m] = std::max(smax[m], s->sizes[m].max);
+    }
+  }
+  const Scalars& sc = total ? total_ : windows_[w].scalars;
+  const std::vector<Histogram>& durs = total ? total_durations_ : windows_[w].durations;
+  const std::vector<Histogram>& sizes = total ? total_sizes_ : windows_[w].sizes;
+  const uint64_t* codes = total ? total_codes_.data() : windows_[w].status_codes.data();
+  const std::vector<uint64_t>& rejects = total ? total_rejects_ : windows_[w].rejects;
+
+  out.totals = sc;
+  out.requests = sc.requests;
+  out.errors = sc.errors;
+  out.rps = ratio(double(sc.requests), out.seconds);
+  out.error_rate = ratio(double(sc.errors), double(sc.requests));
+  for (size_t m = 0; m < kDurationMetrics; ++m) out.durations[m] = summarize_duration(durs[m], dmax[m]);
+  for (size_t m = 0; m < kSizeMetrics; ++m) out.sizes[m] = summarize_size(sizes[m], smax[m]);
+  for (size_t c = 0; c < kStatusCodes; ++c) {
+    if (codes[c]) out.status_codes.emplace_back(uint16_t(c + kMinStatus), codes[c]);
+  }
+  for (size_t id = 0; id < rejects.size() && id < reject_names_.size(); ++id) {
+    if (rejects[id]) out.rejected.emplace_back(reject_names_[id], rejects[id]);
+  }
+
+  // CPU over the window, from the samples taken at each tick.
+  if (!process_) return;
+  const CpuSample& last = cpu_[seq_ % cpu_.size()];
+  if (last.seq != seq_) return;
+  const CpuSample* base = nullptr;
+  if (total) {
+    base = &cpu_first_;
+  } else {
+    for (uint64_t s = seq_ > kWindowSlots[w] ? seq_ - kWindowSlots[w] : 0; s < seq_; ++s) {
+      if (cpu_[s % cpu_.size()].seq == s) {
+        base = &cpu_[s % cpu_.size()];
+        break;
+      }
+    }
+  }
+  if (base == nullptr || last.t_ns <= base->t_ns) return;
+  out.cpu_percent = 100.0 * (last.cpu_s - base->cpu_s) / (double(last.t_ns - base->t_ns) / 1e9);
+  if (quota > 0) out.cpu_percent_of_quota = out.cpu_percent / quota;
+}
+
+void Registry::fill_routes(Snapshot& snap) const {
+  // Per-window maxima of every key, in one pass over the slots of each window.
+  std::array<std::vector<uint64_t>, kWindowSlots.size()> maxes;
+  for (size_t w = 0; w < kWindowSlots.size(); ++w) {
+    maxes[w].assign(route_aggs_.size(), 0);
+    for (uint64_t k = 0; k < kWindowSlots[w] && k < seq_; ++k) {
+      const Slot* s = ring_.find(seq_ - k);
+      if (s == nullptr) continue;
+      for (const RouteDelta& d : s->routes) maxes[w][d.key] = std::max(maxes[w][d.key], d.latency.max);
+    }
+  }
+  const Slot* newest = ring_.find(seq_);
+  Histogram last_second(kDurationLayout);
+
+  for (RouteKey key : active_keys_) {
+    const RouteAgg& agg = *route_aggs_[key];
+    if (agg.total.requests == 0) continue;
+    RouteStats rs;
+    rs.route = routes_.name(key / kMethods);
+    rs.method = Method(key % kMethods);
+    for (size_t w = 0; w < kWindows; ++w) {
+      const bool total = w == kWindowSlots.size();
+      RouteWindowStats& out = rs.windows[w];
+      const RouteScalars& sc = total ? agg.total : agg.win[w];
+      out.seconds = covered_seconds(w);
+      out.requests = sc.requests;
+      out.errors = sc.errors;
+      out.rps = ratio(double(sc.requests), out.seconds);
+      out.error_rate = ratio(double(sc.errors), double(sc.requests));
+      out.status_classes = sc.status_classes;
+      out.request_body_bytes = sc.request_body_bytes;
+      out.response_body_bytes = sc.response_body_bytes;
+      if (total) {
+        out.latency = summarize_duration(agg.total_latency, agg.max_ever);
+      } else if (w > 0) {
+        out.latency = summarize_duration(agg.win_latency[w - 1], maxes[w][key]);
+      } else if (newest != nullptr) {
+        for (const RouteDelta& d : newest->routes) {
+          if (d.key != key) continue;
+          last_second.clear();
+          d.latency.add_to(last_second);
+          out.latency = summarize_duration(last_second, d.latency.max);
+        }
+      }
+    }
+    snap.routes.push_back(std::move(rs));
+
+    for (const CodeAgg& c : agg.codes) {
+      DurationSeries ds;
+      ds.route = snap.routes.back().route;
+      ds.method = snap.routes.back().method;
+      ds.code = c.code;
+      ds.buckets = c.buckets;
+      for (uint64_t b : c.buckets) ds.count += b;
+      ds.sum_seconds = double(c.sum_ns) / 1e9;
+      snap.request_duration.push_back(std::move(ds));
+    }
+  }
+}
+
+Snapshot Registry::snapshot() {
+  Snapshot snap;
+  double quota = 0;
+  if (process_) {
+    snap.process = process_->read();  // file reads outside the lock
+    quota = snap.process.cgroup_cpu_quota_cores;
+  }
+  const uint64_t now = clock_.now_ns();
+  std::lock_guard lock(mu_);
+  snap.ticks = seq_;
+  snap.uptime_seconds = now > start_ns_ ? double(now - start_ns_) / 1e9 : 0.0;
+  for (size_t w = 0; w < kWindows; ++w) fill_window(snap, w, quota);
+  fill_routes(snap);
+  snap.duration_histograms = total_durations_;
+  snap.size_histograms = total_sizes_;
+  for (const auto& sh : shards_) {
+    const WorkerGauges& g = sh->gauges();
+    GaugeTotals& t = snap.gauges;
+    t.downstream_connections_active += g.downstream_connections_active.get();
+    t.upstream_connections_active += g.upstream_connections_active.get();
+    t.requests_active += g.requests_active.get();
+    t.downstream_connections_total += g.downstream_connections_total.get();
+    t.downstream_connections_refused += g.downstream_connections_refused.get();
+    t.upstream_connections_total += g.upstream_connections_total.get();
+    t.upstream_retries_total += g.upstream_retries_total.get();
+    t.tunnels_active += g.tunnels_active.get();
+  }
+  return snap;
+}
+
+}  // namespace sidemeter::metrics

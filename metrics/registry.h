@@ -1,0 +1,117 @@
+#pragma once
+// Owns the shards, turns their cumulative counters into one-second slots (tick) and serves
+// windowed views of them (snapshot). Workers only ever touch their own Shard; tick() and
+// snapshot() run on the stats thread and share one mutex that workers never take.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "metrics/clock.h"
+#include "metrics/process_stats.h"
+#include "metrics/route_template.h"
+#include "metrics/shard.h"
+#include "metrics/snapshot.h"
+#include "metrics/windows.h"
+
+namespace sidemeter::metrics {
+
+struct RegistryOptions {
+  size_t max_routes = RouteTable::kDefaultMaxRoutes;  // beyond: "other"
+  std::vector<std::string> route_patterns;            // see RouteTable::set_patterns
+  bool process_stats = true;                          // sample CPU each tick, /proc figures
+  std::string proc_root;                              // "" = live /proc and /sys
+};
+
+class Registry {
+ public:
+  static constexpr size_t kMaxReasonIds = 64;  // process-wide reject reasons; the rest -> "other"
+
+  Registry(RegistryOptions options, const Clock& clock);
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // One per worker, before the worker records. The reference stays valid for the
+  // registry's lifetime.
+  Shard& add_shard();
+  RouteTable& routes() { return routes_; }
+
+  // Stats thread, about once per second. Closes every whole second elapsed since the
+  // previous tick: the counters read now make the newest slot, and seconds without a
+  // tick (late or missed ticks) become empty slots. A tick within the same second as the
+  // previous one does nothing (its samples wait for the next).
+  void tick();
+  // Thread-safe w.r.t. tick().
+  Snapshot snapshot();
+  uint64_t ticks() const;
+
+ private:
+  struct CodeAgg {
+    uint16_t code = 0;
+    std::array<uint64_t, kRequestDurationBuckets> buckets{};
+    uint64_t sum_ns = 0;
+  };
+  struct RouteAgg {
+    explicit RouteAgg(RouteKey k);
+    RouteKey key;
+    uint64_t prev_requests = 0;  // gate: skip keys that did not move
+    RouteScalars total;          // cumulative at the last tick
+    Histogram total_latency;
+    uint64_t max_ever = 0;
+    std::array<RouteScalars, kWindowSlots.size()> win{};
+    std::vector<Histogram> win_latency;  // per rolling window (10s, 1m, 5m)
+    std::vector<CodeAgg> codes;
+  };
+  struct CpuSample {
+    uint64_t seq = UINT64_MAX;
+    uint64_t t_ns = 0;
+    double cpu_s = 0;
+  };
+
+  void collect(Slot& s);
+  void collect_routes(Slot& s);
+  uint32_t reject_id(const char* reason);
+  void push(Slot& s);
+  void apply_route_delta(const RouteDelta& d, int sign, size_t window);
+  void sample_cpu(uint64_t seq, uint64_t now);
+  void fill_window(Snapshot& snap, size_t w, double quota) const;
+  void fill_routes(Snapshot& snap) const;
+  double covered_seconds(size_t w) const;
+
+  const RegistryOptions options_;
+  const Clock& clock_;
+  const uint64_t start_ns_;
+  RouteTable routes_;
+  std::optional<ProcessStats> process_;
+
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  uint64_t seq_ = 0;  // slots completed
+
+  // Cumulative figures at the last tick: the "total" window and the base of the next delta.
+  Scalars total_;
+  std::vector<Histogram> total_durations_, total_sizes_;
+  std::array<uint64_t, kDurationMetrics> max_durations_{};
+  std::array<uint64_t, kSizeMetrics> max_sizes_{};
+  std::array<uint64_t, kStatusCodes> total_codes_{};
+  std::vector<uint64_t> total_rejects_;
+  std::vector<std::string> reject_names_;
+  std::vector<std::vector<int32_t>> shard_reject_ids_;  // per shard, per slot
+
+  std::vector<std::unique_ptr<RouteAgg>> route_aggs_;  // by RouteKey
+  std::vector<RouteKey> active_keys_;                  // keys with an agg, ascending
+
+  SlotRing ring_;
+  std::array<WindowSums, kWindowSlots.size()> windows_;  // 1s, 10s, 1m, 5m
+  Slot pending_;
+  Histogram scratch_dur_{kDurationLayout}, scratch_size_{kSizeLayout};
+
+  std::array<CpuSample, SlotRing::kCapacity + 1> cpu_;
+  CpuSample cpu_first_;
+};
+
+}  // namespace sidemeter::metrics

@@ -1,0 +1,85 @@
+#pragma once
+// Bounded routes without configuration: a request path becomes a template ("/users/{id}")
+// so that per-route figures stay few whatever ids clients put in their URLs, and a
+// process-wide cap sends everything beyond it to "other".
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace sidemeter::metrics {
+
+inline constexpr size_t kMaxRouteLength = 256;  // longer templates go to "other"
+inline constexpr std::string_view kOtherRoute = "other";
+
+// Automatic templating: drops the query/fragment, "" -> "/", and replaces id-like segments
+// by {id}: all digits, digits with a file extension (123.json -> {id}.json), UUIDs, hex
+// strings of 16+ chars, and tokens of 20+ chars mixing letters and digits. Writes into
+// out (capacity cap) and returns the length, or 0 if it does not fit.
+size_t auto_route_template(std::string_view path, char* out, size_t cap);
+std::string auto_route_template(std::string_view path);
+
+// Process-wide route ids. Ids 0..max_routes-1 are templates in order of first sight;
+// id max_routes is "other". Locks; workers go through a RouteCache instead.
+class RouteTable {
+ public:
+  static constexpr size_t kDefaultMaxRoutes = 100;
+  explicit RouteTable(size_t max_routes = kDefaultMaxRoutes);
+
+  // User patterns take precedence over automatic templating: "/users/{id}/orders" matches
+  // any path with those literal segments and anything in the {...} ones; a final "{*}"
+  // segment matches any rest. First match wins. Call before workers start.
+  void set_patterns(std::vector<std::string> patterns);
+  // Template for path (pattern or automatic) into out; returns length, 0 if too long.
+  size_t templatize(std::string_view path, char* out, size_t cap) const;
+  std::string templatize(std::string_view path) const;
+
+  size_t max_routes() const { return max_routes_; }
+  uint32_t other_id() const { return uint32_t(max_routes_); }
+  // Id of a template, registering it while there is room; other_id() once full.
+  uint32_t intern(std::string_view tmpl);
+  // Template of an id ("other" for other_id()).
+  std::string name(uint32_t id) const;
+  size_t size() const;
+
+ private:
+  friend class RouteCache;
+  struct Pattern {
+    std::string text;
+    std::vector<std::string> segments;  // "" for a {...} wildcard segment
+    bool rest_wildcard = false;
+  };
+  bool match(const Pattern& p, std::string_view path) const;
+
+  const size_t max_routes_;
+  std::vector<Pattern> patterns_;
+  mutable std::mutex mu_;
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, uint32_t> ids_;
+};
+
+// Worker-local view of a RouteTable: after warm-up, lookups take no lock and allocate
+// nothing. It mirrors at most max_routes entries, and once it has mirrored a full table a
+// miss means "other" without asking the table again.
+class RouteCache {
+ public:
+  explicit RouteCache(RouteTable& table) : table_(table) {}
+  uint32_t lookup(std::string_view path);
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  void sync_locked();
+
+  RouteTable& table_;
+  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> local_;
+  size_t synced_ = 0;
+  bool complete_ = false;
+};
+
+}  // namespace sidemeter::metrics

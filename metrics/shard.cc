@@ -1,0 +1,145 @@
+#include "metrics/shard.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "metrics/derive.h"
+
+namespace sidemeter::metrics {
+namespace {
+
+constexpr const char* kOtherReason = "other";
+
+size_t duration_bucket(uint64_t ns) {
+  return size_t(std::lower_bound(kRequestDurationBoundsNs.begin(), kRequestDurationBoundsNs.end(),
+                                 ns) -
+                kRequestDurationBoundsNs.begin());
+}
+
+}  // namespace
+
+bool is_error(const ExchangeSample& s) {
+  return s.status >= 500 || (s.status == 0 && s.upstream_error != UpstreamError::kNone);
+}
+
+Shard::Shard(RouteTable& routes)
+    : route_cache_(routes),
+      route_slots_((routes.max_routes() + 1) * kMethods),
+      durations_{AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
+                 AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
+                 AtomicHistogram(kDurationLayout)},
+      sizes_{AtomicHistogram(kSizeLayout), AtomicHistogram(kSizeLayout)},
+      routes_(new std::atomic<RouteMethod*>[route_slots_]) {
+  static_assert(kDurationMetrics == 5 && kSizeMetrics == 2, "update the initialisers above");
+  for (size_t i = 0; i < route_slots_; ++i) routes_[i].store(nullptr, std::memory_order_relaxed);
+}
+
+Shard::~Shard() {
+  for (size_t i = 0; i < route_slots_; ++i) delete routes_[i].load(std::memory_order_relaxed);
+}
+
+void Shard::record(const ExchangeSample& s) {
+  const Derived d = derive(s.t, s.upstream_reused);
+  const bool error = is_error(s);
+  const bool rejected = s.downstream_error == DownstreamError::kRequestRejected;
+  const bool has_status = s.status >= kMinStatus && s.status <= kMaxStatus;
+  const size_t status_class = s.status / 100 - 1;
+
+  requests_.add(1);
+  if (error) errors_.add(1);
+  if (has_status) {
+    status_classes_[status_class].add(1);
+    status_codes_[s.status - kMinStatus].add(1);
+  }
+  if (s.downstream_error != DownstreamError::kNone) {
+    downstream_errors_[size_t(s.downstream_error)].add(1);
+    if (rejected) record_reject(s.reject_reason);
+  }
+  request_head_bytes_.add(s.request_head_bytes);
+  request_body_bytes_.add(s.request_body_bytes);
+  response_head_bytes_.add(s.response_head_bytes);
+  response_body_bytes_.add(s.response_body_bytes);
+  sizes_[size_t(SizeMetric::kRequestBody)].record(s.request_body_bytes);
+  sizes_[size_t(SizeMetric::kResponseBody)].record(s.response_body_bytes);
+
+  if (d.has_total) durations_[size_t(DurationMetric::kLatency)].record(d.total);
+  if (d.has_proxy_overhead) {
+    durations_[size_t(DurationMetric::kProxyOverhead)].record(d.proxy_overhead);
+  }
+  if (!rejected && s.upstream_attempts > 0) {
+    upstream_attempts_.add(s.upstream_attempts);
+    if (s.upstream_attempts > 1) upstream_retries_.add(s.upstream_attempts - 1u);
+    if (s.upstream_error != UpstreamError::kNone) upstream_errors_[size_t(s.upstream_error)].add(1);
+    if (d.has_upstream_connect) {
+      durations_[size_t(DurationMetric::kUpstreamConnect)].record(d.upstream_connect);
+    }
+    if (d.has_upstream_ttfb) durations_[size_t(DurationMetric::kUpstreamTtfb)].record(d.upstream_ttfb);
+    if (d.has_upstream_total) {
+      durations_[size_t(DurationMetric::kUpstreamTotal)].record(d.upstream_total);
+    }
+  }
+
+  RouteMethod& rm = route_method(route_cache_.lookup(s.path), s.method);
+  if (error) rm.errors.add(1);
+  if (has_status) rm.status_classes[status_class].add(1);
+  rm.request_body_bytes.add(s.request_body_bytes);
+  rm.response_body_bytes.add(s.response_body_bytes);
+  if (d.has_total) rm.latency.record(d.total);
+  // Exchanges without a measurable duration (the response was never fully written) stay
+  // out of the duration series rather than pretending to have taken 0 s.
+  if (has_status && d.has_total) record_code(rm, s.status, d.total);
+  // Last, with release: the registry skips routes whose request count did not move.
+  rm.requests.add_release(1);
+}
+
+Shard::RouteMethod& Shard::route_method(uint32_t route, Method m) {
+  const size_t method = std::min(size_t(m), kMethods - 1);
+  std::atomic<RouteMethod*>& slot = routes_[size_t(route) * kMethods + method];
+  RouteMethod* rm = slot.load(std::memory_order_relaxed);  // we are the only writer
+  if (rm == nullptr) {
+    // Warm-up only: once per (route, method) seen by this worker, bounded by the route cap.
+    rm = new RouteMethod();
+    slot.store(rm, std::memory_order_release);
+  }
+  return *rm;
+}
+
+void Shard::record_code(RouteMethod& rm, uint16_t status, uint64_t latency_ns) {
+  uint8_t& slot = rm.code_slot[status - kMinStatus];
+  if (slot == 0) {
+    if (rm.codes_used < kMaxCodesPerRoute - 1) {
+      rm.codes[rm.codes_used].code.store(status, std::memory_order_release);
+      slot = ++rm.codes_used;
+    } else {
+      // Too many distinct codes on one route: they share a final "other" series.
+      CodeSeries& last = rm.codes[kMaxCodesPerRoute - 1];
+      if (last.code.load(std::memory_order_relaxed) == 0) {
+        last.code.store(kOverflowCode, std::memory_order_release);
+      }
+      slot = kMaxCodesPerRoute;
+    }
+  }
+  CodeSeries& series = rm.codes[slot - 1];
+  series.buckets[duration_bucket(latency_ns)].add(1);
+  series.sum_ns.add(latency_ns);
+}
+
+void Shard::record_reject(const char* reason) {
+  if (reason == nullptr) reason = kOtherReason;
+  for (size_t i = 0; i < kMaxRejectReasons; ++i) {
+    RejectReason& r = rejects_[i];
+    const char* have = r.reason.load(std::memory_order_relaxed);
+    if (have == nullptr) {
+      r.reason.store(i + 1 == kMaxRejectReasons ? kOtherReason : reason,
+                     std::memory_order_release);
+      r.count.add(1);
+      return;
+    }
+    if (have == reason || std::strcmp(have, reason) == 0 || i + 1 == kMaxRejectReasons) {
+      r.count.add(1);
+      return;
+    }
+  }
+}
+
+}  // namespace sidemeter::metrics

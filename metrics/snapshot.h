@@ -1,0 +1,115 @@
+#pragma once
+// What the stats endpoint formats: plain values, copied out of the registry under its lock,
+// so the formatter never touches live counters.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "metrics/counters.h"
+#include "metrics/histogram.h"
+#include "metrics/process_stats.h"
+
+namespace sidemeter::metrics {
+
+enum class Window : uint8_t { k1s, k10s, k1m, k5m, kTotal, kCount };
+inline constexpr size_t kWindows = size_t(Window::kCount);
+inline constexpr std::array<std::string_view, kWindows> kWindowNames = {"1s", "10s", "1m", "5m",
+                                                                        "total"};
+// Length in one-second slots of the rolling windows (total has none).
+inline constexpr std::array<uint32_t, kWindows - 1> kWindowSlots = {1, 10, 60, 300};
+
+struct DurationSummary {
+  uint64_t count = 0;
+  double avg_ms = 0, p50_ms = 0, p90_ms = 0, p95_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
+};
+
+struct SizeSummary {
+  uint64_t count = 0;
+  uint64_t total = 0;  // bytes
+  double avg = 0, p50 = 0, p95 = 0;
+  uint64_t max = 0;
+};
+
+struct WindowStats {
+  double seconds = 0;  // time actually covered: min(window, uptime in whole seconds)
+  uint64_t requests = 0;
+  double rps = 0;      // requests / seconds
+  uint64_t errors = 0; // see is_error() in shard.h
+  double error_rate = 0;
+  // Per DurationMetric / SizeMetric.
+  std::array<DurationSummary, kDurationMetrics> durations{};
+  std::array<SizeSummary, kSizeMetrics> sizes{};
+  // Status classes, upstream/downstream errors per kind (index = enum value, [0] unused),
+  // attempts, retries and byte totals.
+  Scalars totals;
+  std::vector<std::pair<uint16_t, uint64_t>> status_codes;  // non-zero, ascending code
+  std::vector<std::pair<std::string, uint64_t>> rejected;   // per reason, non-zero
+  // Process CPU over the window: 100 = one full core; of_quota: 100 = the whole cgroup
+  // quota. -1 when unknown (no quota, no samples, or the "total" window for of_quota).
+  double cpu_percent = -1;
+  double cpu_percent_of_quota = -1;
+
+  const DurationSummary& latency() const { return durations[size_t(DurationMetric::kLatency)]; }
+};
+
+struct RouteWindowStats {
+  double seconds = 0;
+  uint64_t requests = 0;
+  double rps = 0;
+  uint64_t errors = 0;
+  double error_rate = 0;
+  std::array<uint64_t, kStatusClasses> status_classes{};
+  uint64_t request_body_bytes = 0;
+  uint64_t response_body_bytes = 0;
+  DurationSummary latency;
+};
+
+struct RouteStats {
+  std::string route;  // template, or "other"
+  Method method = Method::kOther;
+  std::array<RouteWindowStats, kWindows> windows{};
+};
+
+// One http_server_request_duration_seconds series, cumulative since start.
+struct DurationSeries {
+  std::string route;
+  Method method = Method::kOther;
+  uint16_t code = 0;  // 0 = "other" (a route with more than kMaxCodesPerRoute codes)
+  // Per bucket, NOT cumulative: buckets[i] counts durations <= kRequestDurationBounds[i]
+  // and > the previous bound; the last entry is the +Inf bucket.
+  std::array<uint64_t, kRequestDurationBuckets> buckets{};
+  uint64_t count = 0;
+  double sum_seconds = 0;
+};
+
+struct GaugeTotals {  // WorkerGauges summed over the workers
+  int64_t downstream_connections_active = 0;
+  int64_t upstream_connections_active = 0;
+  int64_t requests_active = 0;
+  int64_t downstream_connections_total = 0;
+  int64_t downstream_connections_refused = 0;
+  int64_t upstream_connections_total = 0;
+  int64_t upstream_retries_total = 0;
+  int64_t tunnels_active = 0;
+};
+
+struct Snapshot {
+  uint64_t ticks = 0;         // one-second slots completed since start (incl. missed ones)
+  double uptime_seconds = 0;  // clock time since the registry was created
+  std::array<WindowStats, kWindows> windows{};
+  std::vector<RouteStats> routes;  // (route, method) pairs seen, by route id then method
+  std::vector<DurationSeries> request_duration;
+  // Cumulative since start, per DurationMetric (ns) / SizeMetric (bytes); layouts give the
+  // bucket bounds.
+  std::vector<Histogram> duration_histograms;
+  std::vector<Histogram> size_histograms;
+  GaugeTotals gauges;
+  ProcessFigures process;  // valid=false when process stats are disabled
+
+  const WindowStats& window(Window w) const { return windows[size_t(w)]; }
+};
+
+}  // namespace sidemeter::metrics

@@ -1,0 +1,68 @@
+#pragma once
+// One-second slots and the rolling windows built from them. A slot holds what changed in
+// one second, sparsely (idle seconds cost a few hundred bytes); each window keeps running
+// sums (add the newest slot, subtract the one leaving), so reading a window never walks
+// 300 slots except for maxima, which cannot be subtracted.
+#include <array>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "metrics/counters.h"
+#include "metrics/histogram.h"
+
+namespace sidemeter::metrics {
+
+// A (route, method) key: route_id * kMethods + method.
+using RouteKey = uint32_t;
+
+struct RouteDelta {
+  RouteKey key = 0;
+  RouteScalars scalars;
+  SparseHistogram latency;
+};
+
+struct Slot {
+  uint64_t seq = 0;  // 1-based second since start; 0 = never filled
+  Scalars scalars;
+  std::array<SparseHistogram, kDurationMetrics> durations;
+  std::array<SparseHistogram, kSizeMetrics> sizes;
+  std::vector<std::pair<uint16_t, uint64_t>> status_codes;  // (code - kMinStatus, n)
+  std::vector<std::pair<uint32_t, uint64_t>> rejects;       // (reason id, n)
+  std::vector<RouteDelta> routes;
+
+  // Empties the slot but keeps vector capacity, so steady state allocates nothing.
+  void clear();
+};
+
+class SlotRing {
+ public:
+  static constexpr uint32_t kCapacity = 300;  // 5 minutes
+  // Where slot seq goes; it currently holds slot seq - kCapacity (if any).
+  Slot& place(uint64_t seq) { return slots_[seq % kCapacity]; }
+  // Slot seq if still held.
+  const Slot* find(uint64_t seq) const {
+    const Slot& s = slots_[seq % kCapacity];
+    return seq != 0 && s.seq == seq ? &s : nullptr;
+  }
+  void clear();
+
+ private:
+  std::array<Slot, kCapacity> slots_;
+};
+
+// Running sums over the slots of one window (global figures; routes keep their own).
+struct WindowSums {
+  WindowSums();
+  Scalars scalars;
+  std::vector<Histogram> durations;  // per DurationMetric
+  std::vector<Histogram> sizes;      // per SizeMetric
+  std::array<uint64_t, kStatusCodes> status_codes{};
+  std::vector<uint64_t> rejects;     // by reason id
+
+  void add(const Slot& s);
+  void subtract(const Slot& s);
+  void clear();
+};
+
+}  // namespace sidemeter::metrics

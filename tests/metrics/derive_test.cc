@@ -1,0 +1,96 @@
+#include "metrics/derive.h"
+
+#include <gtest/gtest.h>
+
+namespace sidemeter::metrics {
+namespace {
+
+// A proxied exchange, times in ns from an arbitrary origin:
+// request 100..130, connect 140..160, sent 170, first byte 400, upstream done 500, written 520.
+PhaseTimes full() {
+  PhaseTimes t;
+  t.request_first_byte = 100;
+  t.request_headers_done = 120;
+  t.request_body_done = 130;
+  t.upstream_connect_start = 140;
+  t.upstream_connect_done = 160;
+  t.upstream_request_sent = 170;
+  t.upstream_first_byte = 400;
+  t.upstream_response_done = 500;
+  t.response_last_byte_written = 520;
+  return t;
+}
+
+TEST(Derive, FullExchange) {
+  const Derived d = derive(full(), false);
+  ASSERT_TRUE(d.has_total && d.has_upstream_connect && d.has_upstream_ttfb &&
+              d.has_upstream_total && d.has_proxy_overhead);
+  EXPECT_EQ(d.total, 420u);
+  EXPECT_EQ(d.upstream_connect, 20u);
+  EXPECT_EQ(d.upstream_ttfb, 230u);
+  EXPECT_EQ(d.upstream_total, 360u);
+  // Waiting: [100,130] + [140,500] = 30 + 360; overhead = 420 - 390.
+  EXPECT_EQ(d.proxy_overhead, 30u);
+}
+
+TEST(Derive, ReusedConnectionHasNoConnectTime) {
+  PhaseTimes t = full();
+  t.upstream_connect_done = t.upstream_connect_start;
+  const Derived d = derive(t, true);
+  EXPECT_FALSE(d.has_upstream_connect);
+  EXPECT_TRUE(d.has_upstream_total);
+}
+
+TEST(Derive, OverlappingWaitsAreCountedOnce) {
+  // Upstream streaming starts while the request body is still arriving.
+  PhaseTimes t = full();
+  t.request_body_done = 450;
+  const Derived d = derive(t, false);
+  // Union [100, 500] = 400 of 420.
+  EXPECT_EQ(d.proxy_overhead, 20u);
+}
+
+TEST(Derive, LocalResponseWithoutUpstream) {
+  PhaseTimes t;
+  t.request_first_byte = 1000;
+  t.request_headers_done = 1010;
+  t.request_body_done = 1010;
+  t.response_last_byte_written = 1050;
+  const Derived d = derive(t, false);
+  EXPECT_TRUE(d.has_total);
+  EXPECT_EQ(d.total, 50u);
+  EXPECT_FALSE(d.has_upstream_connect || d.has_upstream_ttfb || d.has_upstream_total);
+  EXPECT_EQ(d.proxy_overhead, 40u);
+}
+
+TEST(Derive, MissingTimestampsAreNotRecorded) {
+  PhaseTimes t = full();
+  t.response_last_byte_written = 0;  // client went away
+  t.upstream_first_byte = 0;
+  const Derived d = derive(t, false);
+  EXPECT_FALSE(d.has_total);
+  EXPECT_FALSE(d.has_proxy_overhead);
+  EXPECT_FALSE(d.has_upstream_ttfb);
+  EXPECT_TRUE(d.has_upstream_connect);
+  EXPECT_FALSE(derive(PhaseTimes{}, false).has_total);
+}
+
+TEST(Derive, OverheadClampsAtZeroAndWaitsClipToTheExchange) {
+  PhaseTimes t = full();
+  t.upstream_response_done = 600;  // reported after the last write: clipped to 520
+  const Derived d = derive(t, false);
+  EXPECT_EQ(d.proxy_overhead, 10u);  // 420 - ([100,130] + [140,520])
+  PhaseTimes u = full();
+  u.upstream_connect_start = 100;
+  u.upstream_response_done = 520;
+  EXPECT_EQ(derive(u, false).proxy_overhead, 0u);
+}
+
+TEST(Derive, OutOfOrderTimestampsAreAbsent) {
+  PhaseTimes t = full();
+  t.upstream_first_byte = 150;  // before request sent: bogus
+  EXPECT_FALSE(derive(t, false).has_upstream_ttfb);
+}
+
+}  // namespace
+}  // namespace sidemeter::metrics

@@ -1,0 +1,414 @@
+#include "metrics/registry.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "metrics/clock.h"
+
+namespace sidemeter::metrics {
+namespace {
+
+constexpr uint64_t kSec = 1'000'000'000ull;
+constexpr uint64_t kMs = 1'000'000ull;
+
+RegistryOptions no_process() {
+  RegistryOptions o;
+  o.process_stats = false;
+  return o;
+}
+
+ExchangeSample sample(uint16_t status, uint64_t latency_ns, std::string_view path = "/a",
+                      Method m = Method::kGet) {
+  ExchangeSample s;
+  s.t.request_first_byte = 10 * kSec;
+  s.t.request_headers_done = s.t.request_body_done = s.t.request_first_byte;
+  s.t.response_last_byte_written = s.t.request_first_byte + latency_ns;
+  s.method = m;
+  s.path = path;
+  s.status = status;
+  s.local_response = true;
+  return s;
+}
+
+uint64_t requests(const Snapshot& s, Window w) { return s.window(w).requests; }
+
+class RegistryWindows : public ::testing::Test {
+ protected:
+  FakeClock clock_{5 * kSec};
+  Registry reg_{no_process(), clock_};
+  Shard& shard_ = reg_.add_shard();
+
+  void record(int n) {
+    for (int i = 0; i < n; ++i) shard_.record(sample(200, 3 * kMs));
+  }
+  void advance_and_tick(uint64_t seconds) {
+    clock_.advance_ns(seconds * kSec);
+    reg_.tick();
+  }
+};
+
+TEST_F(RegistryWindows, CountsLandInTheirSecondAndExpireOnTime) {
+  record(5);
+  advance_and_tick(1);  // slot 1
+  Snapshot s = reg_.snapshot();
+  EXPECT_EQ(s.ticks, 1u);
+  for (Window w : {Window::k1s, Window::k10s, Window::k1m, Window::k5m, Window::kTotal}) {
+    EXPECT_EQ(requests(s, w), 5u);
+  }
+  EXPECT_DOUBLE_EQ(s.window(Window::k10s).seconds, 1.0);
+  EXPECT_DOUBLE_EQ(s.window(Window::k10s).rps, 5.0);  // up 1 s: rps over 1 s, not 10
+
+  record(2);
+  advance_and_tick(1);  // slot 2
+  s = reg_.snapshot();
+  EXPECT_EQ(requests(s, Window::k1s), 2u);
+  EXPECT_EQ(requests(s, Window::k10s), 7u);
+  EXPECT_DOUBLE_EQ(s.window(Window::k10s).rps, 3.5);
+
+  for (int i = 0; i < 8; ++i) advance_and_tick(1);  // slots 3..10
+  s = reg_.snapshot();
+  EXPECT_EQ(requests(s, Window::k1s), 0u);
+  EXPECT_EQ(requests(s, Window::k10s), 7u);
+  EXPECT_DOUBLE_EQ(s.window(Window::k10s).rps, 0.7);
+  advance_and_tick(1);  // slot 11: slot 1 leaves the 10 s window
+  s = reg_.snapshot();
+  EXPECT_EQ(requests(s, Window::k10s), 2u);
+  EXPECT_EQ(requests(s, Window::k1m), 7u);
+  advance_and_tick(1);  // slot 12
+  EXPECT_EQ(requests(reg_.snapshot(), Window::k10s), 0u);
+
+  for (int i = 0; i < 48; ++i) advance_and_tick(1);  // up to slot 60
+  s = reg_.snapshot();
+  EXPECT_EQ(requests(s, Window::k1m), 7u);
+  advance_and_tick(1);  // slot 61
+  EXPECT_EQ(requests(reg_.snapshot(), Window::k1m), 2u);
+  advance_and_tick(1);  // slot 62
+  s = reg_.snapshot();
+  EXPECT_EQ(requests(s, Window::k1m), 0u);
+  EXPECT_EQ(requests(s, Window::k5m), 7u);
+  EXPECT_EQ(s.window(Window::k1m).latency().count, 0u);
+  EXPECT_EQ(s.window(Window::k5m).latency().count, 7u);
+
+  for (int i = 0; i < 238; ++i) advance_and_tick(1);  // slot 300
+  EXPECT_EQ(requests(reg_.snapshot(), Window::k5m), 7u);
+  advance_and_tick(1);  // 301
+  EXPECT_EQ(requests(reg_.snapshot(), Window::k5m), 2u);
+  advance_and_tick(1);  // 302
+  s = reg_.snapshot();
+  EXPECT_EQ(requests(s, Window::k5m), 0u);
+  EXPECT_EQ(s.window(Window::k5m).latency().count, 0u);
+  EXPECT_EQ(s.window(Window::k5m).latency().max_ms, 0.0);
+  EXPECT_EQ(requests(s, Window::kTotal), 7u);
+  EXPECT_DOUBLE_EQ(s.window(Window::kTotal).seconds, 302.0);
+  EXPECT_EQ(s.ticks, 302u);
+}
+
+TEST_F(RegistryWindows, TickWithinTheSameSecondWaits) {
+  record(3);
+  clock_.advance_ns(kSec / 2);
+  reg_.tick();
+  EXPECT_EQ(reg_.ticks(), 0u);
+  EXPECT_EQ(requests(reg_.snapshot(), Window::kTotal), 0u);  // not read yet
+  clock_.advance_ns(kSec / 2);
+  reg_.tick();
+  EXPECT_EQ(reg_.ticks(), 1u);
+  EXPECT_EQ(requests(reg_.snapshot(), Window::k1s), 3u);
+}
+
+TEST_F(RegistryWindows, ClockJumpsMakeEmptySlots) {
+  record(4);
+  advance_and_tick(1);  // slot 1
+  record(6);
+  advance_and_tick(5);  // slots 2..5 empty, 6 holds the 6
+  Snapshot s = reg_.snapshot();
+  EXPECT_EQ(s.ticks, 6u);
+  EXPECT_EQ(requests(s, Window::k1s), 6u);
+  EXPECT_EQ(requests(s, Window::k10s), 10u);
+  EXPECT_DOUBLE_EQ(s.window(Window::k10s).seconds, 6.0);
+
+  advance_and_tick(5);  // slot 11: slot 1 expires from 10s, slot 6 stays
+  s = reg_.snapshot();
+  EXPECT_EQ(requests(s, Window::k10s), 6u);
+  advance_and_tick(55);  // slot 66: the 1m window is (6, 66], slot 6 just left
+  s = reg_.snapshot();
+  EXPECT_EQ(requests(s, Window::k1m), 0u);
+  EXPECT_EQ(requests(s, Window::k5m), 10u);
+
+  record(1);
+  advance_and_tick(1000);  // longer than the ring: every rolling window is empty but the last
+  s = reg_.snapshot();
+  EXPECT_EQ(s.ticks, 1066u);
+  EXPECT_EQ(requests(s, Window::k1s), 1u);
+  EXPECT_EQ(requests(s, Window::k5m), 1u);
+  EXPECT_EQ(requests(s, Window::kTotal), 11u);
+  advance_and_tick(1);
+  s = reg_.snapshot();
+  EXPECT_EQ(requests(s, Window::k1s), 0u);
+  EXPECT_EQ(requests(s, Window::k10s), 1u);
+}
+
+TEST_F(RegistryWindows, ClockGoingBackwardsIsIgnored) {
+  record(1);
+  advance_and_tick(2);
+  clock_.set_ns(clock_.now_ns() - 3 * kSec);
+  reg_.tick();
+  EXPECT_EQ(reg_.ticks(), 2u);
+}
+
+TEST(RegistryFigures, ErrorsStatusesUpstreamAndRejects) {
+  FakeClock clock(kSec);
+  Registry reg(no_process(), clock);
+  Shard& sh = reg.add_shard();
+
+  ExchangeSample ok = sample(200, 2 * kMs);
+  ok.local_response = false;
+  ok.upstream_attempts = 1;
+  ok.t.upstream_connect_start = ok.t.request_first_byte + 100'000;
+  ok.t.upstream_connect_done = ok.t.upstream_connect_start + 50'000;
+  ok.t.upstream_request_sent = ok.t.upstream_connect_done + 10'000;
+  ok.t.upstream_first_byte = ok.t.upstream_request_sent + kMs;
+  ok.t.upstream_response_done = ok.t.upstream_first_byte + 100'000;
+  ok.response_body_bytes = 1000;
+  ok.request_head_bytes = 80;
+  sh.record(ok);
+
+  ExchangeSample reused = ok;
+  reused.upstream_reused = true;
+  reused.upstream_attempts = 2;  // one retry
+  sh.record(reused);
+
+  ExchangeSample bad_gateway = ok;
+  bad_gateway.status = 502;
+  bad_gateway.local_response = true;
+  bad_gateway.upstream_error = UpstreamError::kConnectRefused;
+  sh.record(bad_gateway);
+
+  ExchangeSample not_found = ok;
+  not_found.status = 404;
+  sh.record(not_found);
+
+  ExchangeSample reset_mid = ok;  // nothing complete was sent: an error, status 0
+  reset_mid.status = 0;
+  reset_mid.upstream_error = UpstreamError::kResetMidResponse;
+  reset_mid.t.response_last_byte_written = 0;
+  sh.record(reset_mid);
+
+  ExchangeSample abort = ok;  // the client left: a downstream error, not an error
+  abort.status = 0;
+  abort.downstream_error = DownstreamError::kClientAbortResponse;
+  abort.t.response_last_byte_written = 0;
+  sh.record(abort);
+
+  ExchangeSample rejected = sample(400, kMs);
+  rejected.downstream_error = DownstreamError::kRequestRejected;
+  rejected.reject_reason = "cl_and_te";
+  rejected.upstream_attempts = 1;  // bogus on purpose: rejected never counts upstream
+  rejected.upstream_error = UpstreamError::kInvalidResponse;
+  sh.record(rejected);
+  static const char kSameText[] = "cl_and_te";  // another pointer, same reason
+  rejected.reject_reason = kSameText;
+  sh.record(rejected);
+  rejected.reject_reason = "obs_fold";
+  sh.record(rejected);
+
+  clock.advance_ns(kSec);
+  reg.tick();
+  const Snapshot s = reg.snapshot();
+  const WindowStats& w = s.window(Window::k1s);
+  EXPECT_EQ(w.requests, 9u);
+  EXPECT_EQ(w.errors, 2u);  // 502 and the upstream reset
+  EXPECT_NEAR(w.error_rate, 2.0 / 9, 1e-12);
+  EXPECT_EQ(w.totals.status_classes[1], 2u);  // 2xx
+  EXPECT_EQ(w.totals.status_classes[3], 4u);  // 404 + 3 x 400
+  EXPECT_EQ(w.totals.status_classes[4], 1u);
+  ASSERT_EQ(w.status_codes.size(), 4u);
+  EXPECT_EQ(w.status_codes[0], (std::pair<uint16_t, uint64_t>{200, 2}));
+  EXPECT_EQ(w.status_codes[1], (std::pair<uint16_t, uint64_t>{400, 3}));
+  EXPECT_EQ(w.totals.upstream_errors[size_t(UpstreamError::kConnectRefused)], 1u);
+  EXPECT_EQ(w.totals.upstream_errors[size_t(UpstreamError::kResetMidResponse)], 1u);
+  EXPECT_EQ(w.totals.upstream_errors[size_t(UpstreamError::kInvalidResponse)], 0u);
+  EXPECT_EQ(w.totals.downstream_errors[size_t(DownstreamError::kClientAbortResponse)], 1u);
+  EXPECT_EQ(w.totals.downstream_errors[size_t(DownstreamError::kRequestRejected)], 3u);
+  EXPECT_EQ(w.totals.upstream_attempts, 7u);  // six proxied exchanges, one of them retried
+  EXPECT_EQ(w.totals.upstream_retries, 1u);
+  EXPECT_EQ(w.totals.request_head_bytes, 6u * 80);
+  ASSERT_EQ(w.rejected.size(), 2u);
+  EXPECT_EQ(w.rejected[0], (std::pair<std::string, uint64_t>{"cl_and_te", 2}));
+  EXPECT_EQ(w.rejected[1], (std::pair<std::string, uint64_t>{"obs_fold", 1}));
+
+  // Latency: 4 complete proxied + 3 rejected; connect only for the 5 fresh connections.
+  EXPECT_EQ(w.latency().count, 7u);
+  EXPECT_EQ(w.durations[size_t(DurationMetric::kUpstreamConnect)].count, 5u);
+  EXPECT_NEAR(w.durations[size_t(DurationMetric::kUpstreamConnect)].p50_ms, 0.05, 0.05 / 128);
+  EXPECT_EQ(w.durations[size_t(DurationMetric::kUpstreamTtfb)].count, 6u);
+  EXPECT_NEAR(w.durations[size_t(DurationMetric::kUpstreamTtfb)].p99_ms, 1.0, 1.0 / 128);
+  EXPECT_NEAR(w.latency().max_ms, 2.0, 1e-9);
+  EXPECT_EQ(w.sizes[size_t(SizeMetric::kResponseBody)].total, 6000u);
+  EXPECT_EQ(w.sizes[size_t(SizeMetric::kResponseBody)].max, 1000u);
+  EXPECT_EQ(w.sizes[size_t(SizeMetric::kResponseBody)].count, 9u);
+
+  // One (route, method): /a GET.
+  ASSERT_EQ(s.routes.size(), 1u);
+  EXPECT_EQ(s.routes[0].route, "/a");
+  EXPECT_EQ(s.routes[0].method, Method::kGet);
+  EXPECT_EQ(s.routes[0].windows[size_t(Window::k1s)].requests, 9u);
+  EXPECT_EQ(s.routes[0].windows[size_t(Window::k1s)].errors, 2u);
+  EXPECT_EQ(s.routes[0].windows[size_t(Window::k1s)].latency.count, 7u);
+  EXPECT_EQ(s.routes[0].windows[size_t(Window::kTotal)].status_classes[3], 4u);
+
+  // Prometheus series: 200 x2, 502, 404, 400 x3 (status 0 has no series).
+  ASSERT_EQ(s.request_duration.size(), 4u);
+  uint64_t series_total = 0;
+  for (const DurationSeries& d : s.request_duration) {
+    series_total += d.count;
+    if (d.code == 200) {
+      EXPECT_EQ(d.count, 2u);
+      EXPECT_NEAR(d.sum_seconds, 0.004, 1e-12);
+      // 2 ms <= 2.0 ms bound (index 4): non-cumulative bucket counts.
+      EXPECT_EQ(d.buckets[4], 2u);
+    }
+  }
+  EXPECT_EQ(series_total, 7u);
+  ASSERT_EQ(s.duration_histograms.size(), kDurationMetrics);
+  EXPECT_EQ(s.duration_histograms[0].count(), 7u);
+}
+
+TEST(RegistryFigures, RoutesAreTemplatedAndCapped) {
+  FakeClock clock(kSec);
+  RegistryOptions o = no_process();
+  o.max_routes = 2;
+  Registry reg(o, clock);
+  Shard& sh = reg.add_shard();
+  sh.record(sample(200, kMs, "/users/1", Method::kGet));
+  sh.record(sample(200, kMs, "/users/2", Method::kGet));
+  sh.record(sample(201, kMs, "/users/3", Method::kPost));
+  sh.record(sample(200, kMs, "/health", Method::kGet));
+  sh.record(sample(200, kMs, "/metrics", Method::kGet));  // third route: "other"
+  sh.record(sample(200, kMs, "/x", Method::kGet));
+  clock.advance_ns(kSec);
+  reg.tick();
+  const Snapshot s = reg.snapshot();
+  ASSERT_EQ(s.routes.size(), 4u);
+  EXPECT_EQ(s.routes[0].route, "/users/{id}");
+  EXPECT_EQ(s.routes[0].method, Method::kGet);
+  EXPECT_EQ(s.routes[0].windows[size_t(Window::kTotal)].requests, 2u);
+  EXPECT_EQ(s.routes[1].route, "/users/{id}");
+  EXPECT_EQ(s.routes[1].method, Method::kPost);
+  EXPECT_EQ(s.routes[2].route, "/health");
+  EXPECT_EQ(s.routes[3].route, "other");
+  EXPECT_EQ(s.routes[3].windows[size_t(Window::k10s)].requests, 2u);
+}
+
+TEST(RegistryFigures, TooManyCodesOnOneRouteShareAnOtherSeries) {
+  FakeClock clock(kSec);
+  Registry reg(no_process(), clock);
+  Shard& sh = reg.add_shard();
+  for (uint16_t code = 200; code < 200 + kMaxCodesPerRoute + 3; ++code) sh.record(sample(code, kMs));
+  clock.advance_ns(kSec);
+  reg.tick();
+  const Snapshot s = reg.snapshot();
+  ASSERT_EQ(s.request_duration.size(), kMaxCodesPerRoute);
+  uint64_t other = 0, total = 0;
+  for (const DurationSeries& d : s.request_duration) {
+    total += d.count;
+    if (d.code == 0) other = d.count;
+  }
+  EXPECT_EQ(total, kMaxCodesPerRoute + 3);
+  EXPECT_EQ(other, 4u);
+}
+
+TEST(RegistryFigures, GaugesAreSummedOverShards) {
+  FakeClock clock(kSec);
+  Registry reg(no_process(), clock);
+  reg.add_shard().gauges().requests_active.add(3);
+  reg.add_shard().gauges().requests_active.add(4);
+  EXPECT_EQ(reg.snapshot().gauges.requests_active, 7);
+}
+
+TEST(RegistryFigures, WindowQuantilesAndMaxima) {
+  FakeClock clock(kSec);
+  Registry reg(no_process(), clock);
+  Shard& sh = reg.add_shard();
+  for (int i = 1; i <= 100; ++i) sh.record(sample(200, uint64_t(i) * kMs));
+  clock.advance_ns(kSec);
+  reg.tick();
+  sh.record(sample(200, 500 * kMs));
+  clock.advance_ns(kSec);
+  reg.tick();
+  const Snapshot s = reg.snapshot();
+  const DurationSummary& ten = s.window(Window::k10s).latency();
+  EXPECT_EQ(ten.count, 101u);
+  EXPECT_NEAR(ten.p50_ms, 51.0, 51.0 / 128);
+  EXPECT_NEAR(ten.p99_ms, 100.0, 100.0 / 128);
+  EXPECT_DOUBLE_EQ(ten.max_ms, 500.0);
+  EXPECT_DOUBLE_EQ(s.window(Window::k1s).latency().max_ms, 500.0);
+  EXPECT_NEAR(s.window(Window::k1s).latency().p50_ms, 500.0, 500.0 / 128);
+  EXPECT_NEAR(s.window(Window::k10s).latency().avg_ms, (5050.0 + 500) / 101, 1e-9);
+  EXPECT_NEAR(s.routes[0].windows[size_t(Window::k1m)].latency.p50_ms, 51.0, 51.0 / 128);
+  EXPECT_DOUBLE_EQ(s.routes[0].windows[size_t(Window::k1s)].latency.max_ms, 500.0);
+}
+
+// N workers record into their own shards while the stats thread ticks: every sample must
+// be counted exactly once, in the totals and in the rolling windows.
+TEST(RegistryConcurrency, NoSampleLostOrCountedTwice) {
+  constexpr int kThreads = 4;
+  constexpr uint64_t kPerThread = 200'000;
+  FakeClock clock(kSec);  // only the ticking thread touches it
+  Registry reg(no_process(), clock);
+  std::vector<Shard*> shards;
+  for (int i = 0; i < kThreads; ++i) shards.push_back(&reg.add_shard());
+
+  std::atomic<int> done{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < kThreads; ++t) {
+    workers.emplace_back([&, t] {
+      const char* paths[] = {"/a/1", "/b", "/c/2"};
+      for (uint64_t i = 0; i < kPerThread; ++i) {
+        ExchangeSample s = sample(i % 10 ? 200 : 503, (1 + i % 1000) * 1000, paths[i % 3]);
+        s.response_body_bytes = i % 7;
+        shards[t]->record(s);
+      }
+      done.fetch_add(1);
+    });
+  }
+  int ticks = 0;
+  while (done.load() < kThreads && ticks < 250) {
+    clock.advance_ns(kSec);
+    reg.tick();
+    ++ticks;
+    std::this_thread::yield();
+  }
+  for (auto& w : workers) w.join();
+  clock.advance_ns(kSec);
+  reg.tick();
+  ASSERT_LE(reg.ticks(), 300u);  // the 5 m window still spans every slot
+
+  const Snapshot s = reg.snapshot();
+  const uint64_t n = kThreads * kPerThread;
+  uint64_t bytes = 0;
+  for (uint64_t i = 0; i < kPerThread; ++i) bytes += i % 7;
+  for (Window w : {Window::k5m, Window::kTotal}) {
+    const WindowStats& ws = s.window(w);
+    EXPECT_EQ(ws.requests, n);
+    EXPECT_EQ(ws.errors, n / 10);
+    EXPECT_EQ(ws.latency().count, n);
+    EXPECT_EQ(ws.totals.status_classes[1] + ws.totals.status_classes[4], n);
+    EXPECT_EQ(ws.sizes[size_t(SizeMetric::kResponseBody)].total, bytes * kThreads);
+  }
+  uint64_t route_requests = 0, route_latency = 0, series = 0;
+  for (const RouteStats& r : s.routes) {
+    route_requests += r.windows[size_t(Window::k5m)].requests;
+    route_latency += r.windows[size_t(Window::k5m)].latency.count;
+  }
+  for (const DurationSeries& d : s.request_duration) series += d.count;
+  EXPECT_EQ(route_requests, n);
+  EXPECT_EQ(route_latency, n);
+  EXPECT_EQ(series, n);
+  EXPECT_EQ(s.routes.size(), 3u);
+}
+
+}  // namespace
+}  // namespace sidemeter::metrics

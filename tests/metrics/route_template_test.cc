@@ -1,0 +1,99 @@
+#include "metrics/route_template.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sidemeter::metrics {
+namespace {
+
+TEST(AutoRouteTemplate, IdsBecomePlaceholders) {
+  EXPECT_EQ(auto_route_template(""), "/");
+  EXPECT_EQ(auto_route_template("/"), "/");
+  EXPECT_EQ(auto_route_template("/users/42"), "/users/{id}");
+  EXPECT_EQ(auto_route_template("/users/42/orders/7?x=1"), "/users/{id}/orders/{id}");
+  EXPECT_EQ(auto_route_template("/items/123e4567-e89b-12d3-a456-426614174000"), "/items/{id}");
+  EXPECT_EQ(auto_route_template("/blob/deadbeefcafebabe0123"), "/blob/{id}");
+  EXPECT_EQ(auto_route_template("/t/aB3dE5fG7hJ9kL1mN3pQ"), "/t/{id}");
+  EXPECT_EQ(auto_route_template("/reports/123.json"), "/reports/{id}.json");
+  EXPECT_EQ(auto_route_template("/static/app.js#frag"), "/static/app.js");
+  EXPECT_EQ(auto_route_template("/api/v1/health/"), "/api/v1/health/");
+}
+
+TEST(AutoRouteTemplate, WordsStay) {
+  EXPECT_EQ(auto_route_template("/api/v2/users"), "/api/v2/users");
+  EXPECT_EQ(auto_route_template("/abc123"), "/abc123");          // short: not an id
+  EXPECT_EQ(auto_route_template("/averyveryverylongwordwithoutdigits"),
+            "/averyveryverylongwordwithoutdigits");
+  EXPECT_EQ(auto_route_template("/beef"), "/beef");              // short hex
+}
+
+TEST(AutoRouteTemplate, TooLongDoesNotFit) {
+  const std::string p = "/" + std::string(300, 'z');
+  char buf[kMaxRouteLength];
+  EXPECT_EQ(auto_route_template(p, buf, sizeof buf), 0u);
+}
+
+TEST(RouteTable, PatternsTakePrecedence) {
+  RouteTable t;
+  t.set_patterns({"/users/{id}/orders", "/files/{*}"});
+  EXPECT_EQ(t.templatize("/users/alice/orders"), "/users/{id}/orders");
+  EXPECT_EQ(t.templatize("/users/alice/orders?page=2"), "/users/{id}/orders");
+  EXPECT_EQ(t.templatize("/users/alice/profile"), "/users/alice/profile");
+  EXPECT_EQ(t.templatize("/users//orders"), "/users//orders");  // empty segment is no {id}
+  EXPECT_EQ(t.templatize("/files/a/b/c"), "/files/{*}");
+  EXPECT_EQ(t.templatize("/users/42"), "/users/{id}");
+}
+
+TEST(RouteTable, CapSendsTheRestToOther) {
+  RouteTable t(3);
+  EXPECT_EQ(t.intern("/a"), 0u);
+  EXPECT_EQ(t.intern("/b"), 1u);
+  EXPECT_EQ(t.intern("/a"), 0u);
+  EXPECT_EQ(t.intern("/c"), 2u);
+  EXPECT_EQ(t.intern("/d"), t.other_id());
+  EXPECT_EQ(t.other_id(), 3u);
+  EXPECT_EQ(t.name(1), "/b");
+  EXPECT_EQ(t.name(t.other_id()), "other");
+  EXPECT_EQ(t.size(), 3u);
+}
+
+TEST(RouteCache, MirrorsTheTableAndHonoursTheCap) {
+  RouteTable t(2);
+  RouteCache a(t), b(t);
+  EXPECT_EQ(a.lookup("/x/1"), 0u);
+  EXPECT_EQ(b.lookup("/y"), 1u);
+  EXPECT_EQ(a.lookup("/x/2"), 0u);  // same template, cached
+  EXPECT_EQ(a.lookup("/z"), t.other_id());
+  EXPECT_EQ(a.lookup("/y"), 1u);    // learnt from the table while syncing
+  EXPECT_EQ(b.lookup("/x/99"), 0u);
+  EXPECT_EQ(b.lookup("/w"), t.other_id());
+  EXPECT_EQ(t.size(), 2u);
+}
+
+TEST(RouteCache, ConcurrentWorkersAgreeOnIds) {
+  RouteTable t(50);
+  std::vector<std::vector<uint32_t>> ids(4);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      RouteCache c(t);
+      for (int i = 0; i < 200; ++i) ids[w].push_back(c.lookup("/r" + std::to_string(i % 80) + "x"));
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(t.size(), 50u);
+  for (int w = 0; w < 4; ++w) {
+    for (int i = 0; i < 200; ++i) {
+      const uint32_t id = ids[w][i];
+      const std::string want = "/r" + std::to_string(i % 80) + "x";
+      if (id == t.other_id()) continue;
+      ASSERT_EQ(t.name(id), want);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sidemeter::metrics
