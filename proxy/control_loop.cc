@@ -4,6 +4,9 @@
 
 namespace sidemeter {
 namespace {
+// Often enough for readiness to follow a backend restart within a probe period or two.
+constexpr uint64_t kProbeIntervalMs = 2000;
+
 template <typename T>
 uv_handle_t* H(T* h) {
   return reinterpret_cast<uv_handle_t*>(h);
@@ -13,7 +16,11 @@ uv_handle_t* H(T* h) {
 ControlLoop::ControlLoop(const conf::Config& config, SharedState& shared,
                          metrics::Registry& registry,
                          std::vector<std::unique_ptr<Worker>>& workers)
-    : config_(config), shared_(shared), registry_(registry), workers_(workers) {
+    : config_(config),
+      shared_(shared),
+      registry_(registry),
+      workers_(workers),
+      probe_(&loop_, shared, kProbeIntervalMs, config.timeouts.upstream_connect_ms) {
   uv_loop_init(&loop_);
   loop_.data = this;
   stats_ = std::make_unique<StatsServer>(&loop_, config_, registry_, shared_);
@@ -64,6 +71,7 @@ int ControlLoop::run() {
 
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
+  probe_.start();
 
   uv_async_init(&loop_, &worker_exit_, [](uv_async_t* a) {
     static_cast<ControlLoop*>(a->data)->on_worker_exit();
@@ -121,6 +129,7 @@ void ControlLoop::on_worker_exit() {
 
 void ControlLoop::shutdown() {
   stats_->close();
+  probe_.close();
   uv_close(H(&sigterm_), nullptr);
   uv_close(H(&sigint_), nullptr);
   uv_close(H(&tick_timer_), nullptr);

@@ -9,6 +9,7 @@
 #include "conf/config.h"
 #include "metrics/registry.h"
 #include "proxy/stats/stats_server.h"
+#include "proxy/upstream_probe.h"
 #include "proxy/worker.h"
 
 namespace sidemeter {
@@ -43,6 +44,7 @@ class ControlLoop {
   uv_async_t worker_exit_;
   uv_work_t resolve_work_;
   std::unique_ptr<StatsServer> stats_;
+  UpstreamProbe probe_;
   std::atomic<int> workers_running_{0};
   bool resolving_ = false;
   bool draining_ = false;

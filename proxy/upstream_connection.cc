@@ -121,6 +121,10 @@ void UpstreamConnection::become_idle() {
 
 void UpstreamConnection::on_transport_connected(int status) {
   stop_timer();
+  // Readiness follows real connects; the load keeps the shared line clean when unchanged.
+  auto& reachable = worker_.shared().upstream_reachable;
+  if (reachable.load(std::memory_order_relaxed) != (status == 0))
+    reachable.store(status == 0, std::memory_order_relaxed);
   if (status != 0) {
     fail(status == UV_ETIMEDOUT ? metrics::UpstreamError::kConnectTimeout
                                 : metrics::UpstreamError::kConnectRefused);
@@ -317,6 +321,7 @@ void UpstreamConnection::on_timer(uv_timer_t* t) {
   auto* self = static_cast<UpstreamConnection*>(t->data);
   switch (self->state_) {
     case State::kConnecting:
+      self->worker_.shared().upstream_reachable.store(false, std::memory_order_relaxed);
       self->fail(metrics::UpstreamError::kConnectTimeout);
       return;
     case State::kActive:

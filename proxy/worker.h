@@ -29,6 +29,7 @@ struct SharedState {
   const metrics::Clock* clock = nullptr;
   std::atomic<int64_t> downstream_connections{0};  // process-wide, for max_connections
   std::atomic<bool> draining{false};
+  std::atomic<bool> upstream_reachable{true};  // last TCP probe succeeded
 };
 
 class Worker {
