@@ -1,0 +1,136 @@
+#include "proxy/http/field_rules.h"
+
+#include <limits>
+
+namespace sidemeter::http::rules {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (to_lower(a[i]) != to_lower(b[i])) return false;
+  }
+  return true;
+}
+
+std::string_view trim_ows(std::string_view s) {
+  size_t b = 0;
+  size_t e = s.size();
+  while (b < e && is_ows(s[b])) ++b;
+  while (e > b && is_ows(s[e - 1])) --e;
+  return s.substr(b, e - b);
+}
+
+bool ListIterator::next(std::string_view& element) {
+  if (done_) return false;
+  const size_t comma = rest_.find(',');
+  if (comma == std::string_view::npos) {
+    element = trim_ows(rest_);
+    done_ = true;
+  } else {
+    element = trim_ows(rest_.substr(0, comma));
+    rest_.remove_prefix(comma + 1);
+  }
+  return true;
+}
+
+bool list_contains(std::string_view list, std::string_view lower_token) {
+  ListIterator it(list);
+  std::string_view e;
+  while (it.next(e)) {
+    if (iequals_lower(e, lower_token)) return true;
+  }
+  return false;
+}
+
+namespace {
+bool parse_digits(std::string_view s, uint64_t& out) {
+  if (s.empty()) return false;
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    const uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (kMax - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  out = v;
+  return true;
+}
+}  // namespace
+
+bool parse_content_length(std::string_view value, uint64_t& out) {
+  ListIterator it(value);
+  std::string_view e;
+  bool first = true;
+  uint64_t result = 0;
+  while (it.next(e)) {
+    uint64_t v = 0;
+    if (!parse_digits(e, v)) return false;  // also rejects empty elements
+    if (!first && v != result) return false;
+    result = v;
+    first = false;
+  }
+  if (first) return false;
+  out = result;
+  return true;
+}
+
+bool is_valid_host(std::string_view host) {
+  if (host.empty()) return false;
+  size_t port_at = std::string_view::npos;
+  if (host[0] == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos || close < 2) return false;
+    for (size_t i = 1; i < close; ++i) {
+      const char c = host[i];
+      if (!(has_class(c, kHexDigit) || c == ':' || c == '.')) return false;
+    }
+    if (close + 1 < host.size()) {
+      if (host[close + 1] != ':') return false;
+      port_at = close + 2;
+    } else {
+      port_at = host.size();
+    }
+  } else {
+    const size_t colon = host.find(':');
+    const std::string_view name = host.substr(0, colon);
+    if (name.empty()) return false;
+    for (size_t i = 0; i < name.size(); ++i) {
+      const char c = name[i];
+      if (!has_class(c, kRegNameChar)) return false;
+      if (c == '%') {
+        if (i + 2 >= name.size() || !has_class(name[i + 1], kHexDigit) ||
+            !has_class(name[i + 2], kHexDigit)) {
+          return false;
+        }
+        i += 2;
+      }
+    }
+    port_at = colon == std::string_view::npos ? host.size() : colon + 1;
+  }
+  const std::string_view port = host.substr(port_at);
+  if (port.size() > 5) return false;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+Coding classify_coding(std::string_view element) {
+  if (element.empty()) return Coding::kInvalid;
+  const size_t semi = element.find(';');
+  const std::string_view name = trim_ows(element.substr(0, semi));
+  if (!is_token(name)) return Coding::kInvalid;
+  // Parameters are never valid on chunked and we forward no other coding, so any
+  // parameterised coding is one we do not implement.
+  if (semi != std::string_view::npos) return Coding::kUnknown;
+  if (iequals_lower(name, "chunked")) return Coding::kChunked;
+  if (iequals_lower(name, "gzip") || iequals_lower(name, "x-gzip") ||
+      iequals_lower(name, "deflate") || iequals_lower(name, "compress") ||
+      iequals_lower(name, "x-compress")) {
+    return Coding::kKnownOther;
+  }
+  return Coding::kUnknown;
+}
+
+}  // namespace sidemeter::http::rules

@@ -1,0 +1,121 @@
+#pragma once
+// Pure RFC 9110/9112 syntax helpers shared by the parser and the serializer: byte-class
+// tables (one lookup per byte), case-insensitive compares without copies, list-field
+// iteration and the value grammars a proxy must get exactly right (Content-Length,
+// Transfer-Encoding, Host). No state, no allocation.
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace sidemeter::http::rules {
+
+enum CharClass : uint8_t {
+  kTchar = 1 << 0,        // token character (RFC 9110 §5.6.2)
+  kFieldVchar = 1 << 1,   // HTAB / SP / VCHAR / obs-text: allowed inside a field value
+  kTargetChar = 1 << 2,   // VCHAR except '#': allowed in a request-target
+  kRegNameChar = 1 << 3,  // unreserved / sub-delims / '%' (RFC 3986 reg-name)
+  kHexDigit = 1 << 4,
+  kQdtext = 1 << 5,       // quoted-string text (RFC 9110 §5.6.4) excluding '"' and '\'
+};
+
+namespace detail {
+constexpr std::array<uint8_t, 256> make_char_classes() {
+  std::array<uint8_t, 256> t{};
+  constexpr std::string_view tchar_punct = "!#$%&'*+-.^_`|~";
+  constexpr std::string_view sub_delims = "!$&'()*+,;=";
+  for (int c = 0; c < 256; ++c) {
+    uint8_t v = 0;
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    const bool digit = c >= '0' && c <= '9';
+    if (alpha || digit || tchar_punct.find(static_cast<char>(c)) != std::string_view::npos) {
+      v |= kTchar;
+    }
+    if (c == '\t' || c == ' ' || (c >= 0x21 && c <= 0x7e) || c >= 0x80) v |= kFieldVchar;
+    if (c >= 0x21 && c <= 0x7e && c != '#') v |= kTargetChar;
+    if (alpha || digit || c == '-' || c == '.' || c == '_' || c == '~' || c == '%' ||
+        sub_delims.find(static_cast<char>(c)) != std::string_view::npos) {
+      v |= kRegNameChar;
+    }
+    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) v |= kHexDigit;
+    if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
+        (c >= 0x5d && c <= 0x7e) || c >= 0x80) {
+      v |= kQdtext;
+    }
+    t[static_cast<size_t>(c)] = v;
+  }
+  return t;
+}
+
+constexpr std::array<char, 256> make_lower() {
+  std::array<char, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[static_cast<size_t>(c)] = static_cast<char>((c >= 'A' && c <= 'Z') ? c + 32 : c);
+  }
+  return t;
+}
+}  // namespace detail
+
+inline constexpr std::array<uint8_t, 256> kCharClasses = detail::make_char_classes();
+inline constexpr std::array<char, 256> kLower = detail::make_lower();
+
+inline bool has_class(char c, uint8_t cls) {
+  return (kCharClasses[static_cast<unsigned char>(c)] & cls) != 0;
+}
+inline bool is_tchar(char c) { return has_class(c, kTchar); }
+inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
+inline char to_lower(char c) { return kLower[static_cast<unsigned char>(c)]; }
+
+// True when every byte of `s` is in `cls` (an empty string passes).
+inline bool all_of_class(std::string_view s, uint8_t cls) {
+  for (char c : s) {
+    if (!has_class(c, cls)) return false;
+  }
+  return true;
+}
+inline bool is_token(std::string_view s) { return !s.empty() && all_of_class(s, kTchar); }
+
+// ASCII case-insensitive equality. `lower` must already be lower case (a literal).
+inline bool iequals_lower(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (to_lower(s[i]) != lower[i]) return false;
+  }
+  return true;
+}
+bool iequals(std::string_view a, std::string_view b);
+
+std::string_view trim_ows(std::string_view s);
+
+// Iterates the elements of a comma-separated list field (RFC 9110 §5.6.1), OWS trimmed.
+// Empty elements are passed through (as empty views) so callers can decide about them.
+class ListIterator {
+ public:
+  explicit ListIterator(std::string_view list) : rest_(list), done_(false) {}
+  bool next(std::string_view& element);
+
+ private:
+  std::string_view rest_;
+  bool done_;
+};
+
+// True when the list contains `lower_token` (case-insensitive), e.g. Connection: close.
+bool list_contains(std::string_view list, std::string_view lower_token);
+
+// Content-Length value: 1*DIGIT, or a comma list whose elements are all the same number
+// (RFC 9110 §8.6 lets a recipient accept "42, 42"). No sign, no spaces inside a number,
+// no empty elements, at most INT64_MAX. Returns false when invalid.
+bool parse_content_length(std::string_view value, uint64_t& out);
+
+// uri-host [ ":" port ] as in the Host field: reg-name (with valid %HH) or an IP-literal
+// in brackets; port is 0-5 digits. No userinfo, no empty host.
+bool is_valid_host(std::string_view host);
+
+enum class Coding : uint8_t {
+  kChunked,     // exactly "chunked", no parameters
+  kKnownOther,  // gzip, x-gzip, deflate, compress, x-compress (RFC 9112 §7)
+  kUnknown,     // any other token, or a coding with parameters
+  kInvalid,     // empty element or not a token
+};
+Coding classify_coding(std::string_view element);
+
+}  // namespace sidemeter::http::rules

@@ -1,0 +1,79 @@
+// The value grammars on their own: Content-Length, Host, transfer codings, lists.
+#include "proxy/http/field_rules.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace sidemeter::http::rules {
+namespace {
+
+TEST(FieldRulesTest, CharClasses) {
+  for (char c : std::string("!#$%&'*+-.^_`|~09azAZ")) EXPECT_TRUE(is_tchar(c)) << c;
+  for (char c : std::string("()<>@,;:\\\"/[]?={} \t\x7f\x80")) EXPECT_FALSE(is_tchar(c)) << c;
+  EXPECT_TRUE(has_class('\t', kFieldVchar));
+  EXPECT_TRUE(has_class('\xff', kFieldVchar));
+  EXPECT_FALSE(has_class('\r', kFieldVchar));
+  EXPECT_FALSE(has_class('\0', kFieldVchar));
+  EXPECT_FALSE(has_class('\x7f', kFieldVchar));
+  EXPECT_FALSE(has_class('#', kTargetChar));
+  EXPECT_FALSE(has_class(' ', kTargetChar));
+}
+
+TEST(FieldRulesTest, CaseInsensitive) {
+  EXPECT_TRUE(iequals_lower("Content-LENGTH", "content-length"));
+  EXPECT_FALSE(iequals_lower("Content-Lengths", "content-length"));
+  EXPECT_TRUE(iequals("HoSt", "hOsT"));
+  EXPECT_FALSE(iequals("host", "hosts"));
+}
+
+TEST(FieldRulesTest, ListIteration) {
+  ListIterator it(" a ,b,, c\t");
+  std::vector<std::string> got;
+  std::string_view e;
+  while (it.next(e)) got.emplace_back(e);
+  EXPECT_EQ(got, (std::vector<std::string>{"a", "b", "", "c"}));
+  EXPECT_TRUE(list_contains("keep-alive, Upgrade", "upgrade"));
+  EXPECT_FALSE(list_contains("keep-alive, Upgrades", "upgrade"));
+}
+
+TEST(FieldRulesTest, ContentLength) {
+  uint64_t v = 0;
+  EXPECT_TRUE(parse_content_length("0", v));
+  EXPECT_EQ(v, 0u);
+  EXPECT_TRUE(parse_content_length("9223372036854775807", v));
+  EXPECT_EQ(v, 9223372036854775807u);
+  EXPECT_TRUE(parse_content_length("7, 7,7", v));
+  EXPECT_EQ(v, 7u);
+  for (const char* bad : {"", " ", "9223372036854775808", "1 2", "+1", "-1", "0x1", "1,2",
+                          "1,", ",1", "1e3", "٣"}) {
+    EXPECT_FALSE(parse_content_length(bad, v)) << bad;
+  }
+}
+
+TEST(FieldRulesTest, Host) {
+  for (const char* ok : {"a", "example.com", "EXAMPLE.com:8080", "[::1]", "[::1]:80",
+                         "10.0.0.1:1", "a:", "xn--bcher-kva.ch", "a%20b", "a_b~c!$&'()*+,;="}) {
+    EXPECT_TRUE(is_valid_host(ok)) << ok;
+  }
+  for (const char* bad : {"", ":80", "a b", "a/b", "u@a", "a:123456", "a:8x", "[::1", "[]",
+                          "[::1]x", "[g::1]", "a%2", "a%zz", "a\"b", "a?b", "a#b"}) {
+    EXPECT_FALSE(is_valid_host(bad)) << bad;
+  }
+}
+
+TEST(FieldRulesTest, Codings) {
+  EXPECT_EQ(classify_coding("chunked"), Coding::kChunked);
+  EXPECT_EQ(classify_coding("ChUnKeD"), Coding::kChunked);
+  EXPECT_EQ(classify_coding("gzip"), Coding::kKnownOther);
+  EXPECT_EQ(classify_coding("x-compress"), Coding::kKnownOther);
+  EXPECT_EQ(classify_coding("chunked;a=b"), Coding::kUnknown);
+  EXPECT_EQ(classify_coding("br"), Coding::kUnknown);
+  EXPECT_EQ(classify_coding(""), Coding::kInvalid);
+  EXPECT_EQ(classify_coding("\"chunked\""), Coding::kInvalid);
+  EXPECT_EQ(classify_coding("chunked x"), Coding::kInvalid);
+}
+
+}  // namespace
+}  // namespace sidemeter::http::rules
