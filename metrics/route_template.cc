@@ -1,5 +1,8 @@
 #include "metrics/route_template.h"
 
+#include <algorithm>
+#include <array>
+#include <bit>
 #include <cstring>
 
 namespace sidemeter::metrics {
@@ -7,79 +10,99 @@ namespace {
 
 constexpr std::string_view kId = "{id}";
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+// Character classes, one table lookup per byte on the hot path.
+enum : uint8_t { kDigit = 1, kAlpha = 2, kHex = 4, kToken = 8 };
+constexpr std::array<uint8_t, 256> kClass = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = kDigit | kHex | kToken;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = kAlpha | kToken | (c <= 'f' ? kHex : 0);
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = kAlpha | kToken | (c <= 'F' ? kHex : 0);
+  t['-'] = t['_'] = kToken;
+  return t;
+}();
 
 bool is_uuid(std::string_view s) {
   if (s.size() != 36) return false;
   for (size_t i = 0; i < 36; ++i) {
     const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !is_hex(s[i])) return false;
+    if (dash ? s[i] != '-' : !(kClass[uint8_t(s[i])] & kHex)) return false;
   }
   return true;
 }
 
+// What one pass over a segment learnt about it.
+struct SegmentShape {
+  uint8_t all = 0xff;  // AND of the byte classes
+  uint8_t any = 0;     // OR of the byte classes
+  uint8_t stem = 0;    // AND of the classes before the first '.'
+  uint8_t ext = 0xff;  // AND of the classes after it
+  size_t dot = 0;      // first '.', 0 = none (a leading dot has no stem anyway)
+
+  void add(char ch, size_t pos) {
+    const uint8_t c = kClass[uint8_t(ch)];
+    if (dot) {
+      ext &= c;
+    } else if (ch == '.') {
+      dot = pos;
+      stem = all;
+    }
+    all &= c;
+    any |= c;
+  }
+};
+
 // How much of the segment is an id: the whole segment, a numeric stem before a file
 // extension ("123.json" -> 3), or nothing (0).
-size_t id_prefix(std::string_view s) {
-  if (s.empty()) return 0;
-  size_t digits = 0, letters = 0, hex = 0, token = 0;
-  for (char c : s) {
-    digits += is_digit(c);
-    letters += is_alpha(c);
-    hex += is_hex(c);
-    token += is_digit(c) || is_alpha(c) || c == '-' || c == '_';
-  }
+size_t id_prefix(std::string_view s, const SegmentShape& k) {
   const size_t n = s.size();
-  if (digits == n) return n;
-  if (hex == n && n >= 16) return n;
-  if (is_uuid(s)) return n;
-  if (token == n && n >= 20 && digits > 0 && letters > 0) return n;
-  // 123.json: digits, one dot, an alphanumeric extension.
-  const size_t dot = s.find('.');
-  if (dot != std::string_view::npos && dot > 0 && dot + 1 < n) {
-    const std::string_view stem = s.substr(0, dot), ext = s.substr(dot + 1);
-    bool stem_digits = true, ext_alnum = true;
-    for (char c : stem) stem_digits &= is_digit(c);
-    for (char c : ext) ext_alnum &= is_digit(c) || is_alpha(c);
-    if (stem_digits && ext_alnum) return dot;
-  }
+  if (n == 0) return 0;
+  if (k.all & kDigit) return n;
+  if ((k.all & kHex) && n >= 16) return n;
+  if ((k.all & kToken) && n >= 20 && (k.any & kDigit) && (k.any & kAlpha)) return n;
+  if (n == 36 && is_uuid(s)) return n;
+  // 123.json: digits, a dot, then one word (no second dot).
+  if (k.dot && k.dot + 1 < n && (k.stem & kDigit) && (k.ext & kToken)) return k.dot;
   return 0;
 }
 
+// Up to the query or fragment. A plain loop: find_first_of calls memchr per byte.
 std::string_view strip_query(std::string_view path) {
-  const size_t q = path.find_first_of("?#");
-  return q == std::string_view::npos ? path : path.substr(0, q);
+  size_t end = 0;
+  while (end < path.size() && path[end] != '?' && path[end] != '#') ++end;
+  return path.substr(0, end);
 }
 
 }  // namespace
 
+// One pass: bytes are copied out as they are classified, and a segment that turns out to
+// be an id is rewritten in place when its '/' (or the end) arrives.
 size_t auto_route_template(std::string_view path, char* out, size_t cap) {
-  path = strip_query(path);
-  if (path.empty()) path = "/";
-  size_t len = 0;
-  auto put = [&](std::string_view s) {
-    if (len + s.size() > cap) return false;
-    std::memcpy(out + len, s.data(), s.size());
-    len += s.size();
-    return true;
-  };
-  size_t pos = 0;
-  while (pos <= path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string_view::npos) end = path.size();
-    const std::string_view seg = path.substr(pos, end - pos);
-    const size_t id = id_prefix(seg);
-    if (id == 0) {
-      if (!put(seg)) return 0;
-    } else if (!put(kId) || !put(seg.substr(id))) {
-      return 0;
+  if (cap < kId.size() + 1) return 0;
+  size_t len = 0, seg = 0;  // seg: where the current segment starts in out
+  SegmentShape shape;
+  for (size_t i = 0;; ++i) {
+    const char ch = i < path.size() ? path[i] : '?';
+    if (ch == '/' || ch == '?' || ch == '#') {
+      const std::string_view text(out + seg, len - seg);
+      if (const size_t id = id_prefix(text, shape)) {
+        const size_t rest = text.size() - id;  // ".json" of "123.json"
+        if (seg + kId.size() + rest > cap) return 0;
+        std::memmove(out + seg + kId.size(), out + seg + id, rest);
+        std::memcpy(out + seg, kId.data(), kId.size());
+        len = seg + kId.size() + rest;
+      }
+      if (ch != '/') break;
+      if (len == cap) return 0;
+      out[len++] = '/';
+      seg = len;
+      shape = SegmentShape();
+      continue;
     }
-    if (end == path.size()) break;
-    if (!put("/")) return 0;
-    pos = end + 1;
+    if (len == cap) return 0;
+    shape.add(ch, len - seg);
+    out[len++] = ch;
   }
+  if (len == 0) out[len++] = '/';
   return len;
 }
 
@@ -168,12 +191,35 @@ size_t RouteTable::size() const {
   return names_.size();
 }
 
+RouteCache::RouteCache(RouteTable& table) : table_(table) {
+  const size_t size = std::bit_ceil(std::max<size_t>(16, 2 * (table.max_routes() + 1)));
+  slots_.resize(size);
+  mask_ = size - 1;
+}
+
+const RouteCache::Entry* RouteCache::find(std::string_view key, uint64_t hash) const {
+  for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+    const Entry& e = slots_[i];
+    if (!e.used) return nullptr;
+    if (e.hash == hash && e.key == key) return &e;
+  }
+}
+
+void RouteCache::insert(std::string key, uint32_t id) {
+  const uint64_t hash = std::hash<std::string_view>{}(key);
+  if (find(key, hash) != nullptr) return;
+  size_t i = hash & mask_;
+  while (slots_[i].used) i = (i + 1) & mask_;
+  slots_[i] = Entry{hash, id, true, std::move(key)};
+}
+
 uint32_t RouteCache::lookup(std::string_view path) {
   char buf[kMaxRouteLength];
   const size_t n = table_.templatize(path, buf, sizeof buf);
   if (n == 0) return table_.other_id();
   const std::string_view tmpl(buf, n);
-  if (auto it = local_.find(tmpl); it != local_.end()) return it->second;
+  const uint64_t hash = std::hash<std::string_view>{}(tmpl);
+  if (const Entry* e = find(tmpl, hash)) return e->id;
   if (complete_) return table_.other_id();
   // Warm-up: register the template, then mirror whatever the table gained meanwhile.
   const uint32_t id = table_.intern(tmpl);
@@ -183,8 +229,9 @@ uint32_t RouteCache::lookup(std::string_view path) {
 }
 
 void RouteCache::sync_locked() {
+  // Holds at most max_routes entries in a table of >= 2 * (max_routes + 1) slots.
   for (; synced_ < table_.names_.size(); ++synced_) {
-    local_.emplace(table_.names_[synced_], uint32_t(synced_));
+    insert(table_.names_[synced_], uint32_t(synced_));
   }
   complete_ = synced_ >= table_.max_routes_;
 }

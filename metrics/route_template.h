@@ -66,18 +66,25 @@ class RouteTable {
 // miss means "other" without asking the table again.
 class RouteCache {
  public:
-  explicit RouteCache(RouteTable& table) : table_(table) {}
+  explicit RouteCache(RouteTable& table);
   uint32_t lookup(std::string_view path);
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  // Open addressing, power-of-two size, at most half full: one probe in the common case
+  // and no division (std::unordered_map's prime modulo cost more than the hashing).
+  struct Entry {
+    uint64_t hash = 0;
+    uint32_t id = 0;
+    bool used = false;
+    std::string key;
   };
+  const Entry* find(std::string_view key, uint64_t hash) const;
+  void insert(std::string key, uint32_t id);
   void sync_locked();
 
   RouteTable& table_;
-  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> local_;
+  std::vector<Entry> slots_;
+  size_t mask_;
   size_t synced_ = 0;
   bool complete_ = false;
 };
