@@ -12,12 +12,12 @@ namespace sidemeter::metrics {
 inline constexpr size_t kMethods = size_t(Method::kCount);
 inline constexpr size_t kUpstreamErrorKinds = size_t(UpstreamError::kCount);      // [0] = none
 inline constexpr size_t kDownstreamErrorKinds = size_t(DownstreamError::kCount);  // [0] = none
-inline constexpr size_t kStatusClasses = 5;   // 1xx .. 5xx
-inline constexpr uint16_t kMinStatus = 100;   // status codes tracked one by one: 100..599
+inline constexpr size_t kStatusClasses = 5;                                       // 1xx .. 5xx
+inline constexpr uint16_t kMinStatus = 100;  // status codes tracked one by one: 100..599
 inline constexpr uint16_t kMaxStatus = 599;
 inline constexpr size_t kStatusCodes = kMaxStatus - kMinStatus + 1;
-inline constexpr size_t kMaxRejectReasons = 32;   // distinct reasons; the rest -> "other"
-inline constexpr size_t kMaxCodesPerRoute = 12;   // distinct codes per (route, method)
+inline constexpr size_t kMaxRejectReasons = 32;  // distinct reasons; the rest -> "other"
+inline constexpr size_t kMaxCodesPerRoute = 12;  // distinct codes per (route, method)
 
 // Fixed boundaries (upper, inclusive, "le") of http_server_request_duration_seconds, the
 // same in every pod so the series sum across pods. Spaced ~1-2.5-5 with extra points where
@@ -26,19 +26,18 @@ inline constexpr std::array<double, 24> kRequestDurationBounds = {
     0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.0035, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05,
     0.075,  0.1,     0.15,   0.25,  0.5,   0.75,   1.0,   1.5,    2.5,  5.0,   10.0,  60.0};
 inline constexpr size_t kRequestDurationBuckets = kRequestDurationBounds.size() + 1;  // + Inf
-inline constexpr std::array<uint64_t, kRequestDurationBounds.size()> kRequestDurationBoundsNs =
-    [] {
-      std::array<uint64_t, kRequestDurationBounds.size()> ns{};
-      for (size_t i = 0; i < ns.size(); ++i) {
-        ns[i] = uint64_t(kRequestDurationBounds[i] * 1e9 + 0.5);
-      }
-      return ns;
-    }();
+inline constexpr std::array<uint64_t, kRequestDurationBounds.size()> kRequestDurationBoundsNs = [] {
+  std::array<uint64_t, kRequestDurationBounds.size()> ns{};
+  for (size_t i = 0; i < ns.size(); ++i) {
+    ns[i] = uint64_t(kRequestDurationBounds[i] * 1e9 + 0.5);
+  }
+  return ns;
+}();
 
 // Durations and sizes kept in HDR histograms.
 enum class DurationMetric : uint8_t {
-  kLatency,         // total exchange time as the client saw it
-  kUpstreamConnect, // fresh connections only
+  kLatency,          // total exchange time as the client saw it
+  kUpstreamConnect,  // fresh connections only
   kUpstreamTtfb,
   kUpstreamTotal,
   kProxyOverhead,

@@ -22,8 +22,7 @@ Derived derive(const PhaseTimes& t, bool upstream_reused) {
         span(t.upstream_connect_start, t.upstream_connect_done, d.upstream_connect);
   }
   d.has_upstream_ttfb = span(t.upstream_request_sent, t.upstream_first_byte, d.upstream_ttfb);
-  d.has_upstream_total =
-      span(t.upstream_connect_start, t.upstream_response_done, d.upstream_total);
+  d.has_upstream_total = span(t.upstream_connect_start, t.upstream_response_done, d.upstream_total);
 
   if (d.has_total) {
     // Waiting intervals, clipped to the exchange, then the length of their union.

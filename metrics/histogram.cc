@@ -42,8 +42,7 @@ double Histogram::quantile(double q) const {
   return out;
 }
 
-void Histogram::quantiles(std::span<const double> qs, std::span<double> out,
-                          uint64_t max) const {
+void Histogram::quantiles(std::span<const double> qs, std::span<double> out, uint64_t max) const {
   if (count_ == 0) {
     std::fill(out.begin(), out.end(), 0.0);
     return;

@@ -8,16 +8,16 @@
 namespace sidemeter::metrics {
 
 struct ProcessFigures {
-  bool valid = false;               // /proc/self/stat was read
+  bool valid = false;  // /proc/self/stat was read
   double cpu_user_seconds = 0;
   double cpu_system_seconds = 0;
-  double cpu_seconds = 0;           // user + system
+  double cpu_seconds = 0;  // user + system
   uint64_t rss_bytes = 0;
   uint64_t virtual_bytes = 0;
   int64_t threads = -1;
   int64_t open_fds = -1;
-  int64_t max_fds = -1;             // soft RLIMIT_NOFILE from /proc/self/limits
-  double start_time_seconds = 0;    // since the Unix epoch; 0 when unknown
+  int64_t max_fds = -1;           // soft RLIMIT_NOFILE from /proc/self/limits
+  double start_time_seconds = 0;  // since the Unix epoch; 0 when unknown
   // cgroup v2; -1 when unreadable, memory_max -1 also when "max".
   int64_t cgroup_cpu_usage_usec = -1;
   int64_t cgroup_memory_current = -1;

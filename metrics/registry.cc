@@ -143,7 +143,8 @@ void Registry::collect(Slot& s) {
   for (const auto& sh : shards_) {
     now.requests += sh->requests_.get();
     now.errors += sh->errors_.get();
-    for (size_t i = 0; i < kStatusClasses; ++i) now.status_classes[i] += sh->status_classes_[i].get();
+    for (size_t i = 0; i < kStatusClasses; ++i)
+      now.status_classes[i] += sh->status_classes_[i].get();
     for (size_t i = 0; i < kUpstreamErrorKinds; ++i) {
       now.upstream_errors[i] += sh->upstream_errors_[i].get();
     }
@@ -247,7 +248,8 @@ void Registry::collect_routes(Slot& s) {
       if (rm == nullptr) continue;
       now.requests += rm->requests.get();
       now.errors += rm->errors.get();
-      for (size_t i = 0; i < kStatusClasses; ++i) now.status_classes[i] += rm->status_classes[i].get();
+      for (size_t i = 0; i < kStatusClasses; ++i)
+        now.status_classes[i] += rm->status_classes[i].get();
       now.request_body_bytes += rm->request_body_bytes.get();
       now.response_body_bytes += rm->response_body_bytes.get();
       rm->latency.read_into(scratch_dur_);
@@ -346,7 +348,8 @@ void Registry::fill_window(Snapshot& snap, size_t w, double quota) const {
     for (uint64_t k = 0; k < kWindowSlots[w] && k < seq_; ++k) {
       const Slot* s = ring_.find(seq_ - k);
       if (s == nullptr) continue;
-      for (size_t m = 0; m < kDurationMetrics; ++m) dmax[m] = std::max(dmax[m], s->durations[m].max);
+      for (size_t m = 0; m < kDurationMetrics; ++m)
+        dmax[m] = std::max(dmax[m], s->durations[m].max);
       for (size_t m = 0; m < kSizeMetrics; ++m) smax[m] = std::max(smax[m], s->sizes[m].max);
     }
   }
@@ -361,7 +364,8 @@ void Registry::fill_window(Snapshot& snap, size_t w, double quota) const {
   out.errors = sc.errors;
   out.rps = ratio(double(sc.requests), out.seconds);
   out.error_rate = ratio(double(sc.errors), double(sc.requests));
-  for (size_t m = 0; m < kDurationMetrics; ++m) out.durations[m] = summarize_duration(durs[m], dmax[m]);
+  for (size_t m = 0; m < kDurationMetrics; ++m)
+    out.durations[m] = summarize_duration(durs[m], dmax[m]);
   for (size_t m = 0; m < kSizeMetrics; ++m) out.sizes[m] = summarize_size(sizes[m], smax[m]);
   for (size_t c = 0; c < kStatusCodes; ++c) {
     if (codes[c]) out.status_codes.emplace_back(uint16_t(c + kMinStatus), codes[c]);
@@ -398,7 +402,8 @@ void Registry::fill_routes(Snapshot& snap) const {
     for (uint64_t k = 0; k < kWindowSlots[w] && k < seq_; ++k) {
       const Slot* s = ring_.find(seq_ - k);
       if (s == nullptr) continue;
-      for (const RouteDelta& d : s->routes) maxes[w][d.key] = std::max(maxes[w][d.key], d.latency.max);
+      for (const RouteDelta& d : s->routes)
+        maxes[w][d.key] = std::max(maxes[w][d.key], d.latency.max);
     }
   }
   const Slot* newest = ring_.find(seq_);

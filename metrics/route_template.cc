@@ -111,9 +111,7 @@ std::string auto_route_template(std::string_view path) {
   return std::string(buf, auto_route_template(path, buf, sizeof buf));
 }
 
-RouteTable::RouteTable(size_t max_routes) : max_routes_(max_routes) {
-  names_.reserve(max_routes);
-}
+RouteTable::RouteTable(size_t max_routes) : max_routes_(max_routes) { names_.reserve(max_routes); }
 
 void RouteTable::set_patterns(std::vector<std::string> patterns) {
   patterns_.clear();

@@ -11,9 +11,9 @@ namespace {
 constexpr const char* kOtherReason = "other";
 
 size_t duration_bucket(uint64_t ns) {
-  return size_t(std::lower_bound(kRequestDurationBoundsNs.begin(), kRequestDurationBoundsNs.end(),
-                                 ns) -
-                kRequestDurationBoundsNs.begin());
+  return size_t(
+      std::lower_bound(kRequestDurationBoundsNs.begin(), kRequestDurationBoundsNs.end(), ns) -
+      kRequestDurationBoundsNs.begin());
 }
 
 }  // namespace
@@ -73,7 +73,8 @@ void Shard::record(const ExchangeSample& s) {
     if (d.has_upstream_connect) {
       durations_[size_t(DurationMetric::kUpstreamConnect)].record(d.upstream_connect);
     }
-    if (d.has_upstream_ttfb) durations_[size_t(DurationMetric::kUpstreamTtfb)].record(d.upstream_ttfb);
+    if (d.has_upstream_ttfb)
+      durations_[size_t(DurationMetric::kUpstreamTtfb)].record(d.upstream_ttfb);
     if (d.has_upstream_total) {
       durations_[size_t(DurationMetric::kUpstreamTotal)].record(d.upstream_total);
     }
@@ -130,8 +131,7 @@ void Shard::record_reject(const char* reason) {
     RejectReason& r = rejects_[i];
     const char* have = r.reason.load(std::memory_order_relaxed);
     if (have == nullptr) {
-      r.reason.store(i + 1 == kMaxRejectReasons ? kOtherReason : reason,
-                     std::memory_order_release);
+      r.reason.store(i + 1 == kMaxRejectReasons ? kOtherReason : reason, std::memory_order_release);
       r.count.add(1);
       return;
     }

@@ -56,7 +56,7 @@ class alignas(64) Shard final : public Recorder {
     AtomicHistogram latency{kDurationLayout};
     std::array<CodeSeries, kMaxCodesPerRoute> codes;
     std::array<uint8_t, kStatusCodes> code_slot{};  // writer only: status -> slot + 1
-    uint8_t codes_used = 0;                          // writer only
+    uint8_t codes_used = 0;                         // writer only
   };
 
   struct RejectReason {

@@ -36,8 +36,8 @@ struct SizeSummary {
 struct WindowStats {
   double seconds = 0;  // time actually covered: min(window, uptime in whole seconds)
   uint64_t requests = 0;
-  double rps = 0;      // requests / seconds
-  uint64_t errors = 0; // see is_error() in shard.h
+  double rps = 0;       // requests / seconds
+  uint64_t errors = 0;  // see is_error() in shard.h
   double error_rate = 0;
   // Per DurationMetric / SizeMetric.
   std::array<DurationSummary, kDurationMetrics> durations{};

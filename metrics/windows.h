@@ -58,7 +58,7 @@ struct WindowSums {
   std::vector<Histogram> durations;  // per DurationMetric
   std::vector<Histogram> sizes;      // per SizeMetric
   std::array<uint64_t, kStatusCodes> status_codes{};
-  std::vector<uint64_t> rejects;     // by reason id
+  std::vector<uint64_t> rejects;  // by reason id
 
   void add(const Slot& s);
   void subtract(const Slot& s);

@@ -114,7 +114,7 @@ TEST(HistogramQuantiles, SmallSizesAreExact) {
 
 TEST(HistogramQuantiles, OutOfRangeValuesClampAndCount) {
   Histogram h(kDurationLayout);
-  h.record(10);                     // below 1 us
+  h.record(10);                         // below 1 us
   h.record(10ull * 3600 * 1000000000);  // 10 h
   EXPECT_EQ(h.count(), 2u);
   EXPECT_EQ(h.bucket(0), 1u);
@@ -142,7 +142,8 @@ TEST(HistogramArithmetic, MergeEqualsRecordingEverythingInOne) {
   merged.add(b);
   EXPECT_TRUE(merged == all);
   EXPECT_EQ(merged.max(), all.max());
-  for (uint32_t i = 0; i < kDurationLayout.num_buckets; ++i) ASSERT_EQ(merged.bucket(i), all.bucket(i));
+  for (uint32_t i = 0; i < kDurationLayout.num_buckets; ++i)
+    ASSERT_EQ(merged.bucket(i), all.bucket(i));
 }
 
 TEST(HistogramArithmetic, SubtractionIsExact) {

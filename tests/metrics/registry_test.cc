@@ -306,7 +306,8 @@ TEST(RegistryFigures, TooManyCodesOnOneRouteShareAnOtherSeries) {
   FakeClock clock(kSec);
   Registry reg(no_process(), clock);
   Shard& sh = reg.add_shard();
-  for (uint16_t code = 200; code < 200 + kMaxCodesPerRoute + 3; ++code) sh.record(sample(code, kMs));
+  for (uint16_t code = 200; code < 200 + kMaxCodesPerRoute + 3; ++code)
+    sh.record(sample(code, kMs));
   clock.advance_ns(kSec);
   reg.tick();
   const Snapshot s = reg.snapshot();

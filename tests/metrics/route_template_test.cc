@@ -24,10 +24,10 @@ TEST(AutoRouteTemplate, IdsBecomePlaceholders) {
 
 TEST(AutoRouteTemplate, WordsStay) {
   EXPECT_EQ(auto_route_template("/api/v2/users"), "/api/v2/users");
-  EXPECT_EQ(auto_route_template("/abc123"), "/abc123");          // short: not an id
+  EXPECT_EQ(auto_route_template("/abc123"), "/abc123");  // short: not an id
   EXPECT_EQ(auto_route_template("/averyveryverylongwordwithoutdigits"),
             "/averyveryverylongwordwithoutdigits");
-  EXPECT_EQ(auto_route_template("/beef"), "/beef");              // short hex
+  EXPECT_EQ(auto_route_template("/beef"), "/beef");  // short hex
 }
 
 TEST(AutoRouteTemplate, TooLongDoesNotFit) {
@@ -67,7 +67,7 @@ TEST(RouteCache, MirrorsTheTableAndHonoursTheCap) {
   EXPECT_EQ(b.lookup("/y"), 1u);
   EXPECT_EQ(a.lookup("/x/2"), 0u);  // same template, cached
   EXPECT_EQ(a.lookup("/z"), t.other_id());
-  EXPECT_EQ(a.lookup("/y"), 1u);    // learnt from the table while syncing
+  EXPECT_EQ(a.lookup("/y"), 1u);  // learnt from the table while syncing
   EXPECT_EQ(b.lookup("/x/99"), 0u);
   EXPECT_EQ(b.lookup("/w"), t.other_id());
   EXPECT_EQ(t.size(), 2u);
