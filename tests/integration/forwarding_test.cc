@@ -1,0 +1,188 @@
+// Forwarding semantics over real loopback sockets: headers, keep-alive and pooling,
+// pipelining, Connection: close on either side.
+#include <gtest/gtest.h>
+
+#include "tests/integration/proxy_fixture.h"
+
+namespace sidemeter::testing {
+namespace {
+
+using ForwardingTest = ProxyTest;
+
+TEST_F(ForwardingTest, SimpleGetReachesUpstreamAndAnswerComesBack) {
+  start(TestUpstream::fixed("hello"));
+  HttpMessage resp = fetch(simple_get("/some/path?q=1"));
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(resp.body, "hello");
+  EXPECT_EQ(resp.header("content-type").value_or(""), "text/plain");
+  auto seen = upstream_->seen_requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "GET");
+  EXPECT_EQ(seen[0].target, "/some/path?q=1");
+  EXPECT_EQ(seen[0].header("host").value_or(""), "test.local");
+}
+
+TEST_F(ForwardingTest, ForwardedHeadersAddedAndXffAppended) {
+  start(TestUpstream::fixed("ok"));
+  fetch(simple_get("/a"));
+  fetch(simple_get("/b", "X-Forwarded-For: 10.1.2.3\r\n"));
+  auto seen = upstream_->seen_requests();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].header("x-forwarded-for").value_or(""), "127.0.0.1");
+  EXPECT_EQ(seen[0].header("x-forwarded-proto").value_or(""), "http");
+  EXPECT_EQ(seen[0].header("x-forwarded-host").value_or(""), "test.local");
+  // Appended, not replaced, and still a single field.
+  EXPECT_EQ(seen[1].header_count("x-forwarded-for"), 1u);
+  EXPECT_EQ(seen[1].header("x-forwarded-for").value_or(""), "10.1.2.3, 127.0.0.1");
+}
+
+TEST_F(ForwardingTest, HopByHopRequestHeadersRemoved) {
+  start(TestUpstream::fixed("ok"));
+  HttpMessage resp = fetch(
+      "GET / HTTP/1.1\r\n"
+      "Host: test.local\r\n"
+      "Connection: keep-alive, X-Private-Hop\r\n"
+      "X-Private-Hop: secret\r\n"
+      "Keep-Alive: timeout=5\r\n"
+      "TE: trailers\r\n"
+      "Proxy-Authorization: Basic Zm9vOmJhcg==\r\n"
+      "Proxy-Connection: keep-alive\r\n"
+      "Upgrade: h2c\r\n"  // not an upgrade request: Connection does not list it
+      "X-End-To-End: kept\r\n"
+      "\r\n");
+  EXPECT_EQ(resp.status, 200);
+  auto seen = upstream_->seen_requests();
+  ASSERT_EQ(seen.size(), 1u);
+  for (const char* h : {"x-private-hop", "keep-alive", "te", "proxy-authorization",
+                        "proxy-connection", "upgrade"}) {
+    EXPECT_FALSE(seen[0].has(h)) << h << " reached the upstream\n" << seen[0].head_raw;
+  }
+  EXPECT_FALSE(seen[0].has_token("connection", "x-private-hop"));
+  EXPECT_FALSE(seen[0].has_token("connection", "keep-alive"));
+  EXPECT_EQ(seen[0].header("x-end-to-end").value_or(""), "kept");
+}
+
+TEST_F(ForwardingTest, HopByHopResponseHeadersRemoved) {
+  start([](UpstreamConn& c) {
+    HttpMessage req;
+    while (c.read_request(req)) {
+      c.write(
+          "HTTP/1.1 200 OK\r\n"
+          "Connection: X-Resp-Hop\r\n"
+          "X-Resp-Hop: 1\r\n"
+          "Keep-Alive: timeout=5\r\n"
+          "Proxy-Authenticate: Basic realm=x\r\n"
+          "X-End-To-End: kept\r\n"
+          "Content-Length: 2\r\n\r\nok");
+    }
+  });
+  HttpMessage resp = fetch(simple_get("/"));
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(resp.body, "ok");
+  for (const char* h : {"x-resp-hop", "keep-alive", "proxy-authenticate"}) {
+    EXPECT_FALSE(resp.has(h)) << h << " reached the client\n" << resp.head_raw;
+  }
+  EXPECT_FALSE(resp.has_token("connection", "x-resp-hop"));
+  EXPECT_EQ(resp.header("x-end-to-end").value_or(""), "kept");
+}
+
+TEST_F(ForwardingTest, ClientKeepAliveServesManyRequestsOnOneConnection) {
+  start(TestUpstream::echo());
+  RawClient c(port());
+  ASSERT_TRUE(c.connected());
+  for (int i = 0; i < 20; ++i) {
+    HttpMessage resp;
+    std::string target = "/r" + std::to_string(i);
+    ASSERT_TRUE(c.exchange(simple_get(target), resp).ok()) << i;
+    EXPECT_EQ(resp.status, 200);
+    EXPECT_EQ(resp.header("x-echo-target").value_or(""), target);
+    EXPECT_FALSE(resp.has_token("connection", "close"));
+  }
+}
+
+TEST_F(ForwardingTest, UpstreamConnectionsArePooledAcrossClients) {
+  start(TestUpstream::fixed("pooled"));
+  RawClient keep(port());
+  HttpMessage resp;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(keep.exchange(simple_get("/k"), resp).ok());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(fetch(simple_get("/fresh")).body, "pooled");
+  // Ten sequential requests through one worker: one upstream connection suffices.
+  EXPECT_EQ(upstream_->requests(), 10u);
+  EXPECT_EQ(upstream_->connections(), 1u);
+}
+
+TEST_F(ForwardingTest, ContentLengthBodyForwardedExactly) {
+  start(TestUpstream::echo());
+  std::string body(100000, '\0');
+  fill_pattern(7, body.data(), body.size());
+  HttpMessage resp = fetch("POST /upload HTTP/1.1\r\nHost: test.local\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(resp.body.size(), body.size());
+  EXPECT_TRUE(resp.body == body);
+  auto seen = upstream_->seen_requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_TRUE(seen[0].body == body);
+}
+
+TEST_F(ForwardingTest, PipelinedRequestsAnsweredInOrder) {
+  start(TestUpstream::echo());
+  RawClient c(port());
+  ASSERT_TRUE(c.send(simple_get("/first") +
+                     "POST /second HTTP/1.1\r\nHost: test.local\r\nContent-Length: 3\r\n\r\nabc" +
+                     simple_get("/third") + simple_get("/fourth")));
+  const char* expected[] = {"/first", "/second", "/third", "/fourth"};
+  for (const char* t : expected) {
+    HttpMessage resp;
+    ASSERT_TRUE(c.read_response(resp).ok()) << t;
+    EXPECT_EQ(resp.status, 200);
+    EXPECT_EQ(resp.header("x-echo-target").value_or(""), t);
+    if (std::string(t) == "/second") {
+      EXPECT_EQ(resp.body, "abc");
+    }
+  }
+}
+
+TEST_F(ForwardingTest, ClientConnectionCloseGetsCloseAndEof) {
+  start(TestUpstream::fixed("bye"));
+  RawClient c(port());
+  HttpMessage resp;
+  ASSERT_TRUE(c.exchange(simple_get("/", "Connection: close\r\n"), resp).ok());
+  EXPECT_EQ(resp.body, "bye");
+  EXPECT_TRUE(resp.has_token("connection", "close"));
+  EXPECT_TRUE(c.wait_closed(soon()));
+}
+
+TEST_F(ForwardingTest, UpstreamConnectionCloseIsNotReused) {
+  start([](UpstreamConn& c) {
+    HttpMessage req;
+    if (!c.read_request(req)) return;
+    c.write(make_response(200, "OK", "once", {{"Connection", "close"}}));
+    c.close();
+  });
+  RawClient client(port());
+  for (int i = 0; i < 3; ++i) {
+    HttpMessage resp;
+    ASSERT_TRUE(client.exchange(simple_get("/"), resp).ok()) << i;
+    EXPECT_EQ(resp.status, 200) << i;
+    EXPECT_EQ(resp.body, "once");
+    // The upstream's "close" is hop-by-hop: the client connection stays usable.
+    EXPECT_FALSE(resp.has_token("connection", "close"));
+  }
+  EXPECT_EQ(upstream_->connections(), 3u);
+}
+
+TEST_F(ForwardingTest, RequestSplitIntoTinyWritesIsReassembled) {
+  start(TestUpstream::echo());
+  RawClient c(port());
+  std::string req = "POST /split HTTP/1.1\r\nHost: test.local\r\nContent-Length: 5\r\n\r\nhello";
+  for (char ch : req) ASSERT_TRUE(c.send(std::string_view(&ch, 1)));
+  HttpMessage resp;
+  ASSERT_TRUE(c.read_response(resp).ok());
+  EXPECT_EQ(resp.body, "hello");
+  EXPECT_EQ(resp.header("x-echo-target").value_or(""), "/split");
+}
+
+}  // namespace
+}  // namespace sidemeter::testing

@@ -1,0 +1,226 @@
+// Process lifecycle: command line, startup line, multiple workers, and graceful drain
+// on SIGTERM/SIGINT (readiness 503, serve through drain_delay, stop accepting, finish
+// in-flight with Connection: close, close idle keep-alives, exit 0, "drained" log).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "tests/integration/proxy_fixture.h"
+#include "tests/support/json_line.h"
+
+namespace sidemeter::testing {
+namespace {
+
+using LifecycleTest = ProxyTest;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr char kReadyPath[] = "/readyz";
+
+int readiness_status(uint16_t stats_port) {
+  RawClient c(stats_port);
+  HttpMessage resp;
+  std::string req = "GET " + std::string(kReadyPath) +
+                    " HTTP/1.1\r\nHost: stats\r\nConnection: close\r\n\r\n";
+  if (!c.exchange(req, resp).ok()) return -1;
+  return resp.status;
+}
+
+TEST(CommandLineTest, HelpExitsZeroWithUsage) {
+  RunResult r = run_sidemeter({"--help"});
+  ASSERT_TRUE(r.exit_code.has_value()) << "did not exit";
+  EXPECT_EQ(*r.exit_code, 0) << r.err;
+  EXPECT_NE((r.out + r.err).find("--upstream"), std::string::npos) << r.out << r.err;
+}
+
+TEST(CommandLineTest, VersionExitsZeroWithVersion) {
+  RunResult r = run_sidemeter({"--version"});
+  ASSERT_TRUE(r.exit_code.has_value()) << "did not exit";
+  EXPECT_EQ(*r.exit_code, 0) << r.err;
+  EXPECT_NE((r.out + r.err).find(SIDEMETER_VERSION), std::string::npos) << r.out << r.err;
+}
+
+TEST(CommandLineTest, UnknownFlagExitsNonZero) {
+  RunResult r = run_sidemeter({"--no-such-flag", "1"});
+  ASSERT_TRUE(r.exit_code.has_value()) << "did not exit";
+  EXPECT_NE(*r.exit_code, 0);
+}
+
+TEST_F(LifecycleTest, ListeningLineReportsBoundPortsAndFlagsOverrideConfig) {
+  upstream_ = std::make_unique<TestUpstream>(TestUpstream::fixed("x"));
+  // The file says 1 worker and a refused upstream; the flags win.
+  start_proxy("127.0.0.1:" + std::to_string(refused_port()), "", 1,
+              {"--workers", "3", "--upstream", upstream_->address()});
+  auto lines = proxy_->events("listening");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(json_int(lines[0], "workers").value_or(-1), 3) << lines[0];
+  EXPECT_NE(port(), 0);
+  EXPECT_NE(proxy_->stats_port(), 0);
+  EXPECT_NE(port(), proxy_->stats_port());
+  EXPECT_EQ(fetch(simple_get("/")).status, 200);
+  EXPECT_EQ(readiness_status(proxy_->stats_port()), 200);
+}
+
+TEST_F(LifecycleTest, FlagsAloneWithoutConfigFile) {
+  upstream_ = std::make_unique<TestUpstream>(TestUpstream::fixed("flags"));
+  proxy_ = std::make_unique<SidemeterProcess>(std::vector<std::string>{
+      "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0", "--upstream", upstream_->address(),
+      "--workers", "1"});
+  ASSERT_TRUE(proxy_->wait_listening()) << proxy_->log_text();
+  EXPECT_EQ(fetch(simple_get("/")).body, "flags");
+}
+
+TEST_F(LifecycleTest, FourWorkersServeConcurrentClients) {
+  start(TestUpstream::echo(), "", 4);
+  auto lines = proxy_->events("listening");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(json_int(lines[0], "workers").value_or(-1), 4);
+  constexpr int kThreads = 8, kPerThread = 25;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // A mix of fresh and reused connections spreads over the SO_REUSEPORT listeners.
+        RawClient c(port());
+        std::string target = "/t" + std::to_string(t) + "/" + std::to_string(i);
+        for (int k = 0; k < 2; ++k) {
+          HttpMessage resp;
+          if (c.exchange(simple_get(target), resp).ok() && resp.status == 200 &&
+              resp.header("x-echo-target") == target) {
+            ok++;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), kThreads * kPerThread * 2);
+  EXPECT_EQ(upstream_->requests(), static_cast<uint64_t>(kThreads * kPerThread * 2));
+}
+
+// Upstream that holds "/slow" until released; everything else answers at once.
+struct SlowState {
+  Latch slow_arrived;
+  Latch release;
+};
+
+UpstreamHandler holding_upstream(std::shared_ptr<SlowState> st) {
+  return [st](UpstreamConn& c) {
+    HttpMessage req;
+    while (c.read_request(req)) {
+      if (req.target == "/slow") {
+        st->slow_arrived.open();
+        if (!st->release.wait(deadline_in(seconds(30)))) return;
+        c.write(make_response(200, "OK", "slow-done"));
+      } else {
+        c.write(make_response(200, "OK", "quick"));
+      }
+    }
+  };
+}
+
+void drain_scenario(ProxyTest& t, std::unique_ptr<TestUpstream>& upstream,
+                    std::unique_ptr<SidemeterProcess>& proxy, int signal) {
+  auto st = std::make_shared<SlowState>();
+  upstream = std::make_unique<TestUpstream>(holding_upstream(st));
+  constexpr int kDrainDelayMs = 1500;
+  proxy = std::make_unique<SidemeterProcess>(
+      std::vector<std::string>{},
+      make_config(upstream->address(),
+                  "timeouts:\n  drain_delay: 1500ms\n  drain_timeout: 20s\n"));
+  ASSERT_TRUE(proxy->wait_listening()) << proxy->log_text();
+  uint16_t port = proxy->listen_port();
+  ASSERT_EQ(readiness_status(proxy->stats_port()), 200);
+
+  RawClient idle(port);  // a keep-alive connection with nothing in flight
+  HttpMessage resp;
+  ASSERT_TRUE(idle.exchange(simple_get("/warm"), resp).ok());
+  RawClient busy(port);
+  ASSERT_TRUE(busy.send(simple_get("/slow")));
+  ASSERT_TRUE(st->slow_arrived.wait(soon()));
+
+  auto signalled = Clock::now();
+  ASSERT_TRUE(proxy->send_signal(signal));
+  // Signal delivery is asynchronous: poll readiness until it flips (bounded).
+  int ready = 0;
+  while (Clock::now() < signalled + seconds(10)) {
+    ready = readiness_status(proxy->stats_port());
+    if (ready == 503) break;
+  }
+  EXPECT_EQ(ready, 503);
+  // Still serving during drain_delay so load balancers can notice readiness first.
+  {
+    RawClient during(port);
+    EXPECT_TRUE(during.connected());
+    HttpMessage r;
+    EXPECT_TRUE(during.exchange(simple_get("/during-delay"), r).ok());
+    EXPECT_EQ(r.status, 200);
+    EXPECT_LT(Clock::now() - signalled, milliseconds(kDrainDelayMs))
+        << "the machine was too slow to observe the drain_delay window";
+  }
+  // Then the listener closes: new connections are refused.
+  bool refused = false;
+  while (Clock::now() < signalled + seconds(15)) {
+    if (!can_connect(port)) {
+      refused = true;
+      break;
+    }
+    std::this_thread::yield();
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_GE(Clock::now() - signalled, milliseconds(kDrainDelayMs - 100));
+  // Idle keep-alive connections are closed; the in-flight one keeps the process alive.
+  EXPECT_TRUE(idle.wait_closed(soon()));
+  EXPECT_TRUE(proxy->running());
+  EXPECT_TRUE(proxy->events("drained").empty());
+
+  st->release.open();
+  ASSERT_TRUE(busy.read_response(resp).ok());
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(resp.body, "slow-done");
+  EXPECT_TRUE(resp.has_token("connection", "close")) << resp.head_raw;
+  EXPECT_TRUE(busy.wait_closed(soon()));
+
+  auto code = proxy->wait_exit(deadline_in(seconds(15)));
+  ASSERT_TRUE(code.has_value()) << "proxy did not exit after draining";
+  EXPECT_EQ(*code, 0);
+  EXPECT_LT(Clock::now() - signalled, seconds(20)) << "exceeded drain_timeout";
+  EXPECT_EQ(proxy->events("drained").size(), 1u) << proxy->log_text();
+  EXPECT_FALSE(can_connect(port));
+  (void)t;
+}
+
+TEST_F(LifecycleTest, SigtermDrainsGracefully) {
+  drain_scenario(*this, upstream_, proxy_, SIGTERM);
+}
+
+TEST_F(LifecycleTest, SigintDrainsGracefully) { drain_scenario(*this, upstream_, proxy_, SIGINT); }
+
+TEST_F(LifecycleTest, DrainTimeoutBoundsStuckRequests) {
+  auto st = std::make_shared<SlowState>();  // never released
+  start(holding_upstream(st), "timeouts:\n  drain_delay: 100ms\n  drain_timeout: 1s\n");
+  RawClient busy(port());
+  ASSERT_TRUE(busy.send(simple_get("/slow")));
+  ASSERT_TRUE(st->slow_arrived.wait(soon()));
+  auto signalled = Clock::now();
+  ASSERT_TRUE(proxy_->send_signal(SIGTERM));
+  auto code = proxy_->wait_exit(deadline_in(seconds(15)));
+  ASSERT_TRUE(code.has_value()) << "stuck request kept the proxy alive past drain_timeout";
+  EXPECT_GE(Clock::now() - signalled, milliseconds(900));
+  EXPECT_TRUE(busy.wait_closed(soon()));
+  st->release.open();
+}
+
+TEST_F(LifecycleTest, StartsWithoutUpstreamReachable) {
+  // The upstream is only needed per request: startup must not depend on it.
+  start_proxy("127.0.0.1:" + std::to_string(refused_port()));
+  EXPECT_EQ(fetch(simple_get("/")).status, 502);
+  EXPECT_EQ(readiness_status(proxy_->stats_port()), 200);
+}
+
+}  // namespace
+}  // namespace sidemeter::testing

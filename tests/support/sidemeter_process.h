@@ -1,0 +1,88 @@
+#pragma once
+// Runs the real sidemeter binary (path from $SIDEMETER_BIN) as a child process and
+// watches its JSON log lines on stderr. Readiness is the "listening" log line, never a
+// sleep.
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "tests/support/socket.h"
+
+namespace sidemeter::testing {
+
+class SidemeterProcess {
+ public:
+  // Starts the binary. If `yaml` is non-empty it is written to a temp file passed with
+  // --config before `args`. Check started() / error().
+  explicit SidemeterProcess(std::vector<std::string> args, std::string yaml = "");
+  ~SidemeterProcess();
+  SidemeterProcess(const SidemeterProcess&) = delete;
+  SidemeterProcess& operator=(const SidemeterProcess&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  const std::string& error() const { return error_; }
+
+  // Waits for the "listening" line; false if the process exits or the deadline passes.
+  bool wait_listening(Deadline deadline = deadline_in(std::chrono::seconds(20)));
+  uint16_t listen_port() const { return listen_port_; }
+  uint16_t stats_port() const { return stats_port_; }
+
+  pid_t pid() const { return pid_; }
+  // From /proc/<pid>/status; 0 if unavailable.
+  uint64_t rss_kb() const;
+  uint64_t hwm_kb() const;
+
+  bool send_signal(int sig);
+  // Exit code (or 128+signal); nullopt on timeout.
+  std::optional<int> wait_exit(Deadline deadline = deadline_in(std::chrono::seconds(20)));
+  bool running();
+
+  std::vector<std::string> log_lines() const;
+  std::string log_text() const;   // for failure messages
+  std::string stdout_text() const;
+  // Waits for a stderr line containing `needle`; returns it.
+  std::optional<std::string> wait_for_log(std::string_view needle, Deadline deadline);
+  // Log lines whose "event" field equals `event`.
+  std::vector<std::string> events(std::string_view event) const;
+
+ private:
+  void reader_loop(int out_fd, int err_fd);
+  std::optional<std::string> find_line_locked(std::string_view needle) const;
+
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  std::optional<int> exit_code_;
+  std::string error_;
+  std::string config_path_;
+  uint16_t listen_port_ = 0;
+  uint16_t stats_port_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> lines_;
+  std::string stdout_;
+  bool streams_closed_ = false;
+  std::thread reader_;
+};
+
+// Runs the binary to completion (e.g. --help); returns exit code and stdout.
+struct RunResult {
+  std::optional<int> exit_code;
+  std::string out;
+  std::string err;
+};
+RunResult run_sidemeter(std::vector<std::string> args,
+                        Deadline deadline = deadline_in(std::chrono::seconds(10)));
+
+// Minimal config: loopback listen/stats on port 0, the given upstream, one worker (so
+// pool and connection-count assertions are deterministic), plus `extra` YAML lines.
+std::string make_config(std::string_view upstream, std::string_view extra = "", int workers = 1);
+
+}  // namespace sidemeter::testing
