@@ -65,14 +65,19 @@ inline bool is_tchar(char c) { return has_class(c, kTchar); }
 inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
 inline char to_lower(char c) { return kLower[static_cast<unsigned char>(c)]; }
 
-// True when every byte of `s` is in `cls` (an empty string passes).
+// True when every byte of `s` is in `cls` (an empty string passes). Branch-free over
+// the bytes: valid input is the common case, so no early exit is worth a branch per byte.
 inline bool all_of_class(std::string_view s, uint8_t cls) {
-  for (char c : s) {
-    if (!has_class(c, cls)) return false;
-  }
-  return true;
+  uint8_t acc = cls;
+  for (char c : s) acc &= kCharClasses[static_cast<unsigned char>(c)];
+  return acc == cls;
 }
 inline bool is_token(std::string_view s) { return !s.empty() && all_of_class(s, kTchar); }
+
+// all_of_class(s, kFieldVchar) and all_of_class(s, kTargetChar), eight bytes at a time:
+// field values are most of a head's bytes.
+bool is_field_value(std::string_view s);
+bool is_target(std::string_view s);
 
 // ASCII case-insensitive equality. `lower` must already be lower case (a literal).
 inline bool iequals_lower(std::string_view s, std::string_view lower) {
@@ -83,6 +88,17 @@ inline bool iequals_lower(std::string_view s, std::string_view lower) {
   return true;
 }
 bool iequals(std::string_view a, std::string_view b);
+
+// Like iequals_lower, but '_' in `s` also matches '-': spots "Content_Length" and
+// "transfer_encoding", which CGI-style backends fold into the real field.
+inline bool iequals_lower_any_dash(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i] == '_' ? '-' : to_lower(s[i]);
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
 
 std::string_view trim_ows(std::string_view s);
 

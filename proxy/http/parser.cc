@@ -117,7 +117,7 @@ ParseError parse_field_line(std::string_view line, bool first_field, size_t& nam
   if (i == 0) return ParseError::kInvalidHeaderName;
   name_len = i;
   const std::string_view raw_value = line.substr(i + 1);
-  if (!r::all_of_class(raw_value, r::kFieldVchar)) return ParseError::kInvalidHeaderValue;
+  if (!r::is_field_value(raw_value)) return ParseError::kInvalidHeaderValue;
   size_t b = 0;
   size_t e = raw_value.size();
   while (b < e && r::is_ows(raw_value[b])) ++b;
@@ -304,7 +304,7 @@ ParseError Parser::Impl::parse_request_line(std::string_view line, uint32_t base
   } else {
     return ParseError::kInvalidVersion;
   }
-  if (target.empty() || !r::all_of_class(target, r::kTargetChar)) {
+  if (target.empty() || !r::is_target(target)) {
     return ParseError::kInvalidTarget;  // also catches a second space inside the target
   }
   head.method = method_from_text(method);
@@ -429,6 +429,7 @@ ParseError Parser::Impl::finish_head() {
   bool conn_upgrade = false;
   bool has_upgrade = false;
   bool expect_continue = false;
+  bool framing_lookalike = false;
   for (const HeaderField& f : head.fields) {
     const std::string_view n = f.name;
     switch (n.size()) {
@@ -461,10 +462,16 @@ ParseError Parser::Impl::finish_head() {
           if (!r::parse_content_length(f.value, v) || (has_cl && v != cl)) bad_cl = true;
           cl = v;
           has_cl = true;
+        } else if (r::iequals_lower_any_dash(n, "content-length")) {
+          framing_lookalike = true;
         }
         break;
       case 17:
-        if (r::iequals_lower(n, "transfer-encoding")) has_te = true;
+        if (r::iequals_lower(n, "transfer-encoding")) {
+          has_te = true;
+        } else if (r::iequals_lower_any_dash(n, "transfer-encoding")) {
+          framing_lookalike = true;
+        }
         break;
       default:
         break;
@@ -472,6 +479,9 @@ ParseError Parser::Impl::finish_head() {
   }
 
   // Framing first: these are the request smuggling checks (RFC 9112 §6.1, §6.3).
+  // "Transfer_Encoding" is a valid token, but CGI/WSGI-style servers map '_' and '-' to
+  // the same variable, so forwarding it would let the upstream frame differently.
+  if (framing_lookalike) return ParseError::kInvalidHeaderName;
   if (has_cl && has_te) return ParseError::kContentLengthAndTransferEncoding;
   if (bad_cl) return ParseError::kInvalidContentLength;
   if (has_te) {
@@ -684,8 +694,8 @@ size_t Parser::Impl::consume_trailers(const char* p, size_t n, bool& done, Parse
   err = parse_field_line(line, false, name_len, value_off, value_len);
   if (err == ParseError::kNone) {
     const std::string_view name = line.substr(0, name_len);
-    if (r::iequals_lower(name, "content-length") || r::iequals_lower(name, "transfer-encoding") ||
-        r::iequals_lower(name, "host")) {
+    if (r::iequals_lower_any_dash(name, "content-length") ||
+        r::iequals_lower_any_dash(name, "transfer-encoding") || r::iequals_lower(name, "host")) {
       err = ParseError::kInvalidChunk;  // framing/routing fields are not allowed in trailers
     }
   }

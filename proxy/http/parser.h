@@ -103,15 +103,34 @@ class Parser {
 // Serialize heads for forwarding, per RFC 9110 §7.6.1: drop Connection, the fields it
 // names, Keep-Alive, TE, Transfer-Encoding, Upgrade (unless upgrading), Proxy-Connection
 // and Proxy-*; re-add framing we chose. Appends to `out`.
+//
+// Request policy: always "HTTP/1.1"; an absolute-form target is sent in origin-form (the
+// parser already made sure Host equals its authority); Host kept where it was;
+// Proxy-Authorization dropped (credentials for this hop); any Content-Length /
+// Transfer-Encoding replaced by the framing we chose ("Content-Length: N" for CL framing
+// or a declared CL of 0, "Transfer-Encoding: chunked" when ctx.chunked_body); no
+// Connection field (persistent by default) unless upgrading ("Connection: upgrade").
+// X-Forwarded-For: every client XFF line merged into one, ctx.client_ip appended.
+// X-Forwarded-Proto: the client's is dropped and ctx.proto set (we are the edge; a
+// client must not choose the scheme the backend believes). X-Forwarded-Host: the
+// client's is kept, else one is added from Host. A field named in Connection is dropped,
+// except Host (Connection: host must not strip routing information).
 struct ForwardRequestContext {
   std::string_view client_ip;     // appended to X-Forwarded-For
   std::string_view proto;         // "http" / "https" -> X-Forwarded-Proto
   bool chunked_body = false;      // we re-frame the body as chunked
   bool upgrade = false;           // forward Connection: upgrade + Upgrade
+  std::string_view fallback_host; // sent as Host when the request has none (HTTP/1.0)
 };
 void append_forward_request_head(const MessageHead& req, const ForwardRequestContext& ctx,
                                  std::string& out);
 
+// Response policy: status line "HTTP/1.1 <code> <reason>" (standard phrase when the
+// upstream sent none); hop-by-hop and Proxy-Authenticate dropped; no framing fields on
+// 1xx/204; "Transfer-Encoding: chunked" when chunked_body (never to an HTTP/1.0 client),
+// else "Content-Length: N" for CL framing and for a declared length without body (HEAD,
+// 304); then "Connection: upgrade" (101), "Connection: close" or, for a kept-alive
+// HTTP/1.0 client, "Connection: keep-alive".
 struct ForwardResponseContext {
   bool keep_alive_downstream = true;  // false -> "Connection: close"
   bool chunked_body = false;          // we re-frame the body as chunked

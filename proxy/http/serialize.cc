@@ -108,10 +108,11 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out.append("\r\n", 2);
 }
 
-// Copies the end-to-end fields; returns how many X-Forwarded-For / -Host it saw.
+// Copies the end-to-end fields; reports the X-Forwarded-For / -Host and Host it saw.
 struct Copied {
   uint32_t xff = 0;
   bool xfh = false;
+  bool host = false;
 };
 Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade, std::string& out) {
   Copied c;
@@ -129,6 +130,7 @@ Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade, std::st
         if (!upgrade) continue;
         break;  // "Connection: upgrade" names it, yet it must pass when upgrading
       case FieldRole::kHost:
+        c.host = true;
         break;  // "Connection: host" must not strip routing information
       case FieldRole::kXfh:
         c.xfh = true;
@@ -140,6 +142,22 @@ Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade, std::st
     append_field(out, f.name, f.value);
   }
   return c;
+}
+
+// absolute-form "http://a/p?q" -> "/p?q"; an origin server is sent origin-form
+// (RFC 9112 §3.2.1). The parser accepted only http(s)://authority[path][?query].
+std::string_view origin_form(std::string_view target, bool& needs_slash) {
+  needs_slash = false;
+  if (target.empty() || target[0] == '/' || target == "*") return target;
+  const size_t auth = target.find("//");
+  if (auth == std::string_view::npos) return target;
+  const size_t rest = target.find_first_of("/?", auth + 2);
+  if (rest == std::string_view::npos) {
+    needs_slash = true;
+    return {};
+  }
+  needs_slash = target[rest] == '?';
+  return target.substr(rest);
 }
 
 }  // namespace
@@ -203,10 +221,19 @@ void append_forward_request_head(const MessageHead& req, const ForwardRequestCon
   out.reserve(out.size() + req.wire_bytes + 160 + ctx.client_ip.size() + req.host.size());
   out.append(req.method_text);
   out.push_back(' ');
-  out.append(req.target);
+  bool needs_slash = false;
+  const std::string_view target = origin_form(req.target, needs_slash);
+  if (needs_slash) out.push_back('/');
+  out.append(target);
   out.append(" HTTP/1.1\r\n", 11);
 
   const Copied c = copy_end_to_end(req, true, ctx.upgrade, out);
+  if (!c.host) {
+    // Only HTTP/1.0 requests get here; an HTTP/1.1 upstream requires Host. An
+    // absolute-form target already named the authority.
+    const std::string_view host = req.host.empty() ? ctx.fallback_host : req.host;
+    if (!host.empty()) append_field(out, "Host", host);
+  }
 
   if (ctx.chunked_body) {
     out.append("Transfer-Encoding: chunked\r\n");

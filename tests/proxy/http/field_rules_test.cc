@@ -21,11 +21,33 @@ TEST(FieldRulesTest, CharClasses) {
   EXPECT_FALSE(has_class(' ', kTargetChar));
 }
 
+// The word-at-a-time checks must agree with the byte table for every byte value at every
+// position of a word and of the tail.
+TEST(FieldRulesTest, WordChecksMatchByteTable) {
+  for (size_t len : {size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{16}, size_t{23}}) {
+    for (size_t pos = 0; pos < len; ++pos) {
+      for (int b = 0; b < 256; ++b) {
+        std::string s(len, 'a');
+        s[pos] = static_cast<char>(b);
+        ASSERT_EQ(is_field_value(s), all_of_class(s, kFieldVchar)) << len << " " << pos << " " << b;
+        ASSERT_EQ(is_target(s), all_of_class(s, kTargetChar)) << len << " " << pos << " " << b;
+      }
+    }
+  }
+  EXPECT_TRUE(is_field_value("a\tb c\x80\xff~!0123456789"));
+  EXPECT_FALSE(is_field_value("0123456789abcdef\r"));
+  EXPECT_TRUE(is_target("/0123456789abcdef?x=1&y=2"));
+  EXPECT_FALSE(is_target("/0123456789abcdef#frag"));
+}
+
 TEST(FieldRulesTest, CaseInsensitive) {
   EXPECT_TRUE(iequals_lower("Content-LENGTH", "content-length"));
   EXPECT_FALSE(iequals_lower("Content-Lengths", "content-length"));
   EXPECT_TRUE(iequals("HoSt", "hOsT"));
   EXPECT_FALSE(iequals("host", "hosts"));
+  EXPECT_TRUE(iequals_lower_any_dash("Transfer_Encoding", "transfer-encoding"));
+  EXPECT_TRUE(iequals_lower_any_dash("Transfer-Encoding", "transfer-encoding"));
+  EXPECT_FALSE(iequals_lower_any_dash("Transfer.Encoding", "transfer-encoding"));
 }
 
 TEST(FieldRulesTest, ListIteration) {
@@ -54,10 +76,10 @@ TEST(FieldRulesTest, ContentLength) {
 
 TEST(FieldRulesTest, Host) {
   for (const char* ok : {"a", "example.com", "EXAMPLE.com:8080", "[::1]", "[::1]:80",
-                         "10.0.0.1:1", "a:", "xn--bcher-kva.ch", "a%20b", "a_b~c!$&'()*+,;="}) {
+                         "10.0.0.1:1", "a:", "a:65535", "xn--bcher-kva.ch", "a%20b", "a_b~c!$&'()*+,;="}) {
     EXPECT_TRUE(is_valid_host(ok)) << ok;
   }
-  for (const char* bad : {"", ":80", "a b", "a/b", "u@a", "a:123456", "a:8x", "[::1", "[]",
+  for (const char* bad : {"", ":80", "a b", "a/b", "u@a", "a:123456", "a:65536", "a:8x", "[::1", "[]",
                           "[::1]x", "[g::1]", "a%2", "a%zz", "a\"b", "a?b", "a#b"}) {
     EXPECT_FALSE(is_valid_host(bad)) << bad;
   }

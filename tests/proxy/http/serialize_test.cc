@@ -142,6 +142,30 @@ TEST(ForwardRequestTest, Http10RequestForwardedAsHttp11) {
             "GET /x HTTP/1.1\r\nHost: h\r\nX-Forwarded-Host: h\r\n\r\n");
 }
 
+TEST(ForwardRequestTest, Http10WithoutHostGetsFallbackHost) {
+  ForwardRequestContext ctx;
+  ctx.fallback_host = "backend:8080";
+  EXPECT_EQ(fwd_req("GET /x HTTP/1.0\r\nAccept: */*\r\n\r\n", ctx),
+            "GET /x HTTP/1.1\r\nAccept: */*\r\nHost: backend:8080\r\n\r\n");
+  // Absolute-form without Host: the authority becomes Host.
+  EXPECT_EQ(fwd_req("GET http://a.example/x HTTP/1.0\r\n\r\n", ctx),
+            "GET /x HTTP/1.1\r\nHost: a.example\r\nX-Forwarded-Host: a.example\r\n\r\n");
+  // A request that has a Host keeps it.
+  EXPECT_EQ(fwd_req("GET /x HTTP/1.0\r\nHost: h\r\n\r\n", ctx),
+            "GET /x HTTP/1.1\r\nHost: h\r\nX-Forwarded-Host: h\r\n\r\n");
+}
+
+TEST(ForwardRequestTest, AbsoluteFormSentAsOriginForm) {
+  EXPECT_EQ(fwd_req("GET http://h:81/p/q?z=1 HTTP/1.1\r\nHost: h:81\r\n\r\n"),
+            "GET /p/q?z=1 HTTP/1.1\r\nHost: h:81\r\nX-Forwarded-Host: h:81\r\n\r\n");
+  EXPECT_EQ(fwd_req("GET https://h HTTP/1.1\r\nHost: h\r\n\r\n"),
+            "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Host: h\r\n\r\n");
+  EXPECT_EQ(fwd_req("GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n"),
+            "GET /?q HTTP/1.1\r\nHost: h\r\nX-Forwarded-Host: h\r\n\r\n");
+  EXPECT_EQ(fwd_req("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"),
+            "OPTIONS * HTTP/1.1\r\nHost: h\r\nX-Forwarded-Host: h\r\n\r\n");
+}
+
 TEST(ForwardRequestTest, UpgradeKeepsUpgradeField) {
   ForwardRequestContext ctx;
   ctx.upgrade = true;
