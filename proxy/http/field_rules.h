@@ -15,7 +15,7 @@ enum CharClass : uint8_t {
   kTargetChar = 1 << 2,   // VCHAR except '#': allowed in a request-target
   kRegNameChar = 1 << 3,  // unreserved / sub-delims / '%' (RFC 3986 reg-name)
   kHexDigit = 1 << 4,
-  kQdtext = 1 << 5,       // quoted-string text (RFC 9110 §5.6.4) excluding '"' and '\'
+  kQdtext = 1 << 5,  // quoted-string text (RFC 9110 §5.6.4) excluding '"' and '\'
 };
 
 namespace detail {

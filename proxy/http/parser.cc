@@ -191,7 +191,7 @@ struct Parser::Impl {
   // Head: raw bytes of start line + fields; offsets until the head is complete.
   std::string head_buf;
   size_t line_start = 0;
-  uint64_t leading_bytes = 0;  // empty lines before the start line (RFC 9112 §2.2)
+  uint64_t leading_bytes = 0;      // empty lines before the start line (RFC 9112 §2.2)
   Span start_a, start_b, start_c;  // method/target/version, or status code/reason
   Span path;
   bool path_is_root = false;  // absolute-form without a path: path is "/"
@@ -215,9 +215,9 @@ size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
   size_t used = 0;
   while (used < n) {
     const void* nl = std::memchr(p + used, '\n', n - used);
-    const size_t take =
-        nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - (p + used)) + 1
-                      : n - used;
+    const size_t take = nl != nullptr
+                            ? static_cast<size_t>(static_cast<const char*>(nl) - (p + used)) + 1
+                            : n - used;
     head_buf.append(p + used, take);
     used += take;
 
@@ -440,7 +440,8 @@ ParseError Parser::Impl::finish_head() {
         }
         break;
       case 6:
-        if (r::iequals_lower(n, "expect")) expect_continue = r::iequals_lower(f.value, "100-continue");
+        if (r::iequals_lower(n, "expect"))
+          expect_continue = r::iequals_lower(f.value, "100-continue");
         break;
       case 7:
         if (r::iequals_lower(n, "upgrade")) has_upgrade = true;
@@ -450,9 +451,12 @@ ParseError Parser::Impl::finish_head() {
           r::ListIterator it(f.value);
           std::string_view t;
           while (it.next(t)) {
-            if (r::iequals_lower(t, "close")) conn_close = true;
-            else if (r::iequals_lower(t, "keep-alive")) conn_keep_alive = true;
-            else if (r::iequals_lower(t, "upgrade")) conn_upgrade = true;
+            if (r::iequals_lower(t, "close"))
+              conn_close = true;
+            else if (r::iequals_lower(t, "keep-alive"))
+              conn_keep_alive = true;
+            else if (r::iequals_lower(t, "upgrade"))
+              conn_upgrade = true;
           }
         }
         break;
@@ -663,8 +667,7 @@ bool Parser::Impl::chunk_framing_byte(char c, ParseError& err) {
 
 size_t Parser::Impl::consume_trailers(const char* p, size_t n, bool& done, ParseError& err) {
   const void* nl = std::memchr(p, '\n', n);
-  const size_t take =
-      nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - p) + 1 : n;
+  const size_t take = nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - p) + 1 : n;
   trailer_bytes += take;
   if (trailer_bytes > limits.max_head_bytes) {
     err = ParseError::kHeadersTooLarge;

@@ -1,10 +1,11 @@
 // Valid messages of every framing, derived head properties, pause/resume/pipelining with
 // exact consumed counts, limits at and one past the boundary.
+#include "proxy/http/parser.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "proxy/http/parser.h"
 #include "tests/proxy/http/recording_sink.h"
 
 namespace sidemeter::http {
@@ -25,7 +26,8 @@ Message only(const testing::RunResult& r) {
 }
 
 TEST(ParserTest, SimpleGet) {
-  const std::string raw = "GET /a/b?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nAccept:  */* \r\n\r\n";
+  const std::string raw =
+      "GET /a/b?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nAccept:  */* \r\n\r\n";
   const auto r = run(kReq, raw);
   const Message& m = only(r);
   EXPECT_TRUE(m.complete);
@@ -73,8 +75,7 @@ TEST(ParserTest, IdenticalDuplicateContentLengthAccepted) {
   for (const char* fields : {"Content-Length: 3\r\nContent-Length: 3\r\n",
                              "Content-Length: 3, 3\r\n", "Content-Length: 3,3, 003\r\n"}) {
     SCOPED_TRACE(fields);
-    const auto r =
-        run(kReq, std::string("POST / HTTP/1.1\r\nHost: a\r\n") + fields + "\r\nabc");
+    const auto r = run(kReq, std::string("POST / HTTP/1.1\r\nHost: a\r\n") + fields + "\r\nabc");
     const Message& m = only(r);
     EXPECT_EQ(m.head.content_length, 3u);
     EXPECT_EQ(m.body, "abc");
@@ -88,7 +89,8 @@ TEST(ParserTest, ChunkedWithExtensionsAndTrailers) {
       "A\r\n0123456789\r\n"
       "0005\r\n12345\r\n"
       "0;last\r\nX-Checksum: abc\r\nX-Other:\r\n\r\n";
-  const std::string raw = "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n" + body;
+  const std::string raw =
+      "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n" + body;
   for (size_t step : {size_t{0}, size_t{1}, size_t{3}}) {
     SCOPED_TRACE(step);
     const auto r = run(kReq, raw, step);
@@ -151,8 +153,8 @@ TEST(ParserTest, UpgradeDetection) {
   } rows[] = {
       {"Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n", true},
       {"Connection: upgrade\r\nUpgrade: h2c\r\n", true},
-      {"Upgrade: websocket\r\n", false},         // not named in Connection
-      {"Connection: upgrade\r\n", false},        // no Upgrade field
+      {"Upgrade: websocket\r\n", false},   // not named in Connection
+      {"Connection: upgrade\r\n", false},  // no Upgrade field
       {"Connection: upgrades\r\nUpgrade: x\r\n", false},
   };
   for (const auto& row : rows) {
@@ -181,18 +183,20 @@ TEST(ParserTest, UpgradeRequestLeavesTunnelBytesToCaller) {
 }
 
 TEST(ParserTest, ExpectContinue) {
-  EXPECT_TRUE(only(run(kReq, "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n"
-                             "Content-Length: 1\r\n\r\nx"))
+  EXPECT_TRUE(only(run(kReq,
+                       "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n"
+                       "Content-Length: 1\r\n\r\nx"))
                   .head.expect_continue);
-  EXPECT_FALSE(only(run(kReq, "POST / HTTP/1.1\r\nHost: a\r\nExpect: foo\r\n\r\n"))
-                   .head.expect_continue);
-  EXPECT_FALSE(only(run(kReq, "POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n"))
-                   .head.expect_continue);
+  EXPECT_FALSE(
+      only(run(kReq, "POST / HTTP/1.1\r\nHost: a\r\nExpect: foo\r\n\r\n")).head.expect_continue);
+  EXPECT_FALSE(
+      only(run(kReq, "POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n")).head.expect_continue);
 }
 
 TEST(ParserTest, TargetForms) {
   {
-    const Message& m = only(run(kReq, "GET http://Example.com:80/p/q?z HTTP/1.1\r\nHost: example.COM:80\r\n\r\n"));
+    const Message& m =
+        only(run(kReq, "GET http://Example.com:80/p/q?z HTTP/1.1\r\nHost: example.COM:80\r\n\r\n"));
     EXPECT_EQ(m.head.path, "/p/q");
     EXPECT_EQ(m.head.target, "http://Example.com:80/p/q?z");
   }
@@ -220,8 +224,9 @@ TEST(ParserTest, TargetForms) {
 
 TEST(ParserTest, FieldValueObsTextAndEmptyValues) {
   const Message& m =
-      only(run(kReq, "GET / HTTP/1.1\r\nHost: a\r\nX-Name: caf\xc3\xa9\tbar\r\nX-Empty:\r\n"
-                     "X-Spaces:   \r\n\r\n"));
+      only(run(kReq,
+               "GET / HTTP/1.1\r\nHost: a\r\nX-Name: caf\xc3\xa9\tbar\r\nX-Empty:\r\n"
+               "X-Spaces:   \r\n\r\n"));
   ASSERT_EQ(m.head.fields.size(), 4u);
   EXPECT_EQ(m.head.fields[1].second, "caf\xc3\xa9\tbar");
   EXPECT_EQ(m.head.fields[2].second, "");
@@ -232,14 +237,13 @@ TEST(ParserTest, MethodMapping) {
   struct Row {
     const char* text;
     Method m;
-  } rows[] = {{"GET", Method::kGet},         {"HEAD", Method::kHead},
-              {"POST", Method::kPost},       {"PUT", Method::kPut},
-              {"DELETE", Method::kDelete},   {"OPTIONS", Method::kOptions},
-              {"TRACE", Method::kTrace},     {"PATCH", Method::kPatch},
-              {"get", Method::kOther},       {"M-SEARCH", Method::kOther}};
+  } rows[] = {{"GET", Method::kGet},       {"HEAD", Method::kHead},
+              {"POST", Method::kPost},     {"PUT", Method::kPut},
+              {"DELETE", Method::kDelete}, {"OPTIONS", Method::kOptions},
+              {"TRACE", Method::kTrace},   {"PATCH", Method::kPatch},
+              {"get", Method::kOther},     {"M-SEARCH", Method::kOther}};
   for (const auto& row : rows) {
-    const Message& m =
-        only(run(kReq, std::string(row.text) + " / HTTP/1.1\r\nHost: a\r\n\r\n"));
+    const Message& m = only(run(kReq, std::string(row.text) + " / HTTP/1.1\r\nHost: a\r\n\r\n"));
     EXPECT_EQ(m.head.method, row.m) << row.text;
   }
 }
@@ -256,8 +260,9 @@ TEST(ResponseTest, ContentLengthAndChunked) {
     EXPECT_TRUE(m.head.keep_alive);
   }
   {
-    const Message& m = only(run(
-        kResp, "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"));
+    const Message& m = only(
+        run(kResp,
+            "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"));
     EXPECT_EQ(m.head.framing, BodyFraming::kChunked);
     EXPECT_EQ(m.body, "abc");
     EXPECT_TRUE(m.complete);
@@ -284,8 +289,8 @@ TEST(ResponseTest, HeadResponseHasNoBody) {
 }
 
 TEST(ResponseTest, HeadResponseWithChunkedHasNoBody) {
-  const auto r = run(kResp, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, {},
-                     Method::kHead);
+  const auto r =
+      run(kResp, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, {}, Method::kHead);
   EXPECT_EQ(only(r).head.framing, BodyFraming::kNone);
   EXPECT_TRUE(only(r).complete);
 }
@@ -609,7 +614,8 @@ TEST(LimitsTest, FieldCount) {
 TEST(LimitsTest, ContentLengthBody) {
   ParserLimits l;
   l.max_body_bytes = 10;
-  const auto at = run(kReq, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", 0, l);
+  const auto at =
+      run(kReq, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", 0, l);
   EXPECT_EQ(at.error, ParseError::kNone);
   EXPECT_EQ(only(at).body, "0123456789");
   // Refused up front, before on_head: nothing gets forwarded.

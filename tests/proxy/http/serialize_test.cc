@@ -265,18 +265,23 @@ TEST(LocalResponseTest, ExactBytes) {
   std::string out;
   append_local_response(400, "obs_fold", true, out);
   const std::string body = "Bad Request: obs_fold\n";
-  EXPECT_EQ(out, "HTTP/1.1 400 Bad Request\r\n"
-                 "Content-Type: text/plain; charset=utf-8\r\n"
-                 "Content-Length: " + std::to_string(body.size()) + "\r\n"
-                 "Connection: close\r\n"
-                 "\r\n" + body);
+  EXPECT_EQ(out,
+            "HTTP/1.1 400 Bad Request\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: " +
+                std::to_string(body.size()) +
+                "\r\n"
+                "Connection: close\r\n"
+                "\r\n" +
+                body);
   out.clear();
   append_local_response(502, "", false, out);
-  EXPECT_EQ(out, "HTTP/1.1 502 Bad Gateway\r\n"
-                 "Content-Type: text/plain; charset=utf-8\r\n"
-                 "Content-Length: 12\r\n"
-                 "\r\n"
-                 "Bad Gateway\n");
+  EXPECT_EQ(out,
+            "HTTP/1.1 502 Bad Gateway\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: 12\r\n"
+            "\r\n"
+            "Bad Gateway\n");
 }
 
 TEST(LocalResponseTest, ReasonPhrases) {
