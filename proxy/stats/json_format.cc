@@ -1,0 +1,221 @@
+#include "proxy/stats/json_format.h"
+
+#include "metrics/exchange_sample.h"
+#include "proxy/stats/text_output.h"
+
+#ifndef SIDEMETER_VERSION
+#define SIDEMETER_VERSION "unknown"
+#endif
+
+namespace sidemeter::stats {
+namespace {
+
+using metrics::DurationMetric;
+using metrics::SizeMetric;
+
+// Writes `"key":` with the separating comma when needed, so callers read like the schema.
+class Obj {
+ public:
+  explicit Obj(std::string& out) : out_(out) { out_ += '{'; }
+  ~Obj() { out_ += '}'; }
+  Obj(const Obj&) = delete;
+  Obj& operator=(const Obj&) = delete;
+
+  std::string& key(std::string_view k) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    append_json_string(out_, k);
+    out_ += ':';
+    return out_;
+  }
+  void u(std::string_view k, uint64_t v) { append_uint(key(k), v); }
+  void d(std::string_view k, double v) { append_json_double(key(k), v); }
+  void b(std::string_view k, bool v) { key(k) += v ? "true" : "false"; }
+  void s(std::string_view k, std::string_view v) { append_json_string(key(k), v); }
+  void opt_int(std::string_view k, int64_t v) {  // negative = unknown
+    if (v < 0) {
+      key(k) += "null";
+    } else {
+      append_int(key(k), v);
+    }
+  }
+  void opt_d(std::string_view k, double v) {  // negative = unknown
+    if (v < 0) {
+      key(k) += "null";
+    } else {
+      d(k, v);
+    }
+  }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
+
+void duration(std::string& out, const metrics::DurationSummary& s) {
+  Obj o(out);
+  o.u("count", s.count);
+  o.d("avg", s.avg_ms);
+  o.d("p50", s.p50_ms);
+  o.d("p90", s.p90_ms);
+  o.d("p95", s.p95_ms);
+  o.d("p99", s.p99_ms);
+  o.d("p999", s.p999_ms);
+  o.d("max", s.max_ms);
+}
+
+void size(std::string& out, const metrics::SizeSummary& s) {
+  Obj o(out);
+  o.u("total", s.total);
+  o.d("avg", s.avg);
+  o.d("p50", s.p50);
+  o.d("p95", s.p95);
+  o.u("max", s.max);
+}
+
+void status_classes(std::string& out, const std::array<uint64_t, metrics::kStatusClasses>& c) {
+  static constexpr std::string_view kNames[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  Obj o(out);
+  for (size_t i = 0; i < metrics::kStatusClasses; ++i) o.u(kNames[i], c[i]);
+}
+
+void window(std::string& out, const metrics::WindowStats& w) {
+  Obj o(out);
+  o.d("seconds", w.seconds);
+  o.u("requests", w.requests);
+  o.d("rps", w.rps);
+  o.u("errors", w.errors);
+  o.d("error_rate", w.error_rate);
+  duration(o.key("latency_ms"), w.durations[size_t(DurationMetric::kLatency)]);
+  duration(o.key("upstream_ttfb_ms"), w.durations[size_t(DurationMetric::kUpstreamTtfb)]);
+  duration(o.key("upstream_connect_ms"), w.durations[size_t(DurationMetric::kUpstreamConnect)]);
+  duration(o.key("upstream_total_ms"), w.durations[size_t(DurationMetric::kUpstreamTotal)]);
+  duration(o.key("proxy_overhead_ms"), w.durations[size_t(DurationMetric::kProxyOverhead)]);
+  size(o.key("request_bytes"), w.sizes[size_t(SizeMetric::kRequestBody)]);
+  size(o.key("response_bytes"), w.sizes[size_t(SizeMetric::kResponseBody)]);
+  status_classes(o.key("status"), w.totals.status_classes);
+  {
+    Obj codes(o.key("status_codes"));
+    char buf[8];
+    for (const auto& [code, n] : w.status_codes) {
+      const int len = snprintf(buf, sizeof buf, "%u", unsigned(code));
+      codes.u(std::string_view(buf, size_t(len)), n);
+    }
+  }
+  {
+    Obj up(o.key("upstream_errors"));
+    for (size_t k = 1; k < metrics::kUpstreamErrorKinds; ++k) {
+      up.u(metrics::upstream_error_name(metrics::UpstreamError(k)), w.totals.upstream_errors[k]);
+    }
+  }
+  {
+    Obj down(o.key("downstream_errors"));
+    for (size_t k = 1; k < metrics::kDownstreamErrorKinds; ++k) {
+      down.u(metrics::downstream_error_name(metrics::DownstreamError(k)),
+             w.totals.downstream_errors[k]);
+    }
+  }
+  {
+    Obj rej(o.key("rejected"));
+    for (const auto& [reason, n] : w.rejected) rej.u(reason, n);
+  }
+  o.u("retries", w.totals.upstream_retries);
+  o.opt_d("cpu_percent", w.cpu_percent);
+}
+
+void route_window(std::string& out, const metrics::RouteWindowStats& w) {
+  Obj o(out);
+  o.d("seconds", w.seconds);
+  o.u("requests", w.requests);
+  o.d("rps", w.rps);
+  o.u("errors", w.errors);
+  o.d("error_rate", w.error_rate);
+  duration(o.key("latency_ms"), w.latency);
+  {
+    Obj req(o.key("request_bytes"));
+    req.u("total", w.request_body_bytes);
+  }
+  {
+    Obj resp(o.key("response_bytes"));
+    resp.u("total", w.response_body_bytes);
+  }
+  status_classes(o.key("status"), w.status_classes);
+}
+
+template <typename F>
+void windows(std::string& out, uint32_t mask, F each) {
+  Obj o(out);
+  for (size_t i = 0; i < metrics::kWindows; ++i) {
+    if (mask & (1u << i)) each(o.key(metrics::kWindowNames[i]), i);
+  }
+}
+
+}  // namespace
+
+std::optional<metrics::Window> parse_window(std::string_view name) {
+  for (size_t i = 0; i < metrics::kWindows; ++i) {
+    if (metrics::kWindowNames[i] == name) return metrics::Window(i);
+  }
+  return std::nullopt;
+}
+
+void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,
+                       const JsonFilter& filter, std::string& out) {
+  Obj o(out);
+  o.s("version", SIDEMETER_VERSION);
+  o.d("uptime_s", snap.uptime_seconds);
+  o.u("ticks", snap.ticks);
+  o.b("upstream_up", extras.upstream_up);
+  o.b("draining", extras.draining);
+  windows(o.key("windows"), filter.windows,
+          [&](std::string& s, size_t i) { window(s, snap.windows[i]); });
+  {
+    std::string& s = o.key("routes");
+    s += '[';
+    bool first = true;
+    for (const metrics::RouteStats& r : snap.routes) {
+      const std::string_view method = metrics::method_name(r.method);
+      if (!filter.route.empty() && r.route != filter.route) continue;
+      if (!filter.method.empty() && method != filter.method) continue;
+      if (!first) s += ',';
+      first = false;
+      Obj ro(s);
+      ro.s("route", r.route);
+      ro.s("method", method);
+      windows(ro.key("windows"), filter.route_windows,
+              [&](std::string& w, size_t i) { route_window(w, r.windows[i]); });
+    }
+    s += ']';
+  }
+  {
+    const metrics::GaugeTotals& g = snap.gauges;
+    Obj c(o.key("connections"));
+    c.u("downstream_active", uint64_t(std::max<int64_t>(g.downstream_connections_active, 0)));
+    c.u("upstream_active", uint64_t(std::max<int64_t>(g.upstream_connections_active, 0)));
+    c.u("requests_active", uint64_t(std::max<int64_t>(g.requests_active, 0)));
+    c.u("tunnels_active", uint64_t(std::max<int64_t>(g.tunnels_active, 0)));
+    c.u("downstream_total", uint64_t(std::max<int64_t>(g.downstream_connections_total, 0)));
+    c.u("downstream_refused", uint64_t(std::max<int64_t>(g.downstream_connections_refused, 0)));
+    c.u("upstream_total", uint64_t(std::max<int64_t>(g.upstream_connections_total, 0)));
+  }
+  {
+    const metrics::ProcessFigures& p = snap.process;
+    Obj pr(o.key("process"));
+    // CPU over the last 10 s: steadier than the last second, still current.
+    pr.opt_d("cpu_percent", snap.window(metrics::Window::k10s).cpu_percent);
+    pr.opt_d("cpu_percent_of_quota", snap.window(metrics::Window::k10s).cpu_percent_of_quota);
+    if (p.valid) {
+      pr.d("cpu_seconds", p.cpu_seconds);
+      pr.u("rss_bytes", p.rss_bytes);
+    } else {
+      pr.key("cpu_seconds") += "null";
+      pr.key("rss_bytes") += "null";
+    }
+    pr.opt_int("open_fds", p.valid ? p.open_fds : -1);
+    pr.opt_int("threads", p.valid ? p.threads : -1);
+    pr.opt_int("cgroup_memory_max", p.valid ? p.cgroup_memory_max : -1);
+  }
+  o.key("alerts") += "[]";  // threshold alerts come later; the field is part of the schema
+}
+
+}  // namespace sidemeter::stats

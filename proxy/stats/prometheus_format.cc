@@ -1,0 +1,352 @@
+#include "proxy/stats/prometheus_format.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "metrics/exchange_sample.h"
+#include "proxy/stats/text_output.h"
+
+namespace sidemeter::stats {
+namespace {
+
+using metrics::DurationMetric;
+using metrics::SizeMetric;
+using metrics::Window;
+
+struct Label {
+  std::string_view name;
+  std::string_view value;
+};
+
+enum class Type { kCounter, kGauge, kHistogram, kSummary };
+
+const char* type_name(Type t) {
+  switch (t) {
+    case Type::kCounter: return "counter";
+    case Type::kGauge: return "gauge";
+    case Type::kHistogram: return "histogram";
+    case Type::kSummary: return "summary";
+  }
+  return "untyped";
+}
+
+// OpenTelemetry spells methods outside the standard set "_OTHER".
+std::string_view otel_method(metrics::Method m) {
+  return m == metrics::Method::kOther ? std::string_view("_OTHER") : metrics::method_name(m);
+}
+
+class Writer {
+ public:
+  Writer(std::string& out, ExpositionFormat f)
+      : out_(out), om_(f == ExpositionFormat::kOpenMetrics) {}
+
+  // Counters are named without "_total": the text format puts it in the family name,
+  // OpenMetrics only on the samples.
+  void family(std::string_view name, Type type, std::string_view help) {
+    const bool suffix = type == Type::kCounter && !om_;
+    out_ += "# HELP ";
+    out_ += name;
+    if (suffix) out_ += "_total";
+    out_ += ' ';
+    append_help_text(out_, help);
+    out_ += "\n# TYPE ";
+    out_ += name;
+    if (suffix) out_ += "_total";
+    out_ += ' ';
+    out_ += type_name(type);
+    out_ += '\n';
+  }
+
+  void sample(std::string_view name, std::string_view suffix, std::span<const Label> labels,
+              double value, Label extra = {}) {
+    out_ += name;
+    out_ += suffix;
+    if (!labels.empty() || !extra.name.empty()) {
+      out_ += '{';
+      bool first = true;
+      for (const Label& l : labels) {
+        if (!first) out_ += ',';
+        first = false;
+        append_label(l);
+      }
+      if (!extra.name.empty()) {
+        if (!first) out_ += ',';
+        append_label(extra);
+      }
+      out_ += '}';
+    }
+    out_ += ' ';
+    append_double_exact(out_, value);
+    out_ += '\n';
+  }
+
+  void counter(std::string_view name, std::span<const Label> labels, double v) {
+    sample(name, "_total", labels, v);
+  }
+
+  // counts: cumulative, one per bound; the +Inf bucket is `count`.
+  void histogram(std::string_view name, std::span<const Label> labels,
+                 std::span<const double> bounds, std::span<const uint64_t> counts, double sum,
+                 uint64_t count) {
+    for (size_t i = 0; i < bounds.size(); ++i) {
+      le_.clear();
+      append_double_fixed(le_, bounds[i]);
+      sample(name, "_bucket", labels, double(counts[i]), {"le", le_});
+    }
+    sample(name, "_bucket", labels, double(count), {"le", "+Inf"});
+    sample(name, "_sum", labels, sum);
+    sample(name, "_count", labels, double(count));
+  }
+
+  void end() {
+    if (om_) out_ += "# EOF\n";
+  }
+
+ private:
+  void append_label(const Label& l) {
+    out_ += l.name;
+    out_ += "=\"";
+    append_label_value(out_, l.value);
+    out_ += '"';
+  }
+
+  std::string& out_;
+  const bool om_;
+  std::string le_;
+};
+
+void hdr_histogram(Writer& w, std::string_view name, std::string_view help,
+                   const metrics::Histogram& h, std::span<const double> bounds, double unit) {
+  w.family(name, Type::kHistogram, help);
+  std::vector<uint64_t> counts(bounds.size());
+  cumulative_at_bounds(h, bounds, unit, counts);
+  w.histogram(name, {}, bounds, counts, double(h.sum()) * unit, h.count());
+}
+
+void request_duration(Writer& w, const metrics::Snapshot& snap) {
+  constexpr std::string_view kName = "http_server_request_duration_seconds";
+  w.family(kName, Type::kHistogram, "Duration of HTTP server requests.");
+  std::array<uint64_t, metrics::kRequestDurationBounds.size()> cumulative{};
+  char code[8];
+  for (const metrics::DurationSeries& s : snap.request_duration) {
+    uint64_t running = 0;
+    for (size_t i = 0; i < cumulative.size(); ++i) {
+      running += s.buckets[i];
+      cumulative[i] = running;
+    }
+    std::string_view code_text = "other";  // codes beyond the per-route cap share one series
+    if (s.code != 0) {
+      const int n = snprintf(code, sizeof code, "%u", unsigned(s.code));
+      code_text = std::string_view(code, size_t(n));
+    }
+    const Label labels[] = {{"http_route", s.route},
+                            {"http_request_method", otel_method(s.method)},
+                            {"http_response_status_code", code_text}};
+    w.histogram(kName, labels, metrics::kRequestDurationBounds, cumulative, s.sum_seconds,
+                s.count);
+  }
+}
+
+struct WindowSummaryDef {
+  DurationMetric metric;
+  std::string_view name;
+  std::string_view help;
+};
+
+void window_summaries(Writer& w, const metrics::Snapshot& snap) {
+  static constexpr WindowSummaryDef kDefs[] = {
+      {DurationMetric::kLatency, "sidemeter_request_duration_window_seconds",
+       "Request duration quantiles over a rolling window (exact to 1%); _count and _sum "
+       "cover the window only."},
+      {DurationMetric::kUpstreamTtfb, "sidemeter_upstream_ttfb_window_seconds",
+       "Upstream time to first byte quantiles over a rolling window."},
+      {DurationMetric::kUpstreamConnect, "sidemeter_upstream_connect_window_seconds",
+       "Upstream connect time quantiles over a rolling window (fresh connections)."},
+      {DurationMetric::kProxyOverhead, "sidemeter_proxy_overhead_window_seconds",
+       "Time added by the proxy itself, quantiles over a rolling window."},
+  };
+  static constexpr Window kWindows[] = {Window::k10s, Window::k1m, Window::k5m};
+  static constexpr std::string_view kQuantiles[] = {"0.5", "0.9", "0.95", "0.99", "0.999"};
+  for (const WindowSummaryDef& def : kDefs) {
+    w.family(def.name, Type::kSummary, def.help);
+    for (Window win : kWindows) {
+      const metrics::DurationSummary& d = snap.window(win).durations[size_t(def.metric)];
+      const Label labels[] = {{"window", metrics::kWindowNames[size_t(win)]}};
+      const double ms[] = {d.p50_ms, d.p90_ms, d.p95_ms, d.p99_ms, d.p999_ms};
+      for (size_t q = 0; q < std::size(kQuantiles); ++q) {
+        // No observation: NaN, as Prometheus client libraries report an empty summary.
+        const double v = d.count ? ms[q] / 1e3 : std::numeric_limits<double>::quiet_NaN();
+        w.sample(def.name, "", labels, v, {"quantile", kQuantiles[q]});
+      }
+      w.sample(def.name, "_sum", labels, d.avg_ms * double(d.count) / 1e3);
+      w.sample(def.name, "_count", labels, double(d.count));
+    }
+  }
+}
+
+void window_rates(Writer& w, const metrics::Snapshot& snap) {
+  static constexpr Window kWindows[] = {Window::k10s, Window::k1m, Window::k5m};
+  w.family("sidemeter_window_requests_per_second", Type::kGauge,
+           "Requests per second over a rolling window.");
+  for (Window win : kWindows) {
+    const Label l[] = {{"window", metrics::kWindowNames[size_t(win)]}};
+    w.sample("sidemeter_window_requests_per_second", "", l, snap.window(win).rps);
+  }
+  w.family("sidemeter_window_error_ratio", Type::kGauge,
+           "Share of requests that failed (5xx or no response) over a rolling window.");
+  for (Window win : kWindows) {
+    const Label l[] = {{"window", metrics::kWindowNames[size_t(win)]}};
+    w.sample("sidemeter_window_error_ratio", "", l, snap.window(win).error_rate);
+  }
+}
+
+void error_counters(Writer& w, const metrics::Snapshot& snap) {
+  const metrics::Scalars& t = snap.window(Window::kTotal).totals;
+  w.family("sidemeter_upstream_errors", Type::kCounter,
+           "Failed upstream attempts, by where they failed.");
+  for (size_t k = 1; k < metrics::kUpstreamErrorKinds; ++k) {
+    const Label l[] = {
+        {"error_type", metrics::upstream_error_name(metrics::UpstreamError(k))}};
+    w.counter("sidemeter_upstream_errors", l, double(t.upstream_errors[k]));
+  }
+  w.family("sidemeter_downstream_errors", Type::kCounter,
+           "Client-side failures (aborts, timeouts, rejected requests), by kind.");
+  for (size_t k = 1; k < metrics::kDownstreamErrorKinds; ++k) {
+    const Label l[] = {
+        {"error_type", metrics::downstream_error_name(metrics::DownstreamError(k))}};
+    w.counter("sidemeter_downstream_errors", l, double(t.downstream_errors[k]));
+  }
+  w.family("sidemeter_rejected_requests", Type::kCounter,
+           "Requests refused by the proxy before reaching the upstream, by reason.");
+  for (const auto& [reason, n] : snap.window(Window::kTotal).rejected) {
+    const Label l[] = {{"reason", reason}};
+    w.counter("sidemeter_rejected_requests", l, double(n));
+  }
+  w.family("sidemeter_upstream_retries", Type::kCounter,
+           "Idempotent requests retried on a fresh upstream connection.");
+  w.counter("sidemeter_upstream_retries", {}, double(t.upstream_retries));
+}
+
+void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x) {
+  const metrics::GaugeTotals& g = snap.gauges;
+  w.family("http_server_active_requests", Type::kGauge,
+           "Requests being served right now.");
+  w.sample("http_server_active_requests", "", {}, double(g.requests_active));
+  w.family("sidemeter_connections_active", Type::kGauge, "Open connections, by side.");
+  const Label down[] = {{"side", "downstream"}};
+  const Label up[] = {{"side", "upstream"}};
+  w.sample("sidemeter_connections_active", "", down, double(g.downstream_connections_active));
+  w.sample("sidemeter_connections_active", "", up, double(g.upstream_connections_active));
+  w.family("sidemeter_tunnels_active", Type::kGauge, "Upgraded (e.g. WebSocket) connections.");
+  w.sample("sidemeter_tunnels_active", "", {}, double(g.tunnels_active));
+  w.family("sidemeter_connections", Type::kCounter, "Connections opened, by side.");
+  w.counter("sidemeter_connections", down, double(g.downstream_connections_total));
+  w.counter("sidemeter_connections", up, double(g.upstream_connections_total));
+  w.family("sidemeter_connections_refused", Type::kCounter,
+           "Downstream connections refused (over max_connections or draining).");
+  w.counter("sidemeter_connections_refused", {}, double(g.downstream_connections_refused));
+  w.family("sidemeter_upstream_up", Type::kGauge,
+           "1 when the upstream was reachable at the last probe.");
+  w.sample("sidemeter_upstream_up", "", {}, x.upstream_up ? 1 : 0);
+  w.family("sidemeter_stats_unauthorized_requests", Type::kCounter,
+           "Stats port requests refused for a missing or wrong bearer token.");
+  w.counter("sidemeter_stats_unauthorized_requests", {}, double(x.stats_unauthorized));
+  w.family("sidemeter_stats_stream_subscribers", Type::kGauge,
+           "Open /stats/stream subscriptions.");
+  w.sample("sidemeter_stats_stream_subscribers", "", {}, double(x.stream_subscribers));
+  w.family("sidemeter_stats_stream_dropped", Type::kCounter,
+           "Stream subscribers dropped because they fell too far behind.");
+  w.counter("sidemeter_stats_stream_dropped", {}, double(x.stream_dropped));
+}
+
+void process(Writer& w, const metrics::ProcessFigures& p) {
+  if (!p.valid) return;
+  w.family("process_cpu_seconds", Type::kCounter, "Total user and system CPU time spent in seconds.");
+  w.counter("process_cpu_seconds", {}, p.cpu_seconds);
+  w.family("process_resident_memory_bytes", Type::kGauge, "Resident memory size in bytes.");
+  w.sample("process_resident_memory_bytes", "", {}, double(p.rss_bytes));
+  w.family("process_virtual_memory_bytes", Type::kGauge, "Virtual memory size in bytes.");
+  w.sample("process_virtual_memory_bytes", "", {}, double(p.virtual_bytes));
+  if (p.open_fds >= 0) {
+    w.family("process_open_fds", Type::kGauge, "Number of open file descriptors.");
+    w.sample("process_open_fds", "", {}, double(p.open_fds));
+  }
+  if (p.max_fds >= 0) {
+    w.family("process_max_fds", Type::kGauge, "Maximum number of open file descriptors.");
+    w.sample("process_max_fds", "", {}, double(p.max_fds));
+  }
+  if (p.start_time_seconds > 0) {
+    w.family("process_start_time_seconds", Type::kGauge,
+             "Start time of the process since unix epoch in seconds.");
+    w.sample("process_start_time_seconds", "", {}, p.start_time_seconds);
+  }
+}
+
+}  // namespace
+
+ExpositionFormat negotiate_exposition(std::string_view accept) {
+  return accept.find("application/openmetrics-text") != std::string_view::npos
+             ? ExpositionFormat::kOpenMetrics
+             : ExpositionFormat::kPrometheusText;
+}
+
+std::string_view exposition_content_type(ExpositionFormat f) {
+  return f == ExpositionFormat::kOpenMetrics
+             ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+             : "text/plain; version=0.0.4; charset=utf-8";
+}
+
+void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> bounds,
+                          double unit, std::span<uint64_t> out) {
+  const metrics::HistogramLayout& layout = h.layout();
+  const std::span<const uint64_t> buckets = h.buckets();
+  uint64_t running = 0;
+  uint32_t i = 0;
+  for (size_t b = 0; b < bounds.size(); ++b) {
+    // Bucket i goes under bound b when its smallest value does.
+    while (i < buckets.size() && double(layout.lower(i)) * unit <= bounds[b]) {
+      running += buckets[i];
+      ++i;
+    }
+    out[b] = running;
+  }
+}
+
+void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,
+                       ExpositionFormat format, std::string& out) {
+  Writer w(out, format);
+  request_duration(w, snap);
+  constexpr double kNs = 1e-9;
+  const auto& dur = snap.duration_histograms;
+  const auto& size = snap.size_histograms;
+  if (size.size() == metrics::kSizeMetrics) {
+    hdr_histogram(w, "http_server_request_body_size_bytes", "Size of HTTP server request bodies.",
+                  size[size_t(SizeMetric::kRequestBody)], kSizeBounds, 1);
+    hdr_histogram(w, "http_server_response_body_size_bytes",
+                  "Size of HTTP server response bodies.", size[size_t(SizeMetric::kResponseBody)],
+                  kSizeBounds, 1);
+  }
+  if (dur.size() == metrics::kDurationMetrics) {
+    hdr_histogram(w, "http_client_request_duration_seconds",
+                  "Duration of upstream requests, from connect start to the end of the response.",
+                  dur[size_t(DurationMetric::kUpstreamTotal)], metrics::kRequestDurationBounds, kNs);
+    hdr_histogram(w, "sidemeter_upstream_connect_duration_seconds",
+                  "Time to open a fresh upstream connection.",
+                  dur[size_t(DurationMetric::kUpstreamConnect)], kFineDurationBounds, kNs);
+    hdr_histogram(w, "sidemeter_upstream_ttfb_seconds",
+                  "Upstream time to first byte, from request sent to first response byte.",
+                  dur[size_t(DurationMetric::kUpstreamTtfb)], metrics::kRequestDurationBounds, kNs);
+    hdr_histogram(w, "sidemeter_proxy_overhead_seconds",
+                  "Time the proxy itself added to each exchange.",
+                  dur[size_t(DurationMetric::kProxyOverhead)], kFineDurationBounds, kNs);
+  }
+  window_summaries(w, snap);
+  window_rates(w, snap);
+  error_counters(w, snap);
+  gauges(w, snap, extras);
+  process(w, snap.process);
+  w.end();
+}
+
+}  // namespace sidemeter::stats

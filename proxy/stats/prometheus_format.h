@@ -1,0 +1,58 @@
+#pragma once
+// GET /metrics: the snapshot in the Prometheus text format 0.0.4 or OpenMetrics 1.0.
+// Names follow the OpenTelemetry HTTP semantic conventions in their Prometheus form
+// (http_server_request_duration_seconds, ...); proxy-specific series carry the sidemeter_
+// prefix. Units are seconds and bytes throughout.
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "metrics/counters.h"
+#include "metrics/histogram.h"
+#include "metrics/snapshot.h"
+
+namespace sidemeter::stats {
+
+enum class ExpositionFormat : uint8_t { kPrometheusText, kOpenMetrics };
+
+// OpenMetrics only when the scraper says it accepts it (Prometheus does by default).
+ExpositionFormat negotiate_exposition(std::string_view accept_header);
+std::string_view exposition_content_type(ExpositionFormat f);
+
+// Fixed bucket boundaries, identical in every pod so that series aggregate across pods.
+// Upstream connect and proxy overhead live well below 100 us, so their set starts lower;
+// otherwise they match http_server_request_duration_seconds (metrics/counters.h).
+inline constexpr auto kFineDurationBounds = [] {
+  std::array<double, 4 + metrics::kRequestDurationBounds.size()> b{0.000005, 0.00001, 0.000025,
+                                                                    0.00005};
+  for (size_t i = 0; i < metrics::kRequestDurationBounds.size(); ++i) {
+    b[4 + i] = metrics::kRequestDurationBounds[i];
+  }
+  return b;
+}();
+// Bytes: powers of four from 64 B to 1 GiB.
+inline constexpr std::array<double, 13> kSizeBounds = {
+    64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+    268435456, 1073741824};
+
+// Cumulative counts of an HDR histogram at fixed boundaries: out[i] = samples <= bounds[i]
+// (bounds in the histogram's unit times `unit`, e.g. 1e-9 for ns -> s). A log-linear bucket
+// that straddles a boundary is counted below it: a value within 1/64 above a boundary
+// may be counted under it, a value at or below it never misses.
+void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> bounds,
+                          double unit, std::span<uint64_t> out);
+
+// Figures the registry does not hold: the stats server's own state.
+struct ExpositionExtras {
+  bool upstream_up = true;
+  uint64_t stats_unauthorized = 0;   // requests refused with 401
+  uint64_t stream_subscribers = 0;   // open /stats/stream connections
+  uint64_t stream_dropped = 0;       // subscribers dropped for falling behind
+};
+
+void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,
+                       ExpositionFormat format, std::string& out);
+
+}  // namespace sidemeter::stats
