@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""Benchmark orchestrator: sidemeter (measurement on/off), HAProxy and nginx as reverse
+proxies in front of one nginx backend, driven by wrk under fixed CPU pinning.
+
+Run through run_bench.sh, which installs the tools and builds sidemeter. Every process
+started here lives in its own process group and is killed on exit, error or Ctrl-C.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import procstat
+import report
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONF = os.path.join(HERE, "conf")
+PAYLOADS = [("small", "/ok"), ("1k", "/1k"), ("64k", "/64k"), ("chunked", "/chunked")]
+TARGETS = ["direct", "sidemeter", "sidemeter-nomeasure", "haproxy", "nginx"]
+
+
+# ---------------------------------------------------------------- process bookkeeping
+class Procs:
+  """Every child we start, killed as a process group on stop() or at exit."""
+
+  def __init__(self, pidfile):
+    self.live = {}
+    self.pidfile = pidfile
+
+  def _save(self):
+    if self.pidfile:
+      with open(self.pidfile, "w") as f:
+        f.write("".join(f"{p}\n" for p in self.live))
+
+  def start(self, argv, log_path):
+    log = open(log_path, "wb")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    log.close()
+    self.live[p.pid] = p
+    self._save()
+    return p
+
+  def stop(self, p, grace=5.0):
+    if p.pid not in self.live:
+      return
+    try:
+      os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+      pass
+    try:
+      p.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+      pass
+    try:  # leftovers in the group (workers) and a stuck leader
+      os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+      pass
+    try:
+      p.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+      pass
+    del self.live[p.pid]
+    self._save()
+
+  def stop_all(self):
+    for p in list(self.live.values()):
+      self.stop(p, grace=2.0)
+
+
+# ---------------------------------------------------------------- helpers
+def free_port():
+  # Race-prone by nature (released before the server binds it); servers that fail to
+  # bind are detected by wait_http and the start is retried with another port.
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def render(template, out_path, **values):
+  with open(os.path.join(CONF, template)) as f:
+    text = f.read()
+  for k, v in values.items():
+    text = text.replace(f"@{k}@", str(v))
+  if "@" in re.sub(r"#.*", "", text):
+    raise RuntimeError(f"unfilled placeholder in {template}")
+  with open(out_path, "w") as f:
+    f.write(text)
+  return out_path
+
+
+def http_get(port, path, timeout=2.0):
+  """One HTTP/1.1 request; returns (status, headers dict lowercased, body bytes)."""
+  with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while True:
+      chunk = s.recv(65536)
+      if not chunk:
+        break
+      data += chunk
+  head, _, body = data.partition(b"\r\n\r\n")
+  lines = head.decode("latin-1").split("\r\n")
+  headers = {}
+  for line in lines[1:]:
+    k, _, v = line.partition(":")
+    headers[k.strip().lower()] = v.strip()
+  return int(lines[0].split()[1]), headers, body
+
+
+def wait_http(port, proc, deadline=10.0):
+  end = time.monotonic() + deadline
+  while time.monotonic() < end:
+    if proc.poll() is not None:
+      return False
+    try:
+      if http_get(port, "/ok", timeout=1.0)[0] == 200:
+        return True
+    except (OSError, ValueError, IndexError):
+      pass
+    time.sleep(0.05)
+  return False
+
+
+def taskset(cpu):
+  return ["taskset", "-c", str(cpu)] if cpu is not None and cpu != "" else []
+
+
+# ---------------------------------------------------------------- servers
+class Bench:
+  def __init__(self, args, procs):
+    self.args = args
+    self.procs = procs
+    self.tmp = tempfile.mkdtemp(prefix="sidemeter-bench-")
+    os.chmod(self.tmp, 0o755)  # nginx workers run as nobody and must read the docroot
+    self.docroot = os.path.join(self.tmp, "www")
+    os.makedirs(self.docroot)
+    os.chmod(self.docroot, 0o755)
+    files = {"ok": b"ok", "1k": b"x" * 1024, "64k": b"y" * 65536, "chunked.txt": b"z" * 1024}
+    for name, content in files.items():
+      path = os.path.join(self.docroot, name)
+      with open(path, "wb") as f:
+        f.write(content)
+      os.chmod(path, 0o644)
+    self.backend = None
+    self.backend_port = None
+
+  def log(self, name):
+    return os.path.join(self.tmp, name + ".log")
+
+  def start_backend(self):
+    for _ in range(5):
+      port = free_port()
+      conf = render("backend_nginx.conf.in", os.path.join(self.tmp, "backend.conf"),
+                    PREFIX=self.tmp, DOCROOT=self.docroot, PORT=port, NOFILE=self.args.nofile,
+                    WORKER_CONNECTIONS=self.args.conns + 1024)
+      p = self.procs.start(taskset(self.args.backend_cpu) +
+                           ["nginx", "-e", "stderr", "-p", self.tmp, "-c", conf,
+                            "-g", "daemon off;"], self.log("backend"))
+      if wait_http(port, p):
+        self.backend, self.backend_port = p, port
+        self.check_backend()
+        return
+      self.procs.stop(p)
+    raise RuntimeError("backend nginx did not start; see " + self.log("backend"))
+
+  def check_backend(self):
+    for name, path in PAYLOADS:
+      status, headers, body = http_get(self.backend_port, path)
+      if status != 200:
+        raise RuntimeError(f"backend {path}: status {status}")
+      if name == "chunked" and headers.get("transfer-encoding") != "chunked":
+        raise RuntimeError(f"backend /chunked is not chunked: {headers}")
+
+  def start_target(self, target):
+    """Returns (proc or None, port, pids to account)."""
+    if target == "direct":
+      return None, self.backend_port, procstat.tree(self.backend.pid)
+    for _ in range(5):
+      p, port = self._launch(target)
+      if p is not None and wait_http(port, p):
+        time.sleep(0.2)  # let workers finish forking before we snapshot the tree
+        return p, port, procstat.tree(p.pid)
+      if p is not None:
+        self.procs.stop(p)
+    raise RuntimeError(f"{target} did not start; see {self.log(target)}")
+
+  def _launch(self, target):
+    cpu = taskset(self.args.proxy_cpu)
+    log = self.log(target)
+    if target.startswith("sidemeter"):
+      conf = os.path.join(CONF, "sidemeter_measure_off.yaml" if target.endswith("nomeasure")
+                          else "sidemeter_measure_on.yaml")
+      p = self.procs.start(cpu + [self.args.sidemeter, "--config", conf,
+                                  "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0",
+                                  "--upstream", f"127.0.0.1:{self.backend_port}",
+                                  "--workers", "1"], log)
+      port = self._sidemeter_port(p, log)
+      return p, port
+    port = free_port()
+    if target == "haproxy":
+      conf = render("haproxy.cfg.in", os.path.join(self.tmp, "haproxy.cfg"), PREFIX=self.tmp,
+                    PORT=port, BACKEND_PORT=self.backend_port, MAXCONN=self.args.conns + 500)
+      return self.procs.start(cpu + ["haproxy", "-db", "-f", conf], log), port
+    if target == "nginx":
+      conf = render("proxy_nginx.conf.in", os.path.join(self.tmp, "proxy_nginx.conf"),
+                    PREFIX=self.tmp, PORT=port, BACKEND_PORT=self.backend_port,
+                    NOFILE=self.args.nofile, WORKER_CONNECTIONS=self.args.conns + 1024)
+      return self.procs.start(cpu + ["nginx", "-e", "stderr", "-p", self.tmp, "-c", conf,
+                                     "-g", "daemon off;"], log), port
+    raise ValueError(target)
+
+  @staticmethod
+  def _sidemeter_port(p, log, deadline=10.0):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end and p.poll() is None:
+      with open(log, "rb") as f:
+        for line in f:
+          try:
+            ev = json.loads(line)
+          except ValueError:
+            continue
+          if ev.get("event") == "listening":
+            return int(ev["listen_port"])
+      time.sleep(0.05)
+    return None
+
+  # -------------------------------------------------------------- measurements
+  def wrk(self, port, path, conns, duration):
+    argv = taskset(self.args.load_cpu) + [
+        "wrk", "-t1", f"-c{conns}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "5s",
+        f"http://127.0.0.1:{port}{path}"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+    if out.returncode != 0:
+      raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout} {out.stderr}")
+    return parse_wrk(out.stdout)
+
+  def measure_target(self, run, target, emit):
+    p, port, pids = self.start_target(target)
+    try:
+      rec = {"run": run, "target": target}
+      mem = self.idle_memory(port, pids)
+      emit(dict(rec, kind="memory", **mem))
+      self.wrk(port, "/ok", 32, 1)  # warm-up: connection pools, page faults, caches
+      for payload, path in PAYLOADS:
+        backend_pids = procstat.tree(self.backend.pid)
+        cpu0, bcpu0 = procstat.cpu_seconds(pids), procstat.cpu_seconds(backend_pids)
+        sched0 = procstat.sched_seconds(pids)
+        w = self.wrk(port, path, self.args.concurrency, self.args.duration)
+        cpu1, bcpu1 = procstat.cpu_seconds(pids), procstat.cpu_seconds(backend_pids)
+        sched1 = procstat.sched_seconds(pids)
+        served = max(1, w["requests"])
+        emit(dict(rec, kind="load", payload=payload, **w,
+                  cpu_us_per_req=(cpu1 - cpu0) * 1e6 / served,
+                  sched_us_per_req=(sched1 - sched0) * 1e6 / served,
+                  backend_cpu_us_per_req=(bcpu1 - bcpu0) * 1e6 / served))
+        w1 = self.wrk(port, path, 1, self.args.c1_duration)
+        emit(dict(rec, kind="c1", payload=payload, **w1))
+      emit(dict(rec, kind="rss_after_load", rss_kib=procstat.status_kib(procstat.tree(
+          p.pid if p else self.backend.pid))))
+    finally:
+      if p is not None:
+        self.procs.stop(p)
+
+  def idle_memory(self, port, pids):
+    http_get(port, "/ok")
+    time.sleep(0.3)
+    idle = procstat.status_kib(pids)
+    out = subprocess.run([sys.executable, os.path.join(HERE, "idle_conns.py"), "127.0.0.1",
+                          str(port), "/ok", str(self.args.conns)] + [str(x) for x in pids] +
+                         ["--deadline", "60"], capture_output=True, text=True, timeout=120)
+    try:
+      res = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+      res = {"error": out.stderr[-500:]}
+    res["rss_idle_kib"] = idle
+    return res
+
+
+WRK_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6}
+
+
+def parse_wrk(text):
+  def lat(pct):
+    m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+    return float(m.group(1)) * WRK_UNITS[m.group(2)] if m else None
+  m = re.search(r"(\d+) requests in ([\d.]+)(\w+),", text)
+  rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+  non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+  sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+  return {"requests": int(m.group(1)) if m else 0,
+          "rps": float(rps.group(1)) if rps else 0.0,
+          "p50_us": lat(50), "p99_us": lat(99),
+          "errors": (int(non2xx.group(1)) if non2xx else 0) +
+                    (sum(int(x) for x in sock.groups()) if sock else 0)}
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__)
+  ap.add_argument("--quick", action="store_true", help="1 run, short durations")
+  ap.add_argument("--runs", type=int)
+  ap.add_argument("--duration", type=int, help="seconds per wrk run at --concurrency")
+  ap.add_argument("--c1-duration", type=int, help="seconds per wrk -c1 run")
+  ap.add_argument("--concurrency", type=int, default=32)
+  ap.add_argument("--conns", type=int, default=10000, help="idle keep-alive connections")
+  ap.add_argument("--targets", default=",".join(TARGETS))
+  ap.add_argument("--sidemeter", required=True)
+  ap.add_argument("--proxy-cpu", default="0")
+  ap.add_argument("--backend-cpu", default="0")
+  ap.add_argument("--load-cpu", default="1")
+  ap.add_argument("--nofile", type=int, default=20000)
+  ap.add_argument("--results", default=os.path.join(HERE, "results"))
+  ap.add_argument("--pidfile")
+  args = ap.parse_args()
+  args.runs = args.runs or (1 if args.quick else 3)
+  args.duration = args.duration or (3 if args.quick else 10)
+  args.c1_duration = args.c1_duration or (2 if args.quick else 5)
+  targets = args.targets.split(",")
+  for t in targets:
+    if t not in TARGETS:
+      ap.error(f"unknown target {t}")
+  if "direct" not in targets:
+    targets.insert(0, "direct")  # the baseline for added latency
+
+  os.makedirs(args.results, exist_ok=True)
+  stamp = time.strftime("%Y%m%d-%H%M%S")
+  raw_path = os.path.join(args.results, f"raw-{stamp}.jsonl")
+  procs = Procs(args.pidfile)
+  bench = None
+
+  def on_signal(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+  signal.signal(signal.SIGTERM, on_signal)
+
+  records = []
+  try:
+    with open(raw_path, "w") as raw:
+      def emit(rec):
+        records.append(rec)
+        raw.write(json.dumps(rec) + "\n")
+        raw.flush()
+        brief = {k: rec[k] for k in ("rps", "cpu_us_per_req", "p50_us", "p99_us", "errors",
+                                     "rss_idle_kib", "rss_after_kib", "served", "kib_per_conn",
+                                     "rss_kib") if k in rec}
+        print(f"  run {rec['run']} {rec['target']:<20} {rec['kind']:<14} "
+              f"{rec.get('payload', ''):<8} {json.dumps(brief)}", flush=True)
+
+      meta = {"kind": "meta", "run": 0, "target": "", "args": vars(args),
+              "loadavg_start": open("/proc/loadavg").read().split()[:3],
+              "uname": os.uname().release, "versions": tool_versions(args.sidemeter)}
+      emit(meta)
+      bench = Bench(args, procs)
+      bench.start_backend()
+      for run in range(1, args.runs + 1):
+        # Rotate the order so no proxy always runs first (or last) in a noisy period.
+        order = targets[run - 1:] + targets[:run - 1]
+        for target in order:
+          print(f"== run {run}/{args.runs}: {target}", flush=True)
+          bench.measure_target(run, target, emit)
+      emit({"kind": "meta_end", "run": 0, "target": "",
+            "loadavg_end": open("/proc/loadavg").read().split()[:3]})
+  except KeyboardInterrupt as e:
+    print(f"interrupted ({e}); cleaning up", file=sys.stderr)
+    return 130
+  finally:
+    procs.stop_all()
+    if bench is not None and not os.environ.get("BENCH_KEEP_TMP"):
+      shutil.rmtree(bench.tmp, ignore_errors=True)
+
+  table = report.render(records)
+  print(table)
+  with open(os.path.join(args.results, "latest.md"), "w") as f:
+    f.write(table)
+  print(f"raw results: {raw_path}\ntable: {os.path.join(args.results, 'latest.md')}")
+  return 0
+
+
+def tool_versions(sidemeter):
+  def first_line(argv):
+    try:
+      out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+      return (out.stdout + out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+      return "?"
+  return {"sidemeter": first_line([sidemeter, "--version"]),
+          "haproxy": first_line(["haproxy", "-v"]), "nginx": first_line(["nginx", "-v"]),
+          "wrk": first_line(["wrk", "--version"])}
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Opens N keep-alive connections to a server, one request each, holds them idle and
+reports the server's RSS growth.
+
+Usage: idle_conns.py HOST PORT PATH N PID [PID...]   (prints one JSON line)
+The pids are the server's processes; RSS is summed over them. Bounded in time:
+gives up opening connections after --deadline seconds.
+"""
+import argparse
+import json
+import socket
+import sys
+import time
+
+import procstat
+
+
+def read_response(sock):
+  """Reads one HTTP/1.1 response with Content-Length. Returns the status code or 0."""
+  buf = b""
+  while b"\r\n\r\n" not in buf:
+    chunk = sock.recv(65536)
+    if not chunk:
+      return 0
+    buf += chunk
+  head, body = buf.split(b"\r\n\r\n", 1)
+  lines = head.split(b"\r\n")
+  status = int(lines[0].split()[1])
+  length = 0
+  for line in lines[1:]:
+    name, _, value = line.partition(b":")
+    if name.strip().lower() == b"content-length":
+      length = int(value.strip())
+  while len(body) < length:
+    chunk = sock.recv(65536)
+    if not chunk:
+      return 0
+    body += chunk
+  return status
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("host")
+  ap.add_argument("port", type=int)
+  ap.add_argument("path")
+  ap.add_argument("count", type=int)
+  ap.add_argument("pids", type=int, nargs="+")
+  ap.add_argument("--deadline", type=float, default=60.0)
+  ap.add_argument("--settle", type=float, default=1.0)
+  args = ap.parse_args()
+
+  pids = sorted({t for p in args.pids for t in procstat.tree(p)})  # a worker is in its master's tree too
+  request = (f"GET {args.path} HTTP/1.1\r\nHost: {args.host}\r\n\r\n").encode()
+  rss_before = procstat.status_kib(pids)
+  socks, served, failed = [], 0, 0
+  start = time.monotonic()
+  error = ""
+  for _ in range(args.count):
+    if time.monotonic() - start > args.deadline:
+      error = "deadline"
+      break
+    try:
+      s = socket.create_connection((args.host, args.port), timeout=5)
+      s.sendall(request)
+      if read_response(s) == 200:
+        served += 1
+      else:
+        failed += 1
+      socks.append(s)
+    except OSError as e:
+      failed += 1
+      error = str(e)
+  open_seconds = time.monotonic() - start
+  time.sleep(args.settle)
+  pids = [p for p in pids if procstat.status_kib([p]) > 0]
+  rss_after = procstat.status_kib(pids)
+
+  # Are the held connections still usable? A sample of them gets a second request.
+  sample = socks[:: max(1, len(socks) // 100)]
+  alive = 0
+  for s in sample:
+    try:
+      s.sendall(request)
+      if read_response(s) == 200:
+        alive += 1
+    except OSError:
+      pass
+  for s in socks:
+    s.close()
+  per_conn = (rss_after - rss_before) / served if served else None
+  print(json.dumps({
+      "requested": args.count, "served": served, "failed": failed, "held": len(socks),
+      "sample_alive": alive, "sample_size": len(sample), "open_seconds": round(open_seconds, 2),
+      "rss_before_kib": rss_before, "rss_after_kib": rss_after,
+      "kib_per_conn": None if per_conn is None else round(per_conn, 3), "error": error}))
+  return 0 if served == args.count else 1
+
+
+if __name__ == "__main__":
+  sys.exit(main())
