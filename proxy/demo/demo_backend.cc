@@ -111,7 +111,6 @@ class BackendConnection final : public http::MessageSink {
   }
 
  private:
-
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
     auto* self = static_cast<BackendConnection*>(h->data);
     *buf = uv_buf_init(self->backend_.read_buffer_, sizeof self->backend_.read_buffer_);
@@ -175,8 +174,7 @@ class BackendConnection final : public http::MessageSink {
     std::string pending = std::move(self->pending_);
     self->pending_.clear();
     if (!pending.empty()) self->consume(pending);
-    if (!self->busy_ && !self->closing_ &&
-        uv_read_start(self->stream(), on_alloc, on_read) != 0)
+    if (!self->busy_ && !self->closing_ && uv_read_start(self->stream(), on_alloc, on_read) != 0)
       self->close();
   }
 

@@ -9,8 +9,8 @@
 namespace sidemeter::demo {
 namespace {
 
-constexpr std::string_view kSearchWords[] = {"latency", "sidecar", "histogram", "p99",
-                                             "upstream", "keep-alive", "envoy", "nginx"};
+constexpr std::string_view kSearchWords[] = {"latency",  "sidecar",    "histogram", "p99",
+                                             "upstream", "keep-alive", "envoy",     "nginx"};
 
 std::string request_head(std::string_view method, std::string_view target) {
   std::string s;
@@ -35,16 +35,16 @@ DemoTrafficRequest next_demo_request(DemoRng& rng) {
     r.bytes = request_head("HEAD", "/api/users/" + std::to_string(rng.between(1, 5000)));
   } else if (pick < 63) {
     auto word = kSearchWords[rng.between(0, std::size(kSearchWords) - 1)];
-    r.bytes = request_head("GET", "/api/search?q=" + std::string(word) +
-                                      "&page=" + std::to_string(rng.between(1, 5)));
+    r.bytes = request_head(
+        "GET", "/api/search?q=" + std::string(word) + "&page=" + std::to_string(rng.between(1, 5)));
   } else if (pick < 73) {
-    std::string body = R"({"customer_id":)" + std::to_string(rng.between(1, 5000)) +
-                       R"(,"items":[)";
+    std::string body =
+        R"({"customer_id":)" + std::to_string(rng.between(1, 5000)) + R"(,"items":[)";
     uint32_t items = rng.between(1, 8);
     for (uint32_t i = 0; i < items; ++i) {
       if (i) body += ',';
-      body += R"({"sku":"SKU-)" + std::to_string(rng.between(1000, 9999)) +
-              R"(","qty":)" + std::to_string(rng.between(1, 5)) + "}";
+      body += R"({"sku":"SKU-)" + std::to_string(rng.between(1000, 9999)) + R"(","qty":)" +
+              std::to_string(rng.between(1, 5)) + "}";
     }
     body += "]}";
     r.bytes = request_head("POST", "/api/orders");
@@ -117,11 +117,15 @@ class TrafficClient final : public http::MessageSink {
   static void on_timer(uv_timer_t* t) {
     auto* self = static_cast<TrafficClient*>(t->data);
     switch (self->state_) {
-      case State::kDisconnected: return self->connect();
-      case State::kIdle: return self->send_request();
+      case State::kDisconnected:
+        return self->connect();
+      case State::kIdle:
+        return self->send_request();
       case State::kConnecting:
-      case State::kAwaiting: return self->drop(false);  // timed out
-      case State::kClosing: return;
+      case State::kAwaiting:
+        return self->drop(false);  // timed out
+      case State::kClosing:
+        return;
     }
   }
 
@@ -142,7 +146,7 @@ class TrafficClient final : public http::MessageSink {
     auto* self = static_cast<TrafficClient*>(req->data);
     if (self->stopped_ || self->state_ != State::kConnecting) return;
     if (status < 0) return self->drop(false);
-    self->owner_.connects_.fetch_add(1, std::memory_order_relaxed);
+    self->owner_.counters_.connects.fetch_add(1, std::memory_order_relaxed);
     uv_tcp_nodelay(&self->tcp_, 1);
     if (uv_read_start(self->stream(), on_alloc, on_read) != 0) return self->drop(false);
     self->send_request();
@@ -183,7 +187,7 @@ class TrafficClient final : public http::MessageSink {
     http::FeedResult r = self->parser_.feed(std::string_view(buf->base, size_t(n)));
     if (r.status == http::FeedStatus::kError) return self->drop(false);
     if (!self->complete_) return;
-    self->owner_.responses_.fetch_add(1, std::memory_order_relaxed);
+    self->owner_.counters_.responses.fetch_add(1, std::memory_order_relaxed);
     self->backoff_ms_ = 0;
     if (!self->keep_alive_ || r.consumed != size_t(n)) return self->drop(true);
     self->state_ = State::kIdle;
@@ -196,6 +200,7 @@ class TrafficClient final : public http::MessageSink {
     state_ = State::kClosing;
     uv_timer_stop(&timer_);
     if (!orderly) {
+      owner_.counters_.failures.fetch_add(1, std::memory_order_relaxed);
       const auto& o = owner_.options_;
       backoff_ms_ = backoff_ms_ == 0 ? o.min_reconnect_ms
                                      : std::min<uint64_t>(backoff_ms_ * 2, o.max_reconnect_ms);
@@ -228,8 +233,9 @@ class TrafficClient final : public http::MessageSink {
   bool stopped_ = false;
 };
 
-DemoTraffic::DemoTraffic(uv_loop_t* loop, uint16_t port, uint64_t seed, TrafficOptions options)
-    : loop_(loop), port_(port), options_(options), rng_(seed) {}
+DemoTraffic::DemoTraffic(uv_loop_t* loop, uint16_t port, uint64_t seed, TrafficCounters& counters,
+                         TrafficOptions options)
+    : loop_(loop), port_(port), options_(options), rng_(seed), counters_(counters) {}
 
 DemoTraffic::~DemoTraffic() = default;
 

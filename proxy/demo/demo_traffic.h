@@ -27,9 +27,17 @@ struct TrafficOptions {
 
 class TrafficClient;
 
+// Shared with other threads (the demo's owner reads them), hence atomics.
+struct TrafficCounters {
+  std::atomic<uint64_t> responses{0};  // complete responses received
+  std::atomic<uint64_t> connects{0};   // connections established
+  std::atomic<uint64_t> failures{0};   // failed connects/exchanges (each backs off)
+};
+
 class DemoTraffic {
  public:
-  DemoTraffic(uv_loop_t* loop, uint16_t port, uint64_t seed, TrafficOptions options = {});
+  DemoTraffic(uv_loop_t* loop, uint16_t port, uint64_t seed, TrafficCounters& counters,
+              TrafficOptions options = {});
   ~DemoTraffic();
   DemoTraffic(const DemoTraffic&) = delete;
   DemoTraffic& operator=(const DemoTraffic&) = delete;
@@ -41,9 +49,6 @@ class DemoTraffic {
 
   uint16_t port() const { return port_; }
   uint32_t approx_rate_per_s() const;
-  // Any thread: complete responses received, and connections opened.
-  uint64_t responses() const { return responses_.load(std::memory_order_relaxed); }
-  uint64_t connects() const { return connects_.load(std::memory_order_relaxed); }
 
  private:
   friend class TrafficClient;
@@ -52,8 +57,7 @@ class DemoTraffic {
   TrafficOptions options_;
   DemoRng rng_;
   std::vector<std::unique_ptr<TrafficClient>> clients_;
-  std::atomic<uint64_t> responses_{0};
-  std::atomic<uint64_t> connects_{0};
+  TrafficCounters& counters_;
   char read_buffer_[64 * 1024];
 };
 
