@@ -52,8 +52,7 @@ int main(int argc, char** argv) {
       if (ok) by_kind[d["kind"].as<std::string>()] = d;
     }
   }
-  for (const char* kind :
-       {"ConfigMap", "Deployment", "Service", "PodMonitor", "PrometheusRule"})
+  for (const char* kind : {"ConfigMap", "Deployment", "Service", "PodMonitor", "PrometheusRule"})
     check(by_kind.count(kind) == 1, std::string("has a ") + kind);
   if (failures) return 1;
 
@@ -84,7 +83,8 @@ int main(int argc, char** argv) {
   check(pre_stop * 1000 >= cfg.timeouts.drain_delay_ms, "app preStop sleep >= drain_delay");
   check(pre_stop < grace, "app preStop sleep < terminationGracePeriodSeconds");
   std::map<std::string, int> ports;
-  for (const auto& p : sm["ports"]) ports[p["name"].as<std::string>()] = p["containerPort"].as<int>();
+  for (const auto& p : sm["ports"])
+    ports[p["name"].as<std::string>()] = p["containerPort"].as<int>();
   check(ports["stats"] == cfg.stats.port && ports["http"] == cfg.listen.port,
         "container ports match listen/stats");
   check(sm["readinessProbe"]["httpGet"]["path"].as<std::string>() == "/readyz" &&
@@ -97,9 +97,9 @@ int main(int argc, char** argv) {
   check(ann["prometheus.io/scrape"].as<std::string>() == "true" &&
             ann["prometheus.io/port"].as<std::string>() == std::to_string(cfg.stats.port),
         "prometheus.io annotations point at the stats port");
-  check(by_kind["PodMonitor"]["spec"]["podMetricsEndpoints"][0]["port"].as<std::string>() ==
-            "stats",
-        "PodMonitor scrapes the stats port");
+  check(
+      by_kind["PodMonitor"]["spec"]["podMetricsEndpoints"][0]["port"].as<std::string>() == "stats",
+      "PodMonitor scrapes the stats port");
   check(by_kind["Service"]["spec"]["ports"][0]["targetPort"].as<std::string>() == "http",
         "Service targets sidemeter's http port");
   auto labels = dep["spec"]["template"]["metadata"]["labels"];
