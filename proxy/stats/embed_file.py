@@ -3,7 +3,7 @@
 
 usage: embed_file.py INPUT OUTPUT HEADER NAMESPACE FUNCTION
 
-A byte array rather than a raw string literal: any content embeds unchanged, and ISO C++
+An unsigned byte array rather than a raw string literal: any content embeds unchanged, and ISO C++
 caps string literals at 65536 characters (-Woverlength-strings under -Wpedantic).
 """
 import sys
@@ -20,9 +20,11 @@ def main() -> int:
         '#include "%s"\n\n'
         'namespace %s {\n'
         'namespace {\n'
-        'constexpr char kData[] = {\n%s\n    0};\n'
+        'constexpr unsigned char kData[] = {\n%s\n    0};\n'
         '}  // namespace\n\n'
-        'std::string_view %s() { return std::string_view(kData, sizeof kData - 1); }\n\n'
+        'std::string_view %s() {\n'
+        '  return std::string_view(reinterpret_cast<const char*>(kData), sizeof kData - 1);\n'
+        '}\n\n'
         '}  // namespace %s\n'
     ) % (src.split('/')[-1], header, namespace, '\n'.join(lines), function, namespace)
     with open(out, 'w') as f:
