@@ -68,6 +68,8 @@ struct InvalidResponse {
   const char* bytes;
 };
 
+void PrintTo(const InvalidResponse& r, std::ostream* os) { *os << r.name; }
+
 class InvalidUpstreamResponseTest : public ProxyTest,
                                     public ::testing::WithParamInterface<InvalidResponse> {};
 
@@ -122,6 +124,7 @@ INSTANTIATE_TEST_SUITE_P(
 // The race: conn 0 answers the warm-up request, then reads the next request the proxy
 // sends on that pooled connection and drops it without a byte of response.
 enum class Drop { kFin, kRst };
+void PrintTo(Drop d, std::ostream* os) { *os << (d == Drop::kFin ? "FIN" : "RST"); }
 
 UpstreamHandler racing_upstream(Drop how, bool fresh_connections_also_drop = false) {
   return [how, fresh_connections_also_drop](UpstreamConn& c) {
@@ -237,8 +240,8 @@ TEST_F(FaultsTest, IdlePooledConnectionClosedAfterUpstreamIdleTimeout) {
         c.write(make_response(200, "OK", "x"));
         auto answered = Clock::now();
         if (!c.wait_peer_close(deadline_in(std::chrono::seconds(20)))) return;
-        state->idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             Clock::now() - answered).count();
+        state->idle_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - answered).count();
         state->proxy_closed.open();
       },
       "timeouts:\n  upstream_idle: 300ms\n");

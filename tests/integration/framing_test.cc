@@ -130,9 +130,9 @@ TEST_F(FramingTest, ExpectContinueLetsClientSendBodyAfter100) {
     }
   });
   RawClient c(port());
-  ASSERT_TRUE(c.send(
-      "PUT /put HTTP/1.1\r\nHost: test.local\r\nExpect: 100-continue\r\n"
-      "Content-Length: 7\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("PUT /put HTTP/1.1\r\nHost: test.local\r\nExpect: 100-continue\r\n"
+             "Content-Length: 7\r\n\r\n"));
   // The client holds the body until it sees 100: no 100 means this read times out.
   HttpMessage interim;
   ReadOptions stop;

@@ -23,8 +23,8 @@ constexpr char kReadyPath[] = "/readyz";
 int readiness_status(uint16_t stats_port) {
   RawClient c(stats_port);
   HttpMessage resp;
-  std::string req = "GET " + std::string(kReadyPath) +
-                    " HTTP/1.1\r\nHost: stats\r\nConnection: close\r\n\r\n";
+  std::string req =
+      "GET " + std::string(kReadyPath) + " HTTP/1.1\r\nHost: stats\r\nConnection: close\r\n\r\n";
   if (!c.exchange(req, resp).ok()) return -1;
   return resp.status;
 }
@@ -66,9 +66,9 @@ TEST_F(LifecycleTest, ListeningLineReportsBoundPortsAndFlagsOverrideConfig) {
 
 TEST_F(LifecycleTest, FlagsAloneWithoutConfigFile) {
   upstream_ = std::make_unique<TestUpstream>(TestUpstream::fixed("flags"));
-  proxy_ = std::make_unique<SidemeterProcess>(std::vector<std::string>{
-      "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0", "--upstream", upstream_->address(),
-      "--workers", "1"});
+  proxy_ = std::make_unique<SidemeterProcess>(
+      std::vector<std::string>{"--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0", "--upstream",
+                               upstream_->address(), "--workers", "1"});
   ASSERT_TRUE(proxy_->wait_listening()) << proxy_->log_text();
   EXPECT_EQ(fetch(simple_get("/")).body, "flags");
 }
@@ -114,7 +114,7 @@ UpstreamHandler holding_upstream(std::shared_ptr<SlowState> st) {
     while (c.read_request(req)) {
       if (req.target == "/slow") {
         st->slow_arrived.open();
-        if (!st->release.wait(deadline_in(seconds(30)))) return;
+        if (!c.wait_for(st->release, deadline_in(seconds(30)))) return;
         c.write(make_response(200, "OK", "slow-done"));
       } else {
         c.write(make_response(200, "OK", "quick"));
@@ -130,8 +130,7 @@ void drain_scenario(ProxyTest& t, std::unique_ptr<TestUpstream>& upstream,
   constexpr int kDrainDelayMs = 1500;
   proxy = std::make_unique<SidemeterProcess>(
       std::vector<std::string>{},
-      make_config(upstream->address(),
-                  "timeouts:\n  drain_delay: 1500ms\n  drain_timeout: 20s\n"));
+      make_config(upstream->address(), "timeouts:\n  drain_delay: 1500ms\n  drain_timeout: 20s\n"));
   ASSERT_TRUE(proxy->wait_listening()) << proxy->log_text();
   uint16_t port = proxy->listen_port();
   ASSERT_EQ(readiness_status(proxy->stats_port()), 200);
@@ -175,6 +174,7 @@ void drain_scenario(ProxyTest& t, std::unique_ptr<TestUpstream>& upstream,
   EXPECT_GE(Clock::now() - signalled, milliseconds(kDrainDelayMs - 100));
   // Idle keep-alive connections are closed; the in-flight one keeps the process alive.
   EXPECT_TRUE(idle.wait_closed(soon()));
+  idle.close();  // so the proxy need not linger waiting for our FIN
   EXPECT_TRUE(proxy->running());
   EXPECT_TRUE(proxy->events("drained").empty());
 
@@ -184,6 +184,7 @@ void drain_scenario(ProxyTest& t, std::unique_ptr<TestUpstream>& upstream,
   EXPECT_EQ(resp.body, "slow-done");
   EXPECT_TRUE(resp.has_token("connection", "close")) << resp.head_raw;
   EXPECT_TRUE(busy.wait_closed(soon()));
+  busy.close();
 
   auto code = proxy->wait_exit(deadline_in(seconds(15)));
   ASSERT_TRUE(code.has_value()) << "proxy did not exit after draining";

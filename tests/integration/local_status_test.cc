@@ -21,8 +21,7 @@ std::string long_target(size_t n) {
 
 void expect_local_error(const HttpMessage& resp, int status) {
   EXPECT_EQ(resp.status, status) << resp.head_raw << resp.body;
-  EXPECT_EQ(resp.header("content-type").value_or("").rfind("text/plain", 0), 0u)
-      << resp.head_raw;
+  EXPECT_EQ(resp.header("content-type").value_or("").rfind("text/plain", 0), 0u) << resp.head_raw;
   EXPECT_FALSE(resp.body.empty());
   EXPECT_LT(resp.body.size(), 1024u);
 }
@@ -44,13 +43,13 @@ TEST_F(LocalStatusTest, RequestHeaderTimeoutIs408) {
 
 TEST_F(LocalStatusTest, BodyOverLimitIs413AndNothingForwarded) {
   start(TestUpstream::echo(), "limits:\n  max_request_body_bytes: 10\n");
-  HttpMessage resp = fetch(
-      "POST /big HTTP/1.1\r\nHost: test.local\r\nContent-Length: 11\r\n\r\n01234567890");
+  HttpMessage resp =
+      fetch("POST /big HTTP/1.1\r\nHost: test.local\r\nContent-Length: 11\r\n\r\n01234567890");
   expect_local_error(resp, 413);
   EXPECT_TRUE(resp.has_token("connection", "close"));
   // At the limit is fine; it also proves the 413 sent nothing ahead of it.
-  HttpMessage ok = fetch(
-      "POST /fits HTTP/1.1\r\nHost: test.local\r\nContent-Length: 10\r\n\r\n0123456789");
+  HttpMessage ok =
+      fetch("POST /fits HTTP/1.1\r\nHost: test.local\r\nContent-Length: 10\r\n\r\n0123456789");
   EXPECT_EQ(ok.status, 200);
   EXPECT_EQ(ok.body, "0123456789");
   auto seen = upstream_->seen_requests();
@@ -62,9 +61,9 @@ TEST_F(LocalStatusTest, BodyOverLimitIs413AndNothingForwarded) {
 TEST_F(LocalStatusTest, ChunkedBodyOverLimitIs413) {
   start(TestUpstream::echo(), "limits:\n  max_request_body_bytes: 10\n");
   RawClient c(port());
-  ASSERT_TRUE(c.send(
-      "POST /big HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /big HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "6\r\n012345\r\n6\r\n678901\r\n0\r\n\r\n"));
   HttpMessage resp;
   ASSERT_TRUE(c.read_response(resp).ok());
   expect_local_error(resp, 413);

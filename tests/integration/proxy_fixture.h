@@ -23,10 +23,10 @@ class ProxyTest : public ::testing::Test {
     start_proxy(upstream_->address(), std::move(extra_yaml), workers);
   }
 
-  void start_proxy(const std::string& upstream_addr, std::string extra_yaml = "",
-                   int workers = 1, std::vector<std::string> args = {}) {
-    proxy_ = std::make_unique<SidemeterProcess>(
-        std::move(args), make_config(upstream_addr, extra_yaml, workers));
+  void start_proxy(const std::string& upstream_addr, std::string extra_yaml = "", int workers = 1,
+                   std::vector<std::string> args = {}) {
+    proxy_ = std::make_unique<SidemeterProcess>(std::move(args),
+                                                make_config(upstream_addr, extra_yaml, workers));
     ASSERT_TRUE(proxy_->started()) << proxy_->error();
     ASSERT_TRUE(proxy_->wait_listening()) << "no listening line\n" << proxy_->log_text();
   }
@@ -45,7 +45,7 @@ class ProxyTest : public ::testing::Test {
 
   void TearDown() override {
     if (HasFailure() && proxy_) std::cerr << proxy_->log_text();
-    proxy_.reset();     // kill the proxy first so upstream handlers see EOF
+    proxy_.reset();  // kill the proxy first so upstream handlers see EOF
     upstream_.reset();
   }
 

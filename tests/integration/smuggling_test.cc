@@ -14,6 +14,9 @@ struct Vector {
   int status;
 };
 
+// gtest would otherwise print the raw bytes of the struct on failure.
+void PrintTo(const Vector& v, std::ostream* os) { *os << v.name; }
+
 // Every vector mentions "smuggle" in its target and carries "/evil" in what would be
 // a smuggled second request, so any leak is visible in the upstream's raw bytes.
 std::vector<Vector> corpus() {
@@ -22,13 +25,19 @@ std::vector<Vector> corpus() {
   return {
       {"ContentLengthAndTransferEncoding",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nContent-Length: 6\r\n"
-       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + evil, 400},
+       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
+           evil,
+       400},
       {"TransferEncodingAndContentLength",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n"
-       "Content-Length: 3\r\n\r\n0\r\n\r\n" + evil, 400},
+       "Content-Length: 3\r\n\r\n0\r\n\r\n" +
+           evil,
+       400},
       {"DuplicateContentLengthDiffering",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nContent-Length: 3\r\n"
-       "Content-Length: 44\r\n\r\nabc" + evil, 400},
+       "Content-Length: 44\r\n\r\nabc" +
+           evil,
+       400},
       {"ContentLengthList",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nContent-Length: 3, 44\r\n\r\nabc" + evil,
        400},
@@ -42,56 +51,68 @@ std::vector<Vector> corpus() {
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nContent-Length: 0x3\r\n\r\nabc" + evil, 400},
       {"ContentLengthOverflow",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\n"
-       "Content-Length: 99999999999999999999999999\r\n\r\n" + evil, 400},
+       "Content-Length: 99999999999999999999999999\r\n\r\n" +
+           evil,
+       400},
       {"TransferEncodingChunkedNotFinal",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"
-       "0\r\n\r\n" + evil, 400},
+       "0\r\n\r\n" +
+           evil,
+       400},
       {"TransferEncodingUnknownCoding",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: foo, chunked\r\n\r\n"
-       "0\r\n\r\n" + evil, 501},
+       "0\r\n\r\n" +
+           evil,
+       501},
       {"ObsFoldedHeader",
        "GET /smuggle HTTP/1.1\r\nHost: test.local\r\nX-Folded: a\r\n b\r\n\r\n" + evil, 400},
       {"ObsFoldedTransferEncoding",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nContent-Length: 3\r\nTransfer-Encoding:\r\n"
-       " chunked\r\n\r\nabc" + evil, 400},
-      {"SpaceBeforeColon",
-       "GET /smuggle HTTP/1.1\r\nHost : test.local\r\n\r\n" + evil, 400},
+       " chunked\r\n\r\nabc" +
+           evil,
+       400},
+      {"SpaceBeforeColon", "GET /smuggle HTTP/1.1\r\nHost : test.local\r\n\r\n" + evil, 400},
       {"SpaceBeforeColonContentLength",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nContent-Length : 3\r\n\r\nabc" + evil, 400},
-      {"SpaceInHeaderName",
-       "GET /smuggle HTTP/1.1\r\nHost: test.local\r\nX Bad: 1\r\n\r\n" + evil, 400},
+      {"SpaceInHeaderName", "GET /smuggle HTTP/1.1\r\nHost: test.local\r\nX Bad: 1\r\n\r\n" + evil,
+       400},
       {"ControlByteInHeaderName",
-       std::string("GET /smuggle HTTP/1.1\r\nHost: test.local\r\nX-B\x01d: 1\r\n\r\n") + evil,
-       400},
+       std::string("GET /smuggle HTTP/1.1\r\nHost: test.local\r\nX-B\x01d: 1\r\n\r\n") + evil, 400},
       {"NulInHeaderValue",
-       "GET /smuggle HTTP/1.1\r\nHost: test.local\r\nX-Bad: a\0b\r\n\r\n"s + evil,
-       400},
+       "GET /smuggle HTTP/1.1\r\nHost: test.local\r\nX-Bad: a\0b\r\n\r\n"s + evil, 400},
       {"BareCrInHeaderValue",
        "GET /smuggle HTTP/1.1\r\nHost: test.local\r\nX-Bad: a\rb\r\n\r\n" + evil, 400},
-      {"EmptyHeaderName",
-       "GET /smuggle HTTP/1.1\r\nHost: test.local\r\n: value\r\n\r\n" + evil, 400},
+      {"EmptyHeaderName", "GET /smuggle HTTP/1.1\r\nHost: test.local\r\n: value\r\n\r\n" + evil,
+       400},
       {"MissingHost", "GET /smuggle HTTP/1.1\r\nX-A: 1\r\n\r\n" + evil, 400},
       {"DuplicateHost",
        "GET /smuggle HTTP/1.1\r\nHost: test.local\r\nHost: other.local\r\n\r\n" + evil, 400},
       {"BadChunkSize",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n"
-       "zz\r\nabc\r\n0\r\n\r\n" + evil, 400},
+       "zz\r\nabc\r\n0\r\n\r\n" +
+           evil,
+       400},
       {"ChunkSizeOverflow",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n"
-       "fffffffffffffffffffff\r\nabc\r\n0\r\n\r\n" + evil, 400},
+       "fffffffffffffffffffff\r\nabc\r\n0\r\n\r\n" +
+           evil,
+       400},
       {"ChunkDataWithoutCrlf",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n"
-       "3\r\nabcXX0\r\n\r\n" + evil, 400},
+       "3\r\nabcXX0\r\n\r\n" +
+           evil,
+       400},
       {"ChunkSizeBareLf",
        "POST /smuggle HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n"
-       "3\nabc\r\n0\r\n\r\n" + evil, 400},
+       "3\nabc\r\n0\r\n\r\n" +
+           evil,
+       400},
       {"BareLfLineEndings", "GET /smuggle HTTP/1.1\nHost: test.local\n\n" + evil, 400},
-      {"BareLfInsideHeaders",
-       "GET /smuggle HTTP/1.1\r\nHost: test.local\nX-A: 1\r\n\r\n" + evil, 400},
+      {"BareLfInsideHeaders", "GET /smuggle HTTP/1.1\r\nHost: test.local\nX-A: 1\r\n\r\n" + evil,
+       400},
       {"GarbageRequestLine", "SMUGGLE\r\n\r\n" + evil, 400},
       {"SpaceInTarget", "GET /smuggle /x HTTP/1.1\r\nHost: test.local\r\n\r\n" + evil, 400},
-      {"NulInTarget",
-       "GET /smuggle\0 HTTP/1.1\r\nHost: test.local\r\n\r\n"s + evil, 400},
+      {"NulInTarget", "GET /smuggle\0 HTTP/1.1\r\nHost: test.local\r\n\r\n"s + evil, 400},
       {"ConnectMethod",
        "CONNECT smuggle.local:443 HTTP/1.1\r\nHost: smuggle.local:443\r\n\r\n" + evil, 405},
   };
@@ -111,8 +132,7 @@ TEST_P(SmugglingTest, RejectedLocallyAndNothingReachesUpstream) {
     ASSERT_TRUE(r.ok()) << to_string(r.status) << " " << r.error;
     EXPECT_EQ(resp.status, v.status) << resp.head_raw << resp.body;
     EXPECT_TRUE(resp.has_token("connection", "close")) << resp.head_raw;
-    EXPECT_EQ(resp.header("content-type").value_or("").rfind("text/plain", 0), 0u)
-        << resp.head_raw;
+    EXPECT_EQ(resp.header("content-type").value_or("").rfind("text/plain", 0), 0u) << resp.head_raw;
     // Nothing after the error response: the pipelined "/evil" request is not answered.
     std::string rest;
     IoStatus st = c.read_until_close(&rest, soon());

@@ -213,7 +213,7 @@ TEST_F(StreamingTest, SlowUpstreamBackpressuresClient) {
     ReadOptions head_only;
     head_only.head_only = true;
     while (c.read_request(req, head_only)) {
-      if (req.target != "/warm" && !state->release.wait(long_deadline())) return;
+      if (req.target != "/warm" && !c.wait_for(state->release, long_deadline())) return;
       ReadOptions opts;
       opts.deadline = long_deadline();
       opts.body_sink = [&](std::string_view d) { state->got.update(d); };
@@ -235,8 +235,8 @@ TEST_F(StreamingTest, SlowUpstreamBackpressuresClient) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(kMiB, kBig - written));
     fill_pattern(written, buf.data(), n);
     uint64_t progress = 0;
-    st = client.socket().write_until_stalled(std::string_view(buf.data(), n), seconds(1),
-                                             &progress);
+    st =
+        client.socket().write_until_stalled(std::string_view(buf.data(), n), seconds(1), &progress);
     sent.update(std::string_view(buf.data(), progress));
     written += progress;
     if (st != IoStatus::kOk) break;

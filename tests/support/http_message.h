@@ -31,8 +31,8 @@ struct HttpMessage {
 
   std::vector<Header> headers;
   std::vector<Header> trailers;
-  std::string body;          // de-chunked; empty when a body sink consumed it
-  uint64_t body_bytes = 0;   // counted even when streamed to a sink
+  std::string body;         // de-chunked; empty when a body sink consumed it
+  uint64_t body_bytes = 0;  // counted even when streamed to a sink
   BodyFraming framing = BodyFraming::kNone;
   std::string head_raw;      // request/status line + headers + blank line, as received
   std::vector<int> interim;  // 1xx statuses seen before this final response

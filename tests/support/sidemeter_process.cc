@@ -229,6 +229,10 @@ std::optional<int> SidemeterProcess::wait_exit(Deadline deadline) {
       ::poll(nullptr, 0, 10);
     }
   }
+  // The last log lines may still be in the pipe: wait for EOF so callers that assert
+  // on the final "drained" line see it.
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_until(lock, deadline, [&] { return streams_closed_; });
   return exit_code_;
 }
 

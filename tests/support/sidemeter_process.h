@@ -45,7 +45,7 @@ class SidemeterProcess {
   bool running();
 
   std::vector<std::string> log_lines() const;
-  std::string log_text() const;   // for failure messages
+  std::string log_text() const;  // for failure messages
   std::string stdout_text() const;
   // Waits for a stderr line containing `needle`; returns it.
   std::optional<std::string> wait_for_log(std::string_view needle, Deadline deadline);

@@ -30,12 +30,18 @@ sockaddr_in loopback_addr(uint16_t port) {
 
 const char* to_string(IoStatus s) {
   switch (s) {
-    case IoStatus::kOk: return "ok";
-    case IoStatus::kClosed: return "closed";
-    case IoStatus::kReset: return "reset";
-    case IoStatus::kTimeout: return "timeout";
-    case IoStatus::kCancelled: return "cancelled";
-    case IoStatus::kError: return "error";
+    case IoStatus::kOk:
+      return "ok";
+    case IoStatus::kClosed:
+      return "closed";
+    case IoStatus::kReset:
+      return "reset";
+    case IoStatus::kTimeout:
+      return "timeout";
+    case IoStatus::kCancelled:
+      return "cancelled";
+    case IoStatus::kError:
+      return "error";
   }
   return "?";
 }

@@ -28,6 +28,15 @@ bool UpstreamConn::read_body(HttpMessage& m, const ReadOptions& opts) {
   return last_.ok();
 }
 
+bool UpstreamConn::wait_for(Latch& latch, Deadline deadline) {
+  while (!owner_.stop_.load()) {
+    auto slice = std::min(deadline, Clock::now() + std::chrono::milliseconds(50));
+    if (latch.wait(slice)) return true;
+    if (Clock::now() >= deadline) return false;
+  }
+  return false;
+}
+
 bool UpstreamConn::write(std::string_view bytes, Deadline deadline) {
   return sock_.write_all(bytes, deadline) == IoStatus::kOk;
 }

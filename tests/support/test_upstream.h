@@ -19,6 +19,7 @@
 namespace sidemeter::testing {
 
 class TestUpstream;
+class Latch;
 
 class UpstreamConn {
  public:
@@ -37,6 +38,9 @@ class UpstreamConn {
   // Waits for the peer (the proxy) to close; true if it did before the deadline.
   bool wait_peer_close(Deadline deadline);
   uint64_t index() const { return index_; }  // 0-based accept order
+  // Latch::wait that also gives up when the upstream shuts down, so a failed test does
+  // not sit in the destructor until the handler's deadline.
+  bool wait_for(Latch& latch, Deadline deadline);
 
  private:
   TestUpstream& owner_;
