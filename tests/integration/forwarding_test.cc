@@ -2,6 +2,10 @@
 // pipelining, Connection: close on either side.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
 #include "tests/integration/proxy_fixture.h"
 
 namespace sidemeter::testing {
@@ -109,6 +113,54 @@ TEST_F(ForwardingTest, UpstreamConnectionsArePooledAcrossClients) {
   // Ten sequential requests through one worker: one upstream connection suffices.
   EXPECT_EQ(upstream_->requests(), 10u);
   EXPECT_EQ(upstream_->connections(), 1u);
+}
+
+TEST_F(ForwardingTest, PoolKeepsAtMostMaxIdlePerWorker) {
+  // Three requests held concurrently force three upstream connections; once they are
+  // answered, a pool capped at one idle connection must close the other two.
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    int held = 0;
+    int closed_by_proxy = 0;
+  };
+  auto st = std::make_shared<State>();
+  start(
+      [st](UpstreamConn& c) {
+        HttpMessage req;
+        while (c.read_request(req)) {
+          if (req.target == "/hold") {
+            std::unique_lock<std::mutex> lock(st->mu);
+            st->held++;
+            st->cv.notify_all();
+            if (!st->cv.wait_until(lock, soon(), [&] { return st->held >= 3; })) return;
+          }
+          c.write(make_response(200, "OK", "held"));
+        }
+        // read_request failed: the proxy closed this connection.
+        if (c.last().status == IoStatus::kClosed || c.last().status == IoStatus::kReset) {
+          std::lock_guard<std::mutex> lock(st->mu);
+          st->closed_by_proxy++;
+          st->cv.notify_all();
+        }
+      },
+      "upstream_pool:\n  max_idle_per_worker: 1\n");
+  RawClient a(port()), b(port()), c(port());
+  for (RawClient* cl : {&a, &b, &c}) ASSERT_TRUE(cl->send(simple_get("/hold")));
+  for (RawClient* cl : {&a, &b, &c}) {
+    HttpMessage resp;
+    ASSERT_TRUE(cl->read_response(resp).ok());
+    EXPECT_EQ(resp.status, 200);
+  }
+  EXPECT_EQ(upstream_->connections(), 3u);
+  {
+    std::unique_lock<std::mutex> lock(st->mu);
+    st->cv.wait_until(lock, soon(), [&] { return st->closed_by_proxy >= 2; });
+    EXPECT_EQ(st->closed_by_proxy, 2);
+  }
+  // The one kept is reused.
+  EXPECT_EQ(fetch(simple_get("/again")).status, 200);
+  EXPECT_EQ(upstream_->connections(), 3u);
 }
 
 TEST_F(ForwardingTest, ContentLengthBodyForwardedExactly) {
