@@ -1,17 +1,51 @@
-// Strict HTTP/1.x message parser.
+// HTTP/1.x parser: llhttp adapter + our RFC 9112 rules.
 //
-// Why not let llhttp parse: Debian's llhttp 8.1, compiled in its default (non-strict)
-// mode, skips ANY two bytes after chunk data instead of requiring CRLF, accepts bare LF
-// line ends and obs-fold, and only knows a fixed method list. Each of those is a request
-// smuggling vector for a proxy whose upstream parses differently, and checking them on top
-// of llhttp means re-scanning every byte anyway. So the head and the body framing are
-// parsed here in one strict pass (RFC 9112), byte-class tables doing the validation.
+// llhttp (Debian's 8.1, built with LLHTTP_STRICT_MODE=1, every lenient flag off) is the
+// state machine: it tokenises start line and fields, decides the body framing, walks
+// Content-Length, chunked (size, extensions, CRLF after data) and close-delimited bodies,
+// and hands us the decoded body spans. 8.1 is lenient where later releases closed
+// smuggling vectors, so the rules in field_rules.* run on top:
 //
-// Head bytes are copied into `head_buf_` as they arrive (the caller reuses its buffer
-// after feed()); lines are validated as soon as they are complete and remembered as
-// offsets, so the buffer may reallocate while growing. The string_views handed out are
-// built once, when the empty line ends the head.
+//  * Head. Bytes are copied into `head_buf_` line by line (the caller reuses its buffer),
+//    limits checked before each piece is buffered, and every complete line is validated
+//    by our rules BEFORE llhttp sees it; llhttp is then fed the copy. So what strict 8.1
+//    still accepts never gets past us: bare LF line ends (start line, final empty line,
+//    leading empty lines), obs-fold, an empty field name, '#' in the target, a double SP
+//    in the request line, HTTP/0.9 "GET /" and HTTP/2.0 or 0.9 versions, status codes
+//    outside 100-599 or with 2 digits, CTLs in the reason phrase, Transfer-Encoding in
+//    HTTP/1.0, "_" look-alikes of the framing fields, Host rules. At the head end llhttp's
+//    tokens (method, target, version, status, reason, every name and value) must equal
+//    the ones our rules derived from the same bytes, and its framing (CL value, chunked,
+//    until-close) must equal ours: any disagreement is two parsers reading one message
+//    differently, which is exactly a smuggling signal, so it is refused.
+//  * Error reasons. Our rules decide first, so the reason is ours wherever both refuse.
+//    Where only llhttp refuses, its error is mapped: on the start line at once, on a
+//    field line at the head end (a head-level rule such as CL+TE may explain it better).
+//  * Chunks. Strict llhttp checks size syntax, extension syntax and CRLF after data.
+//    On top, in its callbacks: size <= INT64_MAX and the body limit (on_chunk_header),
+//    no empty extension value ("a=", accepted by 8.1), at most kMaxChunkExtBytes of
+//    extensions per chunk. The raw size line is not exposed, so leading zeros are
+//    bounded only by llhttp's overflow check (no buffering, just CPU per byte).
+//  * Trailers. After the last chunk the trailer lines are copied and validated like head
+//    lines (8.1 accepts obs-fold, bare LF on the final line, empty names and framing
+//    fields there), then fed to llhttp, which ends the message.
+//
+// Behaviour llhttp 8.1 imposes (stricter than RFC 9112; we keep the safer refusal):
+// methods outside its fixed list (RFC 9110 methods, WebDAV, PURGE, M-SEARCH, ...)
+// including lower-case "get" are refused with invalid_method, since llhttp has no mode
+// for arbitrary token methods and feeding it a placeholder would mean parsing the
+// request line twice with different rules; identical duplicate Content-Length ("3, 3" or
+// two fields) is refused as bad_content_length; chunk extensions with BWS around ';' or
+// '=', a quoted-pair in a quoted value, or another extension after a token value
+// ("a=b;c") are refused as bad_chunk.
+//
+// Pausing: callbacks return HPE_PAUSED (after each message, when the sink pauses, and
+// at the last chunk to switch to trailer validation); consumed counts come from
+// llhttp_get_error_pos. A bodiless message or a Content-Length body that ends in the
+// paused callback still completes in the same feed().
 #include "proxy/http/parser.h"
+
+#include <llhttp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -25,9 +59,9 @@ namespace {
 
 namespace r = rules;
 
-// A chunk-size line (size + extensions) longer than this is refused: extensions are
-// dropped when forwarding, so a long one can only be an attempt to burn CPU or memory.
-constexpr uint32_t kMaxChunkLineBytes = 4096;
+// Extensions are dropped when forwarding, so a long one can only be an attempt to burn
+// CPU; the old own-parser bound (4 KiB per chunk line) applied to what llhttp exposes.
+constexpr uint32_t kMaxChunkExtBytes = 4096;
 constexpr uint64_t kMaxChunkSize = static_cast<uint64_t>(INT64_MAX);
 
 struct Span {
@@ -39,32 +73,15 @@ struct FieldSpan {
   Span value;
 };
 
+// kStartLine/kFields: head lines (our scanner, then llhttp). kBody: llhttp on the
+// caller's bytes. kTrailers: our scanner, then llhttp.
 enum class State : uint8_t {
-  kStartLine,  // before / inside the start line (leading empty lines skipped)
+  kStartLine,
   kFields,
-  kBodyLength,
-  kBodyUntilClose,
-  kChunkSize,
-  kChunkExt,
-  kChunkSizeLf,
-  kChunkData,
-  kChunkDataCr,
-  kChunkDataLf,
+  kBody,
   kTrailers,
   kDone,
   kError,
-};
-
-// chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
-enum class ExtState : uint8_t {
-  kBeforeName,
-  kName,
-  kAfterName,
-  kBeforeValue,
-  kToken,
-  kQuoted,
-  kQuotedEscape,
-  kAfterValue,
 };
 
 Method method_from_text(std::string_view m) {
@@ -127,18 +144,43 @@ ParseError parse_field_line(std::string_view line, bool first_field, size_t& nam
   return ParseError::kNone;
 }
 
-bool is_hex(char c, uint64_t& v) {
-  if (c >= '0' && c <= '9') {
-    v = static_cast<uint64_t>(c - '0');
-  } else if (c >= 'a' && c <= 'f') {
-    v = static_cast<uint64_t>(c - 'a' + 10);
-  } else if (c >= 'A' && c <= 'F') {
-    v = static_cast<uint64_t>(c - 'A' + 10);
-  } else {
-    return false;
+// The reason for a head llhttp refused although our rules accepted every line so far.
+ParseError from_llhttp_head_error(llhttp_errno_t e, MessageKind kind, bool in_start_line) {
+  if (in_start_line) {
+    switch (e) {
+      case HPE_INVALID_URL:
+        return ParseError::kInvalidTarget;
+      case HPE_INVALID_VERSION:
+        return ParseError::kInvalidVersion;
+      case HPE_INVALID_STATUS:
+        return ParseError::kInvalidStatus;
+      default:  // unknown method, RTSP method with HTTP version, PRI (h2 preface)
+        return kind == MessageKind::kRequest ? ParseError::kInvalidMethod
+                                             : ParseError::kInvalidVersion;
+    }
   }
-  return true;
+  switch (e) {
+    case HPE_UNEXPECTED_CONTENT_LENGTH:  // 8.1: any duplicate Content-Length
+    case HPE_INVALID_CONTENT_LENGTH:     // 8.1: a list, even "3, 3"
+      return ParseError::kInvalidContentLength;
+    case HPE_INVALID_TRANSFER_ENCODING:
+      return ParseError::kTransferEncodingNotChunkedLast;
+    default:
+      return ParseError::kMalformed;
+  }
 }
+
+uint32_t offset_in(const std::string& buf, const char* at) {
+  return static_cast<uint32_t>(at - buf.data());
+}
+
+// Extends a span with the next piece llhttp reports (a span may come in pieces).
+void extend(Span& s, uint32_t off, size_t len) {
+  if (s.len == 0) s.off = off;
+  s.len = static_cast<uint32_t>(off + len - s.off);
+}
+
+bool same(Span a, Span b) { return a.len == b.len && (a.len == 0 || a.off == b.off); }
 
 constexpr std::string_view kRootPath = "/";
 
@@ -149,8 +191,13 @@ struct Parser::Impl {
     head_buf.reserve(std::min<size_t>(limits.max_head_bytes, 4096));
     const size_t fields = std::min<size_t>(limits.max_fields, 64);
     spans.reserve(fields);
+    ll_fields.reserve(fields);
     head.fields.reserve(fields);
+    llhttp_init(&ll, kind == MessageKind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, settings());
+    ll.data = this;
   }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   FeedResult feed(std::string_view data);
   FeedResult finish();
@@ -166,21 +213,48 @@ struct Parser::Impl {
     sink.on_message_complete();  // we pause after every message whatever it answers
   }
 
+  // Our rules over the copied head.
   size_t consume_head(const char* p, size_t n, bool& head_ready);
   ParseError process_head_line(bool& head_ready);
   ParseError parse_request_line(std::string_view line, uint32_t base);
   ParseError parse_status_line(std::string_view line, uint32_t base);
   ParseError finish_head();
   ParseError check_transfer_encoding() const;
-  bool chunk_framing_byte(char c, ParseError& err);
-  bool chunk_ext_byte(char c);
-  size_t consume_trailers(const char* p, size_t n, bool& done, ParseError& err);
+  size_t consume_trailer_line(const char* p, size_t n, bool& line_done, ParseError& err);
+
+  // llhttp callbacks (llhttp_t::data is this Impl).
+  static const llhttp_settings_t* settings();
+  static Impl& impl_of(llhttp_t* p);
+  static int cb_method(llhttp_t* p, const char* at, size_t len);
+  static int cb_url(llhttp_t* p, const char* at, size_t len);
+  static int cb_status(llhttp_t* p, const char* at, size_t len);
+  static int cb_header_field(llhttp_t* p, const char* at, size_t len);
+  static int cb_header_value(llhttp_t* p, const char* at, size_t len);
+  static int cb_headers_complete(llhttp_t* p);
+  static int cb_body(llhttp_t* p, const char* at, size_t len);
+  static int cb_chunk_header(llhttp_t* p);
+  static int cb_chunk_extension(llhttp_t* p, const char* at, size_t len);
+  static int cb_chunk_extension_value(llhttp_t* p, const char* at, size_t len);
+  static int cb_chunk_extension_value_complete(llhttp_t* p);
+  static int cb_message_complete(llhttp_t* p);
+  // llhttp glue.
+  ParseError run_llhttp_on_head(bool head_ready);
+  bool llhttp_agrees_on_tokens();
+  bool llhttp_agrees_on_framing() const;
+  int on_headers_complete();
+  int on_body(const char* at, size_t len);
+  int on_chunk_header();
+  int fail_in_callback(ParseError e) {
+    cb_error = e;
+    return HPE_USER;
+  }
 
   std::string_view view(Span s) const { return {head_buf.data() + s.off, s.len}; }
 
   const MessageKind kind;
   const ParserLimits limits;
   MessageSink& sink;
+  llhttp_t ll{};
 
   State state = State::kStartLine;
   ParseError error = ParseError::kNone;
@@ -191,6 +265,7 @@ struct Parser::Impl {
   // Head: raw bytes of start line + fields; offsets until the head is complete.
   std::string head_buf;
   size_t line_start = 0;
+  uint32_t start_line_end = 0;     // offset just past the start line's CRLF
   uint64_t leading_bytes = 0;      // empty lines before the start line (RFC 9112 §2.2)
   Span start_a, start_b, start_c;  // method/target/version, or status code/reason
   Span path;
@@ -199,17 +274,112 @@ struct Parser::Impl {
   std::vector<FieldSpan> spans;
   MessageHead head;
 
+  // llhttp's view, for the cross-check and for pausing.
+  size_t ll_fed = 0;                        // head_buf bytes handed to llhttp
+  ParseError ll_error = ParseError::kNone;  // llhttp refused a field line we accepted
+  ParseError cb_error = ParseError::kNone;  // a callback of ours stopped llhttp
+  Span ll_method, ll_url, ll_status;
+  std::vector<FieldSpan> ll_fields;
+  bool ll_in_name = false;
+  bool ll_head_seen = false;     // on_headers_complete ran
+  bool ll_message_done = false;  // on_message_complete ran
+  bool ll_last_chunk = false;    // on_chunk_header saw size 0: trailers follow
+
   // Body.
+  const char* exec_begin = nullptr;  // start of the bytes given to the running execute
+  uint64_t exec_wire_base = 0;
   uint64_t body_wire = 0;
   uint64_t body_decoded = 0;
-  uint64_t remaining = 0;  // Content-Length bytes left, or bytes left in this chunk
-  uint32_t chunk_line_bytes = 0;
-  uint32_t chunk_digits = 0;
-  ExtState ext_state = ExtState::kBeforeName;
+  uint32_t chunk_ext_bytes = 0;
+  uint32_t ext_value_bytes = 0;
   std::string trailer_line;
   uint64_t trailer_bytes = 0;
   uint32_t trailer_count = 0;
 };
+
+Parser::Impl& Parser::Impl::impl_of(llhttp_t* p) { return *static_cast<Parser::Impl*>(p->data); }
+
+// Head token callbacks: offsets into head_buf, which llhttp is reading from.
+int Parser::Impl::cb_method(llhttp_t* p, const char* at, size_t len) {
+  auto& m = impl_of(p);
+  extend(m.ll_method, offset_in(m.head_buf, at), len);
+  return 0;
+}
+int Parser::Impl::cb_url(llhttp_t* p, const char* at, size_t len) {
+  auto& m = impl_of(p);
+  extend(m.ll_url, offset_in(m.head_buf, at), len);
+  return 0;
+}
+int Parser::Impl::cb_status(llhttp_t* p, const char* at, size_t len) {
+  auto& m = impl_of(p);
+  extend(m.ll_status, offset_in(m.head_buf, at), len);
+  return 0;
+}
+int Parser::Impl::cb_header_field(llhttp_t* p, const char* at, size_t len) {
+  auto& m = impl_of(p);
+  if (m.state == State::kTrailers) return 0;  // validated by our trailer rules
+  if (!m.ll_in_name) {
+    m.ll_fields.emplace_back();
+    m.ll_in_name = true;
+  }
+  extend(m.ll_fields.back().name, offset_in(m.head_buf, at), len);
+  return 0;
+}
+int Parser::Impl::cb_header_value(llhttp_t* p, const char* at, size_t len) {
+  auto& m = impl_of(p);
+  if (m.state == State::kTrailers || m.ll_fields.empty()) return 0;
+  m.ll_in_name = false;
+  extend(m.ll_fields.back().value, offset_in(m.head_buf, at), len);
+  return 0;
+}
+int Parser::Impl::cb_headers_complete(llhttp_t* p) { return impl_of(p).on_headers_complete(); }
+int Parser::Impl::cb_body(llhttp_t* p, const char* at, size_t len) {
+  return impl_of(p).on_body(at, len);
+}
+int Parser::Impl::cb_chunk_header(llhttp_t* p) { return impl_of(p).on_chunk_header(); }
+int Parser::Impl::cb_chunk_extension(llhttp_t* p, const char* /*at*/, size_t len) {
+  auto& m = impl_of(p);
+  m.chunk_ext_bytes += static_cast<uint32_t>(std::min<size_t>(len, kMaxChunkExtBytes + 1));
+  return m.chunk_ext_bytes > kMaxChunkExtBytes ? m.fail_in_callback(ParseError::kInvalidChunk) : 0;
+}
+int Parser::Impl::cb_chunk_extension_value(llhttp_t* p, const char* at, size_t len) {
+  impl_of(p).ext_value_bytes += static_cast<uint32_t>(std::min<size_t>(len, 1));
+  return cb_chunk_extension(p, at, len);
+}
+int Parser::Impl::cb_chunk_extension_value_complete(llhttp_t* p) {
+  // "a=" with nothing after '=': 8.1 reports an empty value instead of refusing it.
+  auto& m = impl_of(p);
+  const bool empty = m.ext_value_bytes == 0;
+  m.ext_value_bytes = 0;
+  return empty ? m.fail_in_callback(ParseError::kInvalidChunk) : 0;
+}
+int Parser::Impl::cb_message_complete(llhttp_t* p) {
+  // Completion is reported to the sink after execute returns, when the consumed byte
+  // count (and so body_wire_bytes) is known.
+  impl_of(p).ll_message_done = true;
+  return HPE_PAUSED;
+}
+
+const llhttp_settings_t* Parser::Impl::settings() {
+  static const llhttp_settings_t kSettings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_method = cb_method;
+    s.on_url = cb_url;
+    s.on_status = cb_status;
+    s.on_header_field = cb_header_field;
+    s.on_header_value = cb_header_value;
+    s.on_headers_complete = cb_headers_complete;
+    s.on_body = cb_body;
+    s.on_chunk_header = cb_chunk_header;
+    s.on_chunk_extension_name = cb_chunk_extension;
+    s.on_chunk_extension_value = cb_chunk_extension_value;
+    s.on_chunk_extension_value_complete = cb_chunk_extension_value_complete;
+    s.on_message_complete = cb_message_complete;
+    return s;
+  }();
+  return &kSettings;
+}
 
 size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
   size_t used = 0;
@@ -272,6 +442,7 @@ ParseError Parser::Impl::process_head_line(bool& head_ready) {
   }
   if (state == State::kStartLine) {
     state = State::kFields;
+    start_line_end = static_cast<uint32_t>(line_start);
     return kind == MessageKind::kRequest ? parse_request_line(line, base)
                                          : parse_status_line(line, base);
   }
@@ -541,131 +712,110 @@ ParseError Parser::Impl::finish_head() {
   return ParseError::kNone;
 }
 
-bool Parser::Impl::chunk_ext_byte(char c) {
-  const bool ows = r::is_ows(c);
-  switch (ext_state) {
-    case ExtState::kBeforeName:
-      if (ows) return true;
-      if (r::is_tchar(c)) {
-        ext_state = ExtState::kName;
-        return true;
-      }
-      return false;
-    case ExtState::kName:
-    case ExtState::kAfterName:
-      if (ext_state == ExtState::kName && r::is_tchar(c)) return true;
-      if (ows) {
-        ext_state = ExtState::kAfterName;
-        return true;
-      }
-      if (c == '=') {
-        ext_state = ExtState::kBeforeValue;
-        return true;
-      }
-      break;
-    case ExtState::kBeforeValue:
-      if (ows) return true;
-      if (c == '"') {
-        ext_state = ExtState::kQuoted;
-        return true;
-      }
-      if (r::is_tchar(c)) {
-        ext_state = ExtState::kToken;
-        return true;
-      }
-      return false;
-    case ExtState::kToken:
-    case ExtState::kAfterValue:
-      if (ext_state == ExtState::kToken && r::is_tchar(c)) return true;
-      if (ows) {
-        ext_state = ExtState::kAfterValue;
-        return true;
-      }
-      break;
-    case ExtState::kQuoted:
-      if (c == '"') {
-        ext_state = ExtState::kAfterValue;
-      } else if (c == '\\') {
-        ext_state = ExtState::kQuotedEscape;
-      } else if (!r::has_class(c, r::kQdtext)) {
-        return false;  // CR, LF and other CTLs may not hide inside a quoted string
-      }
-      return true;
-    case ExtState::kQuotedEscape:
-      if (!r::has_class(c, r::kFieldVchar)) return false;
-      ext_state = ExtState::kQuoted;
-      return true;
+ParseError Parser::Impl::run_llhttp_on_head(bool head_ready) {
+  // llhttp reads only complete lines our rules accepted, from our copy.
+  if (ll_error == ParseError::kNone && ll_fed < line_start) {
+    const llhttp_errno_t e = llhttp_execute(&ll, head_buf.data() + ll_fed, line_start - ll_fed);
+    ll_fed = line_start;
+    if (cb_error != ParseError::kNone) return cb_error;
+    if (e != HPE_OK && e != HPE_PAUSED) {
+      const char* pos = llhttp_get_error_pos(&ll);
+      const bool in_start_line = pos == nullptr || offset_in(head_buf, pos) < start_line_end;
+      ll_error = from_llhttp_head_error(e, kind, in_start_line);
+      if (in_start_line) return ll_error;  // no later line could explain it better
+    }
   }
-  // After a name or a value: another extension or the end of the line.
-  if (c == ';') {
-    ext_state = ExtState::kBeforeName;
-    return true;
+  if (head_ready) {
+    if (ll_error != ParseError::kNone) return ll_error;
+    if (!ll_head_seen) return ParseError::kMalformed;  // llhttp did not end the head there
   }
-  if (c == '\r') {
-    state = State::kChunkSizeLf;
-    return true;
+  return ParseError::kNone;
+}
+
+bool Parser::Impl::llhttp_agrees_on_tokens() {
+  if (llhttp_get_http_major(&ll) != 1 || llhttp_get_http_minor(&ll) != head.version_minor) {
+    return false;
+  }
+  if (kind == MessageKind::kRequest) {
+    if (!same(ll_method, start_a) || !same(ll_url, start_b)) return false;
+  } else if (llhttp_get_status_code(&ll) != head.status || !same(ll_status, start_c)) {
+    return false;
+  }
+  if (ll_fields.size() != spans.size()) return false;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    Span v = ll_fields[i].value;  // llhttp keeps trailing OWS in the value
+    while (v.len > 0 && r::is_ows(head_buf[v.off + v.len - 1])) --v.len;
+    if (!same(ll_fields[i].name, spans[i].name) || !same(v, spans[i].value)) return false;
+  }
+  return true;
+}
+
+bool Parser::Impl::llhttp_agrees_on_framing() const {
+  const bool cl = (ll.flags & F_CONTENT_LENGTH) != 0;
+  const bool chunked = (ll.flags & F_CHUNKED) != 0;
+  switch (head.framing) {
+    case BodyFraming::kNone:
+      return true;  // we tell llhttp to skip any body
+    case BodyFraming::kContentLength:
+      return cl && !chunked && ll.content_length == head.content_length;
+    case BodyFraming::kChunked:
+      return chunked && !cl;
+    case BodyFraming::kUntilClose:
+      return !cl && !chunked;
   }
   return false;
 }
 
-bool Parser::Impl::chunk_framing_byte(char c, ParseError& err) {
-  err = ParseError::kInvalidChunk;
-  switch (state) {
-    case State::kChunkSize:
-    case State::kChunkExt:
-      if (++chunk_line_bytes > kMaxChunkLineBytes) return false;
-      if (state == State::kChunkExt) return chunk_ext_byte(c);
-      {
-        uint64_t v = 0;
-        if (is_hex(c, v)) {
-          if (remaining > (kMaxChunkSize >> 4)) return false;  // overflow
-          remaining = (remaining << 4) | v;
-          ++chunk_digits;
-          return true;
-        }
-      }
-      // No leading/trailing whitespace, no "0x", at least one digit: anything a
-      // lenient parser might read differently is refused.
-      if (chunk_digits == 0) return false;
-      if (c == ';') {
-        state = State::kChunkExt;
-        ext_state = ExtState::kBeforeName;
-        return true;
-      }
-      if (c == '\r') {
-        state = State::kChunkSizeLf;
-        return true;
-      }
-      return false;
-    case State::kChunkSizeLf:
-      if (c != '\n') return false;
-      chunk_line_bytes = 0;
-      chunk_digits = 0;
-      if (remaining == 0) {
-        state = State::kTrailers;
-        trailer_line.clear();
-        return true;
-      }
-      if (limits.max_body_bytes != 0 && body_decoded + remaining > limits.max_body_bytes) {
-        err = ParseError::kBodyTooLarge;
-        return false;
-      }
-      state = State::kChunkData;
-      return true;
-    case State::kChunkDataCr:
-      if (c != '\r') return false;
-      state = State::kChunkDataLf;
-      return true;
-    case State::kChunkDataLf:
-      if (c != '\n') return false;
-      state = State::kChunkSize;
-      return true;
-    default:
-      return false;
+int Parser::Impl::on_headers_complete() {
+  ll_head_seen = true;
+  // Our rules already passed the whole head (finish_head ran before the last line was
+  // fed), so the views in `head` are built.
+  if (!llhttp_agrees_on_tokens() || !llhttp_agrees_on_framing()) {
+    cb_error = ParseError::kMalformed;
+    return -1;
   }
+  head_done = true;
+  const bool has_body = head.framing != BodyFraming::kNone;
+  state = State::kBody;
+  if (sink.on_head(head) == SinkAction::kPause) pause_requested = true;
+  // 1 = no body (HEAD, 1xx/204/304, CONNECT 2xx, CL 0): llhttp completes the message
+  // right away, even when the sink asked to pause.
+  if (!has_body) return 1;
+  return pause_requested ? HPE_PAUSED : 0;
 }
 
-size_t Parser::Impl::consume_trailers(const char* p, size_t n, bool& done, ParseError& err) {
+int Parser::Impl::on_body(const char* at, size_t len) {
+  if (head.framing == BodyFraming::kUntilClose && limits.max_body_bytes != 0 &&
+      body_decoded + len > limits.max_body_bytes) {
+    return fail_in_callback(ParseError::kBodyTooLarge);
+  }
+  body_wire = exec_wire_base + static_cast<uint64_t>(at + len - exec_begin);
+  body_decoded += len;
+  if (sink.on_body({at, len}) != SinkAction::kPause) return 0;
+  pause_requested = true;
+  // A Content-Length body that ends here completes now; llhttp calls
+  // on_message_complete without reading another byte.
+  if (head.framing == BodyFraming::kContentLength && body_decoded == head.content_length) {
+    return 0;
+  }
+  return HPE_PAUSED;
+}
+
+int Parser::Impl::on_chunk_header() {
+  const uint64_t size = ll.content_length;
+  chunk_ext_bytes = 0;
+  // 8.1 accepts any size that fits 64 bits; a signed 64-bit reader upstream would not.
+  if (size > kMaxChunkSize) return fail_in_callback(ParseError::kInvalidChunk);
+  if (limits.max_body_bytes != 0 && body_decoded + size > limits.max_body_bytes) {
+    return fail_in_callback(ParseError::kBodyTooLarge);
+  }
+  if (size != 0) return 0;
+  ll_last_chunk = true;  // pause: our trailer rules see each line before llhttp does
+  return HPE_PAUSED;
+}
+
+size_t Parser::Impl::consume_trailer_line(const char* p, size_t n, bool& line_done,
+                                          ParseError& err) {
   const void* nl = std::memchr(p, '\n', n);
   const size_t take = nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - p) + 1 : n;
   trailer_bytes += take;
@@ -675,16 +825,14 @@ size_t Parser::Impl::consume_trailers(const char* p, size_t n, bool& done, Parse
   }
   trailer_line.append(p, take);
   if (nl == nullptr) return take;
+  line_done = true;
   const size_t size = trailer_line.size();
   if (size < 2 || trailer_line[size - 2] != '\r') {
-    err = ParseError::kInvalidChunk;  // bare LF
+    err = ParseError::kInvalidChunk;  // bare LF (8.1 accepts it on the final line)
     return take;
   }
   const std::string_view line(trailer_line.data(), size - 2);
-  if (line.empty()) {
-    done = true;
-    return take;
-  }
+  if (line.empty()) return take;
   if (++trailer_count > limits.max_fields) {
     err = ParseError::kTooManyHeaders;
     return take;
@@ -702,7 +850,6 @@ size_t Parser::Impl::consume_trailers(const char* p, size_t n, bool& done, Parse
       err = ParseError::kInvalidChunk;  // framing/routing fields are not allowed in trailers
     }
   }
-  trailer_line.clear();
   return take;
 }
 
@@ -710,6 +857,7 @@ FeedResult Parser::Impl::feed(std::string_view data) {
   if (state == State::kError) return {FeedStatus::kError, 0};
   if (state == State::kDone) reset();  // the caller moved on to the next message
   pause_requested = false;
+  if (llhttp_get_errno(&ll) == HPE_PAUSED) llhttp_resume(&ll);
   const char* p = data.data();
   const size_t n = data.size();
   size_t pos = 0;
@@ -721,105 +869,67 @@ FeedResult Parser::Impl::feed(std::string_view data) {
         bool ready = false;
         pos += consume_head(p + pos, n - pos, ready);
         if (state == State::kError) return {FeedStatus::kError, pos};
-        if (!ready) continue;
-        const ParseError e = finish_head();
+        if (ready) {
+          // Head-level rules before llhttp sees the end of the head, so their reason
+          // wins and on_headers_complete finds `head` built.
+          const ParseError e = finish_head();
+          if (e != ParseError::kNone) return fail(e, pos);
+        }
+        const ParseError e = run_llhttp_on_head(ready);
         if (e != ParseError::kNone) return fail(e, pos);
-        head_done = true;
-        switch (head.framing) {
-          case BodyFraming::kNone:
-            state = State::kDone;
-            break;
-          case BodyFraming::kContentLength:
-            state = State::kBodyLength;
-            remaining = head.content_length;
-            break;
-          case BodyFraming::kChunked:
-            state = State::kChunkSize;
-            remaining = 0;
-            break;
-          case BodyFraming::kUntilClose:
-            state = State::kBodyUntilClose;
-            break;
-        }
-        if (sink.on_head(head) == SinkAction::kPause) pause_requested = true;
-        // A bodiless message completes without consuming anything more, so it does
-        // even when on_head asked to pause: the caller never has to feed zero bytes.
-        if (state == State::kDone) {
+        if (!ready) continue;
+        if (ll_message_done) {
           complete();
           return {FeedStatus::kPaused, pos};
         }
+        if (pause_requested) return {FeedStatus::kPaused, pos};
         continue;
       }
-      case State::kBodyLength: {
-        if (pause_requested) return {FeedStatus::kPaused, pos};
+      case State::kBody: {
         if (pos == n) return {FeedStatus::kOk, pos};
-        const size_t take = static_cast<size_t>(std::min<uint64_t>(n - pos, remaining));
-        remaining -= take;
-        body_wire += take;
-        body_decoded += take;
-        pos += take;
-        if (sink.on_body({p + pos - take, take}) == SinkAction::kPause) pause_requested = true;
-        if (remaining == 0) {
+        exec_begin = p + pos;
+        exec_wire_base = body_wire;
+        const llhttp_errno_t e = llhttp_execute(&ll, p + pos, n - pos);
+        const size_t used =
+            e == HPE_OK ? n - pos : static_cast<size_t>(llhttp_get_error_pos(&ll) - (p + pos));
+        pos += used;
+        body_wire = exec_wire_base + used;
+        if (cb_error != ParseError::kNone) return fail(cb_error, pos);
+        if (e == HPE_OK) continue;
+        if (e != HPE_PAUSED) {
+          return fail(head.framing == BodyFraming::kChunked ? ParseError::kInvalidChunk
+                                                            : ParseError::kMalformed,
+                      pos);
+        }
+        if (ll_message_done) {
           complete();
           return {FeedStatus::kPaused, pos};
         }
-        continue;
-      }
-      case State::kBodyUntilClose: {
-        if (pause_requested) return {FeedStatus::kPaused, pos};
-        if (pos == n) return {FeedStatus::kOk, pos};
-        const size_t take = n - pos;
-        if (limits.max_body_bytes != 0 && body_decoded + take > limits.max_body_bytes) {
-          return fail(ParseError::kBodyTooLarge, pos);
+        if (ll_last_chunk) {
+          state = State::kTrailers;
+          llhttp_resume(&ll);
+          continue;
         }
-        body_wire += take;
-        body_decoded += take;
-        pos += take;
-        if (sink.on_body({p + pos - take, take}) == SinkAction::kPause) pause_requested = true;
-        continue;
-      }
-      case State::kChunkData: {
-        if (pause_requested) return {FeedStatus::kPaused, pos};
-        if (pos == n) return {FeedStatus::kOk, pos};
-        const size_t take = static_cast<size_t>(std::min<uint64_t>(n - pos, remaining));
-        remaining -= take;
-        body_wire += take;
-        body_decoded += take;
-        pos += take;
-        if (remaining == 0) state = State::kChunkDataCr;
-        if (sink.on_body({p + pos - take, take}) == SinkAction::kPause) pause_requested = true;
-        continue;
+        return {FeedStatus::kPaused, pos};  // the sink asked
       }
       case State::kTrailers: {
-        if (pause_requested) return {FeedStatus::kPaused, pos};
         if (pos == n) return {FeedStatus::kOk, pos};
-        bool done = false;
-        ParseError e = ParseError::kNone;
-        const size_t used = consume_trailers(p + pos, n - pos, done, e);
+        bool line_done = false;
+        ParseError err = ParseError::kNone;
+        const size_t used = consume_trailer_line(p + pos, n - pos, line_done, err);
         pos += used;
         body_wire += used;
-        if (e != ParseError::kNone) return fail(e, pos);
-        if (done) {
+        if (err != ParseError::kNone) return fail(err, pos);
+        if (!line_done) continue;
+        const bool last = trailer_line.size() == 2;
+        const llhttp_errno_t e = llhttp_execute(&ll, trailer_line.data(), trailer_line.size());
+        trailer_line.clear();
+        if (cb_error != ParseError::kNone) return fail(cb_error, pos);
+        if (last && e == HPE_PAUSED && ll_message_done) {
           complete();
           return {FeedStatus::kPaused, pos};
         }
-        continue;
-      }
-      case State::kChunkSize:
-      case State::kChunkExt:
-      case State::kChunkSizeLf:
-      case State::kChunkDataCr:
-      case State::kChunkDataLf: {
-        if (pause_requested) return {FeedStatus::kPaused, pos};
-        // Framing bytes are few per chunk; a byte-at-a-time state machine keeps every
-        // rule explicit.
-        while (pos < n && state != State::kChunkData && state != State::kTrailers) {
-          ParseError e = ParseError::kNone;
-          if (!chunk_framing_byte(p[pos], e)) return fail(e, pos);
-          ++pos;
-          ++body_wire;
-        }
-        if (pos == n && state != State::kTrailers) return {FeedStatus::kOk, pos};
+        if (last || e != HPE_OK) return fail(ParseError::kInvalidChunk, pos);
         continue;
       }
       case State::kDone:
@@ -839,9 +949,16 @@ FeedResult Parser::Impl::finish() {
     case State::kStartLine:
       if (head_buf.empty()) return {FeedStatus::kOk, 0};  // closed between messages
       return fail(ParseError::kMalformed, 0);
-    case State::kBodyUntilClose:
-      complete();
-      return {FeedStatus::kPaused, 0};
+    case State::kBody:
+      if (head.framing == BodyFraming::kUntilClose) {
+        if (llhttp_get_errno(&ll) == HPE_PAUSED) llhttp_resume(&ll);
+        llhttp_finish(&ll);  // calls on_message_complete for a close-delimited body
+        if (ll_message_done) {
+          complete();
+          return {FeedStatus::kPaused, 0};
+        }
+      }
+      return fail(ParseError::kMalformed, 0);
     default:
       return fail(ParseError::kMalformed, 0);
   }
@@ -854,6 +971,7 @@ void Parser::Impl::reset() {
   head_done = false;
   head_buf.clear();
   line_start = 0;
+  start_line_end = 0;
   leading_bytes = 0;
   start_a = start_b = start_c = path = authority = Span{};
   path_is_root = false;
@@ -862,11 +980,22 @@ void Parser::Impl::reset() {
   fields.clear();
   head = MessageHead{};
   head.fields = std::move(fields);  // keeps its capacity: no allocation per message
+  llhttp_reset(&ll);
+  ll_fed = 0;
+  ll_error = ParseError::kNone;
+  cb_error = ParseError::kNone;
+  ll_method = ll_url = ll_status = Span{};
+  ll_fields.clear();
+  ll_in_name = false;
+  ll_head_seen = false;
+  ll_message_done = false;
+  ll_last_chunk = false;
+  exec_begin = nullptr;
+  exec_wire_base = 0;
   body_wire = 0;
   body_decoded = 0;
-  remaining = 0;
-  chunk_line_bytes = 0;
-  chunk_digits = 0;
+  chunk_ext_bytes = 0;
+  ext_value_bytes = 0;
   trailer_line.clear();
   trailer_bytes = 0;
   trailer_count = 0;
@@ -878,7 +1007,10 @@ Parser::~Parser() = default;
 
 FeedResult Parser::feed(std::string_view data) { return impl_->feed(data); }
 FeedResult Parser::finish() { return impl_->finish(); }
-void Parser::resume() { impl_->pause_requested = false; }
+void Parser::resume() {
+  impl_->pause_requested = false;
+  if (llhttp_get_errno(&impl_->ll) == HPE_PAUSED) llhttp_resume(&impl_->ll);
+}
 void Parser::reset() { impl_->reset(); }
 void Parser::set_request_method(Method m) { impl_->request_method = m; }
 ParseError Parser::error() const { return impl_->error; }

@@ -1,9 +1,10 @@
 #pragma once
 // Incremental HTTP/1.x parser enforcing RFC 9112 framing and field syntax strictly (a
-// proxy must refuse whatever its upstream could read differently). Debian's llhttp 8.1
-// is too lenient for that (see parser.cc), so heads and chunked framing are parsed here.
-// Feeds raw bytes, calls the sink with a validated head, decoded body bytes and message
-// end. No libuv types: the connection code owns sockets, this owns syntax.
+// proxy must refuse whatever its upstream could read differently). llhttp 8.1 (strict
+// mode) is the state machine; our rules (field_rules.h) validate on top of it where 8.1
+// is lenient, see parser.cc. Feeds raw bytes, calls the sink with a validated head,
+// decoded body bytes and message end. No libuv types: the connection code owns sockets,
+// this owns syntax.
 //
 // Limits: max_start_line_bytes counts the start line without its CRLF (equal passes, one
 // more is 414). max_head_bytes counts start line through the final empty line, plus

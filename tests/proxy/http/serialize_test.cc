@@ -115,8 +115,20 @@ TEST(ForwardRequestTest, ConnectionCannotStripHost) {
 }
 
 TEST(ForwardRequestTest, ContentLengthRestatedOnce) {
-  EXPECT_EQ(fwd_req("POST /p HTTP/1.1\r\nContent-Length: 3, 3\r\nHost: h\r\n"
-                    "Content-Length: 3\r\n\r\nabc"),
+  // The parser (llhttp 8.1) refuses duplicate Content-Length, so the head the serializer
+  // must still restate once is built by hand.
+  MessageHead dup;
+  dup.method = Method::kPost;
+  dup.method_text = "POST";
+  dup.target = dup.path = "/p";
+  dup.fields = {{"Content-Length", "3, 3"}, {"Host", "h"}, {"Content-Length", "3"}};
+  dup.framing = BodyFraming::kContentLength;
+  dup.content_length = 3;
+  dup.has_content_length = true;
+  dup.host = "h";
+  std::string out;
+  append_forward_request_head(dup, {}, out);
+  EXPECT_EQ(out,
             "POST /p HTTP/1.1\r\n"
             "Host: h\r\n"
             "Content-Length: 3\r\n"
