@@ -23,10 +23,14 @@ enum class Type { kCounter, kGauge, kHistogram, kSummary };
 
 const char* type_name(Type t) {
   switch (t) {
-    case Type::kCounter: return "counter";
-    case Type::kGauge: return "gauge";
-    case Type::kHistogram: return "histogram";
-    case Type::kSummary: return "summary";
+    case Type::kCounter:
+      return "counter";
+    case Type::kGauge:
+      return "gauge";
+    case Type::kHistogram:
+      return "histogram";
+    case Type::kSummary:
+      return "summary";
   }
   return "untyped";
 }
@@ -143,8 +147,7 @@ void request_duration(Writer& w, const metrics::Snapshot& snap) {
     const Label labels[] = {{"http_route", s.route},
                             {"http_request_method", otel_method(s.method)},
                             {"http_response_status_code", code_text}};
-    w.histogram(kName, labels, metrics::kRequestDurationBounds, cumulative, s.sum_seconds,
-                s.count);
+    w.histogram(kName, labels, metrics::kRequestDurationBounds, cumulative, s.sum_seconds, s.count);
   }
 }
 
@@ -206,15 +209,13 @@ void error_counters(Writer& w, const metrics::Snapshot& snap) {
   w.family("sidemeter_upstream_errors", Type::kCounter,
            "Failed upstream attempts, by where they failed.");
   for (size_t k = 1; k < metrics::kUpstreamErrorKinds; ++k) {
-    const Label l[] = {
-        {"error_type", metrics::upstream_error_name(metrics::UpstreamError(k))}};
+    const Label l[] = {{"error_type", metrics::upstream_error_name(metrics::UpstreamError(k))}};
     w.counter("sidemeter_upstream_errors", l, double(t.upstream_errors[k]));
   }
   w.family("sidemeter_downstream_errors", Type::kCounter,
            "Client-side failures (aborts, timeouts, rejected requests), by kind.");
   for (size_t k = 1; k < metrics::kDownstreamErrorKinds; ++k) {
-    const Label l[] = {
-        {"error_type", metrics::downstream_error_name(metrics::DownstreamError(k))}};
+    const Label l[] = {{"error_type", metrics::downstream_error_name(metrics::DownstreamError(k))}};
     w.counter("sidemeter_downstream_errors", l, double(t.downstream_errors[k]));
   }
   w.family("sidemeter_rejected_requests", Type::kCounter,
@@ -230,8 +231,7 @@ void error_counters(Writer& w, const metrics::Snapshot& snap) {
 
 void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x) {
   const metrics::GaugeTotals& g = snap.gauges;
-  w.family("http_server_active_requests", Type::kGauge,
-           "Requests being served right now.");
+  w.family("http_server_active_requests", Type::kGauge, "Requests being served right now.");
   w.sample("http_server_active_requests", "", {}, double(g.requests_active));
   w.family("sidemeter_connections_active", Type::kGauge, "Open connections, by side.");
   const Label down[] = {{"side", "downstream"}};
@@ -252,8 +252,7 @@ void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x)
   w.family("sidemeter_stats_unauthorized_requests", Type::kCounter,
            "Stats port requests refused for a missing or wrong bearer token.");
   w.counter("sidemeter_stats_unauthorized_requests", {}, double(x.stats_unauthorized));
-  w.family("sidemeter_stats_stream_subscribers", Type::kGauge,
-           "Open /stats/stream subscriptions.");
+  w.family("sidemeter_stats_stream_subscribers", Type::kGauge, "Open /stats/stream subscriptions.");
   w.sample("sidemeter_stats_stream_subscribers", "", {}, double(x.stream_subscribers));
   w.family("sidemeter_stats_stream_dropped", Type::kCounter,
            "Stream subscribers dropped because they fell too far behind.");
@@ -262,7 +261,8 @@ void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x)
 
 void process(Writer& w, const metrics::ProcessFigures& p) {
   if (!p.valid) return;
-  w.family("process_cpu_seconds", Type::kCounter, "Total user and system CPU time spent in seconds.");
+  w.family("process_cpu_seconds", Type::kCounter,
+           "Total user and system CPU time spent in seconds.");
   w.counter("process_cpu_seconds", {}, p.cpu_seconds);
   w.family("process_resident_memory_bytes", Type::kGauge, "Resident memory size in bytes.");
   w.sample("process_resident_memory_bytes", "", {}, double(p.rss_bytes));
@@ -297,8 +297,8 @@ std::string_view exposition_content_type(ExpositionFormat f) {
              : "text/plain; version=0.0.4; charset=utf-8";
 }
 
-void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> bounds,
-                          double unit, std::span<uint64_t> out) {
+void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> bounds, double unit,
+                          std::span<uint64_t> out) {
   const metrics::HistogramLayout& layout = h.layout();
   const std::span<const uint64_t> buckets = h.buckets();
   uint64_t running = 0;
@@ -323,14 +323,14 @@ void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& ex
   if (size.size() == metrics::kSizeMetrics) {
     hdr_histogram(w, "http_server_request_body_size_bytes", "Size of HTTP server request bodies.",
                   size[size_t(SizeMetric::kRequestBody)], kSizeBounds, 1);
-    hdr_histogram(w, "http_server_response_body_size_bytes",
-                  "Size of HTTP server response bodies.", size[size_t(SizeMetric::kResponseBody)],
-                  kSizeBounds, 1);
+    hdr_histogram(w, "http_server_response_body_size_bytes", "Size of HTTP server response bodies.",
+                  size[size_t(SizeMetric::kResponseBody)], kSizeBounds, 1);
   }
   if (dur.size() == metrics::kDurationMetrics) {
     hdr_histogram(w, "http_client_request_duration_seconds",
                   "Duration of upstream requests, from connect start to the end of the response.",
-                  dur[size_t(DurationMetric::kUpstreamTotal)], metrics::kRequestDurationBounds, kNs);
+                  dur[size_t(DurationMetric::kUpstreamTotal)], metrics::kRequestDurationBounds,
+                  kNs);
     hdr_histogram(w, "sidemeter_upstream_connect_duration_seconds",
                   "Time to open a fresh upstream connection.",
                   dur[size_t(DurationMetric::kUpstreamConnect)], kFineDurationBounds, kNs);

@@ -26,7 +26,7 @@ std::string_view exposition_content_type(ExpositionFormat f);
 // otherwise they match http_server_request_duration_seconds (metrics/counters.h).
 inline constexpr auto kFineDurationBounds = [] {
   std::array<double, 4 + metrics::kRequestDurationBounds.size()> b{0.000005, 0.00001, 0.000025,
-                                                                    0.00005};
+                                                                   0.00005};
   for (size_t i = 0; i < metrics::kRequestDurationBounds.size(); ++i) {
     b[4 + i] = metrics::kRequestDurationBounds[i];
   }
@@ -34,22 +34,22 @@ inline constexpr auto kFineDurationBounds = [] {
 }();
 // Bytes: powers of four from 64 B to 1 GiB.
 inline constexpr std::array<double, 13> kSizeBounds = {
-    64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
-    268435456, 1073741824};
+    64,      256,     1024,     4096,     16384,     65536,     262144,
+    1048576, 4194304, 16777216, 67108864, 268435456, 1073741824};
 
 // Cumulative counts of an HDR histogram at fixed boundaries: out[i] = samples <= bounds[i]
 // (bounds in the histogram's unit times `unit`, e.g. 1e-9 for ns -> s). A log-linear bucket
 // that straddles a boundary is counted below it: a value within 1/64 above a boundary
 // may be counted under it, a value at or below it never misses.
-void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> bounds,
-                          double unit, std::span<uint64_t> out);
+void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> bounds, double unit,
+                          std::span<uint64_t> out);
 
 // Figures the registry does not hold: the stats server's own state.
 struct ExpositionExtras {
   bool upstream_up = true;
-  uint64_t stats_unauthorized = 0;   // requests refused with 401
-  uint64_t stream_subscribers = 0;   // open /stats/stream connections
-  uint64_t stream_dropped = 0;       // subscribers dropped for falling behind
+  uint64_t stats_unauthorized = 0;  // requests refused with 401
+  uint64_t stream_subscribers = 0;  // open /stats/stream connections
+  uint64_t stream_dropped = 0;      // subscribers dropped for falling behind
 };
 
 void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,

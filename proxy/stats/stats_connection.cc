@@ -37,8 +37,8 @@ uv_stream_t* S(T* h) {
 struct StatsConnection::WriteReq {
   uv_write_t req;
   StatsConnection* conn;
-  std::string owned;                         // head / prefix
-  std::shared_ptr<const std::string> shared; // a frame shared by every subscriber
+  std::string owned;                          // head / prefix
+  std::shared_ptr<const std::string> shared;  // a frame shared by every subscriber
 };
 
 StatsConnection::StatsConnection(StatsConnectionOwner& owner, const ConnectionLimits& limits)
@@ -116,8 +116,7 @@ void StatsConnection::process_input() {
       reading_ = false;
       break;
     }
-    const http::FeedResult r =
-        parser_.feed(std::string_view(input_).substr(pos));
+    const http::FeedResult r = parser_.feed(std::string_view(input_).substr(pos));
     pos += r.consumed;
     if (r.status == http::FeedStatus::kError) {
       const http::ParseErrorInfo info = http::parse_error_info(parser_.error());
@@ -185,8 +184,8 @@ void StatsConnection::reject(uint16_t status, std::string_view detail) {
   if (pending_writes_ == 0) close();
 }
 
-void StatsConnection::respond(uint16_t status, std::string_view content_type,
-                              std::string_view body, std::string_view extra_headers) {
+void StatsConnection::respond(uint16_t status, std::string_view content_type, std::string_view body,
+                              std::string_view extra_headers) {
   if (closing_) return;
   auto* w = new WriteReq;
   std::string& out = w->owned;
@@ -218,8 +217,9 @@ void StatsConnection::start_stream(std::string_view content_type, std::string_vi
   // No length: the stream ends when either side closes.
   out += "HTTP/1.1 200 OK\r\nContent-Type: ";
   out += content_type;
-  out += "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-         "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n";
+  out +=
+      "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+      "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n";
   out += preamble;
   const uv_buf_t buf = uv_buf_init(out.data(), unsigned(out.size()));
   write(w, &buf, 1);
@@ -292,9 +292,7 @@ void StatsConnection::arm_idle_timer() {
   uv_timer_start(&timer_, on_timeout, limits_.idle_timeout_ms, 0);
 }
 
-void StatsConnection::on_timeout(uv_timer_t* t) {
-  static_cast<StatsConnection*>(t->data)->close();
-}
+void StatsConnection::on_timeout(uv_timer_t* t) { static_cast<StatsConnection*>(t->data)->close(); }
 
 void StatsConnection::close() {
   if (closing_) return;

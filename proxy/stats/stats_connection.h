@@ -16,9 +16,9 @@ namespace sidemeter::stats {
 
 struct StatsRequest {
   http::Method method = http::Method::kOther;
-  bool head = false;  // HEAD: answer like GET without the body
-  std::string path;   // without query
-  std::string target; // as received, query included
+  bool head = false;   // HEAD: answer like GET without the body
+  std::string path;    // without query
+  std::string target;  // as received, query included
   std::string accept;
   std::string authorization;
   bool keep_alive = true;
@@ -97,7 +97,7 @@ class StatsConnection final : private http::MessageSink {
   uv_timer_t timer_;
   http::Parser parser_;
   StatsRequest request_;
-  std::string input_;        // received, not yet parsed (pipelined requests, paused reads)
+  std::string input_;  // received, not yet parsed (pipelined requests, paused reads)
   size_t pending_writes_ = 0;
   int open_handles_ = 0;
   bool message_done_ = false;

@@ -52,8 +52,8 @@ bool apply_stats_environment(StatsOptions& out, std::string& error) {
     } else if (f == "statsd") {
       out.statsd_dogstatsd_tags = false;
     } else {
-      error = std::string("SIDEMETER_STATSD_FLAVOR: expected dogstatsd or statsd, got \"") + v +
-              "\"";
+      error =
+          std::string("SIDEMETER_STATSD_FLAVOR: expected dogstatsd or statsd, got \"") + v + "\"";
       return false;
     }
   }

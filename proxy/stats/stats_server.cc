@@ -347,7 +347,8 @@ void StatsServer::Impl::serve_stream(StatsConnection& c, const StatsRequest& r) 
   send_frame(c, frame());
 }
 
-bool StatsServer::Impl::send_frame(StatsConnection& c, const std::shared_ptr<const std::string>& f) {
+bool StatsServer::Impl::send_frame(StatsConnection& c,
+                                   const std::shared_ptr<const std::string>& f) {
   bool ok;
   if (c.stream_format == kSse) {
     std::string prefix = "id: ";

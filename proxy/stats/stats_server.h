@@ -59,7 +59,7 @@ class StatsServer {
     uint64_t connections = 0;          // open stats connections
     uint64_t connections_refused = 0;  // over max_connections
     uint64_t stream_subscribers = 0;
-    uint64_t stream_dropped = 0;       // slow subscribers dropped
+    uint64_t stream_dropped = 0;  // slow subscribers dropped
     uint64_t frames_built = 0;
     uint64_t statsd_packets_sent = 0;
     uint64_t statsd_packets_failed = 0;

@@ -125,9 +125,11 @@ void StatsdFormatter::format(const metrics::Snapshot& snap, metrics::Window wind
   for (const Timing& t : kTimings) {
     const metrics::DurationSummary& d = w.durations[size_t(t.metric)];
     if (d.count == 0) continue;  // a 0 would read as "fast", not "no data"
-    const std::pair<std::string_view, double> figures[] = {
-        {"avg", d.avg_ms}, {"p50", d.p50_ms}, {"p95", d.p95_ms}, {"p99", d.p99_ms},
-        {"max", d.max_ms}};
+    const std::pair<std::string_view, double> figures[] = {{"avg", d.avg_ms},
+                                                           {"p50", d.p50_ms},
+                                                           {"p95", d.p95_ms},
+                                                           {"p99", d.p99_ms},
+                                                           {"max", d.max_ms}};
     for (const auto& [suffix, v] : figures) {
       name.assign(t.name);
       name += '.';

@@ -16,7 +16,7 @@ namespace sidemeter::stats {
 
 struct StatsdFormatOptions {
   std::string prefix = "sidemeter.";
-  bool dogstatsd_tags = true;  // "|#k:v" tags; plain StatsD gets the tag folded into the name
+  bool dogstatsd_tags = true;      // "|#k:v" tags; plain StatsD gets the tag folded into the name
   size_t max_packet_bytes = 1432;  // fits one Ethernet frame with IPv6 and UDP headers
 };
 

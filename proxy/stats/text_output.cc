@@ -121,11 +121,21 @@ void append_json_string(std::string& out, std::string_view s) {
   append_escaped(out, s, [](std::string& o, char c) {
     static constexpr char kHex[] = "0123456789abcdef";
     switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      case '\t': o += "\\t"; break;
+      case '"':
+        o += "\\\"";
+        break;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
+      case '\r':
+        o += "\\r";
+        break;
+      case '\t':
+        o += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
           o += "\\u00";
@@ -142,10 +152,17 @@ void append_json_string(std::string& out, std::string_view s) {
 void append_label_value(std::string& out, std::string_view s) {
   append_escaped(out, s, [](std::string& o, char c) {
     switch (c) {
-      case '\\': o += "\\\\"; break;
-      case '"': o += "\\\""; break;
-      case '\n': o += "\\n"; break;
-      default: o += c;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '"':
+        o += "\\\"";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
+      default:
+        o += c;
     }
   });
 }
@@ -153,9 +170,14 @@ void append_label_value(std::string& out, std::string_view s) {
 void append_help_text(std::string& out, std::string_view s) {
   append_escaped(out, s, [](std::string& o, char c) {
     switch (c) {
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      default: o += c;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
+      default:
+        o += c;
     }
   });
 }

@@ -49,8 +49,8 @@ bool parse_value(std::string_view s, double& out) {
 bool sample_belongs(std::string_view sample, std::string_view family, std::string_view type,
                     bool om) {
   auto is = [&](std::string_view suffix) {
-    return sample.size() == family.size() + suffix.size() && sample.substr(0, family.size()) == family &&
-           sample.substr(family.size()) == suffix;
+    return sample.size() == family.size() + suffix.size() &&
+           sample.substr(0, family.size()) == family && sample.substr(family.size()) == suffix;
   };
   if (type == "counter") return om ? is("_total") : is("");
   if (type == "gauge") return is("");
@@ -145,22 +145,25 @@ ExpositionCheck check_exposition(std::string_view text, bool om) {
       if (help) {
         for (size_t i = 0; i < arg.size(); ++i) {
           if (arg[i] == '\\' && (i + 1 >= arg.size() || (arg[i + 1] != '\\' && arg[i + 1] != 'n' &&
-                                                          !(om && arg[i + 1] == '"')))) {
+                                                         !(om && arg[i + 1] == '"')))) {
             err(lineno, "bad escape in HELP");
           }
           if (arg[i] == '\\') ++i;
         }
-        if (name != family && r.types.count(std::string(name))) err(lineno, "HELP for an old family");
+        if (name != family && r.types.count(std::string(name)))
+          err(lineno, "HELP for an old family");
         family = name;
       } else {
         if (arg != "counter" && arg != "gauge" && arg != "histogram" && arg != "summary") {
           err(lineno, "unknown type " + std::string(arg));
         }
         if (r.types.count(std::string(name))) err(lineno, "second TYPE for " + std::string(name));
-        if (!om && arg == "counter" && name.substr(name.size() >= 6 ? name.size() - 6 : 0) != "_total") {
+        if (!om && arg == "counter" &&
+            name.substr(name.size() >= 6 ? name.size() - 6 : 0) != "_total") {
           err(lineno, "text-format counter family without _total");
         }
-        if (om && arg == "counter" && name.size() >= 6 && name.substr(name.size() - 6) == "_total") {
+        if (om && arg == "counter" && name.size() >= 6 &&
+            name.substr(name.size() - 6) == "_total") {
           err(lineno, "OpenMetrics counter family with _total");
         }
         r.types[std::string(name)] = std::string(arg);
@@ -198,10 +201,14 @@ ExpositionCheck check_exposition(std::string_view text, bool om) {
               break;
             }
             const char e = line[i + 1];
-            if (e == '\\') value += '\\';
-            else if (e == '"') value += '"';
-            else if (e == 'n') value += '\n';
-            else ok = false;
+            if (e == '\\')
+              value += '\\';
+            else if (e == '"')
+              value += '"';
+            else if (e == 'n')
+              value += '\n';
+            else
+              ok = false;
             i += 2;
           } else {
             value += line[i++];

@@ -20,7 +20,7 @@ struct ExpositionSample {
 };
 
 struct ExpositionCheck {
-  std::vector<std::string> errors;  // empty when the text is valid
+  std::vector<std::string> errors;           // empty when the text is valid
   std::map<std::string, std::string> types;  // family -> type
   std::vector<ExpositionSample> samples;
 

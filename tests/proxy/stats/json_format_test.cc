@@ -29,10 +29,16 @@ std::vector<std::string> keys(const JsonValue* v) {
 
 void record_mix(TestRegistry& r) {
   r.record({.path = "/users/1", .ttfb_ns = 2'000'000, .response_body = 1000}, 3);
-  r.record({.method = Method::kPost, .path = "/orders", .status = 201, .ttfb_ns = 50'000'000,
-            .connect_ns = 300'000, .request_body = 2000},
+  r.record({.method = Method::kPost,
+            .path = "/orders",
+            .status = 201,
+            .ttfb_ns = 50'000'000,
+            .connect_ns = 300'000,
+            .request_body = 2000},
            2);
-  r.record({.path = "/users/3", .status = 0, .ttfb_ns = 1'000'000,
+  r.record({.path = "/users/3",
+            .status = 0,
+            .ttfb_ns = 1'000'000,
             .upstream_error = metrics::UpstreamError::kConnectRefused});
   r.tick();
 }
@@ -74,8 +80,7 @@ TEST(JsonFormat, DocumentFollowsTheSchema) {
   ASSERT_TRUE(routes && routes->is_array());
   ASSERT_EQ(routes->array.size(), 2u);  // GET /users/{id}, POST /orders
   for (const JsonValue& route : routes->array) {
-    EXPECT_EQ(keys(route.get("windows")),
-              (std::vector<std::string>{"10s", "1m", "5m", "total"}));
+    EXPECT_EQ(keys(route.get("windows")), (std::vector<std::string>{"10s", "1m", "5m", "total"}));
     if (route.get("route")->string == "/users/{id}") {
       EXPECT_EQ(route.get("method")->string, "GET");
       EXPECT_EQ(route.at("windows.1m.requests")->number, 4);
@@ -140,8 +145,7 @@ TEST(JsonFormat, StringsFromTheNetworkStayValidJson) {
   std::string text;
   append_stats_json(snap, {}, {}, text);
   const JsonValue doc = parse_ok(text);
-  EXPECT_EQ(doc.get("routes")->array[0].get("route")->string,
-            "/a\"b\\c\nd\x01\xEF\xBF\xBD");
+  EXPECT_EQ(doc.get("routes")->array[0].get("route")->string, "/a\"b\\c\nd\x01\xEF\xBF\xBD");
   EXPECT_EQ(doc.at("windows.1m.rejected")->get("x\"y")->number, 1);
 }
 

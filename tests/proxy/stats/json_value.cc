@@ -39,13 +39,25 @@ class Parser {
     if (depth > 64) return fail("too deep");
     if (pos_ >= s_.size()) return fail("unexpected end");
     switch (s_[pos_]) {
-      case '{': return object(v, depth);
-      case '[': return array(v, depth);
-      case '"': v.type = JsonValue::Type::kString; return string(v.string);
-      case 't': v.type = JsonValue::Type::kBool; v.boolean = true; return literal("true");
-      case 'f': v.type = JsonValue::Type::kBool; return literal("false");
-      case 'n': v.type = JsonValue::Type::kNull; return literal("null");
-      default: return number(v);
+      case '{':
+        return object(v, depth);
+      case '[':
+        return array(v, depth);
+      case '"':
+        v.type = JsonValue::Type::kString;
+        return string(v.string);
+      case 't':
+        v.type = JsonValue::Type::kBool;
+        v.boolean = true;
+        return literal("true");
+      case 'f':
+        v.type = JsonValue::Type::kBool;
+        return literal("false");
+      case 'n':
+        v.type = JsonValue::Type::kNull;
+        return literal("null");
+      default:
+        return number(v);
     }
   }
   bool object(JsonValue& v, int depth) {
@@ -121,24 +133,44 @@ class Parser {
         if (++pos_ >= s_.size()) return fail("unexpected end");
         const char e = s_[pos_++];
         switch (e) {
-          case '"': out += '"'; break;
-          case '\\': out += '\\'; break;
-          case '/': out += '/'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'n': out += '\n'; break;
-          case 'r': out += '\r'; break;
-          case 't': out += '\t'; break;
+          case '"':
+            out += '"';
+            break;
+          case '\\':
+            out += '\\';
+            break;
+          case '/':
+            out += '/';
+            break;
+          case 'b':
+            out += '\b';
+            break;
+          case 'f':
+            out += '\f';
+            break;
+          case 'n':
+            out += '\n';
+            break;
+          case 'r':
+            out += '\r';
+            break;
+          case 't':
+            out += '\t';
+            break;
           case 'u': {
             if (pos_ + 4 > s_.size()) return fail("short \\u escape");
             unsigned cp = 0;
             for (int i = 0; i < 4; ++i) {
               const char h = s_[pos_++];
               cp <<= 4;
-              if (h >= '0' && h <= '9') cp |= unsigned(h - '0');
-              else if (h >= 'a' && h <= 'f') cp |= unsigned(h - 'a' + 10);
-              else if (h >= 'A' && h <= 'F') cp |= unsigned(h - 'A' + 10);
-              else return fail("bad \\u escape");
+              if (h >= '0' && h <= '9')
+                cp |= unsigned(h - '0');
+              else if (h >= 'a' && h <= 'f')
+                cp |= unsigned(h - 'a' + 10);
+              else if (h >= 'A' && h <= 'F')
+                cp |= unsigned(h - 'A' + 10);
+              else
+                return fail("bad \\u escape");
             }
             if (cp >= 0xD800 && cp <= 0xDFFF) return fail("surrogate escape (not produced by us)");
             if (cp < 0x80) {
@@ -153,7 +185,8 @@ class Parser {
             }
             break;
           }
-          default: return fail("bad escape");
+          default:
+            return fail("bad escape");
         }
         continue;
       }

@@ -33,7 +33,8 @@ class LoopClient {
 
   bool connected() const { return fd_ >= 0; }
   bool send(std::string_view bytes);
-  // Runs the loop until pred(buffer) holds (pred may consume from the buffer); false on timeout or if the peer closed first.
+  // Runs the loop until pred(buffer) holds (pred may consume from the buffer); false on timeout or
+  // if the peer closed first.
   bool pump_until(const std::function<bool(std::string&)>& pred, int timeout_ms = 5000);
   // One response with a Content-Length body (or only the head when head_only), removed
   // from the buffer.

@@ -24,8 +24,13 @@ std::string join_errors(const testing::ExpositionCheck& c) {
 void record_mix(TestRegistry& r) {
   r.record({.path = "/users/1", .ttfb_ns = 2'000'000}, 2);
   r.record({.path = "/users/2", .ttfb_ns = 2'000'000});
-  r.record({.method = Method::kPost, .path = "/orders", .status = 201, .ttfb_ns = 50'000'000,
-            .connect_ns = 300'000, .request_body = 2000, .response_body = 5000},
+  r.record({.method = Method::kPost,
+            .path = "/orders",
+            .status = 201,
+            .ttfb_ns = 50'000'000,
+            .connect_ns = 300'000,
+            .request_body = 2000,
+            .response_body = 5000},
            2);
   r.record({.path = "/users/3", .status = 503, .ttfb_ns = 1'000'000});
   r.tick();
@@ -138,10 +143,10 @@ TEST(PrometheusFormat, LabelValuesAreEscapedAndSanitized) {
 
 TEST(PrometheusFormat, CumulativeAtBoundsNeverMissesAValueAtOrBelowABound) {
   metrics::Histogram h(metrics::kDurationLayout);
-  h.record(50'000);            // 50 us
-  h.record(100'000);           // exactly 100 us
-  h.record(2'000'000);         // 2 ms
-  h.record(61'000'000'000);    // 61 s: only +Inf
+  h.record(50'000);          // 50 us
+  h.record(100'000);         // exactly 100 us
+  h.record(2'000'000);       // 2 ms
+  h.record(61'000'000'000);  // 61 s: only +Inf
   const double bounds[] = {0.00005, 0.0001, 0.002, 60};
   uint64_t out[4];
   cumulative_at_bounds(h, bounds, 1e-9, out);

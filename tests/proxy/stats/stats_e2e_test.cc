@@ -3,7 +3,9 @@
 // demo mode (no --upstream), which brings its own backend and traffic. Each test skips with
 // a message when its tool is missing: Debian packages `prometheus` (promtool, prometheus)
 // and `chromium`.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -13,9 +15,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 
+#include "tests/proxy/stats/json_value.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/sidemeter_process.h"
 
@@ -28,7 +32,8 @@ std::string find_tool(const char* name) {
   size_t pos = 0;
   while (pos <= dirs.size()) {
     const size_t colon = dirs.find(':', pos);
-    const std::string dir = dirs.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+    const std::string dir =
+        dirs.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
     const std::string candidate = dir + "/" + name;
     if (!dir.empty() && access(candidate.c_str(), X_OK) == 0) return candidate;
     if (colon == std::string::npos) break;
@@ -106,7 +111,7 @@ TEST_F(StatsEndToEnd, PromtoolAcceptsTheExposition) {
   rmdir(dir.c_str());
 }
 
-TEST_F(StatsEndToEnd, PrometheusScrapesItWithOpenMetrics) {
+TEST_F(StatsEndToEnd, PrometheusScrapesIt) {
   const std::string prometheus = find_tool("prometheus");
   if (prometheus.empty()) GTEST_SKIP() << "prometheus not installed (Debian package: prometheus)";
   const uint16_t web_port = refused_port();  // a free kernel-chosen port for its web API
@@ -139,7 +144,7 @@ TEST_F(StatsEndToEnd, PrometheusScrapesItWithOpenMetrics) {
     }
     return get(web_port, "/api/v1/query?query=" + encoded).body;
   };
-  // Scraped successfully, the target reports OpenMetrics, and histogram math works.
+  // Scraped successfully (Prometheus asks for OpenMetrics first) and histogram math works.
   bool up = false, histogram = false;
   std::string last;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
@@ -161,26 +166,139 @@ TEST_F(StatsEndToEnd, PrometheusScrapesItWithOpenMetrics) {
   EXPECT_EQ(targets.find("\"lastError\":\"\""), targets.find("\"lastError\"")) << targets;
 }
 
+// Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
+// NUL-terminated JSON on fds 3 and 4), so the test can wait for the page's script to have
+// drawn stream frames instead of dumping the DOM at the load event.
+class Chromium {
+ public:
+  Chromium(const std::string& binary, const std::string& profile_dir) {
+    int to_chrome[2], from_chrome[2];
+    if (pipe(to_chrome) != 0 || pipe(from_chrome) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      // Move the ends out of the way first: the pipes may themselves sit on fds 3 and 4.
+      const int in = fcntl(to_chrome[0], F_DUPFD, 10);
+      const int out = fcntl(from_chrome[1], F_DUPFD, 10);
+      dup2(in, 3);
+      dup2(out, 4);
+      const int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      const std::string profile = "--user-data-dir=" + profile_dir;
+      execl(binary.c_str(), binary.c_str(), "--headless", "--no-sandbox", "--disable-gpu",
+            "--remote-debugging-pipe", profile.c_str(), "about:blank", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(to_chrome[0]);
+    close(from_chrome[1]);
+    write_fd_ = to_chrome[1];
+    read_fd_ = from_chrome[0];
+  }
+  ~Chromium() {
+    if (write_fd_ >= 0) close(write_fd_);
+    if (read_fd_ >= 0) close(read_fd_);
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  bool started() const { return pid_ > 0 && write_fd_ >= 0; }
+
+  // Sends one command and returns its reply (events in between are skipped).
+  std::optional<JsonValue> call(const std::string& method, const std::string& params_json,
+                                const std::string& session = "") {
+    const int id = ++next_id_;
+    std::string msg = "{\"id\":" + std::to_string(id) + ",\"method\":\"" + method +
+                      "\",\"params\":" + params_json;
+    if (!session.empty()) msg += ",\"sessionId\":\"" + session + "\"";
+    msg += "}";
+    msg += '\0';
+    if (::write(write_fd_, msg.data(), msg.size()) != ssize_t(msg.size())) return std::nullopt;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      size_t end;
+      while ((end = buf_.find('\0')) != std::string::npos) {
+        auto reply = parse_json(buf_.substr(0, end));
+        buf_.erase(0, end + 1);
+        if (reply && reply->get("id") && reply->get("id")->number == id) return reply;
+      }
+      pollfd p{read_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 1000) <= 0) continue;
+      char chunk[65536];
+      const ssize_t n = ::read(read_fd_, chunk, sizeof chunk);
+      if (n <= 0) return std::nullopt;
+      buf_.append(chunk, size_t(n));
+    }
+    return std::nullopt;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int write_fd_ = -1;
+  int read_fd_ = -1;
+  int next_id_ = 0;
+  std::string buf_;
+};
+
 TEST_F(StatsEndToEnd, ChromiumRendersTheDashboardFromTheStream) {
-  std::string chromium = find_tool("chromium");
-  if (chromium.empty()) chromium = find_tool("chromium-browser");
-  if (chromium.empty()) GTEST_SKIP() << "chromium not installed (Debian package: chromium)";
+  std::string binary = find_tool("chromium");
+  if (binary.empty()) binary = find_tool("chromium-browser");
+  if (binary.empty()) GTEST_SKIP() << "chromium not installed (Debian package: chromium)";
   const std::string dir = temp_dir();
-  std::string dom;
-  const int rc = run("timeout 60 " + chromium +
-                         " --headless --no-sandbox --disable-gpu --user-data-dir=" + dir +
-                         " --timeout=5000 --dump-dom http://127.0.0.1:" + std::to_string(port_) +
-                         "/ 2>/dev/null",
-                     dom);
+  std::string state;
+  {
+    Chromium chrome(binary, dir);
+    ASSERT_TRUE(chrome.started());
+    const std::string url = "http://127.0.0.1:" + std::to_string(port_) + "/";
+    auto target = chrome.call("Target.createTarget", "{\"url\":\"" + url + "\"}");
+    ASSERT_TRUE(target && target->at("result.targetId")) << "no DevTools reply";
+    auto attached = chrome.call(
+        "Target.attachToTarget",
+        "{\"targetId\":\"" + target->at("result.targetId")->string + "\",\"flatten\":true}");
+    ASSERT_TRUE(attached && attached->at("result.sessionId"));
+    const std::string session = attached->at("result.sessionId")->string;
+    // What the script fills in from stream frames: the footer counts frames, the route
+    // table lists the demo routes, the stream pill says live.
+    const std::string expr =
+        "{\"expression\":\"[document.getElementById('footer').textContent,"
+        "document.querySelectorAll('td.route').length,"
+        "document.getElementById('conn').textContent,"
+        "document.getElementById('k-rps').textContent].join('|')\",\"returnByValue\":true}";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto r = chrome.call("Runtime.evaluate", expr, session);
+      ASSERT_TRUE(r.has_value());
+      const JsonValue* v = r->at("result.result.value");
+      state = v ? v->string : "";
+      // Two frames seen: the stream keeps pushing, not just the one at subscription.
+      if (state.rfind("Frame ", 0) == 0 && state.find("|live|") != std::string::npos) {
+        const std::string first = state.substr(0, state.find(' ', 6));
+        auto again = [&] {
+          auto r2 = chrome.call("Runtime.evaluate", expr, session);
+          const JsonValue* v2 = r2 ? r2->at("result.result.value") : nullptr;
+          return v2 ? v2->string : std::string();
+        };
+        std::string later = again();
+        while (later.substr(0, later.find(' ', 6)) == first &&
+               std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling the browser
+          later = again();
+        }
+        EXPECT_NE(later.substr(0, later.find(' ', 6)), first) << "no second frame: " << later;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling the browser
+    }
+  }
   std::string ignored;
   run("rm -rf " + dir, ignored);
-  ASSERT_EQ(rc, 0) << dom;
-  // Filled in by script from stream frames: the footer counts frames, the route table has
-  // the demo routes, the stream pill says live.
-  EXPECT_NE(dom.find("id=\"footer\">Frame "), std::string::npos) << dom.substr(0, 4000);
-  EXPECT_NE(dom.find("class=\"route\""), std::string::npos);
-  EXPECT_NE(dom.find(">live<"), std::string::npos);
-  EXPECT_EQ(dom.find("Waiting for the first frame"), std::string::npos);
+  ASSERT_EQ(state.rfind("Frame ", 0), 0u) << state;
+  EXPECT_NE(state.find("|live|"), std::string::npos) << state;
+  // At least one route row (the demo traffic), and a numeric RPS card.
+  const size_t bar1 = state.find('|');
+  const size_t bar2 = state.find('|', bar1 + 1);
+  EXPECT_GT(std::atoi(state.substr(bar1 + 1, bar2 - bar1 - 1).c_str()), 0) << state;
+  EXPECT_GT(std::atof(state.substr(state.rfind('|') + 1).c_str()), 0) << state;  // demo RPS
 }
 
 }  // namespace

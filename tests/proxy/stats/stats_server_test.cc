@@ -137,19 +137,18 @@ TEST_F(StatsServerTest, MetricsServeTheTickSnapshotInBothFormats) {
   // Recorded but not yet ticked: the endpoint keeps serving the last tick's figures.
   traffic_.record({.path = "/users/7"}, 2);
   check = testing::check_exposition(c.get("/metrics").body, false);
-  EXPECT_EQ(check.value("http_server_request_duration_seconds_count",
-                        {{"http_route", "/users/{id}"}}),
-            3);
+  EXPECT_EQ(
+      check.value("http_server_request_duration_seconds_count", {{"http_route", "/users/{id}"}}),
+      3);
   tick();
   r = c.get("/metrics", "Accept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n");
   ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(r.header("content-type"),
-            "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  EXPECT_EQ(r.header("content-type"), "application/openmetrics-text; version=1.0.0; charset=utf-8");
   check = testing::check_exposition(r.body, true);
   EXPECT_TRUE(check.errors.empty()) << check.errors.front();
-  EXPECT_EQ(check.value("http_server_request_duration_seconds_count",
-                        {{"http_route", "/users/{id}"}}),
-            5);
+  EXPECT_EQ(
+      check.value("http_server_request_duration_seconds_count", {{"http_route", "/users/{id}"}}),
+      5);
 }
 
 TEST_F(StatsServerTest, StatsJsonWithWindowAndRouteFilters) {
@@ -182,9 +181,10 @@ TEST_F(StatsServerTest, StatsJsonWithWindowAndRouteFilters) {
 TEST_F(StatsServerTest, KeepAlivePipeliningHeadAndErrors) {
   start();
   LoopClient& c = client();
-  ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
-                     "HEAD /stats HTTP/1.1\r\nHost: a\r\n\r\n"
-                     "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+             "HEAD /stats HTTP/1.1\r\nHost: a\r\n\r\n"
+             "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"));
   HttpResponse r;
   ASSERT_TRUE(c.read_response(r));
   EXPECT_EQ(r.status, 200);
@@ -257,7 +257,7 @@ TEST_F(StatsServerTest, SseStreamPushesAFramePerTick) {
     const JsonValue frame = json(sse_data(events[0]));
     EXPECT_EQ(frame.get("ticks")->number, second);
     EXPECT_EQ(frame.at("windows.1s.requests")->number, second);  // the last second
-    EXPECT_NE(frame.at("windows.1m"), nullptr);                   // plus the rolling windows
+    EXPECT_NE(frame.at("windows.1m"), nullptr);                  // plus the rolling windows
     ASSERT_EQ(frame.get("routes")->array.size(), 1u);
     EXPECT_NE(frame.get("routes")->array[0].at("windows.1s"), nullptr);
   }
@@ -266,14 +266,14 @@ TEST_F(StatsServerTest, SseStreamPushesAFramePerTick) {
   // A second subscriber shares the frame already built for this tick.
   LoopClient& c2 = client();
   ASSERT_TRUE(c2.send("GET /stats/stream HTTP/1.1\r\nHost: a\r\n\r\n"));
-  ASSERT_TRUE(c2.pump_until([](const std::string& b) { return b.find("data: ") != std::string::npos; }));
+  ASSERT_TRUE(
+      c2.pump_until([](const std::string& b) { return b.find("data: ") != std::string::npos; }));
   EXPECT_EQ(server_->counters().frames_built, built);
   EXPECT_EQ(server_->counters().stream_subscribers, 2u);
 
   c.close();
-  ASSERT_TRUE(c2.pump_until([&](const std::string&) {
-    return server_->counters().stream_subscribers == 1;
-  }));
+  ASSERT_TRUE(c2.pump_until(
+      [&](const std::string&) { return server_->counters().stream_subscribers == 1; }));
 }
 
 TEST_F(StatsServerTest, NdjsonStreamOneLinePerFrame) {
@@ -287,7 +287,8 @@ TEST_F(StatsServerTest, NdjsonStreamOneLinePerFrame) {
   EXPECT_EQ(head.header("content-type"), "application/x-ndjson");
   auto next_line = [&] {
     std::string line;
-    EXPECT_TRUE(c.pump_until([&](const std::string& b) { return b.find('\n') != std::string::npos; }));
+    EXPECT_TRUE(
+        c.pump_until([&](const std::string& b) { return b.find('\n') != std::string::npos; }));
     const size_t nl = c.buffer().find('\n');
     line = c.buffer().substr(0, nl);
     c.buffer().erase(0, nl + 1);
@@ -309,8 +310,9 @@ TEST_F(StatsServerTest, SlowSubscriberIsDroppedWithoutSlowingOthers) {
   start(options);
   // Many routes make frames big, so the kernel buffers fill in a few hundred ticks.
   std::vector<std::string> paths;
-  for (int i = 0; i < 60; ++i) paths.push_back("/route" + std::string(1, char('a' + i % 26)) +
-                                               std::string(1, char('a' + i / 26)));
+  for (int i = 0; i < 60; ++i)
+    paths.push_back("/route" + std::string(1, char('a' + i % 26)) +
+                    std::string(1, char('a' + i / 26)));
   for (const auto& p : paths) traffic_.record({.path = p});
   tick();
 
@@ -318,9 +320,8 @@ TEST_F(StatsServerTest, SlowSubscriberIsDroppedWithoutSlowingOthers) {
   ASSERT_TRUE(slow.send("GET /stats/stream?format=ndjson HTTP/1.1\r\nHost: a\r\n\r\n"));
   LoopClient& fast = client();
   ASSERT_TRUE(fast.send("GET /stats/stream?format=ndjson HTTP/1.1\r\nHost: a\r\n\r\n"));
-  ASSERT_TRUE(fast.pump_until([&](const std::string&) {
-    return server_->counters().stream_subscribers == 2;
-  }));
+  ASSERT_TRUE(fast.pump_until(
+      [&](const std::string&) { return server_->counters().stream_subscribers == 2; }));
 
   size_t fast_lines = 0;
   int ticks = 0;
@@ -344,7 +345,8 @@ TEST_F(StatsServerTest, SlowSubscriberIsDroppedWithoutSlowingOthers) {
   slow.buffer().clear();
   EXPECT_TRUE(slow.wait_closed(10'000));
   tick();
-  EXPECT_TRUE(fast.pump_until([](const std::string& b) { return b.find('\n') != std::string::npos; }));
+  EXPECT_TRUE(
+      fast.pump_until([](const std::string& b) { return b.find('\n') != std::string::npos; }));
   EXPECT_EQ(server_->counters().stream_subscribers, 1u);
   auto check = testing::check_exposition(client().get("/metrics").body, false);
   EXPECT_EQ(check.value("sidemeter_stats_stream_dropped_total"), 1);
@@ -399,7 +401,8 @@ TEST_F(StatsServerTest, ConnectionsBeyondTheCapAreClosed) {
   EXPECT_TRUE(c.wait_closed());
   EXPECT_EQ(server_->counters().connections_refused, 1u);
   a.close();
-  ASSERT_TRUE(b.pump_until([&](const std::string&) { return server_->counters().connections == 1; }));
+  ASSERT_TRUE(
+      b.pump_until([&](const std::string&) { return server_->counters().connections == 1; }));
   EXPECT_EQ(client().get("/healthz").status, 200);
 }
 
@@ -500,9 +503,8 @@ TEST_F(StatsServerTest, DestroyingWithOpenConnectionsIsSafe) {
   start();
   LoopClient& c = client();
   ASSERT_TRUE(c.send("GET /stats/stream HTTP/1.1\r\nHost: a\r\n\r\n"));
-  ASSERT_TRUE(c.pump_until([&](const std::string&) {
-    return server_->counters().stream_subscribers == 1;
-  }));
+  ASSERT_TRUE(c.pump_until(
+      [&](const std::string&) { return server_->counters().stream_subscribers == 1; }));
   server_.reset();  // no close() first: the internals outlive it until the loop closes them
   EXPECT_TRUE(c.wait_closed());
 }

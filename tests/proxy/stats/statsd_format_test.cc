@@ -40,7 +40,9 @@ bool has_prefix(const std::vector<std::string>& lines, const std::string& prefix
 TEST(StatsdFormat, CountersAreDeltasSinceThePreviousFlush) {
   TestRegistry r;
   r.record({.path = "/a", .ttfb_ns = 3'000'000, .response_body = 10}, 5);
-  r.record({.path = "/a", .status = 502, .response_body = 0,
+  r.record({.path = "/a",
+            .status = 502,
+            .response_body = 0,
             .upstream_error = metrics::UpstreamError::kConnectRefused});
   r.tick();
   StatsdFormatter f(StatsdFormatOptions{});

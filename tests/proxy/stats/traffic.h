@@ -16,8 +16,8 @@ struct SampleSpec {
   metrics::Method method = metrics::Method::kGet;
   std::string_view path = "/";
   uint16_t status = 200;
-  uint64_t ttfb_ns = 1'000'000;     // upstream time to first byte
-  uint64_t connect_ns = 0;          // 0: pooled connection (no connect recorded)
+  uint64_t ttfb_ns = 1'000'000;  // upstream time to first byte
+  uint64_t connect_ns = 0;       // 0: pooled connection (no connect recorded)
   uint64_t request_body = 0;
   uint64_t response_body = 100;
   metrics::UpstreamError upstream_error = metrics::UpstreamError::kNone;
