@@ -200,6 +200,7 @@ http::SinkAction DownstreamConnection::on_head(const http::MessageHead& head) {
   ctx.proto = "http";
   ctx.chunked_body = request_chunked_;
   ctx.upgrade = upgrade_requested_;
+  ctx.fallback_host = worker_.shared().upstream_authority;
   http::append_forward_request_head(head, ctx, up_head_);
   if (!start_upstream(true)) return http::SinkAction::kPause;
   up_out_.append(up_head_);
@@ -313,6 +314,7 @@ http::SinkAction DownstreamConnection::on_upstream_head(const http::MessageHead&
       sample_.t.upstream_response_done = now();
       up_->enter_tunnel();
       state_ = State::kTunnel;
+      worker_.gauges().tunnels_active.inc();
       return http::SinkAction::kContinue;
     }
     if (!http10_client_) {  // interim responses do not exist in HTTP/1.0
@@ -671,12 +673,14 @@ void DownstreamConnection::on_timer(uv_timer_t* t) {
 
 void DownstreamConnection::close_now(bool reset) {
   if (state_ == State::kClosing) return;
+  bool was_tunnel = state_ == State::kTunnel;
   state_ = State::kClosing;
   if (up_ != nullptr) {
     up_->abandon();
     up_ = nullptr;
   }
   record_exchange();
+  if (was_tunnel) worker_.gauges().tunnels_active.dec();
   worker_.unlink(this);
   worker_.gauges().downstream_connections_active.dec();
   if (counted_) worker_.shared().downstream_connections.fetch_sub(1, std::memory_order_relaxed);

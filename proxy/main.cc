@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   SharedState shared;
   shared.config = &config;
   shared.upstream = &upstream;
+  shared.upstream_authority = config.upstream.to_string();
   shared.clock = &clock;
 
   std::vector<std::unique_ptr<Worker>> workers;

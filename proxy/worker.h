@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "conf/config.h"
@@ -28,6 +29,7 @@ struct SharedState {
   UpstreamTarget* upstream = nullptr;
   const metrics::Clock* clock = nullptr;
   std::atomic<int64_t> downstream_connections{0};  // process-wide, for max_connections
+  std::string upstream_authority;  // "host:port", the Host for HTTP/1.0 requests without one
   std::atomic<bool> draining{false};
   std::atomic<bool> upstream_reachable{true};  // last TCP probe succeeded
 };
