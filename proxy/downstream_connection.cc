@@ -18,6 +18,9 @@ constexpr size_t kMaxPendingInput = 64 * 1024;
 // After answering with Connection: close, how long we keep reading (and discarding) so
 // the client sees our answer instead of an RST triggered by its unread bytes.
 constexpr uint64_t kLingerMs = 2000;
+// Body pieces at least this big skip the batch buffer: they go from the read buffer to
+// the other socket in one writev with whatever was batched, instead of being copied.
+constexpr size_t kDirectWriteAt = 8 * 1024;
 
 http::ParserLimits request_limits(const conf::Config& cfg) {
   http::ParserLimits l;
@@ -49,14 +52,21 @@ void append_chunk_header(std::string& out, size_t n) {
   out.append("\r\n");
 }
 
+// "<hex>\r\n" into `buf`; returns the view.
+std::string_view chunk_header(char (&buf)[24], size_t n) {
+  auto r = std::to_chars(buf, buf + 20, n, 16);
+  r.ptr[0] = '\r';
+  r.ptr[1] = '\n';
+  return std::string_view(buf, size_t(r.ptr + 2 - buf));
+}
+
 }  // namespace
 
 DownstreamConnection::DownstreamConnection(Worker& worker)
     : worker_(worker),
       transport_(worker.loop(), worker.read_buffer(), this),
       parser_(http::MessageKind::kRequest, request_limits(worker.config()), *this) {
-  uv_timer_init(worker.loop(), &timer_);
-  timer_.data = this;
+  timer_.init(worker.loop(), this, on_timer);
 }
 
 uint64_t DownstreamConnection::now() const {
@@ -64,6 +74,7 @@ uint64_t DownstreamConnection::now() const {
 }
 
 void DownstreamConnection::accept_and_start(uv_stream_t* listener, bool over_capacity) {
+  worker_.refresh_now();
   worker_.link(this);
   worker_.gauges().downstream_connections_active.inc();
   counted_ = !over_capacity;
@@ -96,6 +107,7 @@ void DownstreamConnection::force_close() { close_now(true); }
 // ---------------------------------------------------------------- downstream bytes
 
 void DownstreamConnection::on_transport_read(std::string_view data) {
+  worker_.refresh_now();
   switch (state_) {
     case State::kLingering:
     case State::kClosing:
@@ -209,6 +221,12 @@ http::SinkAction DownstreamConnection::on_head(const http::MessageHead& head) {
 
 http::SinkAction DownstreamConnection::on_body(std::string_view data) {
   if (up_ == nullptr) return http::SinkAction::kContinue;  // answered early: discard
+  if (data.size() >= kDirectWriteAt) {
+    if (!send_upstream_direct(data, request_chunked_) || up_ == nullptr)
+      return http::SinkAction::kPause;
+    return up_->queued_bytes() > kHighWater ? http::SinkAction::kPause
+                                            : http::SinkAction::kContinue;
+  }
   if (request_chunked_) {
     append_chunk_header(up_out_, data.size());
     up_out_.append(data);
@@ -233,7 +251,7 @@ http::SinkAction DownstreamConnection::on_message_complete() {
   if (up_ != nullptr) up_->set_request_complete();
   if (state_ == State::kRequest) {
     state_ = State::kResponseWait;
-    uv_timer_stop(&timer_);  // the upstream's response timer runs now
+    timer_.cancel();  // the upstream's response timer runs now
   }
   return http::SinkAction::kPause;
 }
@@ -287,6 +305,34 @@ void DownstreamConnection::flush() {
     out_.clear();
     if (rc != 0) abort_exchange(metrics::DownstreamError::kClientAbortResponse);
   }
+}
+
+bool DownstreamConnection::send_upstream_direct(std::string_view data, bool chunked) {
+  char hex[24];
+  std::string_view parts[4] = {up_out_, chunked ? chunk_header(hex, data.size()) : "", data,
+                               chunked ? "\r\n" : ""};
+  if (sample_.t.upstream_request_sent == 0 && up_->state() == UpstreamConnection::State::kActive)
+    sample_.t.upstream_request_sent = now();
+  bool ok = up_->sendv(parts, 4);
+  up_out_.clear();
+  if (!ok) {
+    up_ = nullptr;
+    on_upstream_failed(metrics::UpstreamError::kResetBeforeResponse);
+  }
+  return ok;
+}
+
+bool DownstreamConnection::send_downstream_direct(std::string_view data, bool chunked) {
+  char hex[24];
+  std::string_view parts[4] = {out_, chunked ? chunk_header(hex, data.size()) : "", data,
+                               chunked ? "\r\n" : ""};
+  int rc = transport_.writev(parts, 4);
+  out_.clear();
+  if (rc != 0) {
+    abort_exchange(metrics::DownstreamError::kClientAbortResponse);
+    return false;
+  }
+  return true;
 }
 
 void DownstreamConnection::on_upstream_connected() {
@@ -351,6 +397,12 @@ http::SinkAction DownstreamConnection::on_upstream_head(const http::MessageHead&
 }
 
 http::SinkAction DownstreamConnection::on_upstream_body(std::string_view data) {
+  if (data.size() >= kDirectWriteAt) {
+    if (!send_downstream_direct(data, response_framing_ == ResponseFraming::kChunked))
+      return http::SinkAction::kPause;
+    return transport_.queued_bytes() > kHighWater ? http::SinkAction::kPause
+                                                  : http::SinkAction::kContinue;
+  }
   if (response_framing_ == ResponseFraming::kChunked) {
     append_chunk_header(out_, data.size());
     out_.append(data);
@@ -510,6 +562,12 @@ void DownstreamConnection::reset_exchange() {
   response_framing_ = ResponseFraming::kNone;
   response_out_bytes_ = 0;
   up_head_.clear();
+  // An idle keep-alive connection should cost next to nothing: drop buffers a big
+  // exchange grew, keep the small ones warm.
+  constexpr size_t kKeepCapacity = 16 * 1024;
+  if (out_.capacity() > kKeepCapacity) std::string().swap(out_);
+  if (up_out_.capacity() > kKeepCapacity) std::string().swap(up_out_);
+  if (pending_in_.empty() && pending_in_.capacity() > kKeepCapacity) std::string().swap(pending_in_);
 }
 
 void DownstreamConnection::reject_request(http::ParseError error) {
@@ -578,6 +636,7 @@ void DownstreamConnection::linger_then_close() {
 // ---------------------------------------------------------------- transport events
 
 void DownstreamConnection::on_transport_eof() {
+  worker_.refresh_now();
   peer_eof_ = true;
   switch (state_) {
     case State::kIdle:
@@ -606,6 +665,7 @@ void DownstreamConnection::on_transport_eof() {
 }
 
 void DownstreamConnection::on_transport_error(int) {
+  worker_.refresh_now();
   switch (state_) {
     case State::kRequest:
       abort_exchange(metrics::DownstreamError::kClientAbortRequest);
@@ -620,6 +680,7 @@ void DownstreamConnection::on_transport_error(int) {
 }
 
 void DownstreamConnection::on_transport_drained() {
+  worker_.refresh_now();
   switch (state_) {
     case State::kTunnel:
       if (up_ != nullptr) up_->resume_reading();
@@ -637,15 +698,12 @@ void DownstreamConnection::on_transport_drained() {
 // ---------------------------------------------------------------- timers and close
 
 void DownstreamConnection::arm_timer(uint64_t ms) {
-  if (ms == 0) {
-    uv_timer_stop(&timer_);
-    return;
-  }
-  uv_timer_start(&timer_, on_timer, ms, 0);
+  timer_.set(ms);
 }
 
-void DownstreamConnection::on_timer(uv_timer_t* t) {
-  auto* self = static_cast<DownstreamConnection*>(t->data);
+void DownstreamConnection::on_timer(void* owner) {
+  auto* self = static_cast<DownstreamConnection*>(owner);
+  self->worker_.refresh_now();
   switch (self->state_) {
     case State::kIdle:
     case State::kLingering:
@@ -685,15 +743,14 @@ void DownstreamConnection::close_now(bool reset) {
   worker_.gauges().downstream_connections_active.dec();
   if (counted_) worker_.shared().downstream_connections.fetch_sub(1, std::memory_order_relaxed);
   counted_ = false;
-  uv_timer_stop(&timer_);
   transport_.close(reset);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
+  timer_.close(on_timer_closed);
 }
 
 void DownstreamConnection::on_transport_closed() { handle_closed(); }
 
 void DownstreamConnection::on_timer_closed(uv_handle_t* h) {
-  static_cast<DownstreamConnection*>(h->data)->handle_closed();
+  static_cast<DownstreamConnection*>(DeadlineTimer::owner_of(h))->handle_closed();
 }
 
 void DownstreamConnection::handle_closed() {

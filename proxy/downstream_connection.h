@@ -7,6 +7,7 @@
 #include <string>
 
 #include "metrics/exchange_sample.h"
+#include "proxy/deadline_timer.h"
 #include "proxy/http/parser.h"
 #include "proxy/net/tcp_transport.h"
 #include "proxy/upstream_connection.h"
@@ -70,6 +71,9 @@ class DownstreamConnection final : public net::TransportHandler,
   bool start_upstream(bool allow_pool);
   bool send_upstream(std::string_view data);
   void flush();
+  // Sends batched bytes plus `data` in one writev, framed as a chunk when asked.
+  bool send_upstream_direct(std::string_view data, bool chunked);
+  bool send_downstream_direct(std::string_view data, bool chunked);
   void maybe_finish_exchange();
   void finish_exchange();
   void record_exchange();
@@ -80,7 +84,7 @@ class DownstreamConnection final : public net::TransportHandler,
   void linger_then_close();
   void close_now(bool reset);
   void arm_timer(uint64_t ms);
-  static void on_timer(uv_timer_t* t);
+  static void on_timer(void* self);
   static void on_timer_closed(uv_handle_t* h);
   void handle_closed();
   uint64_t now() const;
@@ -89,7 +93,7 @@ class DownstreamConnection final : public net::TransportHandler,
   Worker& worker_;
   net::TcpTransport transport_;
   http::Parser parser_;
-  uv_timer_t timer_;
+  DeadlineTimer timer_;
   State state_ = State::kIdle;
   int open_handles_ = 2;
   bool counted_ = false;        // holds a slot in the process-wide connection count

@@ -24,8 +24,7 @@ UpstreamConnection::UpstreamConnection(Worker& worker)
     : worker_(worker),
       transport_(worker.loop(), worker.read_buffer(), this),
       parser_(http::MessageKind::kResponse, response_limits(worker.config()), *this) {
-  uv_timer_init(worker.loop(), &timer_);
-  timer_.data = this;
+  timer_.init(worker.loop(), this, on_timer);
   worker_.gauges().upstream_connections_active.inc();
   worker_.gauges().upstream_connections_total.inc();
 }
@@ -59,13 +58,13 @@ void UpstreamConnection::attach(UpstreamObserver* observer, http::Method method)
   }
 }
 
-bool UpstreamConnection::send(std::string_view data) {
+bool UpstreamConnection::sendv(const std::string_view* parts, size_t count) {
   if (state_ == State::kConnecting) {
-    pre_connect_.append(data);
+    for (size_t i = 0; i < count; ++i) pre_connect_.append(parts[i]);
     return true;
   }
   if (state_ != State::kActive && state_ != State::kTunnel) return false;
-  if (transport_.write(data) != 0) {
+  if (transport_.writev(parts, count) != 0) {
     observer_ = nullptr;  // the caller learns it from our return value
     close_now(true);
     return false;
@@ -120,6 +119,7 @@ void UpstreamConnection::become_idle() {
 }
 
 void UpstreamConnection::on_transport_connected(int status) {
+  worker_.refresh_now();
   stop_timer();
   // Readiness follows real connects; the load keeps the shared line clean when unchanged.
   auto& reachable = worker_.shared().upstream_reachable;
@@ -146,6 +146,7 @@ void UpstreamConnection::on_transport_connected(int status) {
 }
 
 void UpstreamConnection::on_transport_read(std::string_view data) {
+  worker_.refresh_now();
   switch (state_) {
     case State::kIdle:
       // Bytes nobody asked for: the connection's framing can no longer be trusted.
@@ -221,6 +222,7 @@ void UpstreamConnection::finish_exchange(bool leftover_bytes) {
 }
 
 void UpstreamConnection::on_transport_eof() {
+  worker_.refresh_now();
   switch (state_) {
     case State::kIdle:
       worker_.pool().forget(this);
@@ -248,6 +250,7 @@ void UpstreamConnection::on_transport_eof() {
 }
 
 void UpstreamConnection::on_transport_error(int) {
+  worker_.refresh_now();
   switch (state_) {
     case State::kIdle:
       worker_.pool().forget(this);
@@ -266,6 +269,7 @@ void UpstreamConnection::on_transport_error(int) {
 }
 
 void UpstreamConnection::on_transport_drained() {
+  worker_.refresh_now();
   if ((state_ == State::kActive || state_ == State::kTunnel) && observer_ != nullptr) {
     if (state_ == State::kActive) arm_response_timer();
     observer_->on_upstream_drained();
@@ -305,20 +309,19 @@ void UpstreamConnection::close_now(bool reset) {
   if (state_ == State::kClosing) return;
   state_ = State::kClosing;
   worker_.gauges().upstream_connections_active.dec();
-  uv_timer_stop(&timer_);
   transport_.close(reset);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
+  timer_.close(on_timer_closed);
 }
 
 void UpstreamConnection::start_timer(uint64_t ms) {
-  if (ms == 0) return;
-  uv_timer_start(&timer_, on_timer, ms, 0);
+  timer_.set(ms);
 }
 
-void UpstreamConnection::stop_timer() { uv_timer_stop(&timer_); }
+void UpstreamConnection::stop_timer() { timer_.cancel(); }
 
-void UpstreamConnection::on_timer(uv_timer_t* t) {
-  auto* self = static_cast<UpstreamConnection*>(t->data);
+void UpstreamConnection::on_timer(void* owner) {
+  auto* self = static_cast<UpstreamConnection*>(owner);
+  self->worker_.refresh_now();
   switch (self->state_) {
     case State::kConnecting:
       self->worker_.shared().upstream_reachable.store(false, std::memory_order_relaxed);
@@ -339,7 +342,7 @@ void UpstreamConnection::on_timer(uv_timer_t* t) {
 void UpstreamConnection::on_transport_closed() { handle_closed(); }
 
 void UpstreamConnection::on_timer_closed(uv_handle_t* h) {
-  static_cast<UpstreamConnection*>(h->data)->handle_closed();
+  static_cast<UpstreamConnection*>(DeadlineTimer::owner_of(h))->handle_closed();
 }
 
 // Both handles report here; the object goes only when the last one is closed.

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "metrics/exchange_sample.h"
+#include "proxy/deadline_timer.h"
 #include "proxy/http/parser.h"
 #include "proxy/net/tcp_transport.h"
 
@@ -42,7 +43,8 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   // Begin an exchange. `method` tells the response parser whether a body follows.
   void attach(UpstreamObserver* observer, http::Method method);
   // Request bytes; buffered until connected. Returns false if the connection is broken.
-  bool send(std::string_view data);
+  bool send(std::string_view data) { return sendv(&data, 1); }
+  bool sendv(const std::string_view* parts, size_t count);
   size_t queued_bytes() const { return pre_connect_.size() + transport_.queued_bytes(); }
   void set_request_complete() { request_complete_ = true; }
   void arm_response_timer();  // (re)start the response timeout
@@ -87,14 +89,14 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   void finish_exchange(bool leftover_bytes);
   void start_timer(uint64_t ms);
   void stop_timer();
-  static void on_timer(uv_timer_t* t);
+  static void on_timer(void* self);
   static void on_timer_closed(uv_handle_t* h);
   void handle_closed();
 
   Worker& worker_;
   net::TcpTransport transport_;
   http::Parser parser_;
-  uv_timer_t timer_;
+  DeadlineTimer timer_;
   UpstreamObserver* observer_ = nullptr;
   std::string pre_connect_;  // request bytes sent before the connect completed
   std::string held_;         // response bytes held while the downstream is full

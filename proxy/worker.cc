@@ -65,6 +65,7 @@ void Worker::join() {
 void Worker::on_command() {
   int cmd = pending_command_.load();
   if (cmd == 0 || finished_) return;
+  refresh_now();
   draining_ = true;
   close_listener();
   pool_->close_all();

@@ -67,28 +67,49 @@ void TcpTransport::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   }
 }
 
-int TcpTransport::write(std::string_view data) {
+int TcpTransport::writev(const std::string_view* parts, size_t count) {
   if (closing_) return UV_ECANCELED;
-  if (data.empty()) return 0;
-  size_t offset = 0;
+  constexpr size_t kMaxParts = 8;
+  if (count > kMaxParts) return UV_EINVAL;
+  size_t total = 0;
+  uv_buf_t bufs[kMaxParts];
+  unsigned nbufs = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (parts[i].empty()) continue;
+    bufs[nbufs++] = uv_buf_init(const_cast<char*>(parts[i].data()), unsigned(parts[i].size()));
+    total += parts[i].size();
+  }
+  if (total == 0) return 0;
+  size_t written = 0;
   // Straight to the socket when nothing is queued ahead: no request, no copy, no
-  // callback for the common small response.
+  // callback for the common case.
   if (queued_ == 0) {
-    uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), unsigned(data.size()));
-    int n = uv_try_write(stream(), &b, 1);
-    if (n == int(data.size())) return 0;
+    int n = uv_try_write(stream(), bufs, nbufs);
+    if (n >= 0 && size_t(n) == total) return 0;
     if (n >= 0) {
-      offset = size_t(n);
+      written = size_t(n);
     } else if (n != UV_EAGAIN) {
       return n;
     }
   }
-  size_t rest = data.size() - offset;
+  size_t rest = total - written;
   auto* wr = static_cast<WriteReq*>(malloc(sizeof(WriteReq) + rest));
   if (wr == nullptr) return UV_ENOMEM;
   wr->self = this;
   wr->size = rest;
-  memcpy(wr->data, data.data() + offset, rest);
+  // Copy what the socket did not take: the caller's buffers are only borrowed.
+  char* dst = wr->data;
+  size_t skip = written;
+  for (unsigned i = 0; i < nbufs; ++i) {
+    size_t len = bufs[i].len;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    memcpy(dst, bufs[i].base + skip, len - skip);
+    dst += len - skip;
+    skip = 0;
+  }
   wr->req.data = wr;
   uv_buf_t b = uv_buf_init(wr->data, unsigned(rest));
   int rc = uv_write(&wr->req, stream(), &b, 1, on_write);

@@ -26,7 +26,8 @@ class TcpTransport final : public Transport {
   int start_reading() override;
   void stop_reading() override;
   bool reading() const override { return reading_; }
-  int write(std::string_view data) override;
+  int write(std::string_view data) override { return writev(&data, 1); }
+  int writev(const std::string_view* parts, size_t count) override;
   size_t queued_bytes() const override { return queued_; }
   void shutdown_write() override;
   void close(bool reset) override;

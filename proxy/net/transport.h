@@ -35,6 +35,9 @@ class Transport {
   // Writes now if the socket takes it, queues the rest (copied). Never calls the handler
   // synchronously. Returns 0 or a UV_E* code (the connection is then broken).
   virtual int write(std::string_view data) = 0;
+  // The same for several pieces in one syscall (a head and a body straight from the read
+  // buffer, without first copying them together).
+  virtual int writev(const std::string_view* parts, size_t count) = 0;
   virtual size_t queued_bytes() const = 0;
   virtual void shutdown_write() = 0;  // FIN after queued bytes
   // reset=true sends RST (SO_LINGER 0) instead of FIN.
