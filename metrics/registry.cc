@@ -7,7 +7,7 @@ namespace sidemeter::metrics {
 namespace {
 
 constexpr uint64_t kSecondNs = 1'000'000'000ull;
-constexpr std::array<double, 5> kQuantiles = {0.5, 0.9, 0.95, 0.99, 0.999};
+constexpr const auto& kQuantiles = kSummaryQuantiles;
 constexpr const char* kOtherReason = "other";
 
 // now - prev bucket by bucket into out (only the buckets that moved); prev becomes now.
@@ -130,11 +130,50 @@ void Registry::tick() {
       Slot empty;
       empty.seq = ++seq_;
       push(empty);
+      close_point(seq_);
     }
   }
   pending_.seq = ++seq_;
   push(pending_);
   sample_cpu(seq_, now);
+  close_point(seq_);
+}
+
+void Registry::close_point(uint64_t seq) {
+  HistoryPoint& p = points_[seq % points_.size()];
+  p = HistoryPoint{};
+  if (const Slot* s = ring_.find(seq)) summarize_slot(*s, p);
+  p.seq = seq;
+  if (!process_) return;
+  const CpuSample& now = cpu_[seq % cpu_.size()];
+  if (now.seq != seq) return;  // no tick closed this second (or /proc unreadable)
+  // The previous sample: normally seq - 1; after missed ticks, the one before the gap.
+  for (uint64_t back = 1; back <= seq && back < cpu_.size(); ++back) {
+    const CpuSample& prev = cpu_[(seq - back) % cpu_.size()];
+    if (prev.seq != seq - back) continue;
+    if (now.t_ns > prev.t_ns) {
+      p.cpu_percent = 100.0 * (now.cpu_s - prev.cpu_s) / (double(now.t_ns - prev.t_ns) / 1e9);
+    }
+    return;
+  }
+}
+
+History Registry::history() const {
+  History h;
+  std::lock_guard lock(mu_);
+  h.ticks = seq_;
+  const uint64_t first = seq_ > points_.size() ? seq_ - points_.size() + 1 : 1;
+  if (seq_ >= first) h.points.reserve(seq_ - first + 1);
+  for (uint64_t s = first; s <= seq_; ++s) {
+    const HistoryPoint& p = points_[s % points_.size()];
+    if (p.seq == s) {
+      h.points.push_back(p);
+    } else {
+      // Skipped over after a long gap (the ring was cleared): an empty second.
+      h.points.emplace_back().seq = s;
+    }
+  }
+  return h;
 }
 
 void Registry::collect(Slot& s) {
@@ -465,6 +504,10 @@ Snapshot Registry::snapshot() {
   const uint64_t now = clock_.now_ns();
   std::lock_guard lock(mu_);
   snap.ticks = seq_;
+  if (snap.process.valid && seq_ > 0) {
+    HistoryPoint& p = points_[seq_ % points_.size()];
+    if (p.seq == seq_) p.rss_bytes = int64_t(snap.process.rss_bytes);
+  }
   snap.uptime_seconds = now > start_ns_ ? double(now - start_ns_) / 1e9 : 0.0;
   for (size_t w = 0; w < kWindows; ++w) fill_window(snap, w, quota);
   fill_routes(snap);

@@ -45,8 +45,13 @@ class Registry {
   // tick (late or missed ticks) become empty slots. A tick within the same second as the
   // previous one does nothing (its samples wait for the next).
   void tick();
-  // Thread-safe w.r.t. tick().
+  // Thread-safe w.r.t. tick(). Also notes the process RSS against the newest second, for
+  // history() (RSS is not read per tick: the stats server snapshots every tick anyway).
   Snapshot snapshot();
+  // The last up to 300 completed seconds, oldest first. Each point was summarized when its
+  // slot closed, so this is a copy (~150 KB at most), no quantile math. Thread-safe w.r.t.
+  // tick(); meant for the stats thread, at most once per tick.
+  History history() const;
   uint64_t ticks() const;
 
  private:
@@ -78,6 +83,7 @@ class Registry {
   void push(Slot& s);
   void apply_route_delta(const RouteDelta& d, int sign, size_t window);
   void sample_cpu(uint64_t seq, uint64_t now);
+  void close_point(uint64_t seq);
   void fill_window(Snapshot& snap, size_t w, double quota) const;
   void fill_routes(Snapshot& snap) const;
   double covered_seconds(size_t w) const;
@@ -111,6 +117,7 @@ class Registry {
   Histogram scratch_dur_{kDurationLayout}, scratch_size_{kSizeLayout};
 
   std::array<CpuSample, SlotRing::kCapacity + 1> cpu_;
+  std::array<HistoryPoint, SlotRing::kCapacity> points_;  // by seq % capacity, like ring_
   CpuSample cpu_first_;
 };
 

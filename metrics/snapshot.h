@@ -21,6 +21,9 @@ inline constexpr std::array<std::string_view, kWindows> kWindowNames = {"1s", "1
 // Length in one-second slots of the rolling windows (total has none).
 inline constexpr std::array<uint32_t, kWindows - 1> kWindowSlots = {1, 10, 60, 300};
 
+// The quantiles every DurationSummary / SizeSummary is computed at, ascending.
+inline constexpr std::array<double, 5> kSummaryQuantiles = {0.5, 0.9, 0.95, 0.99, 0.999};
+
 struct DurationSummary {
   uint64_t count = 0;
   double avg_ms = 0, p50_ms = 0, p90_ms = 0, p95_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
@@ -110,6 +113,34 @@ struct Snapshot {
   ProcessFigures process;  // valid=false when process stats are disabled
 
   const WindowStats& window(Window w) const { return windows[size_t(w)]; }
+};
+
+// One second of history: what one completed slot held, summarized when the slot closed
+// (GET /stats/history backfills dashboards with these). The newest point carries the same
+// figures as that tick's "1s" window.
+struct HistoryPoint {
+  uint64_t seq = 0;       // slot: 1-based second since start; equals Snapshot::ticks while newest
+  uint64_t requests = 0;  // in that second, so also the rate per second
+  uint64_t errors = 0;
+  double error_rate = 0;
+  uint64_t upstream_errors = 0;  // all kinds
+  std::array<DurationSummary, kDurationMetrics> durations{};
+  std::array<SizeSummary, kSizeMetrics> sizes{};
+  // Process CPU over the second (100 = one core), -1 when unknown (process stats off, or a
+  // second without a tick). After a gap in ticks the next point averages over the gap.
+  double cpu_percent = -1;
+  // Resident memory when the stats thread last snapshotted during that second (the stats
+  // server snapshots every tick), -1 when unknown.
+  int64_t rss_bytes = -1;
+
+  const DurationSummary& latency() const { return durations[size_t(DurationMetric::kLatency)]; }
+};
+
+// The last up to SlotRing::kCapacity (300) completed seconds, oldest first, one point per
+// second with no holes: seconds nobody ticked are zero points.
+struct History {
+  uint64_t ticks = 0;  // seq of the newest point (0: none yet)
+  std::vector<HistoryPoint> points;
 };
 
 }  // namespace sidemeter::metrics

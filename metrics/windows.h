@@ -5,11 +5,13 @@
 // 300 slots except for maxima, which cannot be subtracted.
 #include <array>
 #include <cstdint>
+#include <span>
 #include <utility>
 #include <vector>
 
 #include "metrics/counters.h"
 #include "metrics/histogram.h"
+#include "metrics/snapshot.h"
 
 namespace sidemeter::metrics {
 
@@ -64,5 +66,15 @@ struct WindowSums {
   void subtract(const Slot& s);
   void clear();
 };
+
+// Quantiles straight from a sparse histogram (entries ascending by index, as slots hold
+// them), with the same rank rule, midpoint and [min, max] clamp as Histogram::quantiles,
+// so a slot summarized here reads exactly like the dense "1s" window built from it.
+// qs ascending; out gets 0s when empty. max 0 = unknown.
+void sparse_quantiles(const SparseHistogram& h, const HistogramLayout& layout,
+                      std::span<const double> qs, std::span<double> out, uint64_t max);
+
+// Everything of a HistoryPoint that the slot itself holds (not cpu_percent, rss_bytes).
+void summarize_slot(const Slot& s, HistoryPoint& out);
 
 }  // namespace sidemeter::metrics
