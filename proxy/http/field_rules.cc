@@ -3,6 +3,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace sidemeter::http::rules {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -50,6 +54,47 @@ bool is_target(std::string_view s) {
     }
   }
   return all_of_class(s.substr(i), kTargetChar);
+}
+
+size_t scan_line(const char* p, size_t n, bool& clean) {
+  clean = true;
+  // Only CTLs and DEL need a look: HTAB is allowed, CRLF or LF ends the line, a CR at the
+  // very end may be half of a CRLF; anything else makes the line unclean, and the line end
+  // is then found by memchr.
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i k1f = _mm_set1_epi8(0x1f);
+  const __m128i kDel = _mm_set1_epi8(0x7f);
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    // Bytes <= 0x1f (unsigned) or == 0x7f: the only ones that stop a valid line.
+    const __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, k1f), v);
+    auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, kDel))));
+    while (mask != 0) {
+      const size_t j = i + static_cast<size_t>(__builtin_ctz(mask));
+      mask &= mask - 1;
+      const char c = p[j];
+      if (c == '\t') continue;
+      if (c == '\n') return j;
+      if (c == '\r' && j + 1 < n && p[j + 1] == '\n') return j + 1;
+      if (c == '\r' && j + 1 == n) return n;  // the LF may come in the next feed
+      clean = false;
+      const void* nl = std::memchr(p + j, '\n', n - j);
+      return nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - p) : n;
+    }
+  }
+#endif
+  for (; i < n; ++i) {
+    const char c = p[i];
+    if (has_class(c, kFieldVchar)) continue;
+    if (c == '\n') return i;
+    if (c == '\r' && i + 1 < n && p[i + 1] == '\n') return i + 1;
+    if (c == '\r' && i + 1 == n) return n;
+    clean = false;
+    const void* nl = std::memchr(p + i, '\n', n - i);
+    return nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - p) : n;
+  }
+  return n;
 }
 
 std::string_view trim_ows(std::string_view s) {

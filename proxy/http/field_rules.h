@@ -79,6 +79,13 @@ inline bool is_token(std::string_view s) { return !s.empty() && all_of_class(s, 
 bool is_field_value(std::string_view s);
 bool is_target(std::string_view s);
 
+// One pass over a head line for the common case: returns the index of the first '\n' in
+// p[0, n) (n when there is none) and sets `clean` to whether every byte before that '\n',
+// except a '\r' right before it, is field-vchar (so is_field_value holds for any part of
+// the line). Replaces a memchr for the line end followed by a second scan of the value.
+// `clean` is meaningful only when a '\n' was found.
+size_t scan_line(const char* p, size_t n, bool& clean);
+
 // ASCII case-insensitive equality. `lower` must already be lower case (a literal).
 inline bool iequals_lower(std::string_view s, std::string_view lower) {
   if (s.size() != lower.size()) return false;

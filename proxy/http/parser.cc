@@ -112,9 +112,10 @@ Method method_from_text(std::string_view m) {
 }
 
 // field-line = field-name ":" OWS field-value OWS, validated byte by byte. Offsets are
-// relative to `line` (which excludes the CRLF).
-ParseError parse_field_line(std::string_view line, bool first_field, size_t& name_len,
-                            size_t& value_off, size_t& value_len) {
+// relative to `line` (which excludes the CRLF). `clean`: r::scan_line already proved
+// every byte of the line field-vchar, so the value needs no second look.
+ParseError parse_field_line(std::string_view line, bool first_field, bool clean,
+                            size_t& name_len, size_t& value_off, size_t& value_len) {
   if (r::is_ows(line[0])) {
     // A continuation line (obs-fold) or whitespace right after the start line, which
     // RFC 9112 §2.2 lets a recipient reject; both are classic smuggling material.
@@ -134,7 +135,7 @@ ParseError parse_field_line(std::string_view line, bool first_field, size_t& nam
   if (i == 0) return ParseError::kInvalidHeaderName;
   name_len = i;
   const std::string_view raw_value = line.substr(i + 1);
-  if (!r::is_field_value(raw_value)) return ParseError::kInvalidHeaderValue;
+  if (!clean && !r::is_field_value(raw_value)) return ParseError::kInvalidHeaderValue;
   size_t b = 0;
   size_t e = raw_value.size();
   while (b < e && r::is_ows(raw_value[b])) ++b;
@@ -215,7 +216,9 @@ struct Parser::Impl {
 
   // Our rules over the copied head.
   size_t consume_head(const char* p, size_t n, bool& head_ready);
-  ParseError process_head_line(bool& head_ready);
+  bool check_head_limits(const char* line, size_t size, bool has_nl, size_t unbuffered);
+  ParseError process_head_line(const char* data, size_t size, uint32_t base, bool clean,
+                               bool& head_ready);
   ParseError parse_request_line(std::string_view line, uint32_t base);
   ParseError parse_status_line(std::string_view line, uint32_t base);
   ParseError finish_head();
@@ -383,53 +386,92 @@ const llhttp_settings_t* Parser::Impl::settings() {
 
 size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
   size_t used = 0;
-  while (used < n) {
-    const void* nl = std::memchr(p + used, '\n', n - used);
-    const size_t take = nl != nullptr
-                            ? static_cast<size_t>(static_cast<const char*>(nl) - (p + used)) + 1
-                            : n - used;
-    head_buf.append(p + used, take);
-    used += take;
-
-    // Limits are checked on partial lines too, so a peer cannot make us buffer more than
-    // the limit by never sending the line end.
-    size_t content_len = head_buf.size() - line_start;  // excluding CRLF, once known
-    if (nl != nullptr) {
-      --content_len;
-      if (content_len > 0 && head_buf[head_buf.size() - 2] == '\r') --content_len;
-    } else if (head_buf.back() == '\r') {
-      --content_len;  // may be the first half of the CRLF
-    }
-    if (state == State::kStartLine && content_len > limits.max_start_line_bytes) {
-      error = ParseError::kRequestLineTooLong;
-      state = State::kError;
-      return used;
-    }
-    if (leading_bytes + head_buf.size() > limits.max_head_bytes) {
-      error = ParseError::kHeadersTooLarge;
-      state = State::kError;
-      return used;
-    }
-    if (nl == nullptr) break;
-    const ParseError e = process_head_line(head_ready);
+  // A line the previous feed left incomplete is finished in head_buf.
+  if (line_start < head_buf.size()) {
+    const void* nl = std::memchr(p, '\n', n);
+    const size_t take = nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - p) + 1 : n;
+    head_buf.append(p, take);
+    used = take;
+    const size_t size = head_buf.size() - line_start;
+    if (!check_head_limits(head_buf.data() + line_start, size, nl != nullptr, 0)) return used;
+    if (nl == nullptr) return used;
+    const ParseError e = process_head_line(head_buf.data() + line_start, size,
+                                           static_cast<uint32_t>(line_start), false, head_ready);
     if (e != ParseError::kNone) {
+      error = e;
+      state = State::kError;
+      return used;
+    }
+    if (head_ready) return used;
+  }
+
+  // The rest is validated where it lies and copied into head_buf once at the end:
+  // [copy_from, used) is what still has to be appended.
+  size_t copy_from = used;
+  const auto flush = [&] { head_buf.append(p + copy_from, used - copy_from); };
+  while (used < n) {
+    bool clean = false;
+    const size_t end = used + r::scan_line(p + used, n - used, clean);
+    const bool has_nl = end < n;
+    const size_t size = has_nl ? end + 1 - used : n - used;
+    if (!check_head_limits(p + used, size, has_nl, used - copy_from + size)) {
+      used += size;
+      flush();
+      return used;
+    }
+    if (!has_nl) {
+      used = n;
+      break;
+    }
+    const bool leading_empty = state == State::kStartLine && size == 2 && p[used] == '\r';
+    const auto base = static_cast<uint32_t>(head_buf.size() + (used - copy_from));
+    const ParseError e = process_head_line(p + used, size, base, clean, head_ready);
+    used += size;
+    if (leading_empty) copy_from = used;  // skipped, not part of the head
+    if (e != ParseError::kNone) {
+      flush();
       error = e;
       state = State::kError;
       return used;
     }
     if (head_ready) break;
   }
+  flush();
   return used;
 }
 
-ParseError Parser::Impl::process_head_line(bool& head_ready) {
-  const size_t size = head_buf.size() - line_start;
+bool Parser::Impl::check_head_limits(const char* line, size_t size, bool has_nl,
+                                     size_t unbuffered) {
+  // Limits are checked on partial lines too, so a peer cannot make us buffer more than
+  // the limit by never sending the line end. `line` is the line so far; `unbuffered`
+  // counts the head bytes up to its end that are not in head_buf yet.
+  size_t content_len = size;  // excluding CRLF, once known
+  if (has_nl) {
+    --content_len;
+    if (content_len > 0 && line[content_len - 1] == '\r') --content_len;
+  } else if (size > 0 && line[size - 1] == '\r') {
+    --content_len;  // may be the first half of the CRLF
+  }
+  if (state == State::kStartLine && content_len > limits.max_start_line_bytes) {
+    error = ParseError::kRequestLineTooLong;
+    state = State::kError;
+    return false;
+  }
+  if (leading_bytes + head_buf.size() + unbuffered > limits.max_head_bytes) {
+    error = ParseError::kHeadersTooLarge;
+    state = State::kError;
+    return false;
+  }
+  return true;
+}
+
+ParseError Parser::Impl::process_head_line(const char* data, size_t size, uint32_t base,
+                                           bool clean, bool& head_ready) {
   // Bare LF as a line terminator: RFC 9112 §2.2 permits accepting it, but a proxy that
   // does while its upstream does not (or the reverse) can be desynchronised.
-  if (size < 2 || head_buf[head_buf.size() - 2] != '\r') return ParseError::kMalformed;
-  const std::string_view line(head_buf.data() + line_start, size - 2);
-  const auto base = static_cast<uint32_t>(line_start);
-  line_start = head_buf.size();
+  if (size < 2 || data[size - 2] != '\r') return ParseError::kMalformed;
+  const std::string_view line(data, size - 2);
+  line_start = base + size;
   if (line.empty()) {
     if (state == State::kStartLine) {
       leading_bytes += size;
@@ -450,7 +492,8 @@ ParseError Parser::Impl::process_head_line(bool& head_ready) {
   size_t name_len = 0;
   size_t value_off = 0;
   size_t value_len = 0;
-  const ParseError e = parse_field_line(line, spans.empty(), name_len, value_off, value_len);
+  const ParseError e =
+      parse_field_line(line, spans.empty(), clean, name_len, value_off, value_len);
   if (e != ParseError::kNone) return e;
   spans.push_back({{base, static_cast<uint32_t>(name_len)},
                    {static_cast<uint32_t>(base + value_off), static_cast<uint32_t>(value_len)}});
@@ -842,7 +885,7 @@ size_t Parser::Impl::consume_trailer_line(const char* p, size_t n, bool& line_do
   size_t value_len = 0;
   // Trailers are dropped, but still held to field syntax: an upstream that merges them
   // must not see anything we would have refused in the head.
-  err = parse_field_line(line, false, name_len, value_off, value_len);
+  err = parse_field_line(line, false, false, name_len, value_off, value_len);
   if (err == ParseError::kNone) {
     const std::string_view name = line.substr(0, name_len);
     if (r::iequals_lower_any_dash(name, "content-length") ||

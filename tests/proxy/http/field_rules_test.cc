@@ -40,6 +40,54 @@ TEST(FieldRulesTest, WordChecksMatchByteTable) {
   EXPECT_FALSE(is_target("/0123456789abcdef#frag"));
 }
 
+// The reference scan_line is meant to replace: memchr for the line end, then the byte
+// table over the line without a CR right before the LF.
+size_t reference_scan(std::string_view s, bool& clean) {
+  const size_t nl = s.find('\n');
+  if (nl == std::string_view::npos) return s.size();
+  const size_t len = nl > 0 && s[nl - 1] == '\r' ? nl - 1 : nl;
+  clean = all_of_class(s.substr(0, len), kFieldVchar);
+  return nl;
+}
+
+// Every byte value at every position of lines that span the 16-byte blocks and the tail,
+// with the line end at several places (none, in a block, in the tail, right at a block
+// edge), followed by more bytes that must not matter.
+TEST(FieldRulesTest, ScanLineMatchesReference) {
+  for (size_t len : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{31},
+                     size_t{40}}) {
+    for (const std::string end : {"", "\r\n", "\n", "\r", "\r\r\n", "\r\x01\n"}) {
+      for (size_t pos = 0; pos <= len; ++pos) {
+        for (int b = 0; b < 256; ++b) {
+          std::string s(len, 'a');
+          if (pos < len) s[pos] = static_cast<char>(b);
+          s += end;
+          s += "b\x01c\r\n";  // a later line: never looked at
+          for (const std::string_view in : {std::string_view(s),
+                                            std::string_view(s).substr(0, len + end.size())}) {
+            bool want_clean = true;
+            const size_t want = reference_scan(in, want_clean);
+            bool clean = true;
+            const size_t got = scan_line(in.data(), in.size(), clean);
+            ASSERT_EQ(got, want) << len << " " << pos << " " << b << " " << end.size();
+            if (got < in.size()) {
+              ASSERT_EQ(clean, want_clean) << len << " " << pos << " " << b << " " << end.size();
+            }
+          }
+          if (pos == len) break;  // no byte replaced: one pass is enough
+        }
+      }
+    }
+  }
+  bool clean = false;
+  EXPECT_EQ(scan_line("Host: a\tb\r\n", 11, clean), 10u);
+  EXPECT_TRUE(clean);
+  EXPECT_EQ(scan_line("Host: a\x7f\r\n", 10, clean), 9u);
+  EXPECT_FALSE(clean);
+  EXPECT_EQ(scan_line("0123456789abcdef\rX\n", 19, clean), 18u);
+  EXPECT_FALSE(clean);
+}
+
 TEST(FieldRulesTest, CaseInsensitive) {
   EXPECT_TRUE(iequals_lower("Content-LENGTH", "content-length"));
   EXPECT_FALSE(iequals_lower("Content-Lengths", "content-length"));

@@ -381,6 +381,20 @@ TEST_P(RejectTest, RejectedWholeAndByteByByte) {
   }
 }
 
+// Pieces that cut lines at other places: the head is validated where it lies in the
+// caller's buffer when whole lines are there, and in the parser's copy when a line was
+// cut, so both paths must give the same reason.
+TEST_P(RejectTest, RejectedInUnevenPieces) {
+  const RejectCase& c = GetParam();
+  for (size_t step : {size_t{3}, size_t{13}, size_t{17}, size_t{29}}) {
+    SCOPED_TRACE(step);
+    const auto r = run(c.kind, c.raw, step);
+    EXPECT_EQ(r.error, c.error) << parse_error_info(r.error).reason;
+    EXPECT_EQ(!r.messages.empty(), c.head_delivered);
+    for (const auto& m : r.messages) EXPECT_FALSE(m.complete);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Vectors, RejectTest, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<RejectCase>& i) {
                            return std::string(i.param.name);

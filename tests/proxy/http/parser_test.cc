@@ -576,6 +576,34 @@ TEST(SplitTest, EveryStepGivesSameResult) {
   }
 }
 
+// Lines longer than the parser's 16-byte scan blocks, cut at every step up to past the
+// longest line: the same messages and views as when fed whole.
+TEST(SplitTest, LongLinesEveryStep) {
+  const std::string get =
+      "\r\nGET /api/v1/users/12345/orders?limit=20&offset=40 HTTP/1.1\r\n"
+      "Host: shop.example.com\r\n"
+      "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\n"
+      "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+      "X-Tabbed:\tvalue\twith\ttabs\t and obs-text \x80\xff in the middle of it\t\r\n"
+      "Cookie: session=abcdef0123456789abcdef0123456789; theme=dark\r\n"
+      "\r\n";
+  const std::string raw = get + get;
+  const auto whole = run(kReq, raw);
+  ASSERT_EQ(whole.error, ParseError::kNone);
+  ASSERT_EQ(whole.messages.size(), 2u);
+  EXPECT_EQ(whole.consumed, raw.size());
+  for (size_t step = 1; step <= 100; ++step) {
+    SCOPED_TRACE(step);
+    const auto split = run(kReq, raw, step);
+    EXPECT_EQ(split.error, ParseError::kNone);
+    EXPECT_EQ(split.consumed, raw.size());
+    ASSERT_EQ(split.messages.size(), whole.messages.size());
+    for (size_t i = 0; i < whole.messages.size(); ++i) {
+      EXPECT_EQ(split.messages[i], whole.messages[i]) << "message " << i;
+    }
+  }
+}
+
 // --- Limits at and one past the boundary
 
 TEST(LimitsTest, StartLine) {
