@@ -73,6 +73,25 @@ void size(std::string& out, const metrics::SizeSummary& s) {
   o.u("max", s.max);
 }
 
+// The per-second subset: a history holds 300 of each, so only what charts plot.
+void history_duration(std::string& out, const metrics::DurationSummary& s) {
+  Obj o(out);
+  o.u("count", s.count);
+  o.d("avg", s.avg_ms);
+  o.d("p50", s.p50_ms);
+  o.d("p95", s.p95_ms);
+  o.d("p99", s.p99_ms);
+  o.d("max", s.max_ms);
+}
+
+void history_size(std::string& out, const metrics::SizeSummary& s) {
+  Obj o(out);
+  o.u("total", s.total);
+  o.d("avg", s.avg);
+  o.d("p95", s.p95);
+  o.u("max", s.max);
+}
+
 void status_classes(std::string& out, const std::array<uint64_t, metrics::kStatusClasses>& c) {
   static constexpr std::string_view kNames[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
   Obj o(out);
@@ -216,6 +235,38 @@ void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,
     pr.opt_int("cgroup_memory_max", p.valid ? p.cgroup_memory_max : -1);
   }
   o.key("alerts") += "[]";  // threshold alerts come later; the field is part of the schema
+}
+
+void append_history_json(const metrics::History& history, std::string& out) {
+  Obj o(out);
+  o.s("version", SIDEMETER_VERSION);
+  o.u("ticks", history.ticks);
+  std::string& s = o.key("points");
+  s += '[';
+  bool first = true;
+  for (const metrics::HistoryPoint& p : history.points) {
+    if (!first) s += ',';
+    first = false;
+    Obj po(s);
+    po.u("seq", p.seq);
+    po.u("requests", p.requests);
+    po.d("rps", double(p.requests));  // one-second points
+    po.u("errors", p.errors);
+    po.d("error_rate", p.error_rate);
+    po.u("upstream_errors", p.upstream_errors);
+    history_duration(po.key("latency_ms"), p.durations[size_t(DurationMetric::kLatency)]);
+    history_duration(po.key("upstream_ttfb_ms"),
+                     p.durations[size_t(DurationMetric::kUpstreamTtfb)]);
+    history_duration(po.key("upstream_connect_ms"),
+                     p.durations[size_t(DurationMetric::kUpstreamConnect)]);
+    history_duration(po.key("proxy_overhead_ms"),
+                     p.durations[size_t(DurationMetric::kProxyOverhead)]);
+    history_size(po.key("request_bytes"), p.sizes[size_t(SizeMetric::kRequestBody)]);
+    history_size(po.key("response_bytes"), p.sizes[size_t(SizeMetric::kResponseBody)]);
+    po.opt_d("cpu_percent", p.cpu_percent);
+    po.opt_int("rss_bytes", p.rss_bytes);
+  }
+  s += ']';
 }
 
 }  // namespace sidemeter::stats

@@ -44,4 +44,15 @@ struct JsonExtras {
 void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,
                        const JsonFilter& filter, std::string& out);
 
+// GET /stats/history: the last up to 300 seconds, oldest first, one point per second
+// (seq = that second's "ticks" in /stats/stream frames, so a client joins the two).
+//   {"version", "ticks", "points": [P]}
+// P  = {"seq", "requests", "rps", "errors", "error_rate", "upstream_errors",
+//       "latency_ms": H, "upstream_ttfb_ms": H, "upstream_connect_ms": H,
+//       "proxy_overhead_ms": H, "request_bytes": B, "response_bytes": B,
+//       "cpu_percent": n|null, "rss_bytes": n|null}
+// H  = {"count", "avg", "p50", "p95", "p99", "max"} (milliseconds)
+// B  = {"total", "avg", "p95", "max"} (bytes)
+void append_history_json(const metrics::History& history, std::string& out);
+
 }  // namespace sidemeter::stats

@@ -86,6 +86,7 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   void serve_metrics(StatsConnection& c, const StatsRequest& r);
   void serve_stats(StatsConnection& c, const StatsRequest& r);
   void serve_stream(StatsConnection& c, const StatsRequest& r);
+  void serve_history(StatsConnection& c);
   bool ready() const {
     return listening && proxy_listening && upstream_reachable &&
            !shared.draining.load(std::memory_order_relaxed);
@@ -94,6 +95,7 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   // --- ticks ---
   const metrics::Snapshot& snapshot();
   std::shared_ptr<const std::string> frame();
+  const std::string& history_json();
   void push_frames();
   void flush_statsd();
   bool send_frame(StatsConnection& c, const std::shared_ptr<const std::string>& f);
@@ -123,6 +125,10 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   // Everything the endpoints serve between two ticks comes from one snapshot.
   std::shared_ptr<const metrics::Snapshot> latest;
   std::shared_ptr<const std::string> latest_frame;  // JSON of `latest` for the stream
+  // /stats/history of the current tick: built by the first request after a tick, then
+  // shared by every dashboard that opens until the next tick.
+  std::string history_body;
+  bool history_valid = false;
   uint32_t ticks_since_frame = 0;
   uint32_t ticks_since_statsd = 0;
 
@@ -248,11 +254,14 @@ void StatsServer::Impl::on_request(StatsConnection& c, const StatsRequest& r) {
     serve_stats(c, r);
   } else if (path == "/stats/stream") {
     serve_stream(c, r);
+  } else if (path == "/stats/history") {
+    serve_history(c);
   } else if (path == "/" || path == "/index.html") {
     c.respond(200, "text/html; charset=utf-8", stats::dashboard_html(), kDashboardHeaders);
   } else {
     c.respond(404, kText,
-              "Not Found: try /, /metrics, /stats, /stats/stream, /healthz or /readyz\n");
+              "Not Found: try /, /metrics, /stats, /stats/stream, /stats/history, /healthz "
+              "or /readyz\n");
   }
 }
 
@@ -345,6 +354,18 @@ void StatsServer::Impl::serve_stream(StatsConnection& c, const StatsRequest& r) 
   ++counters.stream_subscribers;
   // The newest frame at once, so a fresh dashboard has something to draw.
   send_frame(c, frame());
+}
+
+void StatsServer::Impl::serve_history(StatsConnection& c) { c.respond(200, kJson, history_json()); }
+
+const std::string& StatsServer::Impl::history_json() {
+  if (!history_valid) {
+    history_body.clear();
+    stats::append_history_json(registry.history(), history_body);
+    history_body += '\n';
+    history_valid = true;
+  }
+  return history_body;
 }
 
 bool StatsServer::Impl::send_frame(StatsConnection& c,
@@ -447,6 +468,7 @@ void StatsServer::on_tick() {
   if (s.closed) return;
   s.latest = std::make_shared<const metrics::Snapshot>(s.registry.snapshot());
   s.latest_frame.reset();
+  s.history_valid = false;
   if (++s.ticks_since_frame >= s.options.stream_interval_s) {
     s.ticks_since_frame = 0;
     s.push_frames();

@@ -7,6 +7,8 @@
 //   GET /stats          JSON snapshot; ?window=10s|1m|5m|total|1s, ?route=<template>,
 //                       ?method=GET filter it
 //   GET /stats/stream   a frame per interval: SSE, or NDJSON with ?format=ndjson
+//   GET /stats/history  the last 5 minutes, one point per second (json_format.h), so the
+//                       dashboard starts with full charts and continues from the stream
 //   GET /healthz        200 while the process runs
 //   GET /readyz         200 when listening, upstream reachable and not draining, else 503
 // With a bearer token configured every path but /healthz and /readyz needs it (401).

@@ -156,5 +156,65 @@ TEST(JsonFormat, ParseWindow) {
   EXPECT_FALSE(parse_window("2m").has_value());
 }
 
+TEST(HistoryJson, ShapeAndFiguresPerSecond) {
+  TestRegistry r;
+  r.record({.path = "/a", .ttfb_ns = 4'000'000, .request_body = 10, .response_body = 300}, 3);
+  r.tick();
+  r.tick();  // an idle second
+  r.record({.path = "/a", .status = 0, .upstream_error = metrics::UpstreamError::kConnectRefused});
+  r.record({.path = "/a", .ttfb_ns = 8'000'000, .connect_ns = 500'000}, 1);
+  r.tick();
+  std::string out;
+  append_history_json(r.registry.history(), out);
+  const JsonValue doc = parse_ok(out);
+  EXPECT_EQ(keys(&doc), (std::vector<std::string>{"version", "ticks", "points"}));
+  EXPECT_EQ(doc.get("ticks")->number, 3);
+  const JsonValue* points = doc.get("points");
+  ASSERT_TRUE(points && points->is_array());
+  ASSERT_EQ(points->array.size(), 3u);
+  const std::vector<std::string> point_keys = {"seq",
+                                               "requests",
+                                               "rps",
+                                               "errors",
+                                               "error_rate",
+                                               "upstream_errors",
+                                               "latency_ms",
+                                               "upstream_ttfb_ms",
+                                               "upstream_connect_ms",
+                                               "proxy_overhead_ms",
+                                               "request_bytes",
+                                               "response_bytes",
+                                               "cpu_percent",
+                                               "rss_bytes"};
+  for (size_t i = 0; i < 3; ++i) {
+    const JsonValue& p = points->array[i];
+    EXPECT_EQ(keys(&p), point_keys);
+    EXPECT_EQ(p.get("seq")->number, double(i + 1));
+    EXPECT_EQ(keys(p.get("latency_ms")),
+              (std::vector<std::string>{"count", "avg", "p50", "p95", "p99", "max"}));
+    EXPECT_EQ(keys(p.get("response_bytes")),
+              (std::vector<std::string>{"total", "avg", "p95", "max"}));
+    EXPECT_EQ(p.get("cpu_percent")->type, JsonValue::Type::kNull);  // process stats off
+    EXPECT_EQ(p.get("rss_bytes")->type, JsonValue::Type::kNull);
+  }
+  const JsonValue& first = points->array[0];
+  EXPECT_EQ(first.get("requests")->number, 3);
+  EXPECT_EQ(first.get("rps")->number, 3);
+  const double latency = double(testing::sample_latency_ns({.ttfb_ns = 4'000'000})) / 1e6;
+  EXPECT_NEAR(first.at("latency_ms.p99")->number, latency, latency / 100);
+  EXPECT_NEAR(first.at("upstream_ttfb_ms.p50")->number, 4.0, 4.0 / 100);
+  EXPECT_EQ(first.at("upstream_connect_ms.count")->number, 0);  // pooled connections
+  EXPECT_EQ(first.at("request_bytes.avg")->number, 10);
+  EXPECT_EQ(first.at("response_bytes.total")->number, 900);
+  EXPECT_EQ(points->array[1].get("requests")->number, 0);
+  EXPECT_EQ(points->array[1].at("latency_ms.count")->number, 0);
+  const JsonValue& third = points->array[2];
+  EXPECT_EQ(third.get("requests")->number, 2);
+  EXPECT_EQ(third.get("errors")->number, 1);
+  EXPECT_EQ(third.get("error_rate")->number, 0.5);
+  EXPECT_EQ(third.get("upstream_errors")->number, 1);
+  EXPECT_NEAR(third.at("upstream_connect_ms.max")->number, 0.5, 0.5 / 100);
+}
+
 }  // namespace
 }  // namespace sidemeter::stats

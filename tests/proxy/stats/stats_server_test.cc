@@ -389,6 +389,98 @@ TEST_F(StatsServerTest, DashboardIsSelfContained) {
   EXPECT_EQ(r.body.find("src="), std::string::npos);
 }
 
+TEST_F(StatsServerTest, HistoryBackfillsUpToTheStreamsFirstFrame) {
+  start();
+  LoopClient& c = client();
+  HttpResponse r = c.get("/stats/history");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  EXPECT_EQ(json(r.body).get("points")->array.size(), 0u);  // nothing closed yet
+
+  for (int second = 1; second <= 5; ++second) {
+    traffic_.record({.path = "/h", .ttfb_ns = uint64_t(second) * 2'000'000}, second);
+    tick();
+  }
+  r = c.get("/stats/history");
+  ASSERT_EQ(r.status, 200);
+  JsonValue doc = json(r.body);
+  EXPECT_EQ(doc.get("ticks")->number, 5);
+  const auto& points = doc.get("points")->array;
+  ASSERT_EQ(points.size(), 5u);
+  for (int second = 1; second <= 5; ++second) {
+    const JsonValue& p = points[size_t(second - 1)];
+    EXPECT_EQ(p.get("seq")->number, second);
+    EXPECT_EQ(p.get("requests")->number, second);
+    const double ttfb = second * 2.0;
+    EXPECT_NEAR(p.at("upstream_ttfb_ms.p99")->number, ttfb, ttfb / 100);
+    EXPECT_GT(p.get("rss_bytes")->number, 0);  // the tick's snapshot noted it
+  }
+
+  // The stream's first frame is the newest history point: same second, same figures, so
+  // the dashboard joins them by seq without a duplicate or a hole.
+  ASSERT_TRUE(c.send("GET /stats/stream HTTP/1.1\r\nHost: a\r\n\r\n"));
+  std::vector<std::string> events;
+  auto next_frame = [&] {
+    events.clear();
+    EXPECT_TRUE(c.pump_until([&](std::string& b) {
+      for (auto& e : take_sse_events(b)) {
+        if (e.find("data: ") != std::string::npos) events.push_back(e);
+      }
+      return !events.empty();
+    }));
+    return events.empty() ? JsonValue{} : json(sse_data(events.back()));
+  };
+  JsonValue frame = next_frame();
+  EXPECT_EQ(frame.get("ticks")->number, points.back().get("seq")->number);
+  EXPECT_EQ(frame.at("windows.1s.requests")->number, points.back().get("requests")->number);
+  EXPECT_EQ(frame.at("windows.1s.latency_ms.p99")->number,
+            points.back().at("latency_ms.p99")->number);
+
+  traffic_.record({.path = "/h", .ttfb_ns = 30'000'000}, 6);
+  tick();
+  frame = next_frame();
+  EXPECT_EQ(frame.get("ticks")->number, 6);
+  // A client that re-fetches now gets that second as the last point, identical to the frame.
+  LoopClient& c2 = client();
+  doc = json(c2.get("/stats/history").body);
+  const JsonValue& newest = doc.get("points")->array.back();
+  EXPECT_EQ(doc.get("points")->array.size(), 6u);
+  EXPECT_EQ(newest.get("seq")->number, 6);
+  EXPECT_EQ(newest.get("requests")->number, frame.at("windows.1s.requests")->number);
+  for (const char* q : {"p50", "p95", "p99", "max"}) {
+    EXPECT_EQ(newest.at(std::string("latency_ms.") + q)->number,
+              frame.at(std::string("windows.1s.latency_ms.") + q)->number)
+        << q;
+  }
+  EXPECT_EQ(newest.at("response_bytes.avg")->number,
+            frame.at("windows.1s.response_bytes.avg")->number);
+
+  // Between ticks every request gets the tick's figures (built once, shared).
+  const std::string body = c2.get("/stats/history").body;
+  traffic_.record({.path = "/h"}, 3);
+  EXPECT_EQ(c2.get("/stats/history").body, body);
+  HttpResponse head;
+  ASSERT_TRUE(c2.send("HEAD /stats/history HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(c2.read_response(head, /*head_only=*/true));
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(std::stoul(head.header("content-length")), body.size());
+}
+
+TEST_F(StatsServerTest, HistoryNeedsTheTokenLikeStats) {
+  stats::StatsOptions options;
+  options.bearer_token = "hist-t0ken";
+  start(options);
+  tick();
+  LoopClient& c = client();
+  EXPECT_EQ(c.get("/stats/history").status, 401);
+  EXPECT_EQ(c.get("/stats/history", "Authorization: Bearer nope\r\n").status, 401);
+  HttpResponse r = c.get("/stats/history", "Authorization: Bearer hist-t0ken\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(json(r.body).get("points")->array.size(), 1u);
+  EXPECT_EQ(c.get("/stats/history?token=hist-t0ken").status, 200);
+  EXPECT_EQ(server_->counters().unauthorized, 2u);
+}
+
 TEST_F(StatsServerTest, ConnectionsBeyondTheCapAreClosed) {
   stats::StatsOptions options;
   options.max_connections = 2;
