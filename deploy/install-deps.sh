@@ -12,8 +12,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev python3 curl
 )
 if [ "${1:-}" = "--test" ]; then
-  # End-to-end checks of the stats port: promtool and a real Prometheus server.
-  packages+=(prometheus)
+  # End-to-end checks of the stats port: promtool and a real Prometheus server scrape it,
+  # headless Chromium renders the dashboard.
+  packages+=(prometheus chromium)
 fi
 
 missing=()

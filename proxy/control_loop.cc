@@ -48,6 +48,7 @@ int ControlLoop::run() {
   uv_timer_start(&tick_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<ControlLoop*>(t->data);
     uint64_t before = self->registry_.ticks();
+    self->stats_->set_upstream_reachable(self->shared_.upstream_reachable.load());
     self->registry_.tick();
     if (self->registry_.ticks() != before) self->stats_->on_tick();
   }, 250, 250);
