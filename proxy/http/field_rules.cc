@@ -46,6 +46,26 @@ bool is_field_value(std::string_view s) {
 }
 
 bool is_target(std::string_view s) {
+#if defined(__SSE2__)
+  if (s.size() >= 16) {
+    // As signed bytes, CTLs, SP and obs-text (>= 0x80) are all below 0x21; DEL and '#'
+    // are the other non-target bytes. The last block may overlap the one before it.
+    const __m128i k21 = _mm_set1_epi8(0x21);
+    const __m128i kDel = _mm_set1_epi8(0x7f);
+    const __m128i kHash = _mm_set1_epi8('#');
+    const auto bad = [&](size_t i) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+      const __m128i m = _mm_or_si128(_mm_cmpgt_epi8(k21, v),
+                                     _mm_or_si128(_mm_cmpeq_epi8(v, kDel), _mm_cmpeq_epi8(v, kHash)));
+      return _mm_movemask_epi8(m) != 0;
+    };
+    size_t i = 0;
+    for (; i + 16 <= s.size(); i += 16) {
+      if (bad(i)) return false;
+    }
+    return i == s.size() || !bad(s.size() - 16);
+  }
+#endif
   size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
     const uint64_t w = load8(s.data() + i);

@@ -112,8 +112,10 @@ Method method_from_text(std::string_view m) {
 }
 
 // field-line = field-name ":" OWS field-value OWS, validated byte by byte. Offsets are
-// relative to `line` (which excludes the CRLF). `clean`: r::scan_line already proved
-// every byte of the line field-vchar, so the value needs no second look.
+// relative to `line`, which excludes the CRLF but must be followed by its CR (both
+// callers checked it): the CR is not a tchar, so the name scan needs no bounds check.
+// `clean`: r::scan_line already proved every byte of the line field-vchar, so the value
+// needs no second look.
 ParseError parse_field_line(std::string_view line, bool first_field, bool clean,
                             size_t& name_len, size_t& value_off, size_t& value_len) {
   if (r::is_ows(line[0])) {
@@ -122,7 +124,7 @@ ParseError parse_field_line(std::string_view line, bool first_field, bool clean,
     return first_field ? ParseError::kMalformed : ParseError::kObsFold;
   }
   size_t i = 0;
-  while (i < line.size() && r::is_tchar(line[i])) ++i;
+  while (r::is_tchar(line.data()[i])) ++i;  // stops at the CR at the latest
   if (i == line.size()) return ParseError::kMalformed;  // no colon at all
   if (line[i] != ':') {
     if (i > 0 && r::is_ows(line[i])) {
@@ -192,7 +194,6 @@ struct Parser::Impl {
     head_buf.reserve(std::min<size_t>(limits.max_head_bytes, 4096));
     const size_t fields = std::min<size_t>(limits.max_fields, 64);
     spans.reserve(fields);
-    ll_fields.reserve(fields);
     head.fields.reserve(fields);
     llhttp_init(&ll, kind == MessageKind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, settings());
     ll.data = this;
@@ -233,6 +234,7 @@ struct Parser::Impl {
   static int cb_status(llhttp_t* p, const char* at, size_t len);
   static int cb_header_field(llhttp_t* p, const char* at, size_t len);
   static int cb_header_value(llhttp_t* p, const char* at, size_t len);
+  static int cb_header_value_complete(llhttp_t* p);
   static int cb_headers_complete(llhttp_t* p);
   static int cb_body(llhttp_t* p, const char* at, size_t len);
   static int cb_chunk_header(llhttp_t* p);
@@ -282,8 +284,9 @@ struct Parser::Impl {
   ParseError ll_error = ParseError::kNone;  // llhttp refused a field line we accepted
   ParseError cb_error = ParseError::kNone;  // a callback of ours stopped llhttp
   Span ll_method, ll_url, ll_status;
-  std::vector<FieldSpan> ll_fields;
-  bool ll_in_name = false;
+  FieldSpan ll_field;            // the field llhttp is reading
+  uint32_t ll_field_count = 0;   // fields llhttp finished
+  bool ll_fields_differ = false; // some finished field differs from spans[i]
   bool ll_head_seen = false;     // on_headers_complete ran
   bool ll_message_done = false;  // on_message_complete ran
   bool ll_last_chunk = false;    // on_chunk_header saw size 0: trailers follow
@@ -321,18 +324,28 @@ int Parser::Impl::cb_status(llhttp_t* p, const char* at, size_t len) {
 int Parser::Impl::cb_header_field(llhttp_t* p, const char* at, size_t len) {
   auto& m = impl_of(p);
   if (m.state == State::kTrailers) return 0;  // validated by our trailer rules
-  if (!m.ll_in_name) {
-    m.ll_fields.emplace_back();
-    m.ll_in_name = true;
-  }
-  extend(m.ll_fields.back().name, offset_in(m.head_buf, at), len);
+  extend(m.ll_field.name, offset_in(m.head_buf, at), len);
   return 0;
 }
 int Parser::Impl::cb_header_value(llhttp_t* p, const char* at, size_t len) {
   auto& m = impl_of(p);
-  if (m.state == State::kTrailers || m.ll_fields.empty()) return 0;
-  m.ll_in_name = false;
-  extend(m.ll_fields.back().value, offset_in(m.head_buf, at), len);
+  if (m.state == State::kTrailers) return 0;
+  extend(m.ll_field.value, offset_in(m.head_buf, at), len);
+  return 0;
+}
+int Parser::Impl::cb_header_value_complete(llhttp_t* p) {
+  // Compared as each field ends (our rules passed its line before llhttp saw it, so
+  // spans[i] exists); a difference is refused at the head end, like the other checks.
+  auto& m = impl_of(p);
+  if (m.state == State::kTrailers) return 0;
+  const uint32_t i = m.ll_field_count++;
+  Span v = m.ll_field.value;  // llhttp keeps trailing OWS in the value
+  while (v.len > 0 && r::is_ows(m.head_buf[v.off + v.len - 1])) --v.len;
+  if (i >= m.spans.size() || !same(m.ll_field.name, m.spans[i].name) ||
+      !same(v, m.spans[i].value)) {
+    m.ll_fields_differ = true;
+  }
+  m.ll_field = FieldSpan{};
   return 0;
 }
 int Parser::Impl::cb_headers_complete(llhttp_t* p) { return impl_of(p).on_headers_complete(); }
@@ -372,6 +385,7 @@ const llhttp_settings_t* Parser::Impl::settings() {
     s.on_status = cb_status;
     s.on_header_field = cb_header_field;
     s.on_header_value = cb_header_value;
+    s.on_header_value_complete = cb_header_value_complete;
     s.on_headers_complete = cb_headers_complete;
     s.on_body = cb_body;
     s.on_chunk_header = cb_chunk_header;
@@ -784,13 +798,9 @@ bool Parser::Impl::llhttp_agrees_on_tokens() {
   } else if (llhttp_get_status_code(&ll) != head.status || !same(ll_status, start_c)) {
     return false;
   }
-  if (ll_fields.size() != spans.size()) return false;
-  for (size_t i = 0; i < spans.size(); ++i) {
-    Span v = ll_fields[i].value;  // llhttp keeps trailing OWS in the value
-    while (v.len > 0 && r::is_ows(head_buf[v.off + v.len - 1])) --v.len;
-    if (!same(ll_fields[i].name, spans[i].name) || !same(v, spans[i].value)) return false;
-  }
-  return true;
+  // Fields were compared one by one in cb_header_value_complete.
+  return !ll_fields_differ && ll_field_count == spans.size() && ll_field.name.len == 0 &&
+         ll_field.value.len == 0;
 }
 
 bool Parser::Impl::llhttp_agrees_on_framing() const {
@@ -1028,8 +1038,9 @@ void Parser::Impl::reset() {
   ll_error = ParseError::kNone;
   cb_error = ParseError::kNone;
   ll_method = ll_url = ll_status = Span{};
-  ll_fields.clear();
-  ll_in_name = false;
+  ll_field = FieldSpan{};
+  ll_field_count = 0;
+  ll_fields_differ = false;
   ll_head_seen = false;
   ll_message_done = false;
   ll_last_chunk = false;
