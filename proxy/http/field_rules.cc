@@ -55,8 +55,8 @@ bool is_target(std::string_view s) {
     const __m128i kHash = _mm_set1_epi8('#');
     const auto bad = [&](size_t i) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-      const __m128i m = _mm_or_si128(_mm_cmpgt_epi8(k21, v),
-                                     _mm_or_si128(_mm_cmpeq_epi8(v, kDel), _mm_cmpeq_epi8(v, kHash)));
+      const __m128i m = _mm_or_si128(
+          _mm_cmpgt_epi8(k21, v), _mm_or_si128(_mm_cmpeq_epi8(v, kDel), _mm_cmpeq_epi8(v, kHash)));
       return _mm_movemask_epi8(m) != 0;
     };
     size_t i = 0;
@@ -89,7 +89,8 @@ size_t scan_line(const char* p, size_t n, bool& clean) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
     // Bytes <= 0x1f (unsigned) or == 0x7f: the only ones that stop a valid line.
     const __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, k1f), v);
-    auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, kDel))));
+    auto mask =
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, kDel))));
     while (mask != 0) {
       const size_t j = i + static_cast<size_t>(__builtin_ctz(mask));
       mask &= mask - 1;

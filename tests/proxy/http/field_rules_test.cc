@@ -54,8 +54,8 @@ size_t reference_scan(std::string_view s, bool& clean) {
 // with the line end at several places (none, in a block, in the tail, right at a block
 // edge), followed by more bytes that must not matter.
 TEST(FieldRulesTest, ScanLineMatchesReference) {
-  for (size_t len : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{31},
-                     size_t{40}}) {
+  for (size_t len :
+       {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{31}, size_t{40}}) {
     for (const std::string end : {"", "\r\n", "\n", "\r", "\r\r\n", "\r\x01\n"}) {
       for (size_t pos = 0; pos <= len; ++pos) {
         for (int b = 0; b < 256; ++b) {
@@ -63,8 +63,8 @@ TEST(FieldRulesTest, ScanLineMatchesReference) {
           if (pos < len) s[pos] = static_cast<char>(b);
           s += end;
           s += "b\x01c\r\n";  // a later line: never looked at
-          for (const std::string_view in : {std::string_view(s),
-                                            std::string_view(s).substr(0, len + end.size())}) {
+          for (const std::string_view in :
+               {std::string_view(s), std::string_view(s).substr(0, len + end.size())}) {
             bool want_clean = true;
             const size_t want = reference_scan(in, want_clean);
             bool clean = true;
