@@ -15,9 +15,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/proxy/stats/json_value.h"
 #include "tests/support/raw_client.h"
@@ -240,65 +242,164 @@ class Chromium {
   std::string buf_;
 };
 
+// Standard base64 (DevTools returns screenshots that way).
+std::string base64_decode(const std::string& in) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char ch : in) {
+    int v;
+    if (ch >= 'A' && ch <= 'Z') {
+      v = ch - 'A';
+    } else if (ch >= 'a' && ch <= 'z') {
+      v = ch - 'a' + 26;
+    } else if (ch >= '0' && ch <= '9') {
+      v = ch - '0' + 52;
+    } else if (ch == '+') {
+      v = 62;
+    } else if (ch == '/') {
+      v = 63;
+    } else {
+      continue;  // padding, newlines
+    }
+    acc = (acc << 6) | uint32_t(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += char((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (!text.empty()) {
+    const size_t bar = text.find('|', pos);
+    out.push_back(text.substr(pos, bar == std::string::npos ? bar : bar - pos));
+    if (bar == std::string::npos) break;
+    pos = bar + 1;
+  }
+  return out;
+}
+
+// Where the screenshot goes: meson's log dir when the test runs under meson (set in
+// meson.build), else the working directory.
+std::string screenshot_path() {
+  const char* dir = std::getenv("SIDEMETER_SCREENSHOT_DIR");
+  std::string d = dir && *dir ? dir : ".";
+  mkdir(d.c_str(), 0755);
+  return d + "/dashboard.png";
+}
+
 TEST_F(StatsEndToEnd, ChromiumRendersTheDashboardFromTheStream) {
   std::string binary = find_tool("chromium");
   if (binary.empty()) binary = find_tool("chromium-browser");
   if (binary.empty()) GTEST_SKIP() << "chromium not installed (Debian package: chromium)";
+  // A few seconds of history first, so the backfill has something to show.
+  constexpr size_t kHistoryPoints = 5;
+  size_t history_points = 0;
+  {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (history_points < kHistoryPoints && std::chrono::steady_clock::now() < deadline) {
+      const auto h = parse_json(get(port_, "/stats/history").body);
+      const JsonValue* points = h ? h->get("points") : nullptr;
+      history_points = points ? points->array.size() : 0;
+      if (history_points < kHistoryPoints) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));  // polling a process
+      }
+    }
+    ASSERT_GE(history_points, kHistoryPoints);
+  }
   const std::string dir = temp_dir();
-  std::string state;
+  std::string state, first_state, png;
   {
     Chromium chrome(binary, dir);
     ASSERT_TRUE(chrome.started());
-    const std::string url = "http://127.0.0.1:" + std::to_string(port_) + "/";
-    auto target = chrome.call("Target.createTarget", "{\"url\":\"" + url + "\"}");
+    auto target = chrome.call("Target.createTarget", "{\"url\":\"about:blank\"}");
     ASSERT_TRUE(target && target->at("result.targetId")) << "no DevTools reply";
     auto attached = chrome.call(
         "Target.attachToTarget",
         "{\"targetId\":\"" + target->at("result.targetId")->string + "\",\"flatten\":true}");
     ASSERT_TRUE(attached && attached->at("result.sessionId"));
     const std::string session = attached->at("result.sessionId")->string;
-    // What the script fills in from stream frames: the footer counts frames, the route
-    // table lists the demo routes, the stream pill says live.
+    // The README's size: every panel of the dashboard on one screen.
+    ASSERT_TRUE(chrome.call("Emulation.setDeviceMetricsOverride",
+                            "{\"width\":1400,\"height\":1500,\"deviceScaleFactor\":1,"
+                            "\"mobile\":false}",
+                            session));
+    const std::string url = "http://127.0.0.1:" + std::to_string(port_) + "/";
+    ASSERT_TRUE(chrome.call("Page.navigate", "{\"url\":\"" + url + "\"}", session));
+    // What the script fills in: the footer counts frames, the route table lists the demo
+    // routes, the stream pill says live; then history points taken in, stream frames
+    // received and points in the throughput chart.
     const std::string expr =
         "{\"expression\":\"[document.getElementById('footer').textContent,"
         "document.querySelectorAll('td.route').length,"
         "document.getElementById('conn').textContent,"
-        "document.getElementById('k-rps').textContent].join('|')\",\"returnByValue\":true}";
+        "document.getElementById('k-rps').textContent,"
+        "document.body.dataset.backfilled || 0,"
+        "document.body.dataset.frames || 0,"
+        "document.getElementById('ch-rps').dataset.points || 0].join('|')\","
+        "\"returnByValue\":true}";
+    auto evaluate = [&] {
+      auto r = chrome.call("Runtime.evaluate", expr, session);
+      const JsonValue* v = r ? r->at("result.result.value") : nullptr;
+      return v ? v->string : std::string();
+    };
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
-      auto r = chrome.call("Runtime.evaluate", expr, session);
-      ASSERT_TRUE(r.has_value());
-      const JsonValue* v = r->at("result.result.value");
-      state = v ? v->string : "";
+      state = evaluate();
+      // The first moment both a frame and the history are in: right after load.
+      const std::vector<std::string> fields = split(state);
+      if (first_state.empty() && fields.size() == 7 && fields[0].rfind("Frame ", 0) == 0 &&
+          fields[4] != "0") {
+        first_state = state;
+      }
       // Two frames seen: the stream keeps pushing, not just the one at subscription.
-      if (state.rfind("Frame ", 0) == 0 && state.find("|live|") != std::string::npos) {
+      if (!first_state.empty() && state.find("|live|") != std::string::npos) {
         const std::string first = state.substr(0, state.find(' ', 6));
-        auto again = [&] {
-          auto r2 = chrome.call("Runtime.evaluate", expr, session);
-          const JsonValue* v2 = r2 ? r2->at("result.result.value") : nullptr;
-          return v2 ? v2->string : std::string();
-        };
-        std::string later = again();
+        std::string later = evaluate();
         while (later.substr(0, later.find(' ', 6)) == first &&
                std::chrono::steady_clock::now() < deadline) {
           std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling the browser
-          later = again();
+          later = evaluate();
         }
         EXPECT_NE(later.substr(0, later.find(' ', 6)), first) << "no second frame: " << later;
+        state = later;
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling the browser
     }
+    auto shot = chrome.call("Page.captureScreenshot", "{\"format\":\"png\"}", session);
+    const JsonValue* data = shot ? shot->at("result.data") : nullptr;
+    if (data) png = base64_decode(data->string);
   }
   std::string ignored;
   run("rm -rf " + dir, ignored);
   ASSERT_EQ(state.rfind("Frame ", 0), 0u) << state;
   EXPECT_NE(state.find("|live|"), std::string::npos) << state;
-  // At least one route row (the demo traffic), and a numeric RPS card.
-  const size_t bar1 = state.find('|');
-  const size_t bar2 = state.find('|', bar1 + 1);
-  EXPECT_GT(std::atoi(state.substr(bar1 + 1, bar2 - bar1 - 1).c_str()), 0) << state;
-  EXPECT_GT(std::atof(state.substr(state.rfind('|') + 1).c_str()), 0) << state;  // demo RPS
+  // Fields: footer | route rows | conn | rps card | backfilled | frames | chart points.
+  const std::vector<std::string> f = split(state), f0 = split(first_state);
+  ASSERT_EQ(f.size(), 7u) << state;
+  EXPECT_GT(std::atoi(f[1].c_str()), 0) << state;  // at least one route row (demo traffic)
+  EXPECT_GT(std::atof(f[3].c_str()), 0) << state;  // demo RPS
+  // Right after load the charts already hold the seconds before the page opened: more
+  // points than frames received, and at least the history that existed before loading.
+  ASSERT_EQ(f0.size(), 7u) << "history never arrived: " << state;
+  const int backfilled = std::atoi(f0[4].c_str()), frames = std::atoi(f0[5].c_str());
+  const int chart_points = std::atoi(f0[6].c_str());
+  EXPECT_GE(backfilled, int(history_points)) << first_state;
+  EXPECT_GE(chart_points, int(history_points)) << first_state;
+  EXPECT_GT(chart_points, frames) << first_state;
+
+  ASSERT_GT(png.size(), 10'000u) << "no screenshot";
+  EXPECT_EQ(png.substr(1, 3), "PNG");
+  const std::string path = screenshot_path();
+  std::ofstream(path, std::ios::binary) << png;
+  std::cout << "dashboard screenshot: " << path << " (" << png.size() << " bytes)" << std::endl;
+  RecordProperty("screenshot", path);
 }
 
 }  // namespace

@@ -381,6 +381,7 @@ TEST_F(StatsServerTest, DashboardIsSelfContained) {
   EXPECT_NE(r.header("content-security-policy").find("default-src 'none'"), std::string::npos);
   EXPECT_NE(r.body.find("EventSource"), std::string::npos);
   EXPECT_NE(r.body.find("stats/stream"), std::string::npos);
+  EXPECT_NE(r.body.find("stats/history"), std::string::npos);  // the backfill on load
   EXPECT_NE(r.body.find("<canvas"), std::string::npos);
   // Nothing loaded from elsewhere.
   EXPECT_EQ(r.body.find("http://"), std::string::npos);
