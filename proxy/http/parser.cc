@@ -231,7 +231,7 @@ struct Parser::Impl {
 
   // llhttp callbacks (llhttp_t::data is this Impl).
   static const llhttp_settings_t* settings();
-  static Impl& impl_of(llhttp_t* p);
+  static Impl& impl_of(llhttp_t* p) { return *static_cast<Impl*>(p->data); }
   static int cb_method(llhttp_t* p, const char* at, size_t len);
   static int cb_url(llhttp_t* p, const char* at, size_t len);
   static int cb_status(llhttp_t* p, const char* at, size_t len);
@@ -305,8 +305,6 @@ struct Parser::Impl {
   uint64_t trailer_bytes = 0;
   uint32_t trailer_count = 0;
 };
-
-Parser::Impl& Parser::Impl::impl_of(llhttp_t* p) { return *static_cast<Parser::Impl*>(p->data); }
 
 // Head token callbacks: offsets into head_buf, which llhttp is reading from.
 int Parser::Impl::cb_method(llhttp_t* p, const char* at, size_t len) {

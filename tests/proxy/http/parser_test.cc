@@ -643,6 +643,34 @@ TEST(LimitsTest, HeadBytes) {
   EXPECT_EQ(run(kReq, crlfs, 0, l).error, ParseError::kHeadersTooLarge);
 }
 
+// Leading empty lines plus a head exactly at the limit and one byte past it, cut at every
+// step: the whole-buffer path and the cut-line path count the same bytes, and consume up
+// to the same point when they refuse.
+TEST(LimitsTest, HeadBytesWithLeadingLinesEveryStep) {
+  ParserLimits l;
+  l.max_head_bytes = 80;
+  const std::string lead = "\r\n\r\n";
+  const std::string base = "GET / HTTP/1.1\r\nHost: a\r\nX: ";  // 28 bytes
+  const std::string at = lead + base + std::string(80 - 4 - base.size() - 4, 'v') + "\r\n\r\n";
+  ASSERT_EQ(at.size(), 80u);
+  const std::string over = lead + base + std::string(80 - 4 - base.size() - 3, 'v') + "\r\n\r\n";
+  const auto whole_at = run(kReq, at, 0, l);
+  ASSERT_EQ(whole_at.error, ParseError::kNone);
+  ASSERT_EQ(whole_at.messages.size(), 1u);
+  EXPECT_EQ(whole_at.messages[0].head_wire, 80u);
+  const auto whole_over = run(kReq, over, 0, l);
+  ASSERT_EQ(whole_over.error, ParseError::kHeadersTooLarge);
+  for (size_t step = 1; step <= 81; ++step) {
+    SCOPED_TRACE(step);
+    const auto a = run(kReq, at, step, l);
+    EXPECT_EQ(a.error, ParseError::kNone);
+    EXPECT_EQ(a.messages, whole_at.messages);
+    const auto o = run(kReq, over, step, l);
+    EXPECT_EQ(o.error, ParseError::kHeadersTooLarge);
+    EXPECT_EQ(o.consumed, whole_over.consumed);
+  }
+}
+
 TEST(LimitsTest, FieldCount) {
   ParserLimits l;
   l.max_fields = 3;
