@@ -25,30 +25,43 @@ Derived derive(const PhaseTimes& t, bool upstream_reused) {
   d.has_upstream_total = span(t.upstream_connect_start, t.upstream_response_done, d.upstream_total);
 
   if (d.has_total) {
-    // Waiting intervals, clipped to the exchange, then the length of their union.
+    // Time spent waiting on someone else: receiving the request from the client, opening
+    // the upstream connection, and the upstream working on the request (sent -> response
+    // complete). Whatever the union of those leaves of the total is the proxy's own:
+    // parsing and forwarding the request, forwarding the response, queueing in our loop.
+    // (A missing request_sent, e.g. a failure before sending, falls back to connect start.)
     const uint64_t lo = t.request_first_byte;
     const uint64_t hi = t.response_last_byte_written;
-    uint64_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
-    bool has_a = t.request_body_done != 0 && t.request_body_done >= lo;
-    if (has_a) {
-      a0 = lo;
-      a1 = std::min(t.request_body_done, hi);
+    struct Interval {
+      uint64_t a, b;
+    };
+    Interval iv[3];
+    int n = 0;
+    auto add = [&](uint64_t a, uint64_t b) {
+      if (a == 0 || b == 0 || b < a) return;
+      a = std::clamp(a, lo, hi);
+      b = std::clamp(b, lo, hi);
+      if (b > a) iv[n++] = {a, b};
+    };
+    add(lo, t.request_body_done);
+    add(t.upstream_connect_start, t.upstream_connect_done);
+    add(t.upstream_request_sent != 0 ? t.upstream_request_sent : t.upstream_connect_start,
+        t.upstream_response_done);
+    for (int i = 1; i < n; ++i)  // insertion sort of at most three
+      for (int j = i; j > 0 && iv[j].a < iv[j - 1].a; --j) std::swap(iv[j], iv[j - 1]);
+    uint64_t waited = 0, cur_a = 0, cur_b = 0;
+    bool open = false;
+    for (int i = 0; i < n; ++i) {
+      if (open && iv[i].a <= cur_b) {
+        cur_b = std::max(cur_b, iv[i].b);
+        continue;
+      }
+      if (open) waited += cur_b - cur_a;
+      cur_a = iv[i].a;
+      cur_b = iv[i].b;
+      open = true;
     }
-    bool has_b = t.upstream_connect_start != 0 && t.upstream_response_done != 0 &&
-                 t.upstream_response_done >= t.upstream_connect_start;
-    if (has_b) {
-      b0 = std::clamp(t.upstream_connect_start, lo, hi);
-      b1 = std::clamp(t.upstream_response_done, lo, hi);
-    }
-    uint64_t waited = 0;
-    if (has_a && has_b) {
-      const bool overlap = b0 <= a1 && a0 <= b1;
-      waited = overlap ? std::max(a1, b1) - std::min(a0, b0) : (a1 - a0) + (b1 - b0);
-    } else if (has_a) {
-      waited = a1 - a0;
-    } else if (has_b) {
-      waited = b1 - b0;
-    }
+    if (open) waited += cur_b - cur_a;
     d.proxy_overhead = d.total > waited ? d.total - waited : 0;
     d.has_proxy_overhead = true;
   }

@@ -287,10 +287,11 @@ bool DownstreamConnection::start_upstream(bool allow_pool) {
 
 void DownstreamConnection::flush() {
   if (up_ != nullptr && !up_out_.empty()) {
-    if (sample_.t.upstream_request_sent == 0 && up_->state() == UpstreamConnection::State::kActive)
-      sample_.t.upstream_request_sent = now();
+    bool mark_sent =
+        sample_.t.upstream_request_sent == 0 && up_->state() == UpstreamConnection::State::kActive;
     bool ok = up_->send(up_out_);
     up_out_.clear();
+    if (ok && mark_sent) mark_request_sent();
     if (!ok) {
       up_ = nullptr;
       on_upstream_failed(metrics::UpstreamError::kResetBeforeResponse);
@@ -311,10 +312,11 @@ bool DownstreamConnection::send_upstream_direct(std::string_view data, bool chun
   char hex[24];
   std::string_view parts[4] = {up_out_, chunked ? chunk_header(hex, data.size()) : "", data,
                                chunked ? "\r\n" : ""};
-  if (sample_.t.upstream_request_sent == 0 && up_->state() == UpstreamConnection::State::kActive)
-    sample_.t.upstream_request_sent = now();
+  bool mark_sent =
+      sample_.t.upstream_request_sent == 0 && up_->state() == UpstreamConnection::State::kActive;
   bool ok = up_->sendv(parts, 4);
   up_out_.clear();
+  if (ok && mark_sent) mark_request_sent();
   if (!ok) {
     up_ = nullptr;
     on_upstream_failed(metrics::UpstreamError::kResetBeforeResponse);
@@ -336,8 +338,21 @@ bool DownstreamConnection::send_downstream_direct(std::string_view data, bool ch
 }
 
 void DownstreamConnection::on_upstream_connected() {
-  sample_.t.upstream_connect_done = now();
-  sample_.t.upstream_request_sent = sample_.t.upstream_connect_done;
+  sample_.t.upstream_connect_done = now();  // the callback's entry: when the connect completed
+  mark_request_sent();                      // the buffered request was just written
+}
+
+// Read the clock again after our own work: the time from the request's arrival to here
+// is the proxy's processing, which proxy_overhead must see (a cached per-callback
+// timestamp would hide it).
+void DownstreamConnection::mark_request_sent() {
+  worker_.refresh_now();
+  sample_.t.upstream_request_sent = now();
+}
+
+void DownstreamConnection::mark_last_byte_written() {
+  worker_.refresh_now();
+  sample_.t.response_last_byte_written = now();
 }
 
 http::SinkAction DownstreamConnection::on_upstream_head(const http::MessageHead& head) {
@@ -435,7 +450,7 @@ void DownstreamConnection::on_upstream_read_done() {
   if (state_ == State::kClosing) return;
   if (state_ == State::kTunnel && in_exchange_) {
     // The exchange ends with the 101; the tunnel that follows is not an exchange.
-    sample_.t.response_last_byte_written = now();
+    mark_last_byte_written();
     record_exchange();
     arm_timer(worker_.config().timeouts.tunnel_idle_ms);
     input_paused_ = false;
@@ -530,7 +545,7 @@ void DownstreamConnection::maybe_finish_exchange() {
 }
 
 void DownstreamConnection::finish_exchange() {
-  sample_.t.response_last_byte_written = now();
+  mark_last_byte_written();
   record_exchange();
   if (!keep_alive_ || !request_complete_ || worker_.draining()) {
     linger_then_close();
@@ -602,7 +617,7 @@ void DownstreamConnection::respond_locally(uint16_t status, std::string_view det
   flush();
   if (state_ == State::kClosing) return;
   if (!keep_alive_ || !request_complete_) {
-    sample_.t.response_last_byte_written = now();
+    mark_last_byte_written();
     record_exchange();
     linger_then_close();
     return;

@@ -71,6 +71,8 @@ class DownstreamConnection final : public net::TransportHandler,
   bool start_upstream(bool allow_pool);
   bool send_upstream(std::string_view data);
   void flush();
+  void mark_request_sent();
+  void mark_last_byte_written();
   // Sends batched bytes plus `data` in one writev, framed as a chunk when asked.
   bool send_upstream_direct(std::string_view data, bool chunked);
   bool send_downstream_direct(std::string_view data, bool chunked);

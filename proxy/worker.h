@@ -62,8 +62,9 @@ class Worker {
   SharedState& shared() { return shared_; }
   bool measuring() const { return shared_.config->measure; }
   // One clock read per callback: everything that happens while handling one batch of
-  // bytes happened at the same instant, and 2-3 reads per exchange instead of ~9 keep the
-  // cost of measuring small. Every connection callback starts with refresh_now().
+  // bytes happened at the same instant. Every connection callback starts with
+  // refresh_now(); the connection reads it again only after its own work (request sent,
+  // last byte written) so that proxy_overhead sees that work. ~4 reads per exchange.
   void refresh_now() {
     if (measuring()) now_ns_ = shared_.clock->now_ns();
   }

@@ -29,8 +29,9 @@ TEST(Derive, FullExchange) {
   EXPECT_EQ(d.upstream_connect, 20u);
   EXPECT_EQ(d.upstream_ttfb, 230u);
   EXPECT_EQ(d.upstream_total, 360u);
-  // Waiting: [100,130] + [140,500] = 30 + 360; overhead = 420 - 390.
-  EXPECT_EQ(d.proxy_overhead, 30u);
+  // Waiting: client [100,130], connect [140,160], upstream [170,500] = 30 + 20 + 330;
+  // the proxy's own: 130-140 (request head), 160-170 (send), 500-520 (response).
+  EXPECT_EQ(d.proxy_overhead, 40u);
 }
 
 TEST(Derive, ReusedConnectionHasNoConnectTime) {
@@ -79,11 +80,17 @@ TEST(Derive, OverheadClampsAtZeroAndWaitsClipToTheExchange) {
   PhaseTimes t = full();
   t.upstream_response_done = 600;  // reported after the last write: clipped to 520
   const Derived d = derive(t, false);
-  EXPECT_EQ(d.proxy_overhead, 10u);  // 420 - ([100,130] + [140,520])
+  EXPECT_EQ(d.proxy_overhead, 20u);  // 420 - ([100,130] + [140,160] + [170,520])
   PhaseTimes u = full();
   u.upstream_connect_start = 100;
   u.upstream_response_done = 520;
-  EXPECT_EQ(derive(u, false).proxy_overhead, 0u);
+  // [100,160] + [170,520]: only the send gap 160-170 is ours.
+  EXPECT_EQ(derive(u, false).proxy_overhead, 10u);
+  PhaseTimes v = full();
+  v.upstream_request_sent = 0;  // never sent: the upstream wait starts at connect
+  v.upstream_connect_start = 100;
+  v.upstream_response_done = 520;
+  EXPECT_EQ(derive(v, false).proxy_overhead, 0u);
 }
 
 TEST(Derive, OutOfOrderTimestampsAreAbsent) {
