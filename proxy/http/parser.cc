@@ -6,16 +6,20 @@
 // and hands us the decoded body spans. 8.1 is lenient where later releases closed
 // smuggling vectors, so the rules in field_rules.* run on top:
 //
-//  * Head. Bytes are copied into `head_buf_` line by line (the caller reuses its buffer),
-//    limits checked before each piece is buffered, and every complete line is validated
-//    by our rules BEFORE llhttp sees it; llhttp is then fed the copy. So what strict 8.1
+//  * Head. Complete lines are validated by our rules where they lie in the caller's
+//    buffer (one SSE2 pass per line finds its end and proves its bytes field-vchar, so
+//    values are not scanned again), limits checked first, and each feed's head bytes are
+//    then copied into `head_buf` in one append (the caller reuses its buffer); a line cut
+//    by the end of a feed is completed and validated in `head_buf` instead. llhttp is
+//    fed the copy, only lines our rules accepted, once per feed. So what strict 8.1
 //    still accepts never gets past us: bare LF line ends (start line, final empty line,
 //    leading empty lines), obs-fold, an empty field name, '#' in the target, a double SP
 //    in the request line, HTTP/0.9 "GET /" and HTTP/2.0 or 0.9 versions, status codes
 //    outside 100-599 or with 2 digits, CTLs in the reason phrase, Transfer-Encoding in
 //    HTTP/1.0, "_" look-alikes of the framing fields, Host rules. At the head end llhttp's
 //    tokens (method, target, version, status, reason, every name and value) must equal
-//    the ones our rules derived from the same bytes, and its framing (CL value, chunked,
+//    the ones our rules derived from the same bytes (fields compared as llhttp finishes
+//    each, refused at the head end), and its framing (CL value, chunked,
 //    until-close) must equal ours: any disagreement is two parsers reading one message
 //    differently, which is exactly a smuggling signal, so it is refused.
 //  * Error reasons. Our rules decide first, so the reason is ours wherever both refuse.
