@@ -221,16 +221,25 @@ void UpstreamConnection::finish_exchange(bool leftover_bytes) {
   }
 }
 
+// End of stream outside an exchange: an idle pooled connection just goes; a tunnel tells
+// its client side. True when handled.
+bool UpstreamConnection::end_outside_exchange(bool reset) {
+  if (state_ == State::kIdle) {
+    worker_.pool().forget(this);
+    close_now(reset);
+    return true;
+  }
+  if (state_ == State::kTunnel) {
+    if (observer_ != nullptr) observer_->on_upstream_tunnel_eof();
+    return true;
+  }
+  return false;
+}
+
 void UpstreamConnection::on_transport_eof() {
   worker_.refresh_now();
+  if (end_outside_exchange(false)) return;
   switch (state_) {
-    case State::kIdle:
-      worker_.pool().forget(this);
-      close_now(false);
-      return;
-    case State::kTunnel:
-      if (observer_ != nullptr) observer_->on_upstream_tunnel_eof();
-      return;
     case State::kActive: {
       response_keep_alive_ = false;
       auto r = parser_.finish();
@@ -251,14 +260,8 @@ void UpstreamConnection::on_transport_eof() {
 
 void UpstreamConnection::on_transport_error(int) {
   worker_.refresh_now();
+  if (end_outside_exchange(true)) return;
   switch (state_) {
-    case State::kIdle:
-      worker_.pool().forget(this);
-      close_now(true);
-      return;
-    case State::kTunnel:
-      if (observer_ != nullptr) observer_->on_upstream_tunnel_eof();
-      return;
     case State::kActive:
       fail(response_bytes_ > 0 ? metrics::UpstreamError::kResetMidResponse
                                : metrics::UpstreamError::kResetBeforeResponse);

@@ -84,6 +84,7 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   explicit UpstreamConnection(Worker& worker);
   ~UpstreamConnection() override = default;
   void process(std::string_view data);
+  bool end_outside_exchange(bool reset);
   void fail(metrics::UpstreamError error);
   void close_now(bool reset);
   void finish_exchange(bool leftover_bytes);
