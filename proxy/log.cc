@@ -1,5 +1,7 @@
 #include "proxy/log.h"
 
+#include "proxy/stats/text_output.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -8,6 +10,9 @@
 
 namespace sidemeter::log {
 namespace {
+// One JSON escaper for logs and the stats endpoints; it also keeps invalid UTF-8 (say,
+// from an upstream's error text) from making a log line invalid JSON.
+using stats::append_json_string;
 std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
 
 const char* level_name(Level l) {
@@ -35,29 +40,6 @@ void append_timestamp(std::string& out) {
 }  // namespace
 
 void set_min_level(Level level) { g_min_level.store(static_cast<int>(level)); }
-
-void append_json_string(std::string& out, std::string_view s) {
-  static const char* hex = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out.push_back(hex[c >> 4]);
-          out.push_back(hex[c & 15]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 void write(Level level, std::string_view event, std::initializer_list<Field> fields) {
   if (static_cast<int>(level) < g_min_level.load(std::memory_order_relaxed)) return;

@@ -31,7 +31,5 @@ inline void info(std::string_view e, std::initializer_list<Field> f = {}) { writ
 inline void warn(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::kWarn, e, f); }
 inline void error(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::kError, e, f); }
 
-// JSON string escaping (also used by the stats endpoints).
-void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace sidemeter::log

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "proxy/log.h"
+#include "proxy/stats/text_output.h"
 
 namespace sidemeter::demo {
 namespace {
@@ -108,7 +108,7 @@ DemoReply not_found(std::string_view path) {
   DemoReply r;
   r.status = 404;
   r.body = R"({"error":"not found","path":)";
-  log::append_json_string(r.body, path);
+  stats::append_json_string(r.body, path);
   r.body += "}";
   return r;
 }
