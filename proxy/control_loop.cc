@@ -51,6 +51,12 @@ int ControlLoop::run() {
     self->stats_->set_upstream_reachable(self->shared_.upstream_reachable.load());
     self->registry_.tick();
     if (self->registry_.ticks() != before) self->stats_->on_tick();
+    int64_t conns = self->shared_.downstream_connections.load(std::memory_order_relaxed);
+    if (self->memory_release_.should_trim(conns) && !self->draining_) {
+      for (auto& w : self->workers_) w->request_memory_trim();
+      int64_t delta = release_free_memory();
+      log::info("memory_released", {{"connections", conns}, {"inner_pages_kib", -delta}});
+    }
   }, 250, 250);
 
   uv_timer_init(&loop_, &resolve_timer_);

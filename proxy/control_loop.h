@@ -8,6 +8,7 @@
 
 #include "conf/config.h"
 #include "metrics/registry.h"
+#include "proxy/memory_release.h"
 #include "proxy/stats/stats_server.h"
 #include "proxy/upstream_probe.h"
 #include "proxy/worker.h"
@@ -45,6 +46,7 @@ class ControlLoop {
   uv_work_t resolve_work_;
   std::unique_ptr<StatsServer> stats_;
   UpstreamProbe probe_;
+  MemoryRelease memory_release_;
   std::atomic<int> workers_running_{0};
   bool resolving_ = false;
   bool draining_ = false;

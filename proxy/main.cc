@@ -12,7 +12,9 @@
 #include "metrics/registry.h"
 #include "proxy/control_loop.h"
 #include "proxy/demo/demo.h"
+#include "proxy/fd_limit.h"
 #include "proxy/log.h"
+#include "proxy/memory_release.h"
 #include "proxy/net/listen_socket.h"
 #include "proxy/upstream_target.h"
 #include "proxy/worker.h"
@@ -46,6 +48,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  configure_allocator();
+  FdLimit fd_limit = raise_fd_limit(config.limits.max_connections);
+  if (!fd_limit.enough())
+    log::warn("fd_limit_low", {{"limit", fd_limit.after},
+                               {"wanted", fd_limit.wanted},
+                               {"max_connections", config.limits.max_connections},
+                               {"note", "raise the hard RLIMIT_NOFILE (ulimit -Hn) or lower "
+                                        "limits.max_connections; accepts fail beyond the limit"}});
   if (config.workers == 0) config.workers = std::max(1u, std::thread::hardware_concurrency());
 
   std::unique_ptr<demo::Demo> demo;
@@ -105,6 +115,7 @@ int main(int argc, char** argv) {
                           {"stats_port", unsigned(control.stats_port())},
                           {"upstream", config.upstream.to_string()},
                           {"workers", config.workers},
+                          {"fd_limit", fd_limit.after},
                           {"version", SIDEMETER_VERSION}});
   if (demo) demo->start_traffic(listen_addr.port());
   int rc = control.run();

@@ -1,9 +1,13 @@
 #include "proxy/worker.h"
 
+#include <pthread.h>
 #include <unistd.h>
+
+#include <string>
 
 #include "proxy/downstream_connection.h"
 #include "proxy/log.h"
+#include "proxy/memory_release.h"
 #include "proxy/upstream_pool.h"
 
 namespace sidemeter {
@@ -42,6 +46,10 @@ void Worker::start() {
 }
 
 void Worker::run() {
+  // Named so that `top -H` and per-thread CPU in /proc tell the workers apart (the
+  // benchmark reads how evenly SO_REUSEPORT spreads the load from these).
+  std::string name = "sm-worker-" + std::to_string(index_);
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   uv_run(&loop_, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&loop_);
   if (rc != 0) log::error("worker_loop_not_closed", {{"worker", index_}, {"rc", rc}});
@@ -58,11 +66,17 @@ void Worker::force_stop() {
   uv_async_send(&command_);
 }
 
+void Worker::request_memory_trim() {
+  trim_requested_.store(true);
+  uv_async_send(&command_);
+}
+
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
 void Worker::on_command() {
+  if (trim_requested_.exchange(false)) trim_thread_heap_top();
   int cmd = pending_command_.load();
   if (cmd == 0 || finished_) return;
   refresh_now();

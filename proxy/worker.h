@@ -50,6 +50,10 @@ class Worker {
   void begin_drain();
   // Thread-safe: close everything now (drain timeout passed).
   void force_stop();
+  // Thread-safe: give the free top of this worker's heap back to the kernel (after a
+  // connection spike). Only while the worker runs: the control loop stops asking once
+  // draining begins.
+  void request_memory_trim();
   void join();
 
   // For connections on this worker's thread.
@@ -95,6 +99,7 @@ class Worker {
   std::thread thread_;
   std::function<void()> on_exit_;
   std::atomic<int> pending_command_{0};  // 1 = drain, 2 = force stop
+  std::atomic<bool> trim_requested_{false};
   uint64_t now_ns_ = 0;
   bool draining_ = false;
   bool listener_open_ = false;

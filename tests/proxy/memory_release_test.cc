@@ -1,0 +1,57 @@
+#include "proxy/memory_release.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <vector>
+
+namespace sidemeter {
+namespace {
+
+TEST(MemoryReleaseTest, OrdinaryChurnNeverTrims) {
+  MemoryRelease m;
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_FALSE(m.should_trim(800 + (i % 7) * 100));  // 800..1400, drops < 1000
+  }
+}
+
+TEST(MemoryReleaseTest, TrimsOnceAfterASpikeHalvesAndNotAgainWithoutANewSpike) {
+  MemoryRelease m;
+  EXPECT_FALSE(m.should_trim(10000));
+  EXPECT_FALSE(m.should_trim(6000));  // dropped 4000 but still above half
+  EXPECT_TRUE(m.should_trim(5000));
+  EXPECT_FALSE(m.should_trim(5000));
+  EXPECT_FALSE(m.should_trim(4200));  // below the new peak by less than kMinDrop
+  EXPECT_TRUE(m.should_trim(0));      // the rest of the spike went away
+  EXPECT_FALSE(m.should_trim(0));
+}
+
+TEST(MemoryReleaseTest, SmallSpikeBelowMinimumDropIsIgnored) {
+  MemoryRelease m;
+  EXPECT_FALSE(m.should_trim(MemoryRelease::kMinDrop - 1));
+  EXPECT_FALSE(m.should_trim(0));
+}
+
+TEST(MemoryReleaseTest, ReleasingFreedHeapLowersRss) {
+  // Holes in the middle of the heap, as closed connections leave between live ones: each
+  // freed block sits between two blocks still in use, so free() alone cannot give its
+  // pages back (it only shrinks the top of the heap); a trim can.
+  constexpr int kBlocks = 5000;
+  constexpr size_t kHole = 16000;  // spans at least three whole pages
+  std::vector<void*> holes, keepers;
+  for (int i = 0; i < kBlocks; ++i) {
+    auto* p = static_cast<volatile char*>(std::malloc(kHole));
+    ASSERT_NE(p, nullptr);
+    for (size_t off = 0; off < kHole; off += 256) p[off] = 1;  // make every page resident
+    holes.push_back(const_cast<char*>(p));
+    keepers.push_back(std::malloc(64));
+  }
+  for (void* p : holes) std::free(p);
+  int64_t delta = release_free_memory();
+  for (void* p : keepers) std::free(p);
+  // 5000 holes of three whole pages each are 58 MiB; most of it must come back.
+  EXPECT_LT(delta, -40 * 1024) << "RSS change " << delta << " KiB";
+}
+
+}  // namespace
+}  // namespace sidemeter
