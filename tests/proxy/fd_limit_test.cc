@@ -15,9 +15,7 @@ TEST(FdLimitTest, RaisesSoftToWantedWhenHardAllows) {
   EXPECT_EQ(plan_soft_limit(1024, 1048576, 41024), 41024u);
 }
 
-TEST(FdLimitTest, StopsAtTheHardLimit) {
-  EXPECT_EQ(plan_soft_limit(1024, 20000, 41024), 20000u);
-}
+TEST(FdLimitTest, StopsAtTheHardLimit) { EXPECT_EQ(plan_soft_limit(1024, 20000, 41024), 20000u); }
 
 TEST(FdLimitTest, NeverLowersAnAlreadyHigherSoftLimit) {
   EXPECT_EQ(plan_soft_limit(65536, 1048576, 41024), 65536u);
