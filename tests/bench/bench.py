@@ -179,12 +179,12 @@ class Bench:
       if name == "chunked" and headers.get("transfer-encoding") != "chunked":
         raise RuntimeError(f"backend /chunked is not chunked: {headers}")
 
-  def start_target(self, target):
+  def start_target(self, target, workers=1, cpus=None):
     """Returns (proc or None, port, pids to account)."""
     if target == "direct":
       return None, self.backend_port, procstat.tree(self.backend.pid)
     for _ in range(5):
-      p, port = self._launch(target)
+      p, port = self._launch(target, workers, cpus)
       if p is not None and wait_http(port, p):
         time.sleep(0.2)  # let workers finish forking before we snapshot the tree
         return p, port, procstat.tree(p.pid)
@@ -192,8 +192,8 @@ class Bench:
         self.procs.stop(p)
     raise RuntimeError(f"{target} did not start; see {self.log(target)}")
 
-  def _launch(self, target):
-    cpu = taskset(self.args.proxy_cpu)
+  def _launch(self, target, workers=1, cpus=None):
+    cpu = taskset(self.args.proxy_cpu if cpus is None else cpus)
     log = self.log(target)
     if target.startswith("sidemeter"):
       conf = os.path.join(CONF, "sidemeter_measure_off.yaml" if target.endswith("nomeasure")
@@ -201,7 +201,7 @@ class Bench:
       p = self.procs.start(cpu + [self.args.sidemeter, "--config", conf,
                                   "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0",
                                   "--upstream", f"127.0.0.1:{self.backend_port}",
-                                  "--workers", "1"], log)
+                                  "--workers", str(workers)], log)
       port = self._sidemeter_port(p, log)
       return p, port
     port = free_port()
@@ -252,13 +252,15 @@ class Bench:
       for payload, path in PAYLOADS:
         backend_pids = procstat.tree(self.backend.pid)
         cpu0, bcpu0 = procstat.cpu_seconds(pids), procstat.cpu_seconds(backend_pids)
-        sched0 = procstat.sched_seconds(pids)
+        sched0, split0 = procstat.sched_seconds(pids), procstat.cpu_split(pids)
         w = self.wrk(port, path, self.args.concurrency, self.args.duration)
         cpu1, bcpu1 = procstat.cpu_seconds(pids), procstat.cpu_seconds(backend_pids)
-        sched1 = procstat.sched_seconds(pids)
+        sched1, split1 = procstat.sched_seconds(pids), procstat.cpu_split(pids)
         served = max(1, w["requests"])
         emit(dict(rec, kind="load", payload=payload, **w,
                   cpu_us_per_req=(cpu1 - cpu0) * 1e6 / served,
+                  user_us_per_req=(split1[0] - split0[0]) * 1e6 / served,
+                  kernel_us_per_req=(split1[1] - split0[1]) * 1e6 / served,
                   sched_us_per_req=(sched1 - sched0) * 1e6 / served,
                   backend_cpu_us_per_req=(bcpu1 - bcpu0) * 1e6 / served))
         w1 = self.wrk(port, path, 1, self.args.c1_duration)
@@ -268,6 +270,29 @@ class Bench:
     finally:
       if p is not None:
         self.procs.stop(p)
+
+  def measure_workers(self, run, workers, emit):
+    """sidemeter with `workers` workers allowed on every CPU of --sweep-cpus, small
+    responses: req/s, CPU per request and how the load spread over the worker threads."""
+    p, port, pids = self.start_target("sidemeter", workers, self.args.sweep_cpus)
+    try:
+      self.wrk(port, "/ok", self.args.concurrency, 1)
+      cpu0, sched0 = procstat.cpu_seconds(pids), procstat.sched_seconds(pids)
+      threads0 = procstat.thread_cpu(p.pid, "sm-worker-")
+      w = self.wrk(port, "/ok", self.args.concurrency, self.args.duration)
+      cpu1, sched1 = procstat.cpu_seconds(pids), procstat.sched_seconds(pids)
+      threads1 = procstat.thread_cpu(p.pid, "sm-worker-")
+      served = max(1, w["requests"])
+      busy = [threads1[t] - threads0.get(t, 0.0) for t in sorted(threads1)]
+      total = sum(busy) or 1.0
+      emit({"run": run, "target": "sidemeter", "kind": "workers", "workers": workers, **w,
+            "cpu_us_per_req": (cpu1 - cpu0) * 1e6 / served,
+            "sched_us_per_req": (sched1 - sched0) * 1e6 / served,
+            "worker_share_min": min(busy) / total if busy else None,
+            "worker_share_max": max(busy) / total if busy else None,
+            "worker_threads": len(busy)})
+    finally:
+      self.procs.stop(p)
 
   def idle_memory(self, port, pids):
     http_get(port, "/ok")
@@ -315,6 +340,9 @@ def main():
   ap.add_argument("--proxy-cpu", default="0")
   ap.add_argument("--backend-cpu", default="0")
   ap.add_argument("--load-cpu", default="1")
+  ap.add_argument("--workers-sweep", default="1,2",
+                  help="worker counts to run sidemeter with after the main runs ('' skips)")
+  ap.add_argument("--sweep-cpus", default="0,1", help="CPUs the proxy may use in the sweep")
   ap.add_argument("--nofile", type=int, default=20000)
   ap.add_argument("--results", default=os.path.join(HERE, "results"))
   ap.add_argument("--pidfile")
@@ -364,6 +392,9 @@ def main():
         for target in order:
           print(f"== run {run}/{args.runs}: {target}", flush=True)
           bench.measure_target(run, target, emit)
+        for workers in [int(x) for x in args.workers_sweep.split(",") if x.strip()]:
+          print(f"== run {run}/{args.runs}: sidemeter --workers {workers}", flush=True)
+          bench.measure_workers(run, workers, emit)
       emit({"kind": "meta_end", "run": 0, "target": "",
             "loadavg_end": open("/proc/loadavg").read().split()[:3]})
   except KeyboardInterrupt as e:

@@ -40,6 +40,41 @@ def cpu_seconds(pids):
   return total / CLK_TCK
 
 
+def cpu_split(pids):
+  """(user seconds, kernel seconds) of the processes, all threads included."""
+  user = kernel = 0
+  for p in pids:
+    try:
+      with open(f"/proc/{p}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+      continue
+    user += int(fields[11])
+    kernel += int(fields[12])
+  return user / CLK_TCK, kernel / CLK_TCK
+
+
+def thread_cpu(pid, prefix):
+  """{thread name: on-CPU seconds} for the threads of `pid` whose name starts with prefix
+  (sidemeter names its workers sm-worker-N)."""
+  out = {}
+  try:
+    tids = os.listdir(f"/proc/{pid}/task")
+  except OSError:
+    return out
+  for t in tids:
+    try:
+      with open(f"/proc/{pid}/task/{t}/comm") as f:
+        name = f.read().strip()
+      if not name.startswith(prefix):
+        continue
+      with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+        out[name] = int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+      continue
+  return out
+
+
 def status_kib(pids, key="VmRSS"):
   total = 0
   for p in pids:

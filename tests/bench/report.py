@@ -65,6 +65,47 @@ def render(records):
     "per-thread run time (/proc/PID/task/TID/schedstat, ns resolution). For 'direct' both are "
     "the backend's own CPU.\n")
 
+  w("\n## Where the CPU goes: user space and kernel\n")
+  w("| payload | target | user µs/req | kernel µs/req | kernel share |")
+  w("|---|---|---:|---:|---:|")
+  for p in PAYLOADS:
+    for t in targets:
+      u = median(records, t, "load", "user_us_per_req", p)
+      k = median(records, t, "load", "kernel_us_per_req", p)
+      share = k / (u + k) if u is not None and k is not None and u + k > 0 else None
+      w(f"| {p} | {LABEL[t]} | {fmt(u, 2)} | {fmt(k, 2)} | {fmt(share and share * 100, 0, ' %')} |")
+  w("\nKernel time is the loopback TCP work of one read and one write on each side (the "
+    "peer's receive path runs in the sender's system call), the same for every proxy that "
+    "does no more than that. The floor below is the CPU ratio sidemeter would reach with "
+    "**zero** user-space time: its own kernel time ÷ the other proxy's total.\n")
+  w("| payload | floor ÷ HAProxy | floor ÷ nginx | HAProxy's own kernel share |")
+  w("|---|---:|---:|---:|")
+  floors = {}
+  for p in PAYLOADS:
+    k = median(records, "sidemeter", "load", "kernel_us_per_req", p)
+    tot = {t: median(records, t, "load", "cpu_us_per_req", p) for t in ("haproxy", "nginx")}
+    hk = median(records, "haproxy", "load", "kernel_us_per_req", p)
+    floors[p] = (ratio(k, tot["haproxy"]), ratio(k, tot["nginx"]))
+    w(f"| {p} | {fmt(floors[p][0], 2, 'x')} | {fmt(floors[p][1], 2, 'x')} | "
+      f"{fmt(ratio(hk, tot['haproxy']) and ratio(hk, tot['haproxy']) * 100, 0, ' %')} |")
+
+  sweep = [r for r in records if r.get("kind") == "workers"]
+  if sweep:
+    w(f"\n## Workers (small responses, proxy allowed on CPUs {args.get('sweep_cpus')})\n")
+    w("| workers | req/s | CPU µs/req | on-CPU µs/req | busiest worker's share | idlest worker's share |")
+    w("|---:|---:|---:|---:|---:|---:|")
+    for n in sorted({r["workers"] for r in sweep}):
+      def med(key):
+        vals = [r[key] for r in sweep if r["workers"] == n and r.get(key) is not None]
+        return statistics.median(vals) if vals else None
+      w(f"| {n} | {fmt(med('rps'), 0)} | {fmt(med('cpu_us_per_req'), 2)} | "
+        f"{fmt(med('sched_us_per_req'), 2)} | {fmt(med('worker_share_max') and med('worker_share_max') * 100, 0, ' %')} | "
+        f"{fmt(med('worker_share_min') and med('worker_share_min') * 100, 0, ' %')} |")
+    w("\nOn a 2-core machine the backend and wrk need the other core's time too, so req/s "
+      "cannot double; what shows whether throughput scales with cores is that the kernel "
+      "spreads connections evenly over the SO_REUSEPORT listeners and CPU per request does "
+      "not rise with more workers (nothing on the request path is shared).\n")
+
   w("\n## Latency at concurrency 1 (added = minus the direct backend's)\n")
   w("| payload | target | p50 µs | p99 µs | added p50 µs | added p99 µs |")
   w("|---|---|---:|---:|---:|---:|")
@@ -167,8 +208,22 @@ def render(records):
   check(None if per is None else per <= 16, f"≤ 16 KiB per idle keep-alive conn ({fmt(per, 2)} KiB)")
   check(None if served is None else served >= (conns or 0),
         f"{conns} concurrent connections served ({fmt(served, 0)})")
-  w("- not measured here: throughput scaling with --workers (needs more cores than the 2 "
-    "shared by load generator, backend and proxy)")
+  for p in ("small", "1k"):
+    f = floors.get(p, (None, None))
+    w(f"- {p}: with zero user-space time the kernel alone would put sidemeter at "
+      f"{fmt(f[0], 2, 'x')} HAProxy and {fmt(f[1], 2, 'x')} nginx")
+  if sweep:
+    def med_w(n, key):
+      vals = [r[key] for r in sweep if r["workers"] == n and r.get(key) is not None]
+      return statistics.median(vals) if vals else None
+    ns = sorted({r["workers"] for r in sweep})
+    lo, hi = ns[0], ns[-1]
+    c_lo, c_hi = med_w(lo, "cpu_us_per_req"), med_w(hi, "cpu_us_per_req")
+    spread = med_w(hi, "worker_share_min")
+    check(None if c_lo is None or c_hi is None else c_hi <= c_lo * 1.15,
+          f"--workers {hi}: CPU/req within 15 % of --workers {lo} ({fmt(c_hi, 2)} vs {fmt(c_lo, 2)} µs)")
+    check(None if spread is None else spread >= 0.8 / hi,
+          f"--workers {hi}: the idlest worker does ≥ 80 % of an even share ({fmt(spread and spread * 100, 0, ' %')})")
   return "\n".join(out) + "\n"
 
 
