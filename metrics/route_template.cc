@@ -189,7 +189,7 @@ size_t RouteTable::size() const {
   return names_.size();
 }
 
-RouteCache::RouteCache(RouteTable& table) : table_(table) {
+RouteCache::RouteCache(RouteTable& table) : front_(kFrontSlots), table_(table) {
   const size_t size = std::bit_ceil(std::max<size_t>(16, 2 * (table.max_routes() + 1)));
   slots_.resize(size);
   mask_ = size - 1;
@@ -212,6 +212,20 @@ void RouteCache::insert(std::string key, uint32_t id) {
 }
 
 uint32_t RouteCache::lookup(std::string_view path) {
+  if (path.size() > kFrontKey) return lookup_template(path);
+  // FNV-1a: paths are short, and this is cheaper than std::hash's setup for them.
+  uint64_t h = 14695981039346656037ull;
+  for (char c : path) h = (h ^ uint8_t(c)) * 1099511628211ull;
+  FrontEntry& e = front_[(h ^ (h >> 32)) & (kFrontSlots - 1)];
+  if (e.len == path.size() && std::memcmp(e.key, path.data(), path.size()) == 0) return e.id;
+  const uint32_t id = lookup_template(path);
+  e.id = id;
+  e.len = uint8_t(path.size());
+  std::memcpy(e.key, path.data(), path.size());
+  return id;
+}
+
+uint32_t RouteCache::lookup_template(std::string_view path) {
   char buf[kMaxRouteLength];
   const size_t n = table_.templatize(path, buf, sizeof buf);
   if (n == 0) return table_.other_id();

