@@ -28,16 +28,8 @@ def tree(pid):
 
 
 def cpu_seconds(pids):
-  total = 0
-  for p in pids:
-    try:
-      with open(f"/proc/{p}/stat") as f:
-        # The command name may contain spaces: fields start after the last ')'.
-        fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-      continue
-    total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-  return total / CLK_TCK
+  user, kernel = cpu_split(pids)
+  return user + kernel
 
 
 def cpu_split(pids):
@@ -46,11 +38,12 @@ def cpu_split(pids):
   for p in pids:
     try:
       with open(f"/proc/{p}/stat") as f:
+        # The command name may contain spaces: fields start after the last ')'.
         fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
       continue
-    user += int(fields[11])
-    kernel += int(fields[12])
+    user += int(fields[11])  # utime (field 14)
+    kernel += int(fields[12])  # stime (field 15)
   return user / CLK_TCK, kernel / CLK_TCK
 
 
