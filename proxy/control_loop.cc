@@ -52,7 +52,8 @@ int ControlLoop::run() {
     self->registry_.tick();
     if (self->registry_.ticks() != before) self->stats_->on_tick();
     int64_t conns = self->shared_.downstream_connections.load(std::memory_order_relaxed);
-    if (self->memory_release_.should_trim(conns) && !self->draining_) {
+    int64_t peak = self->shared_.downstream_connections_peak.exchange(conns);
+    if (self->memory_release_.should_trim(peak, conns) && !self->draining_) {
       for (auto& w : self->workers_) w->request_memory_trim();
       int64_t delta = release_free_memory();
       log::info("memory_released", {{"connections", conns}, {"inner_pages_kib", -delta}});

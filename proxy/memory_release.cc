@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -18,8 +19,8 @@ int64_t rss_kib() {
 }
 }  // namespace
 
-bool MemoryRelease::should_trim(int64_t connections) {
-  if (connections > peak_) peak_ = connections;
+bool MemoryRelease::should_trim(int64_t peak_since_last_call, int64_t connections) {
+  peak_ = std::max({peak_, peak_since_last_call, connections});
   if (peak_ - connections >= kMinDrop && connections * 2 <= peak_) {
     peak_ = connections;  // the next trim needs a new spike
     return true;

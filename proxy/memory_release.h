@@ -14,10 +14,10 @@ class MemoryRelease {
   // connection, so about 4.5 MiB).
   static constexpr int64_t kMinDrop = 1000;
 
-  // Called once a tick with the process-wide downstream connection count. True when the
-  // count has fallen to at most half of the peak seen since the last trim, by at least
-  // kMinDrop: a spike that passed, not ordinary churn.
-  bool should_trim(int64_t connections);
+  // Called once a tick with the highest downstream connection count since the previous
+  // call and the count now. True when the count has fallen to at most half of the peak
+  // since the last trim, by at least kMinDrop: a spike that passed, not ordinary churn.
+  bool should_trim(int64_t peak_since_last_call, int64_t connections);
 
  private:
   int64_t peak_ = 0;

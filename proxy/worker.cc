@@ -114,9 +114,18 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   auto* self = static_cast<Worker*>(server->data);
   if (status != 0) return;
   auto& count = self->shared_.downstream_connections;
-  bool over = count.fetch_add(1, std::memory_order_relaxed) >=
-              int64_t(self->shared_.config->limits.max_connections);
-  if (over) count.fetch_sub(1, std::memory_order_relaxed);
+  const int64_t before = count.fetch_add(1, std::memory_order_relaxed);
+  bool over = before >= int64_t(self->shared_.config->limits.max_connections);
+  if (over) {
+    count.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    // Raise the peak; a plain load first, so the common case writes nothing shared.
+    auto& peak = self->shared_.downstream_connections_peak;
+    int64_t seen = peak.load(std::memory_order_relaxed);
+    while (before + 1 > seen &&
+           !peak.compare_exchange_weak(seen, before + 1, std::memory_order_relaxed)) {
+    }
+  }
   auto* c = new DownstreamConnection(*self);
   c->accept_and_start(server, over);
 }

@@ -29,6 +29,9 @@ struct SharedState {
   UpstreamTarget* upstream = nullptr;
   const metrics::Clock* clock = nullptr;
   std::atomic<int64_t> downstream_connections{0};  // process-wide, for max_connections
+  // The highest downstream_connections since the control loop last took it: a spike
+  // shorter than its tick would otherwise go unseen (and its memory never returned).
+  std::atomic<int64_t> downstream_connections_peak{0};
   std::string upstream_authority;  // "host:port", the Host for HTTP/1.0 requests without one
   std::atomic<bool> draining{false};
   std::atomic<bool> upstream_reachable{true};  // last TCP probe succeeded

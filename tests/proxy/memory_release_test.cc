@@ -11,25 +11,34 @@ namespace {
 TEST(MemoryReleaseTest, OrdinaryChurnNeverTrims) {
   MemoryRelease m;
   for (int i = 0; i < 100; ++i) {
-    EXPECT_FALSE(m.should_trim(800 + (i % 7) * 100));  // 800..1400, drops < 1000
+    EXPECT_FALSE(
+        m.should_trim(800 + (i % 7) * 100, 800 + (i % 7) * 100));  // 800..1400, drops < 1000
   }
 }
 
 TEST(MemoryReleaseTest, TrimsOnceAfterASpikeHalvesAndNotAgainWithoutANewSpike) {
   MemoryRelease m;
-  EXPECT_FALSE(m.should_trim(10000));
-  EXPECT_FALSE(m.should_trim(6000));  // dropped 4000 but still above half
-  EXPECT_TRUE(m.should_trim(5000));
-  EXPECT_FALSE(m.should_trim(5000));
-  EXPECT_FALSE(m.should_trim(4200));  // below the new peak by less than kMinDrop
-  EXPECT_TRUE(m.should_trim(0));      // the rest of the spike went away
-  EXPECT_FALSE(m.should_trim(0));
+  EXPECT_FALSE(m.should_trim(10000, 10000));
+  EXPECT_FALSE(m.should_trim(6000, 6000));  // dropped 4000 but still above half
+  EXPECT_TRUE(m.should_trim(5000, 5000));
+  EXPECT_FALSE(m.should_trim(5000, 5000));
+  EXPECT_FALSE(m.should_trim(4200, 4200));  // below the new peak by less than kMinDrop
+  EXPECT_TRUE(m.should_trim(0, 0));         // the rest of the spike went away
+  EXPECT_FALSE(m.should_trim(0, 0));
+}
+
+TEST(MemoryReleaseTest, SpikeBetweenTwoCallsStillCounts) {
+  // 1500 connections came and went between two ticks: only the peak saw them.
+  MemoryRelease m;
+  EXPECT_FALSE(m.should_trim(3, 3));
+  EXPECT_TRUE(m.should_trim(1500, 0));
+  EXPECT_FALSE(m.should_trim(0, 0));
 }
 
 TEST(MemoryReleaseTest, SmallSpikeBelowMinimumDropIsIgnored) {
   MemoryRelease m;
-  EXPECT_FALSE(m.should_trim(MemoryRelease::kMinDrop - 1));
-  EXPECT_FALSE(m.should_trim(0));
+  EXPECT_FALSE(m.should_trim(MemoryRelease::kMinDrop - 1, MemoryRelease::kMinDrop - 1));
+  EXPECT_FALSE(m.should_trim(0, 0));
 }
 
 TEST(MemoryReleaseTest, ReleasingFreedHeapLowersRss) {
