@@ -217,11 +217,13 @@ uint32_t RouteCache::lookup(std::string_view path) {
   uint64_t h = 14695981039346656037ull;
   for (char c : path) h = (h ^ uint8_t(c)) * 1099511628211ull;
   FrontEntry& e = front_[(h ^ (h >> 32)) & (kFrontSlots - 1)];
-  if (e.len == path.size() && std::memcmp(e.key, path.data(), path.size()) == 0) return e.id;
+  // An empty view may have a null data(): memcmp/memcpy must not see it, even for 0 bytes.
+  if (e.len == path.size() && (path.empty() || std::memcmp(e.key, path.data(), path.size()) == 0))
+    return e.id;
   const uint32_t id = lookup_template(path);
   e.id = id;
   e.len = uint8_t(path.size());
-  std::memcpy(e.key, path.data(), path.size());
+  if (!path.empty()) std::memcpy(e.key, path.data(), path.size());
   return id;
 }
 

@@ -100,6 +100,9 @@ TEST(RouteCache, RepeatedAndEvictedPathsKeepTheirIds) {
   }
   EXPECT_EQ(t.size(), 40u);
   EXPECT_EQ(c.lookup("/svc3/items/777777"), c.lookup("/svc3/items/1"));
+  // A rejected request has no path: a default view, whose data() is null.
+  EXPECT_EQ(c.lookup(std::string_view{}), c.lookup(""));
+  EXPECT_EQ(c.lookup(std::string_view{}), c.lookup(std::string_view{}));
 }
 
 TEST(RouteCache, ConcurrentWorkersAgreeOnIds) {
