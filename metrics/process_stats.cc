@@ -73,6 +73,14 @@ bool ProcessStats::read_cpu_seconds(double& out) const {
   return true;
 }
 
+bool ProcessStats::read_rss_bytes(uint64_t& out) const {
+  std::string stat;
+  std::vector<std::string_view> t;
+  if (!read_file(root_ + "/proc/self/stat", stat) || !stat_tokens(stat, t)) return false;
+  out = to_u64(t[kRss]) * page_size_;
+  return true;
+}
+
 std::string ProcessStats::cgroup_file(const char* name) const {
   // "0::/path" names our cgroup; inside a container it is usually just "/".
   std::string self;

@@ -32,6 +32,8 @@ class ProcessStats {
 
   // Cheap: only /proc/self/stat (used every tick for CPU %). False if unreadable.
   bool read_cpu_seconds(double& out) const;
+  // Cheap too: resident set size from the same file (the memory release logs it).
+  bool read_rss_bytes(uint64_t& out) const;
   // Everything, including directory scans; call at snapshot time, not per tick.
   ProcessFigures read() const;
   // cpu.max quota in cores, 0 if unlimited or unknown.

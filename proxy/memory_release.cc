@@ -1,23 +1,13 @@
 #include "proxy/memory_release.h"
 
 #include <malloc.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 
+#include "metrics/process_stats.h"
+
 namespace sidemeter {
-namespace {
-int64_t rss_kib() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  long size = 0, resident = 0;
-  int n = std::fscanf(f, "%ld %ld", &size, &resident);
-  std::fclose(f);
-  return n == 2 ? int64_t(resident) * (sysconf(_SC_PAGESIZE) / 1024) : 0;
-}
-}  // namespace
 
 bool MemoryRelease::should_trim(int64_t peak_since_last_call, int64_t connections) {
   peak_ = std::max({peak_, peak_since_last_call, connections});
@@ -46,9 +36,12 @@ void trim_thread_heap_top() {
 }
 
 int64_t release_free_memory() {
-  int64_t before = rss_kib();
+  const metrics::ProcessStats stats;
+  uint64_t before = 0, after = 0;
+  stats.read_rss_bytes(before);
   malloc_trim(0);
-  return rss_kib() - before;
+  if (!stats.read_rss_bytes(after)) return 0;
+  return (int64_t(after) - int64_t(before)) / 1024;
 }
 
 }  // namespace sidemeter

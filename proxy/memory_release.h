@@ -36,7 +36,7 @@ void configure_allocator();
 void trim_thread_heap_top();
 
 // malloc_trim(0): returns the free pages of every arena. Returns the RSS change in KiB
-// (negative when memory was released), read from /proc/self/statm around the call.
+// (negative when memory was released), read from /proc/self/stat around the call.
 int64_t release_free_memory();
 
 }  // namespace sidemeter

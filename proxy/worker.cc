@@ -76,7 +76,10 @@ void Worker::join() {
 }
 
 void Worker::on_command() {
-  if (trim_requested_.exchange(false)) trim_thread_heap_top();
+  if (trim_requested_.exchange(false)) {
+    trim_thread_heap_top();
+    log::info("heap_trimmed", {{"worker", index_}});
+  }
   int cmd = pending_command_.load();
   if (cmd == 0 || finished_) return;
   refresh_now();

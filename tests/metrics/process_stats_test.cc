@@ -74,6 +74,9 @@ TEST(ProcessStats, ParsesFixtureFiles) {
   double cpu = 0;
   ASSERT_TRUE(ps.read_cpu_seconds(cpu));
   EXPECT_DOUBLE_EQ(cpu, 4.0);
+  uint64_t rss = 0;
+  ASSERT_TRUE(ps.read_rss_bytes(rss));
+  EXPECT_EQ(rss, 300u * 4096);
 }
 
 TEST(ProcessStats, MissingFilesAreUnknownNotFatal) {
@@ -85,6 +88,8 @@ TEST(ProcessStats, MissingFilesAreUnknownNotFatal) {
   EXPECT_EQ(p.cgroup_cpu_quota_cores, 0.0);
   double cpu = 0;
   EXPECT_FALSE(ProcessStats(f.path() + "/nowhere").read_cpu_seconds(cpu));
+  uint64_t rss = 0;
+  EXPECT_FALSE(ProcessStats(f.path() + "/nowhere").read_rss_bytes(rss));
 }
 
 TEST(ProcessStats, UnlimitedQuotaAndRootCgroup) {
