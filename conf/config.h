@@ -1,9 +1,16 @@
 #pragma once
-// The whole runtime configuration as plain data. Built from defaults, then an optional
-// YAML file (--config), then command-line flags. Only conf/*.cc sees yaml-cpp.
+// The whole runtime configuration as plain, immutable data: one snapshot per load.
+// Loading is read → interpolate ${VAR} / ${VAR:-default} → parse YAML → validate every
+// key → apply command-line flags → one std::shared_ptr<const Config>. Nothing is applied
+// until the whole file is valid; every error is reported at once as FILE:LINE:COL.
+// Only conf/*.cc sees yaml-cpp. Durations are milliseconds, sizes bytes.
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sidemeter::conf {
@@ -12,6 +19,7 @@ struct HostPort {
   std::string host;
   uint16_t port = 0;
   std::string to_string() const;  // "host:port", "[v6]:port"
+  bool operator==(const HostPort&) const = default;
 };
 
 struct Limits {
@@ -20,6 +28,7 @@ struct Limits {
   uint32_t max_headers = 100;                // header lines
   uint64_t max_request_body_bytes = 0;       // 0 = unlimited (413 above)
   uint32_t max_connections = 20000;          // downstream, whole process (503 above)
+  bool operator==(const Limits&) const = default;
 };
 
 struct Timeouts {  // milliseconds
@@ -33,42 +42,107 @@ struct Timeouts {  // milliseconds
   uint64_t tunnel_idle_ms = 300'000;
   uint64_t drain_delay_ms = 1'000;
   uint64_t drain_timeout_ms = 30'000;
+  bool operator==(const Timeouts&) const = default;
 };
 
-struct UpstreamPool {
-  uint32_t max_idle_per_worker = 128;
-  uint64_t resolve_interval_ms = 10'000;
+struct Upstream {
+  HostPort address{"127.0.0.1", 8000};
+  uint32_t max_idle_per_worker = 128;   // pooled keep-alive connections per worker
+  uint64_t resolve_interval_ms = 10'000;  // 0 = resolve once at start
+  // While the upstream is unreachable, a TCP connect every this often (readiness).
+  uint64_t probe_interval_ms = 2'000;
+  // Resend an idempotent request without a body, once, on a fresh connection, when a
+  // pooled connection turns out to have been closed by the backend before it saw it.
+  bool retry_on_stale_connection = true;
+  bool operator==(const Upstream&) const = default;
+};
+
+struct StatsD {
+  HostPort address;                 // port 0: no push sink
+  uint32_t interval_s = 10;
+  bool dogstatsd_tags = true;       // "flavor: dogstatsd" (|#k:v) or "statsd" (in names)
+  std::string prefix = "sidemeter.";
+  bool operator==(const StatsD&) const = default;
+};
+
+struct Stats {
+  HostPort address{"127.0.0.1", 9901};
+  // Bearer token for every stats endpoint but /healthz and /readyz; empty: none. Comes
+  // from `token` (usually `${VAR}`) or is read from `token_file` at each load, so a
+  // rotated Kubernetes secret applies on reload. A secret: --print-config redacts it.
+  std::string token;
+  std::string token_file;  // where `token` came from, "" if inline
+  uint32_t stream_interval_s = 1;
+  uint32_t max_connections = 1024;
+  uint64_t idle_timeout_ms = 30'000;
+  StatsD statsd;
+  bool operator==(const Stats&) const = default;
+};
+
+struct Routes {
+  // "/users/{id}/orders": literal segments match exactly, {name} any one segment, a final
+  // {*} any rest. First match wins; they win over automatic templating.
+  std::vector<std::string> patterns;
+  uint32_t max = 100;  // distinct route templates; beyond: "other"
+  bool operator==(const Routes&) const = default;
 };
 
 struct Config {
   HostPort listen{"0.0.0.0", 8080};
-  HostPort upstream{"127.0.0.1", 8000};
-  bool upstream_given = false;  // false: run the built-in demo upstream + traffic
-  HostPort stats{"127.0.0.1", 9901};
-  uint32_t workers = 0;         // 0 = CPU count
-  std::string config_path;
-  Limits limits;
+  uint32_t workers = 0;  // 0 = the cgroup CPU quota rounded up, else the affinity mask
+  bool demo = false;     // --demo: built-in demo backend and traffic (upstream ignored)
+  Upstream upstream;
   Timeouts timeouts;
-  UpstreamPool pool;
-  uint32_t route_cap = 100;
-  bool measure = true;          // off only for benchmarking the cost of measuring
+  Limits limits;
+  Stats stats;
+  Routes routes;
+  bool measure = true;  // off only for benchmarking the cost of measuring
+
+  std::string source_path;  // the file it was loaded from, "" if none
+  // 16 hex digits of SHA-256 over the effective config (secrets included, so a rotated
+  // token changes it; the hash reveals nothing usable about them).
+  std::string hash;
 };
 
-// Control-plane errors carry where they came from ("file.yaml:12:5: ...").
+// Flags and file errors that are not positional ("--workers: expected ...").
 class ConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 HostPort parse_host_port(const std::string& text);  // throws ConfigError
-uint64_t parse_duration_ms(const std::string& text); // "250ms", "10s", "1m"; throws
+// "250ms", "10s", "5m", "1h"; throws ConfigError on a bad unit or overflow.
+uint64_t parse_duration_ms(const std::string& text);
 
-// Applies the YAML file at `path` on top of `cfg`. Throws ConfigError with line:column.
-void load_yaml_file(const std::string& path, Config& cfg);
+enum class CliAction { kRun, kCheckConfig, kPrintConfig, kHelp, kVersion };
 
-enum class CliAction { kRun, kHelp, kVersion };
-// Parses argv (loading --config first, flags override it). Throws ConfigError.
-CliAction parse_command_line(int argc, const char* const* argv, Config& cfg);
+// What the command line said. Flags override the file, on every (re)load.
+struct CommandLine {
+  CliAction action = CliAction::kRun;
+  std::string config_path;  // --config FILE, or --check-config FILE
+  std::optional<HostPort> listen;
+  std::optional<HostPort> upstream;
+  std::optional<HostPort> stats;
+  std::optional<uint32_t> workers;
+  bool demo = false;
+};
+CommandLine parse_command_line(int argc, const char* const* argv);  // throws ConfigError
 std::string usage_text();
+
+// ${VAR} lookup; tests inject their own.
+using Environment = std::function<std::optional<std::string>(std::string_view name)>;
+Environment process_environment();
+
+struct LoadResult {
+  std::shared_ptr<const Config> config;  // null when errors is not empty
+  std::vector<std::string> errors;       // every error, each "FILE:LINE:COL: message"
+};
+LoadResult load(const CommandLine& cli, const Environment& env = process_environment());
+
+// The effective config as YAML, in the schema's shape, secrets shown as "<redacted>".
+std::string print_config(const Config& config);
+
+// Keys whose change needs a restart ("listen", "workers", "stats.address", "demo").
+std::vector<std::string> restart_only_changes(const Config& running, const Config& loaded);
 
 }  // namespace sidemeter::conf
