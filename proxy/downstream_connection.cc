@@ -64,8 +64,9 @@ std::string_view chunk_header(char (&buf)[24], size_t n) {
 
 DownstreamConnection::DownstreamConnection(Worker& worker)
     : worker_(worker),
+      snapshot_(worker.snapshot()),
       transport_(worker.loop(), worker.read_buffer(), this),
-      parser_(http::MessageKind::kRequest, request_limits(worker.config()), *this) {
+      parser_(http::MessageKind::kRequest, request_limits(*snapshot_->config), *this) {
   timer_.init(worker.loop(), this, on_timer);
 }
 
@@ -93,7 +94,7 @@ void DownstreamConnection::accept_and_start(uv_stream_t* listener, bool over_cap
   transport_.set_nodelay();
   client_ip_ = transport_.peer_address().ip();
   state_ = State::kIdle;
-  arm_timer(worker_.config().timeouts.downstream_idle_ms);
+  arm_timer(config().timeouts.downstream_idle_ms);
   if (transport_.start_reading() != 0) close_now(true);
 }
 
@@ -113,7 +114,7 @@ void DownstreamConnection::on_transport_read(std::string_view data) {
     case State::kClosing:
       return;  // discarded on purpose
     case State::kTunnel:
-      arm_timer(worker_.config().timeouts.tunnel_idle_ms);
+      arm_timer(config().timeouts.tunnel_idle_ms);
       if (up_ == nullptr || !up_->send(data)) {
         up_ = nullptr;
         close_now(true);
@@ -122,7 +123,7 @@ void DownstreamConnection::on_transport_read(std::string_view data) {
       if (up_->queued_bytes() > kHighWater) transport_.stop_reading();
       return;
     case State::kRequest:
-      if (req_ != nullptr) arm_timer(worker_.config().timeouts.downstream_idle_ms);
+      if (req_ != nullptr) arm_timer(config().timeouts.downstream_idle_ms);
       break;
     default:
       break;
@@ -140,12 +141,16 @@ void DownstreamConnection::process_input(std::string_view data) {
   while (off < data.size()) {
     if (state_ == State::kIdle) {
       // The first byte of a new request starts the exchange and its header timer.
+      if (snapshot_ != worker_.snapshot()) {  // a reload since the last exchange
+        snapshot_ = worker_.snapshot();
+        parser_.set_limits(request_limits(config()));
+      }
       sample_ = metrics::ExchangeSample{};
       sample_.t.request_first_byte = now();
       in_exchange_ = true;
       state_ = State::kRequest;
       worker_.gauges().requests_active.inc();
-      arm_timer(worker_.config().timeouts.request_header_ms);
+      arm_timer(config().timeouts.request_header_ms);
     } else if (state_ != State::kRequest) {
       break;  // an exchange is still answering: later bytes wait their turn
     }
@@ -204,7 +209,7 @@ http::SinkAction DownstreamConnection::on_head(const http::MessageHead& head) {
   upgrade_requested_ = head.upgrade;
   if (!request_has_body_) sample_.t.request_body_done = sample_.t.request_headers_done;
   // The header timer is done; a stalled body is caught by the idle timer instead.
-  arm_timer(worker_.config().timeouts.downstream_idle_ms);
+  arm_timer(config().timeouts.downstream_idle_ms);
 
   up_head_.clear();
   http::ForwardRequestContext ctx;
@@ -212,7 +217,7 @@ http::SinkAction DownstreamConnection::on_head(const http::MessageHead& head) {
   ctx.proto = "http";
   ctx.chunked_body = request_chunked_;
   ctx.upgrade = upgrade_requested_;
-  ctx.fallback_host = worker_.shared().upstream_authority;
+  ctx.fallback_host = snapshot_->upstream_authority;
   http::append_forward_request_head(head, ctx, up_head_);
   if (!start_upstream(true)) return http::SinkAction::kPause;
   up_out_.append(up_head_);
@@ -273,8 +278,8 @@ bool DownstreamConnection::start_upstream(bool allow_pool) {
   }
   sample_.upstream_reused = false;
   net::SocketAddress addr;
-  if (worker_.shared().upstream->current(addr)) {
-    c = UpstreamConnection::create(worker_);
+  if (snapshot_->upstream->current(addr)) {
+    c = UpstreamConnection::create(worker_, snapshot_);
     c->attach(this, method_);
     if (c->connect(addr)) {
       up_ = c;
@@ -452,7 +457,7 @@ void DownstreamConnection::on_upstream_read_done() {
     // The exchange ends with the 101; the tunnel that follows is not an exchange.
     mark_last_byte_written();
     record_exchange();
-    arm_timer(worker_.config().timeouts.tunnel_idle_ms);
+    arm_timer(config().timeouts.tunnel_idle_ms);
     input_paused_ = false;
     if (!pending_in_.empty() && up_ != nullptr) {
       if (!up_->send(pending_in_)) {
@@ -480,7 +485,7 @@ void DownstreamConnection::on_upstream_failed(metrics::UpstreamError error) {
   // A pooled connection the backend closed just before our request arrived: the
   // request never reached it, so an idempotent one without a body is safe to resend,
   // once, on a fresh connection.
-  bool stale_pooled = sample_.upstream_reused &&
+  bool stale_pooled = config().upstream.retry_on_stale_connection && sample_.upstream_reused &&
                       (error == metrics::UpstreamError::kResetBeforeResponse ||
                        error == metrics::UpstreamError::kClosedEarly);
   if (stale_pooled && !response_head_sent_ && sample_.upstream_attempts < 2 &&
@@ -519,7 +524,7 @@ void DownstreamConnection::on_upstream_drained() {
 }
 
 void DownstreamConnection::on_upstream_tunnel_data(std::string_view data) {
-  arm_timer(worker_.config().timeouts.tunnel_idle_ms);
+  arm_timer(config().timeouts.tunnel_idle_ms);
   if (transport_.write(data) != 0) {
     close_now(true);
     return;
@@ -553,7 +558,7 @@ void DownstreamConnection::finish_exchange() {
   }
   reset_exchange();
   state_ = State::kIdle;
-  arm_timer(worker_.config().timeouts.downstream_idle_ms);
+  arm_timer(config().timeouts.downstream_idle_ms);
   resume_input();
 }
 
@@ -756,7 +761,7 @@ void DownstreamConnection::close_now(bool reset) {
   if (was_tunnel) worker_.gauges().tunnels_active.dec();
   worker_.unlink(this);
   worker_.gauges().downstream_connections_active.dec();
-  if (counted_) worker_.shared().downstream_connections.fetch_sub(1, std::memory_order_relaxed);
+  if (counted_) worker_.process().downstream_connections.fetch_sub(1, std::memory_order_relaxed);
   counted_ = false;
   transport_.close(reset);
   timer_.close(on_timer_closed);

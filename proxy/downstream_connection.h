@@ -7,6 +7,7 @@
 #include <string>
 
 #include "metrics/exchange_sample.h"
+#include "proxy/config_snapshot.h"
 #include "proxy/deadline_timer.h"
 #include "proxy/http/parser.h"
 #include "proxy/net/tcp_transport.h"
@@ -91,8 +92,12 @@ class DownstreamConnection final : public net::TransportHandler,
   void handle_closed();
   uint64_t now() const;
   bool response_pending() const;
+  const conf::Config& config() const { return *snapshot_->config; }
 
   Worker& worker_;
+  // The configuration of the exchange in progress (or of the next one): taken at accept
+  // and again as each exchange starts, never in the middle of one.
+  ConfigSnapshotPtr snapshot_;
   net::TcpTransport transport_;
   http::Parser parser_;
   DeadlineTimer timer_;

@@ -1,121 +1,153 @@
-// sidemeter: a measuring reverse-proxy sidecar. main wires the pieces: config, listeners,
-// workers, metrics registry and the control loop.
+// sidemeter: a measuring reverse-proxy sidecar. main only wires: flags → conf::load →
+// listeners, workers, registry → ControlLoop::run.
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <memory>
-#include <thread>
+#include <optional>
 #include <vector>
 
 #include "conf/config.h"
 #include "metrics/registry.h"
+#include "proxy/config_snapshot.h"
+#include "proxy/control/cpu_quota.h"
 #include "proxy/control_loop.h"
 #include "proxy/demo/demo.h"
 #include "proxy/fd_limit.h"
 #include "proxy/log.h"
 #include "proxy/memory_release.h"
 #include "proxy/net/listen_socket.h"
-#include "proxy/upstream_target.h"
+#include "proxy/process_state.h"
 #include "proxy/worker.h"
 
 using namespace sidemeter;
 
 namespace {
 
-int fail(std::string_view event, const std::string& error) {
-  log::error(event, {{"error", error}});
-  return 2;
+int start_failed(std::string_view event, const std::string& address, const std::string& error) {
+  log::error(event, {{"address", address}, {"error", error}});
+  fprintf(stderr, "sidemeter: %s: %s\n", address.c_str(), error.c_str());
+  return kExitStartFailed;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  conf::Config config;
+  conf::CommandLine cli;
   try {
-    switch (conf::parse_command_line(argc, argv, config)) {
-      case conf::CliAction::kHelp:
-        fputs(conf::usage_text().c_str(), stdout);
-        return 0;
-      case conf::CliAction::kVersion:
-        printf("sidemeter %s\n", SIDEMETER_VERSION);
-        return 0;
-      case conf::CliAction::kRun:
-        break;
-    }
+    cli = conf::parse_command_line(argc, argv);
   } catch (const conf::ConfigError& e) {
     fprintf(stderr, "sidemeter: %s\n%s", e.what(), conf::usage_text().c_str());
-    return 2;
+    return kExitConfigError;
   }
+  switch (cli.action) {
+    case conf::CliAction::kHelp:
+      fputs(conf::usage_text().c_str(), stdout);
+      return kExitOk;
+    case conf::CliAction::kVersion:
+      printf("sidemeter %s\n", SIDEMETER_VERSION);
+      return kExitOk;
+    default:
+      break;
+  }
+  conf::LoadResult loaded = conf::load(cli);
+  if (!loaded.errors.empty()) {
+    for (const std::string& e : loaded.errors) fprintf(stderr, "%s\n", e.c_str());
+    fprintf(stderr, "sidemeter: %zu configuration error%s\n", loaded.errors.size(),
+            loaded.errors.size() == 1 ? "" : "s");
+    return kExitConfigError;
+  }
+  if (cli.action == conf::CliAction::kCheckConfig) {
+    printf("%s: ok (config_hash %s)\n",
+           loaded.config->source_path.empty() ? "defaults" : loaded.config->source_path.c_str(),
+           loaded.config->hash.c_str());
+    return kExitOk;
+  }
+  if (cli.action == conf::CliAction::kPrintConfig) {
+    fputs(conf::print_config(*loaded.config).c_str(), stdout);
+    return kExitOk;
+  }
+  std::shared_ptr<const conf::Config> config = std::move(loaded.config);
+
   signal(SIGPIPE, SIG_IGN);
   configure_allocator();
-  FdLimit fd_limit = raise_fd_limit(config.limits.max_connections);
+  FdLimit fd_limit = raise_fd_limit(config->limits.max_connections);
   if (!fd_limit.enough())
     log::warn("fd_limit_low", {{"limit", fd_limit.after},
                                {"wanted", fd_limit.wanted},
-                               {"max_connections", config.limits.max_connections},
+                               {"max_connections", config->limits.max_connections},
                                {"note", "raise the hard RLIMIT_NOFILE (ulimit -Hn) or lower "
                                         "limits.max_connections; accepts fail beyond the limit"}});
-  if (config.workers == 0) config.workers = std::max(1u, std::thread::hardware_concurrency());
+  const uint32_t workers_count =
+      config->workers != 0 ? config->workers : control::default_worker_count();
 
   std::unique_ptr<demo::Demo> demo;
-  if (!config.upstream_given) {
+  std::optional<conf::HostPort> demo_upstream;
+  if (config->demo) {
     demo = demo::start_demo();
-    if (!demo) return fail("demo_start_failed", "could not start the demo backend");
-    config.upstream = {"127.0.0.1", demo->upstream_port()};
-    log::info("demo_mode", {{"upstream", config.upstream.to_string()},
-                            {"hint", "no --upstream given: serving a demo backend with demo traffic"}});
+    if (!demo) return start_failed("demo_start_failed", "127.0.0.1:0", "could not start the demo backend");
+    demo_upstream = conf::HostPort{"127.0.0.1", demo->upstream_port()};
+    auto c = std::make_shared<conf::Config>(*config);
+    c->upstream.address = *demo_upstream;
+    config = std::move(c);
+    log::info("demo_mode", {{"upstream", demo_upstream->to_string()},
+                            {"note", "--demo: serving a built-in demo backend with demo traffic"}});
   }
 
   // Listeners: the first socket picks the port (0 = kernel's choice), the others join it
-  // through SO_REUSEPORT, one per worker.
+  // through SO_REUSEPORT, one per worker. One that cannot bind is fatal: a sidecar that
+  // silently listens nowhere would look healthy to everything but its clients.
+  const std::string listen_text = config->listen.to_string();
   net::SocketAddress listen_addr;
   std::string error;
-  if (net::resolve(config.listen.host, config.listen.port, listen_addr, error) != 0)
-    return fail("listen_address_invalid", config.listen.host + ": " + error);
+  if (net::resolve(config->listen.host, config->listen.port, listen_addr, error) != 0)
+    return start_failed("listen_failed", listen_text, error);
   std::vector<int> fds;
-  for (uint32_t i = 0; i < config.workers; ++i) {
+  for (uint32_t i = 0; i < workers_count; ++i) {
     int fd = net::open_listen_socket(listen_addr, 4096, error);
-    if (fd < 0) return fail("listen_failed", error);
+    if (fd < 0) {
+      for (int f : fds) close(f);
+      return start_failed("listen_failed", listen_text, error);
+    }
     if (i == 0) listen_addr = net::bound_address(fd);
     fds.push_back(fd);
   }
 
-  UpstreamTarget upstream(config.upstream.host, config.upstream.port);
-  if (!upstream.refresh())
-    log::warn("upstream_unresolved", {{"upstream", config.upstream.to_string()},
+  ConfigSnapshotPtr snapshot = make_snapshot(config, nullptr);
+  if (!snapshot->upstream->refresh())
+    log::warn("upstream_unresolved", {{"upstream", snapshot->upstream_authority},
                                       {"note", "requests get 502 until it resolves"}});
 
   metrics::MonotonicClock clock;
   metrics::RegistryOptions options;
-  options.max_routes = config.route_cap;
+  options.max_routes = config->routes.max;
+  options.route_patterns = config->routes.patterns;
   metrics::Registry registry(options, clock);
 
-  SharedState shared;
-  shared.config = &config;
-  shared.upstream = &upstream;
-  shared.upstream_authority = config.upstream.to_string();
-  shared.clock = &clock;
-
+  ProcessState process;
+  process.clock = &clock;
   std::vector<std::unique_ptr<Worker>> workers;
-  for (uint32_t i = 0; i < config.workers; ++i) {
+  for (uint32_t i = 0; i < workers_count; ++i) {
     auto& shard = registry.add_shard();
-    workers.push_back(std::make_unique<Worker>(int(i), shared, fds[i], shard, shard.gauges()));
+    workers.push_back(
+        std::make_unique<Worker>(int(i), process, fds[i], shard, shard.gauges(), snapshot));
   }
 
-  ControlLoop control(config, shared, registry, workers);
-  if (!control.start_stats(error)) return fail("stats_listen_failed", error);
+  ControlLoop control(cli, snapshot, registry, process, workers, demo_upstream);
+  if (!control.start_stats(error))
+    return start_failed("stats_listen_failed", config->stats.address.to_string(), error);
 
-  std::string listen_text = conf::HostPort{listen_addr.ip(), listen_addr.port()}.to_string();
-  conf::HostPort stats_hp{config.stats.host, control.stats_port()};
-  std::string stats_text = stats_hp.to_string();
-  log::info("listening", {{"listen", listen_text},
+  conf::HostPort listen_hp{listen_addr.ip(), listen_addr.port()};
+  conf::HostPort stats_hp{config->stats.address.host, control.stats_port()};
+  log::info("listening", {{"listen", listen_hp.to_string()},
                           {"listen_port", unsigned(listen_addr.port())},
-                          {"stats", stats_text},
+                          {"stats", stats_hp.to_string()},
                           {"stats_port", unsigned(control.stats_port())},
-                          {"upstream", config.upstream.to_string()},
-                          {"workers", config.workers},
+                          {"upstream", snapshot->upstream_authority},
+                          {"workers", workers_count},
                           {"fd_limit", fd_limit.after},
+                          {"config_hash", config->hash},
                           {"version", SIDEMETER_VERSION}});
   if (demo) demo->start_traffic(listen_addr.port());
   int rc = control.run();

@@ -16,14 +16,15 @@ http::ParserLimits response_limits(const conf::Config& cfg) {
 }
 }  // namespace
 
-UpstreamConnection* UpstreamConnection::create(Worker& worker) {
-  return new UpstreamConnection(worker);
+UpstreamConnection* UpstreamConnection::create(Worker& worker, ConfigSnapshotPtr snapshot) {
+  return new UpstreamConnection(worker, std::move(snapshot));
 }
 
-UpstreamConnection::UpstreamConnection(Worker& worker)
+UpstreamConnection::UpstreamConnection(Worker& worker, ConfigSnapshotPtr snapshot)
     : worker_(worker),
+      snapshot_(std::move(snapshot)),
       transport_(worker.loop(), worker.read_buffer(), this),
-      parser_(http::MessageKind::kResponse, response_limits(worker.config()), *this) {
+      parser_(http::MessageKind::kResponse, response_limits(*snapshot_->config), *this) {
   timer_.init(worker.loop(), this, on_timer);
   worker_.gauges().upstream_connections_active.inc();
   worker_.gauges().upstream_connections_total.inc();
@@ -31,7 +32,7 @@ UpstreamConnection::UpstreamConnection(Worker& worker)
 
 bool UpstreamConnection::connect(const net::SocketAddress& addr) {
   state_ = State::kConnecting;
-  start_timer(worker_.config().timeouts.upstream_connect_ms);
+  start_timer(config().timeouts.upstream_connect_ms);
   if (transport_.connect(addr) != 0) {
     observer_ = nullptr;
     close_now(false);
@@ -74,7 +75,7 @@ bool UpstreamConnection::sendv(const std::string_view* parts, size_t count) {
 
 void UpstreamConnection::arm_response_timer() {
   if (state_ == State::kActive && !read_paused_)
-    start_timer(worker_.config().timeouts.upstream_response_ms);
+    start_timer(config().timeouts.upstream_response_ms);
 }
 
 void UpstreamConnection::pause_reading() {
@@ -111,7 +112,7 @@ void UpstreamConnection::become_idle() {
   state_ = State::kIdle;
   observer_ = nullptr;
   parser_.reset();
-  start_timer(worker_.config().timeouts.upstream_idle_ms);
+  start_timer(config().timeouts.upstream_idle_ms);
   read_paused_ = false;
   // Keep reading while idle: a close (or stray bytes) from the backend is noticed at
   // once and the connection leaves the pool before anyone picks it.
@@ -122,9 +123,8 @@ void UpstreamConnection::on_transport_connected(int status) {
   worker_.refresh_now();
   stop_timer();
   // Readiness follows real connects; the load keeps the shared line clean when unchanged.
-  auto& reachable = worker_.shared().upstream_reachable;
-  if (reachable.load(std::memory_order_relaxed) != (status == 0))
-    reachable.store(status == 0, std::memory_order_relaxed);
+  UpstreamTarget& target = *snapshot_->upstream;
+  if (target.reachable() != (status == 0)) target.set_reachable(status == 0);
   if (status != 0) {
     fail(status == UV_ETIMEDOUT ? metrics::UpstreamError::kConnectTimeout
                                 : metrics::UpstreamError::kConnectRefused);
@@ -327,7 +327,7 @@ void UpstreamConnection::on_timer(void* owner) {
   self->worker_.refresh_now();
   switch (self->state_) {
     case State::kConnecting:
-      self->worker_.shared().upstream_reachable.store(false, std::memory_order_relaxed);
+      self->snapshot_->upstream->set_reachable(false);
       self->fail(metrics::UpstreamError::kConnectTimeout);
       return;
     case State::kActive:

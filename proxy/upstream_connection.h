@@ -7,6 +7,7 @@
 #include <string>
 
 #include "metrics/exchange_sample.h"
+#include "proxy/config_snapshot.h"
 #include "proxy/deadline_timer.h"
 #include "proxy/http/parser.h"
 #include "proxy/net/tcp_transport.h"
@@ -36,7 +37,8 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
  public:
   enum class State : uint8_t { kConnecting, kActive, kIdle, kTunnel, kClosing };
 
-  static UpstreamConnection* create(Worker& worker);
+  // `snapshot` names the upstream it connects to and the timeouts it uses for life.
+  static UpstreamConnection* create(Worker& worker, ConfigSnapshotPtr snapshot);
   // Starts connecting; false if it could not even start (the object is closing then).
   bool connect(const net::SocketAddress& addr);
 
@@ -66,6 +68,7 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   uint64_t response_wire_bytes_head() const { return parser_.head_wire_bytes(); }
   uint64_t response_wire_bytes_body() const { return parser_.body_wire_bytes(); }
   bool response_started() const { return response_bytes_ > 0; }
+  const UpstreamTarget* target() const { return snapshot_->upstream.get(); }
 
   // net::TransportHandler
   void on_transport_connected(int status) override;
@@ -81,7 +84,8 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   http::SinkAction on_message_complete() override;
 
  private:
-  explicit UpstreamConnection(Worker& worker);
+  UpstreamConnection(Worker& worker, ConfigSnapshotPtr snapshot);
+  const conf::Config& config() const { return *snapshot_->config; }
   ~UpstreamConnection() override = default;
   void process(std::string_view data);
   bool end_outside_exchange(bool reset);
@@ -95,6 +99,7 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   void handle_closed();
 
   Worker& worker_;
+  ConfigSnapshotPtr snapshot_;
   net::TcpTransport transport_;
   http::Parser parser_;
   DeadlineTimer timer_;

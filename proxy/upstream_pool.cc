@@ -15,7 +15,10 @@ UpstreamConnection* UpstreamPool::take() {
 }
 
 void UpstreamPool::put(UpstreamConnection* c) {
-  if (worker_.draining() || idle_.size() >= worker_.config().pool.max_idle_per_worker) {
+  const ConfigSnapshot& current = *worker_.snapshot();
+  // A connection to an upstream that a reload replaced is retired, never reused.
+  if (worker_.draining() || c->target() != current.upstream.get() ||
+      idle_.size() >= current.config->upstream.max_idle_per_worker) {
     c->abandon(false);
     return;
   }

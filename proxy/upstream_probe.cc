@@ -1,14 +1,14 @@
 #include "proxy/upstream_probe.h"
 
 #include "proxy/log.h"
-#include "proxy/worker.h"
 
 namespace sidemeter {
 
 // One connect attempt: its socket and deadline timer are freed together once both
-// handles have closed.
+// handles have closed. It keeps the target it probes: a reload may replace the probe's.
 struct UpstreamProbe::Attempt {
   UpstreamProbe* owner;
+  std::shared_ptr<UpstreamTarget> target;
   uv_tcp_t tcp;
   uv_timer_t deadline;
   uv_connect_t req;
@@ -16,33 +16,44 @@ struct UpstreamProbe::Attempt {
   bool done = false;
 };
 
-UpstreamProbe::UpstreamProbe(uv_loop_t* loop, SharedState& shared, uint64_t interval_ms,
-                             uint64_t timeout_ms)
-    : loop_(loop), shared_(shared), interval_ms_(interval_ms), timeout_ms_(timeout_ms) {}
-
-void UpstreamProbe::start() {
+void UpstreamProbe::start(std::shared_ptr<UpstreamTarget> target, uint64_t interval_ms,
+                          uint64_t timeout_ms) {
+  target_ = std::move(target);
+  interval_ms_ = interval_ms;
+  timeout_ms_ = timeout_ms;
   uv_timer_init(loop_, &timer_);
   timer_.data = this;
+  started_ = true;
   uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<UpstreamProbe*>(t->data)->probe(); }, 0,
                  interval_ms_);
 }
 
+void UpstreamProbe::reconfigure(std::shared_ptr<UpstreamTarget> target, uint64_t interval_ms,
+                                uint64_t timeout_ms) {
+  if (!started_ || closed_) return;
+  bool changed = target != target_ || interval_ms != interval_ms_;
+  target_ = std::move(target);
+  interval_ms_ = interval_ms;
+  timeout_ms_ = timeout_ms;
+  if (changed)
+    uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<UpstreamProbe*>(t->data)->probe(); },
+                   0, interval_ms_);
+}
+
 void UpstreamProbe::close() {
-  if (closed_) return;
+  if (closed_ || !started_) return;
   closed_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
-  if (in_flight_ != nullptr) finish(in_flight_, shared_.upstream_reachable.load());
+  if (in_flight_ != nullptr) finish(in_flight_, in_flight_->target->reachable());
 }
 
 void UpstreamProbe::probe() {
-  if (in_flight_ != nullptr || closed_ || shared_.upstream_reachable.load()) return;
+  if (in_flight_ != nullptr || closed_ || target_->reachable()) return;
   net::SocketAddress addr;
-  if (!shared_.upstream->current(addr)) {
-    shared_.upstream_reachable.store(false);
-    return;
-  }
+  if (!target_->current(addr)) return;  // unresolved: not reachable, nothing to try
   auto* a = new Attempt{};
   a->owner = this;
+  a->target = target_;
   uv_tcp_init(loop_, &a->tcp);
   uv_timer_init(loop_, &a->deadline);
   a->tcp.data = a->deadline.data = a->req.data = a;
@@ -63,12 +74,14 @@ void UpstreamProbe::probe() {
 void UpstreamProbe::finish(Attempt* a, bool ok) {
   a->done = true;
   in_flight_ = nullptr;
-  bool was = shared_.upstream_reachable.exchange(ok);
+  bool was = a->target->set_reachable(ok);
   if (was != ok) {
     if (ok) {
-      log::info("upstream_reachable", {{"upstream", shared_.upstream->host()}});
+      log::info("upstream_reachable", {{"upstream", a->target->host()},
+                                       {"port", unsigned(a->target->port())}});
     } else {
-      log::warn("upstream_unreachable", {{"upstream", shared_.upstream->host()}});
+      log::warn("upstream_unreachable", {{"upstream", a->target->host()},
+                                         {"port", unsigned(a->target->port())}});
     }
   }
   auto on_closed = [](uv_handle_t* h) {

@@ -1,7 +1,8 @@
 #pragma once
-// The upstream's current address. The control thread re-resolves the host name
+// One upstream's current address. The control thread re-resolves the host name
 // periodically (Kubernetes service names move); workers copy the address when they open
 // a connection, which is rare next to requests thanks to the pool.
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -20,6 +21,11 @@ class UpstreamTarget {
     return out.valid();
   }
   const std::string& host() const { return host_; }
+  // Whether the last TCP connect to it (a worker's or the probe's) succeeded; readiness.
+  // False until one has: a pod is not ready before its application accepts connections.
+  bool reachable() const { return reachable_.load(std::memory_order_relaxed); }
+  // Returns the previous value, so the caller can log the change once.
+  bool set_reachable(bool up) { return reachable_.exchange(up, std::memory_order_relaxed); }
   uint16_t port() const { return port_; }
 
  private:
@@ -28,6 +34,7 @@ class UpstreamTarget {
   mutable std::mutex mu_;
   net::SocketAddress addr_;
   std::string last_error_;
+  std::atomic<bool> reachable_{false};
 };
 
 }  // namespace sidemeter

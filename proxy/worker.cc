@@ -11,18 +11,16 @@
 #include "proxy/upstream_pool.h"
 
 namespace sidemeter {
-namespace {
-constexpr int kCommandDrain = 1;
-constexpr int kCommandStop = 2;
-}  // namespace
 
-Worker::Worker(int index, SharedState& shared, int listen_fd, metrics::Recorder& recorder,
-               metrics::WorkerGauges& gauges)
+Worker::Worker(int index, ProcessState& process, int listen_fd, metrics::Recorder& recorder,
+               metrics::WorkerGauges& gauges, ConfigSnapshotPtr snapshot)
     : index_(index),
-      shared_(shared),
+      process_(process),
       listen_fd_(listen_fd),
       recorder_(recorder),
       gauges_(gauges),
+      snapshot_(std::move(snapshot)),
+      measuring_(snapshot_->config->measure),
       read_buffer_(std::make_unique<net::ReadBuffer>()) {
   uv_loop_init(&loop_);
   pool_ = std::make_unique<UpstreamPool>(*this);
@@ -32,17 +30,24 @@ Worker::~Worker() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::start() {
+bool Worker::start() {
   uv_tcp_init(&loop_, &listener_);
   listener_.data = this;
-  uv_async_init(&loop_, &command_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->on_command(); });
-  command_.data = this;
-  if (uv_tcp_open(&listener_, listen_fd_) != 0 ||
-      uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 4096, on_connection) != 0) {
-    log::error("worker_listen_failed", {{"worker", index_}});
-  }
   listener_open_ = true;
+  commands_.open(&loop_, [this](WorkerCommand& c) { on_command(c); });
+  int rc = uv_tcp_open(&listener_, listen_fd_);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 4096, on_connection);
+  if (rc != 0) {
+    log::error("worker_listen_failed", {{"worker", index_}, {"error", uv_strerror(rc)}});
+    // Nothing ran on this loop yet: close what was opened so the loop can be closed.
+    close_listener();
+    commands_.close();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return false;
+  }
   thread_ = std::thread([this] { run(); });
+  return true;
 }
 
 void Worker::run() {
@@ -52,36 +57,49 @@ void Worker::run() {
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   uv_run(&loop_, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&loop_);
-  if (rc != 0) log::error("worker_loop_not_closed", {{"worker", index_}, {"rc", rc}});
-  if (on_exit_) on_exit_();
-}
-
-void Worker::begin_drain() {
-  pending_command_.store(kCommandDrain);
-  uv_async_send(&command_);
-}
-
-void Worker::force_stop() {
-  pending_command_.store(kCommandStop);
-  uv_async_send(&command_);
-}
-
-void Worker::request_memory_trim() {
-  trim_requested_.store(true);
-  uv_async_send(&command_);
+  if (rc != 0) {
+    log::error("worker_loop_not_closed", {{"worker", index_}, {"rc", rc}});
+    uv_walk(&loop_, [](uv_handle_t* h, void*) {
+      log::error("worker_handle_open", {{"type", uv_handle_type_name(uv_handle_get_type(h))},
+                                        {"closing", uv_is_closing(h) != 0}});
+    }, nullptr);
+  }
+  snapshot_.reset();  // the last reference may be here; free it on this thread
+  if (on_exit_) on_exit_(index_, rc == 0);
 }
 
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::on_command() {
-  if (trim_requested_.exchange(false)) {
-    trim_thread_heap_top();
-    log::info("heap_trimmed", {{"worker", index_}});
+void Worker::on_command(WorkerCommand& command) {
+  if (finished_) return;
+  std::visit([this](auto& c) {
+    using T = std::decay_t<decltype(c)>;
+    if constexpr (std::is_same_v<T, worker_command::TrimHeap>) {
+      trim_thread_heap_top();
+      log::info("heap_trimmed", {{"worker", index_}});
+    } else if constexpr (std::is_same_v<T, worker_command::ApplyConfig>) {
+      apply(std::move(c.snapshot));
+    } else if constexpr (std::is_same_v<T, worker_command::Drain>) {
+      stop_connections(false);
+    } else {
+      stop_connections(true);
+    }
+  }, command);
+}
+
+void Worker::apply(ConfigSnapshotPtr snapshot) {
+  if (snapshot->upstream != snapshot_->upstream) {
+    // The upstream moved: idle connections to the old address retire now; busy ones
+    // finish their exchange and are not pooled again (UpstreamPool::put).
+    pool_->close_all();
   }
-  int cmd = pending_command_.load();
-  if (cmd == 0 || finished_) return;
+  snapshot_ = std::move(snapshot);
+  measuring_ = snapshot_->config->measure;
+}
+
+void Worker::stop_connections(bool force) {
   refresh_now();
   draining_ = true;
   close_listener();
@@ -90,7 +108,7 @@ void Worker::on_command() {
   // draining() and answer with Connection: close).
   for (DownstreamConnection* c = connections_; c != nullptr;) {
     DownstreamConnection* next = c->next;
-    if (cmd == kCommandStop) {
+    if (force) {
       c->force_close();
     } else {
       c->drain();
@@ -110,20 +128,20 @@ void Worker::maybe_finish() {
   if (!draining_ || finished_ || connections_ != nullptr) return;
   finished_ = true;
   pool_->close_all();
-  uv_close(reinterpret_cast<uv_handle_t*>(&command_), nullptr);
+  commands_.close();
 }
 
 void Worker::on_connection(uv_stream_t* server, int status) {
   auto* self = static_cast<Worker*>(server->data);
   if (status != 0) return;
-  auto& count = self->shared_.downstream_connections;
+  auto& count = self->process_.downstream_connections;
   const int64_t before = count.fetch_add(1, std::memory_order_relaxed);
-  bool over = before >= int64_t(self->shared_.config->limits.max_connections);
+  bool over = before >= int64_t(self->snapshot_->config->limits.max_connections);
   if (over) {
     count.fetch_sub(1, std::memory_order_relaxed);
   } else {
     // Raise the peak; a plain load first, so the common case writes nothing shared.
-    auto& peak = self->shared_.downstream_connections_peak;
+    auto& peak = self->process_.downstream_connections_peak;
     int64_t seen = peak.load(std::memory_order_relaxed);
     while (before + 1 > seen &&
            !peak.compare_exchange_weak(seen, before + 1, std::memory_order_relaxed)) {

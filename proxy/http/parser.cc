@@ -267,7 +267,7 @@ struct Parser::Impl {
   std::string_view view(Span s) const { return {head_buf.data() + s.off, s.len}; }
 
   const MessageKind kind;
-  const ParserLimits limits;
+  ParserLimits limits;
   MessageSink& sink;
   llhttp_t ll{};
 
@@ -1079,6 +1079,7 @@ void Parser::resume() {
 }
 void Parser::reset() { impl_->reset(); }
 void Parser::set_request_method(Method m) { impl_->request_method = m; }
+void Parser::set_limits(const ParserLimits& limits) { impl_->limits = limits; }
 ParseError Parser::error() const { return impl_->error; }
 
 bool Parser::message_in_progress() const {

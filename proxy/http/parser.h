@@ -86,6 +86,10 @@ class Parser {
   // Prepare for the next message on the same connection (also clears an error).
   void reset();
 
+  // Limits for the messages that start after this call (a configuration reload between
+  // two requests on one keep-alive connection).
+  void set_limits(const ParserLimits& limits);
+
   // Responses: the request method decides whether a body follows (HEAD, CONNECT 2xx).
   // Survives reset(), so it also covers the final response after a 1xx.
   void set_request_method(Method m);

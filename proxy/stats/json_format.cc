@@ -186,6 +186,7 @@ void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,
   o.u("ticks", snap.ticks);
   o.b("upstream_up", extras.upstream_up);
   o.b("draining", extras.draining);
+  o.s("config_hash", extras.config_hash);
   windows(o.key("windows"), filter.windows,
           [&](std::string& s, size_t i) { window(s, snap.windows[i]); });
   {

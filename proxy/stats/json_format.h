@@ -1,6 +1,6 @@
 #pragma once
 // GET /stats and the /stats/stream frames: the snapshot as one JSON object.
-//   {"version", "uptime_s", "ticks", "upstream_up", "windows": {"1s": W, "10s": W, "1m": W,
+//   {"version", "uptime_s", "ticks", "upstream_up", "draining", "config_hash", "windows": {"1s": W, "10s": W, "1m": W,
 //    "5m": W, "total": W}, "routes": [{"route", "method", "windows": {...: RW}}],
 //    "connections": {...}, "process": {...}, "alerts": []}
 // W  = {"seconds", "requests", "rps", "errors", "error_rate", "latency_ms": D,
@@ -39,6 +39,7 @@ struct JsonFilter {
 struct JsonExtras {
   bool upstream_up = true;
   bool draining = false;
+  std::string_view config_hash;  // "config_hash": the configuration in force
 };
 
 void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,

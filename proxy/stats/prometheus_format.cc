@@ -257,6 +257,21 @@ void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x)
   w.family("sidemeter_stats_stream_dropped", Type::kCounter,
            "Stream subscribers dropped because they fell too far behind.");
   w.counter("sidemeter_stats_stream_dropped", {}, double(x.stream_dropped));
+
+  w.family("sidemeter_build_info", Type::kGauge,
+           "Always 1; the version and the hash of the configuration in force.");
+  const Label build[] = {{"version", SIDEMETER_VERSION}, {"config_hash", x.config_hash}};
+  w.sample("sidemeter_build_info", "", build, 1);
+  w.family("sidemeter_config_reloads", Type::kCounter,
+           "Configuration reloads (SIGHUP or POST /-/reload), by result.");
+  const Label ok[] = {{"result", "success"}};
+  const Label failed[] = {{"result", "failure"}};
+  w.counter("sidemeter_config_reloads", ok, double(x.config_reloads_success));
+  w.counter("sidemeter_config_reloads", failed, double(x.config_reloads_failure));
+  w.family("sidemeter_config_last_reload_success_timestamp_seconds", Type::kGauge,
+           "Unix time of the last successful configuration load (the start counts).");
+  w.sample("sidemeter_config_last_reload_success_timestamp_seconds", "", {},
+           x.config_last_reload_success_s);
 }
 
 void process(Writer& w, const metrics::ProcessFigures& p) {

@@ -50,6 +50,11 @@ struct ExpositionExtras {
   uint64_t stats_unauthorized = 0;  // requests refused with 401
   uint64_t stream_subscribers = 0;  // open /stats/stream connections
   uint64_t stream_dropped = 0;      // subscribers dropped for falling behind
+  // The configuration in force (sidemeter_build_info{config_hash}) and reload outcomes.
+  std::string_view config_hash;
+  uint64_t config_reloads_success = 0;
+  uint64_t config_reloads_failure = 0;
+  double config_last_reload_success_s = 0;  // Unix time of the last successful load
 };
 
 void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,

@@ -155,7 +155,9 @@ http::SinkAction StatsConnection::on_head(const http::MessageHead& head) {
       request_.authorization.assign(f.value);
     }
   }
-  if (head.framing != http::BodyFraming::kNone) {
+  // `Content-Length: 0` (what `curl -d ''` sends with POST /-/reload) is no body.
+  if (head.framing != http::BodyFraming::kNone &&
+      !(head.framing == http::BodyFraming::kContentLength && head.content_length == 0)) {
     body_refused_ = true;
     return http::SinkAction::kPause;
   }

@@ -1,14 +1,6 @@
 #pragma once
-// Settings of the stats port that conf::Config does not carry yet. Until the YAML schema
-// maps onto this struct they come from the environment (read once at startup):
-//   SIDEMETER_STATS_TOKEN=<token>        require "Authorization: Bearer <token>" (or
-//                                        ?token=<token>, for EventSource) on every stats
-//                                        endpoint except /healthz and /readyz
-//   SIDEMETER_STATSD=host:port           push StatsD/DogStatsD datagrams there
-//   SIDEMETER_STATSD_INTERVAL=<seconds>  flush interval (default 10)
-//   SIDEMETER_STATSD_FLAVOR=dogstatsd|statsd   tags as "|#k:v" (default) or folded in names
-//   SIDEMETER_STATSD_PREFIX=<prefix>     metric name prefix (default "sidemeter.")
-//   SIDEMETER_STATS_STREAM_INTERVAL=<seconds>  /stats/stream push interval (default 1)
+// The stats port's settings, taken from the `stats:` section of a config snapshot
+// (conf/config.h). Everything but the address applies on a reload.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,6 +10,7 @@
 namespace sidemeter::stats {
 
 struct StatsOptions {
+  conf::HostPort address{"127.0.0.1", 9901};  // restart-only
   std::string bearer_token;  // empty: no protection
   conf::HostPort statsd;     // port 0: no push sink
   uint32_t statsd_interval_s = 10;
@@ -33,8 +26,6 @@ struct StatsOptions {
   uint64_t idle_timeout_ms = 30'000;  // no complete request for this long: close
 };
 
-// Reads the SIDEMETER_* variables above (getenv, so the control thread at startup only)
-// on top of `out`. False with `error` set when one is malformed.
-bool apply_stats_environment(StatsOptions& out, std::string& error);
+StatsOptions options_from_config(const conf::Config& config);
 
 }  // namespace sidemeter::stats

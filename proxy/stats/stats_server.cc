@@ -15,7 +15,6 @@
 #include "proxy/stats/stats_connection.h"
 #include "proxy/stats/statsd_format.h"
 #include "proxy/stats/text_output.h"
-#include "proxy/worker.h"
 
 namespace sidemeter {
 namespace {
@@ -52,12 +51,9 @@ constexpr std::string_view kDashboardHeaders =
 }  // namespace
 
 struct StatsServer::Impl final : stats::StatsConnectionOwner {
-  Impl(uv_loop_t* l, const conf::Config& c, metrics::Registry& r, SharedState& s,
-       stats::StatsOptions o)
+  Impl(uv_loop_t* l, metrics::Registry& r, stats::StatsOptions o)
       : loop(l),
-        config(c),
         registry(r),
-        shared(s),
         options(std::move(o)),
         statsd_format(stats::StatsdFormatOptions{options.statsd_prefix,
                                                  options.statsd_dogstatsd_tags, 1432}) {
@@ -68,6 +64,9 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
 
   // --- lifecycle ---
   bool start(std::string& error);
+  bool open_statsd(const conf::HostPort& address, std::string& error);
+  void close_statsd();
+  bool reconfigure(const stats::StatsOptions& o, std::string& error);
   void close();
   void handle_closed() {
     --open_handles;
@@ -87,9 +86,10 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   void serve_stats(StatsConnection& c, const StatsRequest& r);
   void serve_stream(StatsConnection& c, const StatsRequest& r);
   void serve_history(StatsConnection& c);
-  bool ready() const {
-    return listening && proxy_listening && upstream_reachable &&
-           !shared.draining.load(std::memory_order_relaxed);
+  void serve_reload(StatsConnection& c);
+  bool ready() const { return listening && proxy_listening && upstream_reachable && !draining; }
+  stats::JsonExtras json_extras() const {
+    return stats::JsonExtras{upstream_reachable, draining, config_status.hash};
   }
 
   // --- ticks ---
@@ -101,12 +101,11 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   bool send_frame(StatsConnection& c, const std::shared_ptr<const std::string>& f);
 
   uv_loop_t* loop;
-  const conf::Config& config;
   metrics::Registry& registry;
-  SharedState& shared;
   stats::StatsOptions options;
-  std::string options_error;
   stats::ConnectionLimits limits;
+  ConfigStatus config_status;
+  std::function<ReloadAnswer()> reload_handler;
 
   uv_tcp_t listener{};
   uv_udp_t udp{};
@@ -116,8 +115,9 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   bool orphaned = false;
   int open_handles = 0;  // listener and UDP socket
   uint16_t port = 0;
-  bool upstream_reachable = true;
-  bool proxy_listening = true;
+  bool upstream_reachable = false;
+  bool proxy_listening = false;
+  bool draining = false;
 
   StatsConnection* connections = nullptr;  // intrusive list of live connections
   Counters counters;
@@ -138,12 +138,8 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
 };
 
 bool StatsServer::Impl::start(std::string& error) {
-  if (!options_error.empty()) {
-    error = options_error;
-    return false;
-  }
   net::SocketAddress addr;
-  if (net::resolve(config.stats.host, config.stats.port, addr, error) != 0) return false;
+  if (net::resolve(options.address.host, options.address.port, addr, error) != 0) return false;
   const int fd = net::open_listen_socket(addr, 128, error);
   if (fd < 0) return false;
   port = net::bound_address(fd).port();
@@ -158,18 +154,56 @@ bool StatsServer::Impl::start(std::string& error) {
     return false;
   }
   listening = true;
+  if (options.statsd.port != 0 && !open_statsd(options.statsd, error)) {
+    close();
+    return false;
+  }
+  return true;
+}
 
-  if (options.statsd.port != 0) {
-    if (net::resolve(options.statsd.host, options.statsd.port, statsd_addr, error) != 0) {
-      error = "statsd address: " + error;
-      close();
-      return false;
-    }
+bool StatsServer::Impl::open_statsd(const conf::HostPort& address, std::string& error) {
+  net::SocketAddress resolved;
+  if (net::resolve(address.host, address.port, resolved, error) != 0) {
+    error = "statsd address: " + error;
+    return false;
+  }
+  statsd_addr = resolved;
+  if (!udp_open) {
     uv_udp_init(loop, &udp);
     udp.data = this;
     ++open_handles;
     udp_open = true;
   }
+  return true;
+}
+
+void StatsServer::Impl::close_statsd() {
+  if (!udp_open) return;
+  udp_open = false;
+  uv_close(H(&udp), [](uv_handle_t* h) { static_cast<Impl*>(h->data)->handle_closed(); });
+}
+
+bool StatsServer::Impl::reconfigure(const stats::StatsOptions& o, std::string& error) {
+  if (closed) return true;
+  if (o.statsd.port == 0) {
+    close_statsd();
+  } else if (!(o.statsd == options.statsd) || !udp_open) {
+    if (!open_statsd(o.statsd, error)) return false;
+  }
+  const conf::HostPort address = options.address;  // restart-only
+  const bool flavor_changed = o.statsd_prefix != options.statsd_prefix ||
+                              o.statsd_dogstatsd_tags != options.statsd_dogstatsd_tags;
+  options = o;
+  options.address = address;
+  // Live connections read these through their reference to `limits`.
+  limits.max_subscriber_buffer_bytes = options.max_subscriber_buffer_bytes;
+  limits.max_response_backlog_bytes = options.max_response_backlog_bytes;
+  limits.idle_timeout_ms = options.idle_timeout_ms;
+  // The formatter keeps the previous flush's counters (StatsD sends deltas): only its
+  // naming changes, so no delta is sent twice.
+  if (flavor_changed)
+    statsd_format.set_options(stats::StatsdFormatOptions{options.statsd_prefix,
+                                                         options.statsd_dogstatsd_tags, 1432});
   return true;
 }
 
@@ -228,12 +262,25 @@ bool StatsServer::Impl::authorized(const StatsRequest& r) const {
 }
 
 void StatsServer::Impl::on_request(StatsConnection& c, const StatsRequest& r) {
+  const std::string_view path = r.path;
+  if (path == "/-/reload") {
+    if (!authorized(r)) {
+      ++counters.unauthorized;
+      c.respond(401, kText, "Unauthorized: a valid bearer token is required\n",
+                "WWW-Authenticate: Bearer realm=\"sidemeter\"\r\n");
+    } else if (r.method != http::Method::kPost) {
+      c.respond(405, kText, "Method Not Allowed: POST /-/reload reloads the configuration\n",
+                "Allow: POST\r\n");
+    } else {
+      serve_reload(c);
+    }
+    return;
+  }
   if (r.method != http::Method::kGet && r.method != http::Method::kHead) {
     c.respond(405, kText, "Method Not Allowed: the stats port only answers GET and HEAD\n",
               "Allow: GET, HEAD\r\n");
     return;
   }
-  const std::string_view path = r.path;
   if (path == "/healthz") {
     c.respond(200, kText, "ok\n");
     return;
@@ -260,8 +307,8 @@ void StatsServer::Impl::on_request(StatsConnection& c, const StatsRequest& r) {
     c.respond(200, "text/html; charset=utf-8", stats::dashboard_html(), kDashboardHeaders);
   } else {
     c.respond(404, kText,
-              "Not Found: try /, /metrics, /stats, /stats/stream, /stats/history, /healthz "
-              "or /readyz\n");
+              "Not Found: try /, /metrics, /stats, /stats/stream, /stats/history, /healthz, "
+              "/readyz or POST /-/reload\n");
   }
 }
 
@@ -273,7 +320,7 @@ void StatsServer::Impl::serve_readyz(StatsConnection& c) {
   std::string body = "not ready:";
   if (!listening || !proxy_listening) body += " not_listening";
   if (!upstream_reachable) body += " upstream_unreachable";
-  if (shared.draining.load(std::memory_order_relaxed)) body += " draining";
+  if (draining) body += " draining";
   body += '\n';
   c.respond(503, kText, body);
 }
@@ -293,6 +340,10 @@ void StatsServer::Impl::serve_metrics(StatsConnection& c, const StatsRequest& r)
   extras.stats_unauthorized = counters.unauthorized;
   extras.stream_subscribers = counters.stream_subscribers;
   extras.stream_dropped = counters.stream_dropped;
+  extras.config_hash = config_status.hash;
+  extras.config_reloads_success = config_status.reloads_success;
+  extras.config_reloads_failure = config_status.reloads_failure;
+  extras.config_last_reload_success_s = config_status.last_reload_success_s;
   std::string body;
   body.reserve(64 * 1024);
   stats::append_exposition(snapshot(), extras, format, body);
@@ -325,7 +376,7 @@ void StatsServer::Impl::serve_stats(StatsConnection& c, const StatsRequest& r) {
   }
   filter.route = route;
   filter.method = method;
-  stats::JsonExtras extras{upstream_reachable, shared.draining.load(std::memory_order_relaxed)};
+  const stats::JsonExtras extras = json_extras();
   std::string body;
   body.reserve(16 * 1024);
   stats::append_stats_json(snapshot(), extras, filter, body);
@@ -357,6 +408,17 @@ void StatsServer::Impl::serve_stream(StatsConnection& c, const StatsRequest& r) 
 }
 
 void StatsServer::Impl::serve_history(StatsConnection& c) { c.respond(200, kJson, history_json()); }
+
+void StatsServer::Impl::serve_reload(StatsConnection& c) {
+  ++counters.reload_requests;
+  if (!reload_handler) {
+    c.respond(503, kText, "Service Unavailable: reload is not possible yet\n");
+    return;
+  }
+  // The handler may reconfigure this server (and so `options`) before the answer goes out.
+  ReloadAnswer a = reload_handler();
+  c.respond(a.ok ? 200 : 500, kText, a.body);
+}
 
 const std::string& StatsServer::Impl::history_json() {
   if (!history_valid) {
@@ -398,7 +460,7 @@ std::shared_ptr<const std::string> StatsServer::Impl::frame() {
     // frame stays small with many routes.
     filter.route_windows =
         stats::window_bit(metrics::Window::k1s) | stats::window_bit(metrics::Window::k1m);
-    stats::JsonExtras extras{upstream_reachable, shared.draining.load(std::memory_order_relaxed)};
+    const stats::JsonExtras extras = json_extras();
     auto f = std::make_shared<std::string>();
     f->reserve(16 * 1024);
     stats::append_stats_json(snapshot(), extras, filter, *f);
@@ -433,18 +495,9 @@ void StatsServer::Impl::flush_statsd() {
   }
 }
 
-StatsServer::StatsServer(uv_loop_t* loop, const conf::Config& config, metrics::Registry& registry,
-                         SharedState& shared) {
-  stats::StatsOptions options;
-  std::string error;
-  stats::apply_stats_environment(options, error);
-  impl_ = std::make_unique<Impl>(loop, config, registry, shared, std::move(options));
-  impl_->options_error = error;  // reported by start(), where the caller handles errors
-}
-
-StatsServer::StatsServer(uv_loop_t* loop, const conf::Config& config, metrics::Registry& registry,
-                         SharedState& shared, stats::StatsOptions options)
-    : impl_(std::make_unique<Impl>(loop, config, registry, shared, std::move(options))) {}
+StatsServer::StatsServer(uv_loop_t* loop, metrics::Registry& registry,
+                         stats::StatsOptions options)
+    : impl_(std::make_unique<Impl>(loop, registry, std::move(options))) {}
 
 StatsServer::~StatsServer() {
   impl_->close();
@@ -460,6 +513,20 @@ uint16_t StatsServer::port() const { return impl_->port; }
 void StatsServer::close() { impl_->close(); }
 void StatsServer::set_upstream_reachable(bool reachable) { impl_->upstream_reachable = reachable; }
 void StatsServer::set_listening(bool listening) { impl_->proxy_listening = listening; }
+void StatsServer::set_draining(bool draining) {
+  impl_->draining = draining;
+  impl_->latest_frame.reset();  // frames say "draining" too
+}
+void StatsServer::set_config_status(const ConfigStatus& status) {
+  impl_->config_status = status;
+  impl_->latest_frame.reset();
+}
+void StatsServer::set_reload_handler(std::function<ReloadAnswer()> handler) {
+  impl_->reload_handler = std::move(handler);
+}
+bool StatsServer::reconfigure(const stats::StatsOptions& options, std::string& error) {
+  return impl_->reconfigure(options, error);
+}
 bool StatsServer::ready() const { return impl_->ready(); }
 StatsServer::Counters StatsServer::counters() const { return impl_->counters; }
 

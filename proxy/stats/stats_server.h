@@ -11,37 +11,32 @@
 //                       dashboard starts with full charts and continues from the stream
 //   GET /healthz        200 while the process runs
 //   GET /readyz         200 when listening, upstream reachable and not draining, else 503
+//   POST /-/reload      reload the configuration file (as SIGHUP does): 200 with the new
+//                       config hash, or 500 with every error (the running config stays)
 // With a bearer token configured every path but /healthz and /readyz needs it (401).
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
-#include "conf/config.h"
 #include "metrics/registry.h"
 #include "proxy/stats/stats_options.h"
 
 namespace sidemeter {
 
-struct SharedState;
-
 class StatsServer {
  public:
-  // Options from the SIDEMETER_* environment variables (stats_options.h); start() fails if
-  // one is malformed.
-  StatsServer(uv_loop_t* loop, const conf::Config& config, metrics::Registry& registry,
-              SharedState& shared);
-  StatsServer(uv_loop_t* loop, const conf::Config& config, metrics::Registry& registry,
-              SharedState& shared, stats::StatsOptions options);
+  StatsServer(uv_loop_t* loop, metrics::Registry& registry, stats::StatsOptions options);
   // Call close() and let the loop run its callbacks first. If handles are still open the
   // internals are closed and freed by the loop later, so an early destroy is still safe.
   ~StatsServer();
   StatsServer(const StatsServer&) = delete;
   StatsServer& operator=(const StatsServer&) = delete;
 
-  // Binds config.stats (and opens the StatsD socket if configured); returns false with
-  // `error` set.
+  // Binds options.address (and opens the StatsD socket if configured); returns false
+  // with `error` set.
   bool start(std::string& error);
   uint16_t port() const;
   // Called by the control loop after each registry tick: takes the snapshot every endpoint
@@ -50,11 +45,33 @@ class StatsServer {
   // Closes the listener and every stats connection (asynchronously).
   void close();
 
-  // Readiness inputs besides SharedState::draining. Both start true: the upstream probe and
-  // the proxy listeners report through these.
+  // A configuration reload: everything but the address applies at once (token, stream
+  // interval, StatsD sink, limits). False with `error` set if the new StatsD address
+  // cannot be used; the previous sink then stays.
+  bool reconfigure(const stats::StatsOptions& options, std::string& error);
+
+  // Readiness inputs; all start "not ready" but listening, which start() sets.
   void set_upstream_reachable(bool reachable);
-  void set_listening(bool listening);
+  void set_listening(bool listening);  // the proxy's own listeners
+  void set_draining(bool draining);
   bool ready() const;
+
+  // What /metrics and /stats say about the configuration in force.
+  struct ConfigStatus {
+    std::string hash;
+    uint64_t reloads_success = 0;
+    uint64_t reloads_failure = 0;
+    double last_reload_success_s = 0;  // Unix time
+  };
+  void set_config_status(const ConfigStatus& status);
+
+  // POST /-/reload calls this (on the loop's thread) and answers with what it returns:
+  // ok, and a body (the new hash, or every error, one per line).
+  struct ReloadAnswer {
+    bool ok = false;
+    std::string body;
+  };
+  void set_reload_handler(std::function<ReloadAnswer()> handler);
 
   struct Counters {
     uint64_t unauthorized = 0;         // 401 answers
@@ -65,6 +82,7 @@ class StatsServer {
     uint64_t frames_built = 0;
     uint64_t statsd_packets_sent = 0;
     uint64_t statsd_packets_failed = 0;
+    uint64_t reload_requests = 0;  // POST /-/reload answered
   };
   Counters counters() const;
 

@@ -26,6 +26,8 @@ metrics::Window statsd_window_for(uint32_t interval_s);
 class StatsdFormatter {
  public:
   explicit StatsdFormatter(StatsdFormatOptions options) : options_(std::move(options)) {}
+  // New naming; the counters of the previous flush stay, so deltas continue.
+  void set_options(StatsdFormatOptions options) { options_ = std::move(options); }
 
   // Appends datagram payloads (newline-separated lines, each <= max_packet_bytes unless a
   // single line is longer) to `packets`.

@@ -218,11 +218,12 @@ TEST_F(LifecycleTest, DrainTimeoutBoundsStuckRequests) {
   st->release.open();
 }
 
-TEST_F(LifecycleTest, StartsWithoutUpstreamReachable) {
-  // The upstream is only needed per request: startup must not depend on it.
+TEST_F(LifecycleTest, StartsWithoutUpstreamReachableButIsNotReady) {
+  // The upstream is only needed per request: startup must not depend on it. But a pod
+  // must not report ready before its application accepts connections.
   start_proxy("127.0.0.1:" + std::to_string(refused_port()));
   EXPECT_EQ(fetch(simple_get("/")).status, 502);
-  EXPECT_EQ(readiness_status(proxy_->stats_port()), 200);
+  EXPECT_EQ(readiness_status(proxy_->stats_port()), 503);
 }
 
 // ASan's allocator quarantines freed memory, so under it only the trigger is checked.

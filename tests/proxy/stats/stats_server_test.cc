@@ -29,8 +29,6 @@ class StatsServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(uv_loop_init(&loop_), 0);
-    config_.stats = {"127.0.0.1", 0};
-    shared_.config = &config_;
   }
 
   void TearDown() override {
@@ -45,11 +43,26 @@ class StatsServerTest : public ::testing::Test {
     const stats::StatsOptions defaults;
     start(defaults);
   }
-  void start(const stats::StatsOptions& options) {
-    server_ = std::make_unique<StatsServer>(&loop_, config_, traffic_.registry, shared_, options);
+  void start(stats::StatsOptions options) {
+    options.address = {"127.0.0.1", 0};
+    server_ = std::make_unique<StatsServer>(&loop_, traffic_.registry, options);
     std::string error;
     ASSERT_TRUE(server_->start(error)) << error;
     ASSERT_NE(server_->port(), 0);
+    // What the control loop says once the proxy listens and the upstream answered.
+    server_->set_listening(true);
+    server_->set_upstream_reachable(true);
+  }
+
+  // A POST with an empty body, as `curl -X POST` sends it.
+  HttpResponse post(LoopClient& c, std::string_view target, std::string_view headers = {}) {
+    std::string req = "POST " + std::string(target) + " HTTP/1.1\r\nHost: a\r\n";
+    req += headers;
+    req += "\r\n";
+    HttpResponse r;
+    EXPECT_TRUE(c.send(req));
+    EXPECT_TRUE(c.read_response(r));
+    return r;
   }
 
   LoopClient& client(int receive_buffer = 0) {
@@ -71,8 +84,6 @@ class StatsServerTest : public ::testing::Test {
   }
 
   uv_loop_t loop_;
-  conf::Config config_;
-  SharedState shared_;
   testing::TestRegistry traffic_{/*process_stats=*/true};
   std::unique_ptr<StatsServer> server_;
   std::vector<std::unique_ptr<LoopClient>> clients_;
@@ -108,13 +119,14 @@ TEST_F(StatsServerTest, HealthzAlwaysOkAndReadyzFollowsDrainingAndUpstream) {
   EXPECT_NE(r.body.find("upstream_unreachable"), std::string::npos);
   server_->set_upstream_reachable(true);
 
-  shared_.draining.store(true);
+  server_->set_draining(true);
   r = c.get("/readyz");
   EXPECT_EQ(r.status, 503);
   EXPECT_NE(r.body.find("draining"), std::string::npos);
   EXPECT_EQ(c.get("/healthz").status, 200);  // alive while draining
   EXPECT_FALSE(server_->ready());
-  shared_.draining.store(false);
+  server_->set_draining(false);
+  EXPECT_EQ(c.get("/readyz").status, 200);
 
   server_->set_listening(false);
   EXPECT_EQ(c.get("/readyz").status, 503);
@@ -565,31 +577,122 @@ TEST_F(StatsServerTest, StatsdDatagramsAtEachFlush) {
   EXPECT_NE(udp.receive_all(2000).find("sidemeter.requests:1|c\n"), std::string::npos);
 }
 
-TEST_F(StatsServerTest, MalformedEnvironmentFailsStart) {
-  setenv("SIDEMETER_STATSD", "no-port-here", 1);
-  StatsServer s(&loop_, config_, traffic_.registry, shared_);
-  std::string error;
-  EXPECT_FALSE(s.start(error));
-  EXPECT_NE(error.find("SIDEMETER_STATSD"), std::string::npos) << error;
-  unsetenv("SIDEMETER_STATSD");
-}
-
-TEST_F(StatsServerTest, EnvironmentConfiguresTokenAndStatsd) {
-  UdpReceiver udp;
-  const std::string addr = "127.0.0.1:" + std::to_string(udp.port());
-  setenv("SIDEMETER_STATSD", addr.c_str(), 1);
-  setenv("SIDEMETER_STATSD_INTERVAL", "1", 1);
-  setenv("SIDEMETER_STATS_TOKEN", "envtoken", 1);
-  server_ = std::make_unique<StatsServer>(&loop_, config_, traffic_.registry, shared_);
-  unsetenv("SIDEMETER_STATSD");
-  unsetenv("SIDEMETER_STATSD_INTERVAL");
-  unsetenv("SIDEMETER_STATS_TOKEN");
+TEST_F(StatsServerTest, NotReadyUntilListeningAndUpstreamReachable) {
+  stats::StatsOptions options;
+  options.address = {"127.0.0.1", 0};
+  server_ = std::make_unique<StatsServer>(&loop_, traffic_.registry, options);
   std::string error;
   ASSERT_TRUE(server_->start(error)) << error;
+  LoopClient& c = client();
+  HttpResponse r = c.get("/readyz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("not_listening"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("upstream_unreachable"), std::string::npos) << r.body;
+  server_->set_listening(true);
+  EXPECT_EQ(c.get("/readyz").status, 503);
+  server_->set_upstream_reachable(true);
+  EXPECT_EQ(c.get("/readyz").status, 200);
+}
+
+TEST_F(StatsServerTest, UnresolvableStatsdFailsStart) {
+  stats::StatsOptions options;
+  options.address = {"127.0.0.1", 0};
+  options.statsd = {"no such host.invalid", 8125};
+  StatsServer s(&loop_, traffic_.registry, options);
+  std::string error;
+  EXPECT_FALSE(s.start(error));
+  EXPECT_NE(error.find("statsd address"), std::string::npos) << error;
+  s.close();
+}
+
+TEST_F(StatsServerTest, OptionsComeFromTheConfigSnapshot) {
+  conf::Config config;
+  config.stats.token = "conftoken";
+  config.stats.statsd.address = {"127.0.0.1", 9125};
+  config.stats.statsd.interval_s = 3;
+  config.stats.statsd.dogstatsd_tags = false;
+  config.stats.stream_interval_s = 5;
+  config.stats.max_connections = 7;
+  config.stats.idle_timeout_ms = 1234;
+  const stats::StatsOptions o = stats::options_from_config(config);
+  EXPECT_EQ(o.bearer_token, "conftoken");
+  EXPECT_EQ(o.statsd.port, 9125);
+  EXPECT_EQ(o.statsd_interval_s, 3u);
+  EXPECT_FALSE(o.statsd_dogstatsd_tags);
+  EXPECT_EQ(o.stream_interval_s, 5u);
+  EXPECT_EQ(o.max_connections, 7u);
+  EXPECT_EQ(o.idle_timeout_ms, 1234u);
+}
+
+TEST_F(StatsServerTest, ReconfigureAppliesTokenAndStatsdLive) {
+  start();
+  EXPECT_EQ(client().get("/stats").status, 200);
+  UdpReceiver udp;
+  stats::StatsOptions next;
+  next.bearer_token = "rotated";
+  next.statsd = {"127.0.0.1", udp.port()};
+  next.statsd_interval_s = 1;
+  std::string error;
+  ASSERT_TRUE(server_->reconfigure(next, error)) << error;
   EXPECT_EQ(client().get("/stats").status, 401);
-  EXPECT_EQ(client().get("/stats", "Authorization: Bearer envtoken\r\n").status, 200);
+  EXPECT_EQ(client().get("/stats", "Authorization: Bearer rotated\r\n").status, 200);
   tick();
   EXPECT_NE(udp.receive_all(2000).find("sidemeter.requests:0|c"), std::string::npos);
+  // The address never moves on a reload: the same port still answers.
+  EXPECT_EQ(client().get("/healthz").status, 200);
+
+  next.statsd = {"no such host.invalid", 1};
+  EXPECT_FALSE(server_->reconfigure(next, error));
+  EXPECT_NE(error.find("statsd"), std::string::npos) << error;
+}
+
+TEST_F(StatsServerTest, ReloadEndpointAnswersWithTheHandlersOutcome) {
+  stats::StatsOptions options;
+  options.bearer_token = "tok";
+  start(options);
+  int calls = 0;
+  bool succeed = true;
+  server_->set_reload_handler([&] {
+    ++calls;
+    return succeed ? StatsServer::ReloadAnswer{true, "reloaded: config_hash=abc\n"}
+                   : StatsServer::ReloadAnswer{false, "f.yaml:3:5: bad\n"};
+  });
+  LoopClient& c = client();
+  EXPECT_EQ(post(c, "/-/reload").status, 401);  // the token guards it
+  EXPECT_EQ(calls, 0);
+  const std::string auth = "Authorization: Bearer tok\r\n";
+  HttpResponse r = post(c, "/-/reload", auth);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "reloaded: config_hash=abc\n");
+  succeed = false;
+  r = post(c, "/-/reload", auth + "Content-Length: 0\r\n");  // curl -d ''
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, "f.yaml:3:5: bad\n");
+  EXPECT_EQ(calls, 2);
+  r = c.get("/-/reload", auth);
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("allow"), "POST");
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(server_->counters().reload_requests, 2u);
+}
+
+TEST_F(StatsServerTest, ConfigStatusIsExposed) {
+  start();
+  server_->set_config_status({"0123456789abcdef", 3, 1, 1700000000.5});
+  tick();
+  LoopClient& c = client();
+  const HttpResponse m = c.get("/metrics");
+  EXPECT_NE(m.body.find("sidemeter_build_info{version=\"" SIDEMETER_VERSION
+                        "\",config_hash=\"0123456789abcdef\"} 1"),
+            std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("sidemeter_config_reloads_total{result=\"success\"} 3"), std::string::npos);
+  EXPECT_NE(m.body.find("sidemeter_config_reloads_total{result=\"failure\"} 1"), std::string::npos);
+  EXPECT_NE(m.body.find("sidemeter_config_last_reload_success_timestamp_seconds 1700000000.5"),
+            std::string::npos);
+  const JsonValue j = json(c.get("/stats").body);
+  ASSERT_NE(j.get("config_hash"), nullptr);
+  EXPECT_EQ(j.get("config_hash")->string, "0123456789abcdef");
 }
 
 TEST_F(StatsServerTest, DestroyingWithOpenConnectionsIsSafe) {
