@@ -145,4 +145,10 @@ std::string print_config(const Config& config);
 // Keys whose change needs a restart ("listen", "workers", "stats.address", "demo").
 std::vector<std::string> restart_only_changes(const Config& running, const Config& loaded);
 
+// Added after the first draft of this header:
+
+// Every key of the YAML schema as a dotted path ("upstream.address"), in schema order;
+// the loader is built from the same table, so documentation checks can rely on it.
+std::vector<std::string> schema_keys();
+
 }  // namespace sidemeter::conf

@@ -16,6 +16,8 @@ std::string HostPort::to_string() const {
   return out;
 }
 
+// Port 0 is accepted: listeners use it for a kernel-chosen port (tests do). Callers for
+// which 0 makes no sense (the upstream) reject it themselves.
 HostPort parse_host_port(const std::string& text) {
   HostPort hp;
   std::string port_text;
@@ -30,28 +32,22 @@ HostPort parse_host_port(const std::string& text) {
     if (colon == std::string::npos) throw ConfigError("'" + text + "': expected HOST:PORT");
     hp.host = text.substr(0, colon);
     port_text = text.substr(colon + 1);
+    // An unbracketed v6 address would be split at its last colon into a wrong host.
+    if (hp.host.find(':') != std::string::npos)
+      throw ConfigError("'" + text + "': write an IPv6 address as [ADDRESS]:PORT");
   }
   if (hp.host.empty()) throw ConfigError("'" + text + "': empty host");
+  for (char c : hp.host) {
+    if (c <= ' ' || c == 0x7f || c == '/' || c == '[' || c == ']')
+      throw ConfigError("'" + text + "': invalid character in host");
+  }
   unsigned value = 0;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || value > 65535 ||
-      port_text.empty())
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
+      value > 65535)
     throw ConfigError("'" + text + "': port must be a number 0-65535");
   hp.port = static_cast<uint16_t>(value);
   return hp;
-}
-
-uint64_t parse_duration_ms(const std::string& text) {
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end == text.data())
-    throw ConfigError("'" + text + "': expected a duration like 250ms, 10s, 5m");
-  std::string unit(end, text.data() + text.size());
-  if (unit == "ms") return value;
-  if (unit == "s" || unit.empty()) return value * 1000;
-  if (unit == "m") return value * 60'000;
-  if (unit == "h") return value * 3'600'000;
-  throw ConfigError("'" + text + "': unknown duration unit '" + unit + "' (ms, s, m, h)");
 }
 
 }  // namespace sidemeter::conf

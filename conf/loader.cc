@@ -1,0 +1,313 @@
+// load(): read → interpolate → parse → walk the schema → token file → flags → rules that
+// span keys → hash. The only file that sees yaml-cpp. It never stops at the first error:
+// an operator fixing a file wants the whole list in one go.
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "conf/did_you_mean.h"
+#include "conf/hash.h"
+#include "conf/interpolate.h"
+#include "conf/schema.h"
+
+namespace sidemeter::conf {
+namespace {
+
+// Returns 0 or the errno of the failure.
+int read_file(const std::string& path, std::string& out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  char buf[16 * 1024];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return err;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return 0;
+}
+
+std::string position(const std::string& file, int line, int column) {
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
+}
+
+std::string kind_of(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "the scalar '" + node.Scalar() + "'";
+    default: return "nothing";
+  }
+}
+
+// Keys that existed before the issue 9 schema: a hint beats "did you mean".
+const std::map<std::string, std::string>& moved_keys() {
+  static const std::map<std::string, std::string> moved = {
+      {"route_cap", "it is now routes.max"},
+      {"upstream_pool", "its keys moved into upstream:"},
+  };
+  return moved;
+}
+
+class Loader {
+ public:
+  // Errors on `quiet_lines` (1-based) are not reported: they follow from an
+  // interpolation error reported there already.
+  Loader(std::string file, std::set<int> quiet_lines, Config& config,
+         std::vector<std::string>& errors)
+      : file_(std::move(file)), quiet_lines_(std::move(quiet_lines)), config_(config),
+        errors_(errors) {}
+
+  void walk(const YAML::Node& map, const std::string& prefix) {
+    std::string section = prefix.empty() ? "top level" : prefix;
+    if (map.IsNull()) return;  // "stats:" with every key commented out
+    if (!map.IsMap()) {
+      std::string hint;
+      if (map.IsScalar() && is_leaf(join(prefix, "address")))
+        hint = " (did you mean '" + prefix + ": {address: " + map.Scalar() + "}'?)";
+      error(map.Mark(), section + " must be a mapping, got " + kind_of(map) + hint);
+      return;
+    }
+    std::set<std::string> seen;
+    for (const auto& kv : map) {
+      const YAML::Node& key = kv.first;
+      if (!key.IsScalar()) {
+        error(key.Mark(), "keys in " + section + " must be names, got " + kind_of(key));
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      if (!seen.insert(name).second) {
+        error(key.Mark(), "duplicate key '" + name + "' in " + section);
+        continue;
+      }
+      std::string path = join(prefix, name);
+      if (is_section(path)) {
+        walk(kv.second, path);
+      } else if (const Field* f = field(path)) {
+        set(*f, key, kv.second);
+      } else {
+        unknown(key, name, prefix, section);
+      }
+    }
+  }
+
+  // The file's position of the key at `path`, if it was there.
+  std::optional<std::string> where(const std::string& path) const {
+    auto it = marks_.find(path);
+    if (it == marks_.end()) return std::nullopt;
+    return position(file_, it->second.line + 1, it->second.column + 1);
+  }
+
+  void error(const YAML::Mark& mark, const std::string& message) {
+    if (quiet_lines_.count(mark.line + 1) != 0) return;
+    errors_.push_back(position(file_, mark.line + 1, mark.column + 1) + message);
+  }
+
+ private:
+  static std::string join(const std::string& prefix, const std::string& name) {
+    return prefix.empty() ? name : prefix + "." + name;
+  }
+  static bool is_section(const std::string& path) {
+    for (const Field& f : schema()) {
+      if (f.path.size() > path.size() && f.path.compare(0, path.size(), path) == 0 &&
+          f.path[path.size()] == '.')
+        return true;
+    }
+    return false;
+  }
+  static const Field* field(const std::string& path) {
+    for (const Field& f : schema()) {
+      if (f.path == path) return &f;
+    }
+    return nullptr;
+  }
+  static bool is_leaf(const std::string& path) { return field(path) != nullptr; }
+
+  void unknown(const YAML::Node& key, const std::string& name, const std::string& prefix,
+               const std::string& section) {
+    std::string message = "unknown key '" + name + "' in " + section;
+    auto moved = moved_keys().find(join(prefix, name));
+    if (moved != moved_keys().end()) {
+      message += " (" + moved->second + ")";
+    } else if (auto best = did_you_mean(name, children(prefix))) {
+      message += " (did you mean '" + *best + "'?)";
+    }
+    error(key.Mark(), message);
+  }
+
+  static std::vector<std::string> children(const std::string& prefix) {
+    std::vector<std::string> names;
+    for (const Field& f : schema()) {
+      if (!prefix.empty() && f.path.compare(0, prefix.size() + 1, prefix + ".") != 0) continue;
+      std::string rest = prefix.empty() ? f.path : f.path.substr(prefix.size() + 1);
+      std::string name = rest.substr(0, rest.find('.'));
+      if (names.empty() || names.back() != name) names.push_back(name);
+    }
+    return names;
+  }
+
+  void set(const Field& f, const YAML::Node& key, const YAML::Node& value) {
+    // A null value's mark is that of whatever follows it, often on the next line.
+    YAML::Mark mark = value.IsNull() ? key.Mark() : value.Mark();
+    marks_[f.path] = mark;
+    if (f.list) {
+      if (value.IsNull()) return;
+      if (!value.IsSequence()) {
+        error(mark, f.path + " must be a list, got " + kind_of(value));
+        return;
+      }
+      for (const auto& item : value) {
+        if (!item.IsScalar() && !item.IsNull()) {
+          error(item.Mark(), f.path + " entries must be strings, got " + kind_of(item));
+          continue;
+        }
+        report(item.Mark().is_null() ? mark : item.Mark(),
+               f.set(config_, item.IsNull() ? "" : item.Scalar(), item.IsNull()));
+      }
+      return;
+    }
+    if (value.IsMap() || value.IsSequence()) {
+      error(mark, f.path + " must be a single value, got " + kind_of(value));
+      return;
+    }
+    report(mark, f.set(config_, value.IsNull() ? "" : value.Scalar(), value.IsNull()));
+  }
+
+  void report(const YAML::Mark& mark, const std::string& message) {
+    if (!message.empty()) error(mark, message);
+  }
+
+  std::string file_;
+  std::set<int> quiet_lines_;
+  Config& config_;
+  std::vector<std::string>& errors_;
+  std::map<std::string, YAML::Mark> marks_;
+};
+
+std::string strip_trailing_space(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' ||
+                        s.back() == '\t'))
+    s.pop_back();
+  return s;
+}
+
+// The token from stats.token_file. Relative to the config file's directory, so a config
+// and its secret can move together; the resolved path is kept for --print-config.
+void read_token_file(const std::string& config_path, const std::string& where, Config& c,
+                     std::vector<std::string>& errors) {
+  std::string path = c.stats.token_file;
+  if (path.empty()) return;
+  if (!c.stats.token.empty()) {
+    errors.push_back(where + "stats.token and stats.token_file are mutually exclusive");
+    return;
+  }
+  if (path[0] != '/') {
+    size_t slash = config_path.rfind('/');
+    if (slash != std::string::npos) path = config_path.substr(0, slash + 1) + path;
+  }
+  c.stats.token_file = path;
+  std::string text;
+  if (int err = read_file(path, text); err != 0) {
+    errors.push_back(where + "stats.token_file: cannot read '" + path + "': " +
+                     std::strerror(err));
+    return;
+  }
+  text = strip_trailing_space(std::move(text));
+  if (text.empty()) {
+    errors.push_back(where + "stats.token_file: '" + path + "' is empty");
+    return;
+  }
+  // Through the token field's own check, so both sources follow one rule.
+  for (const Field& f : schema()) {
+    if (f.path != "stats.token") continue;
+    std::string err = f.set(c, text, false);
+    if (!err.empty()) errors.push_back(where + "stats.token_file: the token " + err.substr(12));
+  }
+}
+
+void load_file(const std::string& path, const Environment& env, Config& config,
+               std::vector<std::string>& errors, std::map<std::string, std::string>& where) {
+  std::string raw;
+  if (int err = read_file(path, raw); err != 0) {
+    errors.push_back(path + ": cannot read file: " + std::strerror(err));
+    return;
+  }
+  Interpolated text = interpolate(raw, env);
+  std::set<int> quiet_lines;
+  for (const TextError& e : text.errors) {
+    errors.push_back(position(path, e.line, e.column) + e.message);
+    quiet_lines.insert(e.line);
+  }
+  YAML::Node root;
+  try {
+    root = YAML::Load(text.text);
+  } catch (const YAML::Exception& e) {
+    if (quiet_lines.count(e.mark.line + 1) == 0)
+      errors.push_back(position(path, e.mark.line + 1, e.mark.column + 1) + e.msg);
+    return;
+  }
+  Loader loader(path, std::move(quiet_lines), config, errors);
+  loader.walk(root, "");
+  read_token_file(path, loader.where("stats.token_file").value_or(path + ": "), config, errors);
+  for (const Field& f : schema()) {
+    if (auto w = loader.where(f.path)) where[f.path] = *w;
+  }
+}
+
+}  // namespace
+
+LoadResult load(const CommandLine& cli, const Environment& env) {
+  auto config = std::make_shared<Config>();
+  LoadResult result;
+  // Where each key was set, as an error prefix: "FILE:LINE:COL: " or "--flag: ".
+  std::map<std::string, std::string> where;
+  if (!cli.config_path.empty()) load_file(cli.config_path, env, *config, result.errors, where);
+
+  if (cli.listen) {
+    config->listen = *cli.listen;
+    where["listen"] = "--listen: ";
+  }
+  if (cli.upstream) {
+    config->upstream.address = *cli.upstream;
+    where["upstream.address"] = "--upstream: ";
+  }
+  if (cli.stats) {
+    config->stats.address = *cli.stats;
+    where["stats.address"] = "--stats: ";
+  }
+  if (cli.workers) {
+    config->workers = *cli.workers;
+    where["workers"] = "--workers: ";
+  }
+  config->demo = cli.demo;
+
+  for (const Problem& p : check_combinations(*config)) {
+    std::string prefix = cli.config_path.empty() ? "" : cli.config_path + ": ";
+    for (const std::string& path : p.paths) {
+      if (auto it = where.find(path); it != where.end()) {
+        prefix = it->second;
+        break;
+      }
+    }
+    result.errors.push_back(prefix + p.message);
+  }
+  if (!result.errors.empty()) return result;
+
+  config->source_path = cli.config_path;
+  config->hash = short_sha256(dump_config(*config, false) + (config->demo ? "demo: true\n" : ""));
+  result.config = std::move(config);
+  return result;
+}
+
+}  // namespace sidemeter::conf

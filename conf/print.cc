@@ -1,0 +1,67 @@
+// The config back to YAML: --print-config, the hash's canonical text, and the keys that
+// need a restart. All from the schema table, in its order.
+#include <string_view>
+
+#include "conf/schema.h"
+
+namespace sidemeter::conf {
+namespace {
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (true) {
+    size_t dot = path.find('.', pos);
+    parts.push_back(path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos));
+    if (dot == std::string::npos) return parts;
+    pos = dot + 1;
+  }
+}
+
+}  // namespace
+
+std::string dump_config(const Config& config, bool redact) {
+  std::string out;
+  std::vector<std::string> open;  // the sections the previous key was in
+  for (const Field& f : schema()) {
+    std::vector<std::string> parts = split_path(f.path);
+    size_t keep = 0;
+    while (keep < open.size() && keep + 1 < parts.size() && open[keep] == parts[keep]) ++keep;
+    open.resize(keep);
+    for (size_t i = keep; i + 1 < parts.size(); ++i) {
+      out.append(2 * i, ' ').append(parts[i]).append(":\n");
+      open.push_back(parts[i]);
+    }
+    std::string value = redact && f.show_redacted ? f.show_redacted(config) : f.show(config);
+    out.append(2 * (parts.size() - 1), ' ').append(parts.back()).append(": ");
+    out.append(value).push_back('\n');
+  }
+  return out;
+}
+
+std::string print_config(const Config& config) {
+  std::string out = "# sidemeter effective configuration";
+  if (!config.source_path.empty()) out += " from " + config.source_path;
+  if (!config.hash.empty()) out += ", hash " + config.hash;
+  out += "\n";
+  // --demo is a flag, not a key: said so, or a reader would expect upstream to be used.
+  if (config.demo) out += "# --demo: the built-in demo backend replaces upstream\n";
+  return out + dump_config(config, true);
+}
+
+std::vector<std::string> restart_only_changes(const Config& running, const Config& loaded) {
+  std::vector<std::string> changed;
+  for (const Field& f : schema()) {
+    if (f.restart_only && f.show(running) != f.show(loaded)) changed.push_back(f.path);
+  }
+  if (running.demo != loaded.demo) changed.push_back("demo");
+  return changed;
+}
+
+std::vector<std::string> schema_keys() {
+  std::vector<std::string> keys;
+  for (const Field& f : schema()) keys.push_back(f.path);
+  return keys;
+}
+
+}  // namespace sidemeter::conf
