@@ -385,12 +385,8 @@ std::vector<Problem> check_combinations(const Config& c) {
                    "timeouts.drain_timeout (" + format_duration_ms(t.drain_timeout_ms) +
                        ") must not be shorter than timeouts.drain_delay (" +
                        format_duration_ms(t.drain_delay_ms) + ")"});
-  if (c.limits.max_request_line_bytes > c.limits.max_header_bytes)
-    out.push_back({{"limits.max_request_line_bytes", "limits.max_header_bytes"},
-                   "limits.max_request_line_bytes (" +
-                       std::to_string(c.limits.max_request_line_bytes) +
-                       ") must not exceed limits.max_header_bytes (" +
-                       std::to_string(c.limits.max_header_bytes) + ")"});
+  // No check of max_request_line_bytes against max_header_bytes: the head limit bounds
+  // the start line too, and lowering one alone must not make the other's default wrong.
   if (same_endpoint(c.stats.address, c.listen))
     out.push_back({{"stats.address", "listen"},
                    "stats.address and listen are both " + c.listen.to_string()});

@@ -92,6 +92,7 @@ int ControlLoop::run() {
 
   exits_.open(&loop_, [this](WorkerExited& e) { on_worker_exited(e); });
   stats_->set_reload_handler([this] { return reload("http"); });
+  stats_->set_upstream_reachable([this] { return current_->upstream->reachable(); });
   update_config_status();
 
   bool all_started = true;
@@ -135,7 +136,6 @@ void ControlLoop::on_signal(int signum) {
 
 void ControlLoop::on_tick() {
   uint64_t before = registry_.ticks();
-  stats_->set_upstream_reachable(current_->upstream->reachable());
   registry_.tick();
   if (registry_.ticks() != before) stats_->on_tick();
   int64_t conns = process_.downstream_connections.load(std::memory_order_relaxed);

@@ -327,7 +327,7 @@ void UpstreamConnection::on_timer(void* owner) {
   self->worker_.refresh_now();
   switch (self->state_) {
     case State::kConnecting:
-      self->snapshot_->upstream->set_reachable(false);
+      if (self->snapshot_->upstream->reachable()) self->snapshot_->upstream->set_reachable(false);
       self->fail(metrics::UpstreamError::kConnectTimeout);
       return;
     case State::kActive:

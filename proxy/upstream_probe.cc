@@ -1,6 +1,5 @@
 #include "proxy/upstream_probe.h"
 
-#include "proxy/log.h"
 
 namespace sidemeter {
 
@@ -74,16 +73,7 @@ void UpstreamProbe::probe() {
 void UpstreamProbe::finish(Attempt* a, bool ok) {
   a->done = true;
   in_flight_ = nullptr;
-  bool was = a->target->set_reachable(ok);
-  if (was != ok) {
-    if (ok) {
-      log::info("upstream_reachable", {{"upstream", a->target->host()},
-                                       {"port", unsigned(a->target->port())}});
-    } else {
-      log::warn("upstream_unreachable", {{"upstream", a->target->host()},
-                                         {"port", unsigned(a->target->port())}});
-    }
-  }
+  a->target->set_reachable(ok);
   auto on_closed = [](uv_handle_t* h) {
     auto* at = static_cast<Attempt*>(h->data);
     if (--at->open_handles == 0) delete at;

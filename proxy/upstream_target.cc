@@ -25,4 +25,13 @@ bool UpstreamTarget::refresh() {
   return true;
 }
 
+void UpstreamTarget::set_reachable(bool up) {
+  if (reachable_.exchange(up, std::memory_order_relaxed) == up) return;
+  if (up) {
+    log::info("upstream_reachable", {{"upstream", host_}, {"port", unsigned(port_)}});
+  } else {
+    log::warn("upstream_unreachable", {{"upstream", host_}, {"port", unsigned(port_)}});
+  }
+}
+
 }  // namespace sidemeter

@@ -24,8 +24,9 @@ class UpstreamTarget {
   // Whether the last TCP connect to it (a worker's or the probe's) succeeded; readiness.
   // False until one has: a pod is not ready before its application accepts connections.
   bool reachable() const { return reachable_.load(std::memory_order_relaxed); }
-  // Returns the previous value, so the caller can log the change once.
-  bool set_reachable(bool up) { return reachable_.exchange(up, std::memory_order_relaxed); }
+  // Any thread. A change is logged (upstream_reachable / upstream_unreachable) once, by
+  // whoever made it; callers check reachable() first so the common case writes nothing.
+  void set_reachable(bool up);
   uint16_t port() const { return port_; }
 
  private:

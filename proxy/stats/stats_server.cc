@@ -87,9 +87,10 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   void serve_stream(StatsConnection& c, const StatsRequest& r);
   void serve_history(StatsConnection& c);
   void serve_reload(StatsConnection& c);
-  bool ready() const { return listening && proxy_listening && upstream_reachable && !draining; }
+  bool upstream_up() const { return upstream_source ? upstream_source() : upstream_reachable; }
+  bool ready() const { return listening && proxy_listening && upstream_up() && !draining; }
   stats::JsonExtras json_extras() const {
-    return stats::JsonExtras{upstream_reachable, draining, config_status.hash};
+    return stats::JsonExtras{upstream_up(), draining, config_status.hash};
   }
 
   // --- ticks ---
@@ -116,6 +117,7 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   int open_handles = 0;  // listener and UDP socket
   uint16_t port = 0;
   bool upstream_reachable = false;
+  std::function<bool()> upstream_source;  // when set, wins over upstream_reachable
   bool proxy_listening = false;
   bool draining = false;
 
@@ -319,7 +321,7 @@ void StatsServer::Impl::serve_readyz(StatsConnection& c) {
   }
   std::string body = "not ready:";
   if (!listening || !proxy_listening) body += " not_listening";
-  if (!upstream_reachable) body += " upstream_unreachable";
+  if (!upstream_up()) body += " upstream_unreachable";
   if (draining) body += " draining";
   body += '\n';
   c.respond(503, kText, body);
@@ -336,7 +338,7 @@ void StatsServer::Impl::serve_metrics(StatsConnection& c, const StatsRequest& r)
     }
   }
   stats::ExpositionExtras extras;
-  extras.upstream_up = upstream_reachable;
+  extras.upstream_up = upstream_up();
   extras.stats_unauthorized = counters.unauthorized;
   extras.stream_subscribers = counters.stream_subscribers;
   extras.stream_dropped = counters.stream_dropped;
@@ -482,7 +484,7 @@ void StatsServer::Impl::push_frames() {
 void StatsServer::Impl::flush_statsd() {
   statsd_packets.clear();
   statsd_format.format(snapshot(), stats::statsd_window_for(options.statsd_interval_s),
-                       upstream_reachable, statsd_packets);
+                       upstream_up(), statsd_packets);
   for (std::string& p : statsd_packets) {
     const uv_buf_t buf = uv_buf_init(p.data(), unsigned(p.size()));
     // Never queue: a datagram the kernel cannot take right now is lost, like any UDP.
@@ -511,7 +513,13 @@ StatsServer::~StatsServer() {
 bool StatsServer::start(std::string& error) { return impl_->start(error); }
 uint16_t StatsServer::port() const { return impl_->port; }
 void StatsServer::close() { impl_->close(); }
-void StatsServer::set_upstream_reachable(bool reachable) { impl_->upstream_reachable = reachable; }
+void StatsServer::set_upstream_reachable(bool reachable) {
+  impl_->upstream_source = nullptr;
+  impl_->upstream_reachable = reachable;
+}
+void StatsServer::set_upstream_reachable(std::function<bool()> source) {
+  impl_->upstream_source = std::move(source);
+}
 void StatsServer::set_listening(bool listening) { impl_->proxy_listening = listening; }
 void StatsServer::set_draining(bool draining) {
   impl_->draining = draining;

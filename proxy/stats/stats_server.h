@@ -51,7 +51,10 @@ class StatsServer {
   bool reconfigure(const stats::StatsOptions& options, std::string& error);
 
   // Readiness inputs; all start "not ready" but listening, which start() sets.
+  // The upstream's reachability: a fixed value, or a source read at each request, so
+  // /readyz follows a probe or worker connect at once rather than at the next tick.
   void set_upstream_reachable(bool reachable);
+  void set_upstream_reachable(std::function<bool()> source);
   void set_listening(bool listening);  // the proxy's own listeners
   void set_draining(bool draining);
   bool ready() const;

@@ -144,7 +144,7 @@ TEST_F(ForwardingTest, PoolKeepsAtMostMaxIdlePerWorker) {
           st->cv.notify_all();
         }
       },
-      "upstream_pool:\n  max_idle_per_worker: 1\n");
+      "upstream:\n  max_idle_per_worker: 1\n");
   RawClient a(port()), b(port()), c(port());
   for (RawClient* cl : {&a, &b, &c}) ASSERT_TRUE(cl->send(simple_get("/hold")));
   for (RawClient* cl : {&a, &b, &c}) {

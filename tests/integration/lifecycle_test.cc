@@ -135,6 +135,8 @@ void drain_scenario(ProxyTest& t, std::unique_ptr<TestUpstream>& upstream,
       make_config(upstream->address(), "timeouts:\n  drain_delay: 1500ms\n  drain_timeout: 20s\n"));
   ASSERT_TRUE(proxy->wait_listening()) << proxy->log_text();
   uint16_t port = proxy->listen_port();
+  // Ready once the probe has reached the upstream (it logs that), not before.
+  ASSERT_TRUE(proxy->wait_for_log("\"upstream_reachable\"", soon())) << proxy->log_text();
   ASSERT_EQ(readiness_status(proxy->stats_port()), 200);
 
   RawClient idle(port);  // a keep-alive connection with nothing in flight

@@ -18,9 +18,14 @@ inline Deadline soon() { return deadline_in(std::chrono::seconds(10)); }
 class ProxyTest : public ::testing::Test {
  protected:
   // Starts the upstream with `handler`, then the proxy pointing at it.
+  // Returns once the proxy is ready: its probe reached the upstream, whose count of
+  // connections then starts from zero (the probe's is not the test's).
   void start(UpstreamHandler handler, std::string extra_yaml = "", int workers = 1) {
     upstream_ = std::make_unique<TestUpstream>(std::move(handler));
     start_proxy(upstream_->address(), std::move(extra_yaml), workers);
+    ASSERT_TRUE(proxy_->wait_for_log("\"upstream_reachable\"", soon())) << proxy_->log_text();
+    ASSERT_TRUE(upstream_->wait_connections(1, soon()));
+    upstream_->rebase_connections();
   }
 
   void start_proxy(const std::string& upstream_addr, std::string extra_yaml = "", int workers = 1,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -189,6 +190,31 @@ std::optional<std::string> SidemeterProcess::wait_for_log(std::string_view needl
   return line;
 }
 
+size_t SidemeterProcess::wait_for_count(std::string_view needle, size_t n, Deadline deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  size_t count = 0;
+  cv_.wait_until(lock, deadline, [&] {
+    count = 0;
+    for (const std::string& l : lines_) {
+      if (l.find(needle) != std::string::npos) ++count;
+    }
+    return count >= n || streams_closed_;
+  });
+  return count;
+}
+
+bool SidemeterProcess::rewrite_config(const std::string& yaml) {
+  if (config_path_.empty()) return false;
+  std::string tmp = config_path_ + ".XXXXXX";
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return false;
+  bool ok = ::write(fd, yaml.data(), yaml.size()) == static_cast<ssize_t>(yaml.size());
+  ok = ::close(fd) == 0 && ok;
+  if (ok) ok = ::rename(tmp.c_str(), config_path_.c_str()) == 0;
+  if (!ok) ::unlink(tmp.c_str());
+  return ok;
+}
+
 std::vector<std::string> SidemeterProcess::events(std::string_view event) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
@@ -272,10 +298,18 @@ RunResult run_sidemeter(std::vector<std::string> args, Deadline deadline) {
 std::string make_config(std::string_view upstream, std::string_view extra, int workers) {
   std::string y;
   y += "listen: 127.0.0.1:0\n";
-  y += "stats: 127.0.0.1:0\n";
-  y += "upstream: " + std::string(upstream) + "\n";
   y += "workers: " + std::to_string(workers) + "\n";
-  y.append(extra);
+  y += "stats:\n  address: 127.0.0.1:0\n";
+  const std::string address = "  address: " + std::string(upstream) + "\n";
+  // `extra` may open its own upstream section (pool settings): the address joins it.
+  std::string rest(extra);
+  const size_t section = rest.find("upstream:\n");
+  if (section != std::string::npos && (section == 0 || rest[section - 1] == '\n')) {
+    rest.insert(section + std::string_view("upstream:\n").size(), address);
+  } else {
+    y += "upstream:\n" + address;
+  }
+  y += rest;
   return y;
 }
 

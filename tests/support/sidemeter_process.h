@@ -51,6 +51,15 @@ class SidemeterProcess {
   std::optional<std::string> wait_for_log(std::string_view needle, Deadline deadline);
   // Log lines whose "event" field equals `event`.
   std::vector<std::string> events(std::string_view event) const;
+  // Waits until at least `n` stderr lines contain `needle` (or the streams close or the
+  // deadline passes); returns how many do. For events that repeat (one per reload).
+  size_t wait_for_count(std::string_view needle, size_t n, Deadline deadline);
+
+  // The temp config file written from `yaml` ("" if none). rewrite_config replaces its
+  // contents atomically (temp file in the same directory, then rename), so a reload
+  // never reads a half-written file.
+  const std::string& config_path() const { return config_path_; }
+  bool rewrite_config(const std::string& yaml);
 
  private:
   void reader_loop(int out_fd, int err_fd);
@@ -82,7 +91,8 @@ RunResult run_sidemeter(std::vector<std::string> args,
                         Deadline deadline = deadline_in(std::chrono::seconds(10)));
 
 // Minimal config: loopback listen/stats on port 0, the given upstream, one worker (so
-// pool and connection-count assertions are deterministic), plus `extra` YAML lines.
+// pool and connection-count assertions are deterministic), plus `extra` YAML lines. An
+// `upstream:` section in `extra` gets the address added to it.
 std::string make_config(std::string_view upstream, std::string_view extra = "", int workers = 1);
 
 }  // namespace sidemeter::testing

@@ -117,7 +117,7 @@ std::vector<HttpMessage> TestUpstream::seen_requests() const {
 
 bool TestUpstream::wait_connections(uint64_t n, Deadline deadline) const {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_until(lock, deadline, [&] { return connections_.load() >= n; });
+  return cv_.wait_until(lock, deadline, [&] { return connections() >= n; });
 }
 
 bool TestUpstream::wait_requests(uint64_t n, Deadline deadline) const {

@@ -61,7 +61,11 @@ class TestUpstream {
   uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
-  uint64_t connections() const { return connections_.load(); }
+  // Connections accepted since the last rebase_connections().
+  uint64_t connections() const { return connections_.load() - connections_base_.load(); }
+  // From now on connections() counts from zero: the proxy's readiness probe opens one
+  // bare connection at start, which is not the test's traffic.
+  void rebase_connections() { connections_base_.store(connections_.load()); }
   uint64_t requests() const { return requests_.load(); }
   uint64_t bytes_received() const { return bytes_.load(); }
   // First kRawCap bytes received over all connections, in arrival order per chunk.
@@ -94,6 +98,7 @@ class TestUpstream {
   std::vector<std::thread> workers_;  // only touched by the acceptor thread and dtor
 
   std::atomic<uint64_t> connections_{0};
+  std::atomic<uint64_t> connections_base_{0};
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> bytes_{0};
   mutable std::mutex mu_;

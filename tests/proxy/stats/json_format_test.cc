@@ -50,7 +50,7 @@ TEST(JsonFormat, DocumentFollowsTheSchema) {
   append_stats_json(r.registry.snapshot(), {}, {}, text);
   const JsonValue doc = parse_ok(text);
   EXPECT_EQ(keys(&doc),
-            (std::vector<std::string>{"version", "uptime_s", "ticks", "upstream_up", "draining",
+            (std::vector<std::string>{"version", "uptime_s", "ticks", "upstream_up", "draining", "config_hash",
                                       "windows", "routes", "connections", "process", "alerts"}));
   EXPECT_EQ(keys(doc.get("windows")), (std::vector<std::string>{"10s", "1m", "5m", "total"}));
   const JsonValue* w = doc.at("windows.1m");
@@ -128,11 +128,12 @@ TEST(JsonFormat, EmptySnapshotIsValid) {
   JsonFilter f;
   f.windows = kAllWindows;
   std::string text;
-  append_stats_json(r.registry.snapshot(), {false, true}, f, text);
+  append_stats_json(r.registry.snapshot(), {false, true, "cafe0123cafe0123"}, f, text);
   const JsonValue doc = parse_ok(text);
   EXPECT_EQ(keys(doc.get("windows")).size(), 5u);
   EXPECT_EQ(doc.get("upstream_up")->boolean, false);
   EXPECT_EQ(doc.get("draining")->boolean, true);
+  EXPECT_EQ(doc.get("config_hash")->string, "cafe0123cafe0123");
   EXPECT_EQ(doc.at("process.rss_bytes")->type, JsonValue::Type::kNull);  // process stats off
 }
 

@@ -1,6 +1,6 @@
 // The stats port of the live binary checked by the real consumers: promtool, a Prometheus
 // server scraping it, and headless Chromium rendering the dashboard. The binary runs in
-// demo mode (no --upstream), which brings its own backend and traffic. Each test skips with
+// demo mode (--demo), which brings its own backend and traffic. Each test skips with
 // a message when its tool is missing: Debian packages `prometheus` (promtool, prometheus)
 // and `chromium`.
 #include <fcntl.h>
@@ -74,7 +74,7 @@ class StatsEndToEnd : public ::testing::Test {
   void SetUp() override {
     if (!std::getenv("SIDEMETER_BIN")) GTEST_SKIP() << "SIDEMETER_BIN not set";
     proc_ = std::make_unique<SidemeterProcess>(std::vector<std::string>{
-        "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0", "--workers", "1"});
+        "--demo", "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0", "--workers", "1"});
     ASSERT_TRUE(proc_->started()) << proc_->error();
     ASSERT_TRUE(proc_->wait_listening()) << proc_->log_text();
     port_ = proc_->stats_port();

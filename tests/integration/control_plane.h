@@ -1,0 +1,548 @@
+#pragma once
+// Helpers for the control-plane suites (drain_test, readiness_test, reload_test): the
+// issue 9 config file written out in full, requests to the stats port, a small JSON
+// reader for /stats, settled totals read from /stats/stream (frames come at ticks, so
+// waiting on them needs no sleep), Prometheus sample sums, and the upstreams the suites
+// share (a holding one and a WebSocket tunnel).
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tests/integration/proxy_fixture.h"
+#include "tests/support/json_line.h"
+
+namespace sidemeter::testing::control_plane {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// ------------------------------------------------------------------ config files
+
+// The whole file in the issue 9 schema. Sections are lists of "key: value" lines so a
+// test can vary any key without writing a section twice (a duplicate key is an error).
+struct ConfigSpec {
+  std::string listen = "127.0.0.1:0";
+  int workers = 2;
+  std::string upstream;                    // "127.0.0.1:port"
+  std::vector<std::string> upstream_keys;  // e.g. "probe_interval: 200ms"
+  std::vector<std::string> timeouts;       // e.g. "drain_delay: 100ms"
+  std::vector<std::string> limits;
+  std::string stats_address = "127.0.0.1:0";
+  std::vector<std::string> stats_keys;  // e.g. "token: s3cret"
+  std::vector<std::string> routes;      // e.g. "patterns: [\"/shop/{item}/detail\"]"
+  std::string extra;                    // verbatim top-level lines at the end
+
+  std::string render() const {
+    auto section = [](std::string& y, const char* name, const std::vector<std::string>& keys) {
+      if (keys.empty()) return;
+      y += name;
+      y += ":\n";
+      for (const std::string& k : keys) y += "  " + k + "\n";
+    };
+    std::string y;
+    y += "listen: " + listen + "\n";
+    y += "workers: " + std::to_string(workers) + "\n";
+    y += "upstream:\n  address: " + upstream + "\n";
+    for (const std::string& k : upstream_keys) y += "  " + k + "\n";
+    section(y, "timeouts", timeouts);
+    section(y, "limits", limits);
+    y += "stats:\n  address: " + stats_address + "\n";
+    for (const std::string& k : stats_keys) y += "  " + k + "\n";
+    section(y, "routes", routes);
+    y += extra;
+    return y;
+  }
+};
+
+// A config file for runs that do not go through SidemeterProcess's --config (e.g.
+// --check-config FILE). Removed on destruction.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& contents) {
+    char tmpl[] = "/tmp/sidemeter-cp-XXXXXX.yaml";
+    int fd = ::mkstemps(tmpl, 5);
+    if (fd < 0) return;
+    ok_ = ::write(fd, contents.data(), contents.size()) == ssize_t(contents.size());
+    ::close(fd);
+    path_ = tmpl;
+  }
+  ~TempFile() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool ok_ = false;
+};
+
+// ------------------------------------------------------------------ ports
+
+// A loopback port held by a bound socket that does not listen: connects are refused and
+// nobody else can take the port. listen() later turns it into a real listener on that
+// exact port (the kernel completes handshakes from the backlog; nothing needs to accept).
+class ReservedPort {
+ public:
+  ReservedPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~ReservedPort() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+  bool ok() const { return port_ != 0; }
+  uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  bool listen(int backlog = 64) { return ::listen(fd_, backlog) == 0; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+// ------------------------------------------------------------------ the stats port
+
+struct Answer {
+  int status = -1;  // -1: no answer (connect or read failed)
+  std::string body;
+  std::string head;
+};
+
+inline Answer stats_call(uint16_t stats_port, std::string_view method, std::string_view target,
+                         std::string_view token = "") {
+  RawClient c(stats_port);
+  Answer a;
+  if (!c.connected()) return a;
+  std::string req = std::string(method) + " " + std::string(target) +
+                    " HTTP/1.1\r\nHost: stats\r\nConnection: close\r\n";
+  if (method == "POST") req += "Content-Length: 0\r\n";
+  if (!token.empty()) req += "Authorization: Bearer " + std::string(token) + "\r\n";
+  req += "\r\n";
+  HttpMessage m;
+  if (!c.exchange(req, m, method == "HEAD").ok()) return a;
+  a.status = m.status;
+  a.body = m.body;
+  a.head = m.head_raw;
+  return a;
+}
+
+inline Answer readyz(uint16_t stats_port) { return stats_call(stats_port, "GET", "/readyz"); }
+
+// The stats server handles one event at a time on the control loop: an answer from it
+// means every callback that ran before (a SIGHUP's reload, say) has finished.
+inline bool control_loop_barrier(uint16_t stats_port) {
+  return stats_call(stats_port, "GET", "/healthz").status == 200;
+}
+
+// Polls /readyz until it answers `want` or the deadline passes; returns the last status.
+// The flag it reports moves on the proxy's own timers (the probe, the 250 ms tick), so
+// polling is the only way to observe it; the pause only keeps the poll from hogging a
+// loaded machine.
+inline int poll_readyz_until(uint16_t stats_port, int want, Deadline deadline,
+                             std::string* body = nullptr) {
+  int last = -1;
+  while (true) {
+    Answer a = readyz(stats_port);
+    last = a.status;
+    if (body) *body = a.body;
+    if (last == want || Clock::now() >= deadline) return last;
+    ::poll(nullptr, 0, 20);
+  }
+}
+
+// ------------------------------------------------------------------ JSON (for /stats)
+
+// Just enough JSON for the /stats document (same reader as measurement_test.cc).
+struct Json {
+  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
+  Type type = Type::kNull;
+  double number = 0;
+  bool boolean = false;
+  std::string string;
+  std::vector<Json> array;
+  std::vector<std::pair<std::string, Json>> object;
+
+  const Json* get(std::string_view key) const {
+    for (const auto& [k, v] : object) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  }
+  const Json* at(std::string_view dotted) const {
+    const Json* j = this;
+    while (j != nullptr && !dotted.empty()) {
+      const size_t dot = dotted.find('.');
+      j = j->get(dotted.substr(0, dot));
+      dotted = dot == std::string_view::npos ? std::string_view() : dotted.substr(dot + 1);
+    }
+    return j;
+  }
+};
+
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view text) : s_(text) {}
+  std::optional<Json> parse() {
+    Json v;
+    if (!value(v, 0)) return std::nullopt;
+    skip_ws();
+    if (pos_ != s_.size()) return std::nullopt;
+    return v;
+  }
+
+ private:
+  void skip_ws() {
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t'))
+      ++pos_;
+  }
+  bool eat(char c) {
+    skip_ws();
+    if (pos_ < s_.size() && s_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  bool literal(std::string_view word) {
+    if (s_.substr(pos_, word.size()) != word) return false;
+    pos_ += word.size();
+    return true;
+  }
+  bool string(std::string& out) {
+    if (!eat('"')) return false;
+    while (pos_ < s_.size()) {
+      const char c = s_[pos_++];
+      if (c == '"') return true;
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (pos_ >= s_.size()) return false;
+      const char e = s_[pos_++];
+      switch (e) {
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'u':
+          if (pos_ + 4 > s_.size()) return false;
+          out += "\\u";
+          out.append(s_.substr(pos_, 4));
+          pos_ += 4;
+          break;
+        default:
+          out += e;
+          break;
+      }
+    }
+    return false;
+  }
+  bool value(Json& v, int depth) {
+    if (depth > 32) return false;
+    skip_ws();
+    if (pos_ >= s_.size()) return false;
+    const char c = s_[pos_];
+    if (c == '{') {
+      ++pos_;
+      v.type = Json::Type::kObject;
+      if (eat('}')) return true;
+      do {
+        std::string key;
+        Json member;
+        if (!string(key) || !eat(':') || !value(member, depth + 1)) return false;
+        v.object.emplace_back(std::move(key), std::move(member));
+      } while (eat(','));
+      return eat('}');
+    }
+    if (c == '[') {
+      ++pos_;
+      v.type = Json::Type::kArray;
+      if (eat(']')) return true;
+      do {
+        Json item;
+        if (!value(item, depth + 1)) return false;
+        v.array.push_back(std::move(item));
+      } while (eat(','));
+      return eat(']');
+    }
+    if (c == '"') {
+      v.type = Json::Type::kString;
+      return string(v.string);
+    }
+    if (literal("true") || literal("false")) {
+      v.type = Json::Type::kBool;
+      v.boolean = s_[pos_ - 1] == 'e' && s_[pos_ - 2] == 'u';
+      return true;
+    }
+    if (literal("null")) return true;
+    const std::string num(s_.substr(pos_, std::min<size_t>(40, s_.size() - pos_)));
+    char* end = nullptr;
+    v.number = std::strtod(num.c_str(), &end);
+    if (end == num.c_str()) return false;
+    v.type = Json::Type::kNumber;
+    pos_ += size_t(end - num.c_str());
+    return true;
+  }
+
+  std::string_view s_;
+  size_t pos_ = 0;
+};
+
+inline std::optional<Json> fetch_stats(uint16_t stats_port, std::string_view token = "") {
+  Answer a = stats_call(stats_port, "GET", "/stats", token);
+  if (a.status != 200) return std::nullopt;
+  return JsonReader(a.body).parse();
+}
+
+inline std::string fetch_metrics(uint16_t stats_port, std::string_view token = "") {
+  Answer a = stats_call(stats_port, "GET", "/metrics", token);
+  return a.status == 200 ? a.body : std::string();
+}
+
+inline uint64_t json_count(const Json& doc, std::string_view path) {
+  const Json* j = doc.at(path);
+  return j != nullptr && j->type == Json::Type::kNumber ? uint64_t(j->number) : UINT64_MAX;
+}
+
+// Subscribes to /stats/stream?format=ndjson and reads frames (one per tick) until one
+// shows at least `requests` in windows.total.requests, then one more frame from a later
+// tick, so anything recorded alongside them (a double count) is in it too. Returns that
+// frame, or nullopt at the deadline (with *last_seen the highest total seen).
+inline std::optional<Json> settled_stats(uint16_t stats_port, uint64_t requests,
+                                         std::string_view token = "",
+                                         Deadline deadline = deadline_in(seconds(30)),
+                                         uint64_t* last_seen = nullptr) {
+  RawClient c(stats_port);
+  if (!c.connected()) return std::nullopt;
+  std::string req = "GET /stats/stream?format=ndjson HTTP/1.1\r\nHost: stats\r\n";
+  if (!token.empty()) req += "Authorization: Bearer " + std::string(token) + "\r\n";
+  req += "\r\n";
+  if (!c.send(req)) return std::nullopt;
+  Socket& s = c.socket();
+  size_t pos = 0;
+  if (s.fill_until("\r\n\r\n", deadline, &pos) != IoStatus::kOk) return std::nullopt;
+  if (s.buffer().compare(0, 12, "HTTP/1.1 200") != 0) return std::nullopt;
+  s.take(pos + 4);
+  double seen_at_tick = -1;
+  while (Clock::now() < deadline) {
+    size_t nl = 0;
+    if (s.fill_until("\n", deadline, &nl) != IoStatus::kOk) return std::nullopt;
+    std::string line = s.take(nl + 1);
+    std::optional<Json> doc = JsonReader(line).parse();
+    if (!doc) return std::nullopt;
+    const Json* r = doc->at("windows.total.requests");
+    const Json* t = doc->get("ticks");
+    if (r == nullptr || t == nullptr) return std::nullopt;
+    if (last_seen) *last_seen = uint64_t(r->number);
+    if (seen_at_tick < 0 && uint64_t(r->number) >= requests) seen_at_tick = t->number;
+    if (seen_at_tick >= 0 && t->number > seen_at_tick) return doc;
+  }
+  return std::nullopt;
+}
+
+// ------------------------------------------------------------------ Prometheus text
+
+// Sum of the samples named exactly `name` (labels allowed) whose label set contains every
+// `label_parts` substring (e.g. "http_route=\"/a/{id}\"").
+inline double prom_sum(const std::string& text, std::string_view name,
+                       const std::vector<std::string>& label_parts = {},
+                       size_t* matches = nullptr) {
+  double sum = 0;
+  size_t n = 0;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + start, end - start);
+    start = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    if (line.substr(0, name.size()) != name) continue;
+    std::string_view rest = line.substr(name.size());
+    std::string_view labels;
+    if (!rest.empty() && rest[0] == '{') {
+      size_t close = rest.rfind('}');
+      if (close == std::string_view::npos) continue;
+      labels = rest.substr(0, close + 1);
+      rest = rest.substr(close + 1);
+    }
+    if (rest.empty() || rest[0] != ' ') continue;  // a longer name with this prefix
+    bool all = true;
+    for (const std::string& p : label_parts) {
+      if (labels.find(p) == std::string_view::npos) all = false;
+    }
+    if (!all) continue;
+    sum += std::strtod(std::string(rest.substr(1)).c_str(), nullptr);
+    ++n;
+  }
+  if (matches) *matches = n;
+  return sum;
+}
+
+// The value of one label in the first sample of `name` ("" if absent).
+inline std::string prom_label(const std::string& text, std::string_view name,
+                              std::string_view label) {
+  const std::string open = std::string(name) + "{";
+  const std::string key = std::string(label) + "=\"";
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    if (line.compare(0, open.size(), open) != 0) continue;
+    size_t k = line.find(key);
+    if (k == std::string::npos) return "";
+    k += key.size();
+    return line.substr(k, line.find('"', k) - k);
+  }
+  return "";
+}
+
+// ------------------------------------------------------------------ log helpers
+
+inline bool is_hex16(std::string_view s) {
+  if (s.size() != 16) return false;
+  for (char ch : s) {
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return false;
+  }
+  return true;
+}
+
+// Events a clean shutdown must never log.
+inline std::vector<std::string> unclean_loop_events(const SidemeterProcess& p) {
+  std::vector<std::string> out;
+  for (const char* e :
+       {"worker_loop_not_closed", "worker_handle_open", "control_loop_not_closed"}) {
+    for (std::string& l : p.events(e)) out.push_back(std::move(l));
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ upstreams
+
+// Holds requests to "/slow" until `release` opens (or the upstream shuts down), answers
+// everything else at once, and turns "/ws" upgrade requests into an echo tunnel that
+// greets with "hello".
+struct HoldState {
+  std::atomic<int> held{0};  // "/slow" requests waiting
+  std::atomic<int> tunnels{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  Latch release;
+
+  void bump(std::atomic<int>& n) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++n;
+    }
+    cv.notify_all();
+  }
+  bool wait_held(int n, Deadline d) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_until(lock, d, [&] { return held.load() >= n; });
+  }
+};
+
+inline void echo_tunnel(UpstreamConn& c) {
+  Socket& s = c.socket();
+  for (;;) {
+    if (s.buffer().empty()) {
+      IoStatus st = s.fill(deadline_in(seconds(60)));
+      if (st != IoStatus::kOk) break;  // EOF, reset or the upstream shutting down
+    }
+    std::string data = s.take(s.buffer().size());
+    if (s.write_all(data, deadline_in(seconds(20))) != IoStatus::kOk) break;
+  }
+  c.close();
+}
+
+inline UpstreamHandler holding_upstream(std::shared_ptr<HoldState> st) {
+  return [st](UpstreamConn& c) {
+    HttpMessage req;
+    while (c.read_request(req)) {
+      if (req.target == "/ws") {
+        if (!c.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\n\r\nhello"))
+          return;
+        st->bump(st->tunnels);
+        echo_tunnel(c);
+        return;
+      }
+      if (req.target == "/slow") {
+        st->bump(st->held);
+        if (!c.wait_for(st->release, deadline_in(seconds(60)))) return;
+        if (!c.write(make_response(200, "OK", "slow-done"))) return;
+        continue;
+      }
+      if (!c.write(make_response(200, "OK", "quick"))) return;
+    }
+  };
+}
+
+inline const char kUpgradeRequest[] =
+    "GET /ws HTTP/1.1\r\nHost: test.local\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+// Opens a WebSocket tunnel through the proxy and checks it echoes; nullptr on failure
+// (with a gtest failure recorded).
+inline std::unique_ptr<RawClient> open_tunnel(uint16_t port) {
+  auto c = std::make_unique<RawClient>(port);
+  if (!c->connected()) {
+    ADD_FAILURE() << "tunnel connect failed";
+    return nullptr;
+  }
+  HttpMessage resp;
+  ReadResult r = c->exchange(kUpgradeRequest, resp);
+  if (!r.ok() || resp.status != 101) {
+    ADD_FAILURE() << "no 101: " << to_string(r.status) << " " << resp.head_raw;
+    return nullptr;
+  }
+  Socket& s = c->socket();
+  if (s.fill_to(5, deadline_in(seconds(10))) != IoStatus::kOk || s.take(5) != "hello") {
+    ADD_FAILURE() << "no greeting through the tunnel";
+    return nullptr;
+  }
+  if (!c->send("ping") || s.fill_to(4, deadline_in(seconds(10))) != IoStatus::kOk ||
+      s.take(4) != "ping") {
+    ADD_FAILURE() << "tunnel does not echo";
+    return nullptr;
+  }
+  return c;
+}
+
+}  // namespace sidemeter::testing::control_plane

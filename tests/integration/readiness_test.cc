@@ -1,0 +1,222 @@
+// Readiness and start-up outcomes (issue 9): /readyz is 503 until the listeners are bound
+// and the upstream has accepted a TCP connection, 200 after, 503 again while draining; a
+// listener that cannot bind is fatal (exit 1, the address named); a bad config exits 2
+// with every error as FILE:LINE:COL; --check-config says 0 or 2 without starting.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/integration/control_plane.h"
+
+namespace sidemeter::testing {
+namespace {
+
+using namespace control_plane;
+
+class ReadinessTest : public ::testing::Test {
+ protected:
+  void start(const ConfigSpec& spec, std::vector<std::string> args = {}) {
+    proxy_ = std::make_unique<SidemeterProcess>(std::move(args), spec.render());
+    ASSERT_TRUE(proxy_->started()) << proxy_->error();
+    ASSERT_TRUE(proxy_->wait_listening()) << "no listening line\n" << proxy_->log_text();
+  }
+  void TearDown() override {
+    if (HasFailure() && proxy_) std::cerr << proxy_->log_text();
+    proxy_.reset();
+  }
+  std::unique_ptr<SidemeterProcess> proxy_;
+};
+
+// Not ready while nothing listens on the upstream port; ready once something does (the
+// probe retries every probe_interval); not ready again from the moment a drain starts.
+void ready_after_upstream_listens(std::unique_ptr<SidemeterProcess>& proxy,
+                                  std::vector<std::string> upstream_keys) {
+  ReservedPort upstream;  // bound, not listening: connects are refused
+  ASSERT_TRUE(upstream.ok());
+  ConfigSpec spec;
+  spec.workers = 2;
+  spec.upstream = upstream.address();
+  spec.upstream_keys = std::move(upstream_keys);
+  // A drain_delay long enough that the stats port is surely still up when /readyz is
+  // asked right after the "draining" line.
+  spec.timeouts = {"drain_delay: 5s", "drain_timeout: 20s"};
+  proxy = std::make_unique<SidemeterProcess>(std::vector<std::string>{}, spec.render());
+  ASSERT_TRUE(proxy->started()) << proxy->error();
+  ASSERT_TRUE(proxy->wait_listening()) << proxy->log_text();
+  const uint16_t stats = proxy->stats_port();
+
+  Answer a = readyz(stats);
+  EXPECT_EQ(a.status, 503) << a.body;
+  EXPECT_NE(a.body.find("upstream_unreachable"), std::string::npos) << a.body;
+  // Requests meanwhile fail cleanly (the proxy is up, the upstream is not).
+  {
+    RawClient c(proxy->listen_port());
+    HttpMessage resp;
+    ASSERT_TRUE(c.exchange(simple_get("/"), resp).ok());
+    EXPECT_EQ(resp.status, 502);
+  }
+
+  ASSERT_TRUE(upstream.listen()) << "listen() on the reserved port failed";
+  std::string body;
+  const auto listened = Clock::now();
+  EXPECT_EQ(poll_readyz_until(stats, 200, deadline_in(seconds(10)), &body), 200)
+      << "not ready 10 s after the upstream started listening: " << body;
+  ::testing::Test::RecordProperty(
+      "ready_after_ms",
+      std::to_string(std::chrono::duration_cast<milliseconds>(Clock::now() - listened).count()));
+  EXPECT_EQ(body, "ready\n");
+
+  ASSERT_TRUE(proxy->send_signal(SIGTERM));
+  ASSERT_TRUE(proxy->wait_for_log("\"event\":\"draining\"", soon())) << proxy->log_text();
+  a = readyz(stats);
+  EXPECT_EQ(a.status, 503) << a.body;
+  EXPECT_NE(a.body.find("draining"), std::string::npos) << a.body;
+  EXPECT_EQ(a.body.find("upstream_unreachable"), std::string::npos) << a.body;
+  auto code = proxy->wait_exit(deadline_in(seconds(30)));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+}
+
+TEST_F(ReadinessTest, ReadyOnceUpstreamListensWithShortProbeInterval) {
+  ready_after_upstream_listens(proxy_, {"probe_interval: 200ms"});
+}
+
+TEST_F(ReadinessTest, ReadyOnceUpstreamListensWithDefaultProbeInterval) {
+  ready_after_upstream_listens(proxy_, {});  // 2 s: well inside the 10 s poll
+}
+
+// A port held by a plain listening socket (no SO_REUSEPORT), so the proxy's bind fails.
+struct HeldPort {
+  ReservedPort port;
+  bool ok;
+  HeldPort() : ok(port.ok() && port.listen()) {}
+};
+
+void expect_start_failure_names(const std::vector<std::string>& flags, const std::string& address,
+                                uint16_t upstream_port) {
+  ConfigSpec spec;
+  spec.workers = 2;
+  spec.upstream = "127.0.0.1:" + std::to_string(upstream_port);
+  SidemeterProcess p(flags, spec.render());
+  ASSERT_TRUE(p.started()) << p.error();
+  auto code = p.wait_exit(deadline_in(seconds(20)));
+  ASSERT_TRUE(code.has_value()) << "still running with " << address << " taken\n" << p.log_text();
+  EXPECT_EQ(*code, 1) << p.log_text();
+  EXPECT_NE(p.log_text().find(address), std::string::npos)
+      << "stderr does not name " << address << "\n"
+      << p.log_text();
+  EXPECT_TRUE(p.events("listening").empty()) << p.log_text();
+}
+
+TEST(StartupTest, ListenAddressInUseExitsOneNamingIt) {
+  HeldPort held;
+  ASSERT_TRUE(held.ok);
+  TestUpstream upstream(TestUpstream::fixed("x"));
+  expect_start_failure_names({"--listen", held.port.address()}, held.port.address(),
+                             upstream.port());
+}
+
+TEST(StartupTest, StatsAddressInUseExitsOneNamingIt) {
+  HeldPort held;
+  ASSERT_TRUE(held.ok);
+  TestUpstream upstream(TestUpstream::fixed("x"));
+  expect_start_failure_names({"--stats", held.port.address()}, held.port.address(),
+                             upstream.port());
+}
+
+// Three mistakes on lines 2, 5 and 7: all three reported, each as FILE:LINE:COL: message.
+constexpr char kBadConfig[] =
+    "listen: 127.0.0.1:0\n"          // 1
+    "workers: lots\n"                // 2  not a number
+    "upstream:\n"                    // 3
+    "  address: 127.0.0.1:9\n"       // 4
+    "  probe_interval: 5 parsecs\n"  // 5  not a duration
+    "timeouts:\n"                    // 6
+    "  drain_dely: 1s\n"             // 7  unknown key
+    "stats:\n"                       // 8
+    "  address: 127.0.0.1:0\n";      // 9
+
+// Error lines "<path>:LINE:COL: message" in `err`, as LINE -> the whole line.
+std::map<int, std::string> positioned_errors(const std::string& err, const std::string& path) {
+  std::map<int, std::string> out;
+  size_t start = 0;
+  while (start < err.size()) {
+    size_t end = err.find('\n', start);
+    if (end == std::string::npos) end = err.size();
+    std::string line = err.substr(start, end - start);
+    start = end + 1;
+    if (line.compare(0, path.size() + 1, path + ":") != 0) continue;
+    const char* p = line.c_str() + path.size() + 1;
+    char* after_line = nullptr;
+    long ln = std::strtol(p, &after_line, 10);
+    if (after_line == p || *after_line != ':') {
+      ADD_FAILURE() << "no LINE in: " << line;
+      continue;
+    }
+    char* after_col = nullptr;
+    long col = std::strtol(after_line + 1, &after_col, 10);
+    if (after_col == after_line + 1 || col < 1 ||
+        std::string_view(after_col).substr(0, 2) != ": " ||
+        std::string_view(after_col).size() <= 2) {
+      ADD_FAILURE() << "not FILE:LINE:COL: message: " << line;
+      continue;
+    }
+    EXPECT_TRUE(out.emplace(int(ln), line).second) << "two errors on line " << ln;
+  }
+  return out;
+}
+
+void expect_bad_config_errors(const std::string& err, const std::string& path) {
+  std::map<int, std::string> errors = positioned_errors(err, path);
+  EXPECT_EQ(errors.size(), 3u) << err;
+  for (int line : {2, 5, 7}) {
+    EXPECT_EQ(errors.count(line), 1u) << "no error for line " << line << ":\n" << err;
+  }
+  if (errors.count(7)) {
+    EXPECT_NE(errors[7].find("drain_dely"), std::string::npos) << errors[7];
+  }
+}
+
+TEST(StartupTest, ConfigErrorsExitTwoWithEveryPosition) {
+  SidemeterProcess p({}, kBadConfig);
+  ASSERT_TRUE(p.started()) << p.error();
+  auto code = p.wait_exit(deadline_in(seconds(20)));
+  ASSERT_TRUE(code.has_value()) << p.log_text();
+  EXPECT_EQ(*code, 2) << p.log_text();
+  EXPECT_TRUE(p.events("listening").empty());
+  std::string err;
+  for (const std::string& l : p.log_lines()) err += l + "\n";
+  expect_bad_config_errors(err, p.config_path());
+}
+
+TEST(StartupTest, CheckConfigAcceptsValidFile) {
+  TestUpstream upstream(TestUpstream::fixed("x"));
+  ConfigSpec spec;
+  spec.upstream = upstream.address();
+  spec.timeouts = {"drain_delay: 250ms", "drain_timeout: 5m"};
+  spec.routes = {"patterns: [\"/users/{id}/orders\"]", "max: 50"};
+  TempFile f(spec.render());
+  ASSERT_TRUE(f.ok());
+  RunResult r = run_sidemeter({"--check-config", f.path()});
+  ASSERT_TRUE(r.exit_code.has_value()) << "did not exit: --check-config must not start a proxy";
+  EXPECT_EQ(*r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find(f.path()), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.err.find("\"event\":\"listening\""), std::string::npos) << r.err;
+}
+
+TEST(StartupTest, CheckConfigRejectsInvalidFileWithPositions) {
+  TempFile f(kBadConfig);
+  ASSERT_TRUE(f.ok());
+  RunResult r = run_sidemeter({"--check-config", f.path()});
+  ASSERT_TRUE(r.exit_code.has_value()) << "did not exit";
+  EXPECT_EQ(*r.exit_code, 2) << r.out << r.err;
+  expect_bad_config_errors(r.err, f.path());
+}
+
+}  // namespace
+}  // namespace sidemeter::testing
