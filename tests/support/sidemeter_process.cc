@@ -272,8 +272,8 @@ RunResult run_sidemeter(std::vector<std::string> args, Deadline deadline) {
 std::string make_config(std::string_view upstream, std::string_view extra, int workers) {
   std::string y;
   y += "listen: 127.0.0.1:0\n";
-  y += "stats: 127.0.0.1:0\n";
-  y += "upstream: " + std::string(upstream) + "\n";
+  y += "stats:\n  address: 127.0.0.1:0\n";
+  y += "upstream:\n  address: " + std::string(upstream) + "\n";
   y += "workers: " + std::to_string(workers) + "\n";
   y.append(extra);
   return y;

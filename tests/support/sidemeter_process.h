@@ -82,7 +82,8 @@ RunResult run_sidemeter(std::vector<std::string> args,
                         Deadline deadline = deadline_in(std::chrono::seconds(10)));
 
 // Minimal config: loopback listen/stats on port 0, the given upstream, one worker (so
-// pool and connection-count assertions are deterministic), plus `extra` YAML lines.
+// pool and connection-count assertions are deterministic), plus `extra` YAML lines. Those
+// must not repeat listen, workers, upstream or stats: a duplicate key is a config error.
 std::string make_config(std::string_view upstream, std::string_view extra = "", int workers = 1);
 
 }  // namespace sidemeter::testing
