@@ -56,20 +56,21 @@ int main(int argc, char** argv) {
     check(by_kind.count(kind) == 1, std::string("has a ") + kind);
   if (failures) return 1;
 
-  // The embedded config, through the real loader.
-  sidemeter::conf::Config cfg;
+  // The embedded config, through the real loader, with an empty environment (so every
+  // ${VAR} needs a default).
   std::string path = std::string(argv[1]) + ".sidemeter.yaml";
   std::ofstream(path) << by_kind["ConfigMap"]["data"]["sidemeter.yaml"].as<std::string>();
-  try {
-    sidemeter::conf::load_yaml_file(path, cfg);
-    check(true, "sidemeter.yaml loads with sidemeter's config loader");
-  } catch (const sidemeter::conf::ConfigError& e) {
-    check(false, std::string("sidemeter.yaml: ") + e.what());
-    return 1;
-  }
-  check(cfg.upstream_given && cfg.upstream.host == "127.0.0.1" && cfg.upstream.port == 8000,
+  sidemeter::conf::CommandLine cli;
+  cli.config_path = path;
+  sidemeter::conf::LoadResult loaded =
+      sidemeter::conf::load(cli, [](std::string_view) { return std::optional<std::string>(); });
+  for (const std::string& e : loaded.errors) check(false, "sidemeter.yaml: " + e);
+  if (!loaded.config) return 1;
+  check(true, "sidemeter.yaml loads with sidemeter's config loader");
+  const sidemeter::conf::Config& cfg = *loaded.config;
+  check(cfg.upstream.address == sidemeter::conf::HostPort{"127.0.0.1", 8000},
         "upstream is the app on 127.0.0.1:8000");
-  check(cfg.listen.port == 8080 && cfg.stats.port == 9901, "listen :8080, stats :9901");
+  check(cfg.listen.port == 8080 && cfg.stats.address.port == 9901, "listen :8080, stats :9901");
 
   const YAML::Node& dep = by_kind["Deployment"];
   auto grace = dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as<uint64_t>();
@@ -85,7 +86,7 @@ int main(int argc, char** argv) {
   std::map<std::string, int> ports;
   for (const auto& p : sm["ports"])
     ports[p["name"].as<std::string>()] = p["containerPort"].as<int>();
-  check(ports["stats"] == cfg.stats.port && ports["http"] == cfg.listen.port,
+  check(ports["stats"] == cfg.stats.address.port && ports["http"] == cfg.listen.port,
         "container ports match listen/stats");
   check(sm["readinessProbe"]["httpGet"]["path"].as<std::string>() == "/readyz" &&
             sm["readinessProbe"]["httpGet"]["port"].as<std::string>() == "stats",
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
         "liveness probe: /healthz on the stats port");
   const YAML::Node& ann = dep["spec"]["template"]["metadata"]["annotations"];
   check(ann["prometheus.io/scrape"].as<std::string>() == "true" &&
-            ann["prometheus.io/port"].as<std::string>() == std::to_string(cfg.stats.port),
+            ann["prometheus.io/port"].as<std::string>() == std::to_string(cfg.stats.address.port),
         "prometheus.io annotations point at the stats port");
   check(
       by_kind["PodMonitor"]["spec"]["podMetricsEndpoints"][0]["port"].as<std::string>() == "stats",

@@ -11,8 +11,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 g++ -std=c++20 -O1 -Wall -Wextra -I"$root" -o "$tmp/check" "$here/check_manifests.cc" \
-  "$root/conf/yaml_loader.cc" "$root/conf/host_port.cc" "$root/conf/command_line.cc" \
-  $(pkg-config --cflags --libs yaml-cpp)
+  "$root"/conf/*.cc $(pkg-config --cflags --libs yaml-cpp libcrypto)
 "$tmp/check" "$tmp/rules.yaml" "$here"/configmap.yaml "$here"/deployment.yaml \
   "$here"/service.yaml "$here"/podmonitor.yaml "$here"/prometheus-rules.yaml \
   "$here"/kustomization.yaml

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "conf/config.h"
 #include "tests/conf/load_text.h"
 
@@ -111,4 +113,165 @@ TEST(Loader, PrintedConfigLoadsBackToTheSameHash) {
   auto again = load_text(printed);
   ASSERT_TRUE(again.config) << ::testing::PrintToString(again.errors) << printed;
   EXPECT_EQ(again.config->hash, r.config->hash);
+}
+
+TEST(Loader, NoFileGivesTheDefaultsPlusFlags) {
+  CommandLine cli;
+  cli.workers = 2;
+  LoadResult r = load(cli, fake_env());
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->workers, 2u);
+  EXPECT_EQ(r.config->source_path, "");
+  EXPECT_EQ(r.config->hash, load_text("workers: 2\n").config->hash);
+}
+
+TEST(Loader, FlagsOverrideTheFile) {
+  CommandLine cli;
+  cli.listen = HostPort{"127.0.0.1", 2000};
+  cli.upstream = HostPort{"b", 2};
+  cli.stats = HostPort{"127.0.0.1", 3000};
+  cli.workers = 4;
+  cli.demo = true;
+  auto r = load_text(
+      "listen: 127.0.0.1:1000\nworkers: 2\nupstream:\n  address: a:1\nstats:\n  address: "
+      "127.0.0.1:1001\n",
+      fake_env(), cli);
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->listen, (HostPort{"127.0.0.1", 2000}));
+  EXPECT_EQ(r.config->upstream.address, (HostPort{"b", 2}));
+  EXPECT_EQ(r.config->stats.address, (HostPort{"127.0.0.1", 3000}));
+  EXPECT_EQ(r.config->workers, 4u);
+  EXPECT_TRUE(r.config->demo);
+  EXPECT_NE(r.config->source_path, "");
+}
+
+TEST(Loader, ACombinationBrokenByAFlagBlamesTheFlag) {
+  CommandLine cli;
+  cli.stats = HostPort{"127.0.0.1", 1000};
+  auto r = load_text("listen: 127.0.0.1:1000\n", fake_env(), cli);
+  EXPECT_EQ(r.errors, (std::vector<std::string>{
+                          "--stats: stats.address and listen are both 127.0.0.1:1000"}));
+}
+
+TEST(Loader, DemoIgnoresAnUpstreamThatIsTheListener) {
+  CommandLine cli;
+  cli.demo = true;
+  auto r = load_text("listen: 127.0.0.1:8000\n", fake_env(), cli);
+  EXPECT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+}
+
+TEST(Loader, NullSectionsAndStringsAreEmpty) {
+  auto r = load_text("stats:\n  token:\n  statsd:\nroutes:\n  patterns:\n");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->stats.token, "");
+  EXPECT_TRUE(r.config->routes.patterns.empty());
+}
+
+TEST(TokenFile, RelativeToTheConfigFileWithTheNewlineStripped) {
+  TempDir dir;
+  dir.write("token", "s3cret \r\n\n");
+  CommandLine cli;
+  cli.config_path = dir.write("sidemeter.yaml", "stats:\n  token_file: token\n");
+  LoadResult r = load(cli, fake_env());
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->stats.token, "s3cret");
+  EXPECT_EQ(r.config->stats.token_file, dir.path() + "/token");
+}
+
+TEST(TokenFile, ReadAgainAtEachLoadSoARotatedSecretChangesTheHash) {
+  TempDir dir;
+  dir.write("token", "one\n");
+  CommandLine cli;
+  cli.config_path = dir.write("sidemeter.yaml", "stats:\n  token_file: " + dir.path() + "/token\n");
+  LoadResult first = load(cli, fake_env());
+  dir.write("token", "two\n");
+  LoadResult second = load(cli, fake_env());
+  ASSERT_TRUE(first.config && second.config);
+  EXPECT_EQ(second.config->stats.token, "two");
+  EXPECT_NE(first.config->hash, second.config->hash);
+}
+
+TEST(TokenFile, MissingOrEmptyIsAnErrorAtTheKey) {
+  TempDir dir;
+  dir.write("empty", "\n");
+  CommandLine cli;
+  cli.config_path =
+      dir.write("sidemeter.yaml", "workers: 1\nstats:\n  token_file: missing\n");
+  LoadResult r = load(cli, fake_env());
+  EXPECT_EQ(r.errors, (std::vector<std::string>{
+                          cli.config_path + ":3:15: stats.token_file: cannot read '" +
+                          dir.path() + "/missing': No such file or directory"}));
+  cli.config_path = dir.write("sidemeter.yaml", "stats:\n  token_file: empty\n");
+  r = load(cli, fake_env());
+  EXPECT_EQ(r.errors, (std::vector<std::string>{cli.config_path + ":2:15: stats.token_file: '" +
+                                                dir.path() + "/empty' is empty"}));
+}
+
+TEST(Hash, SameConfigSameHashWhateverTheSpelling) {
+  auto a = load_text("workers: 2\ntimeouts:\n  tunnel_idle: 5m\n");
+  auto b = load_text("# a comment\ntimeouts: {tunnel_idle: 300s}\nworkers: \"2\"\n");
+  auto defaults = load_text("");
+  ASSERT_TRUE(a.config && b.config && defaults.config);
+  EXPECT_EQ(a.config->hash, b.config->hash);
+  EXPECT_NE(a.config->hash, defaults.config->hash);
+  EXPECT_EQ(a.config->hash.find_first_not_of("0123456789abcdef"), std::string::npos);
+}
+
+TEST(Hash, EveryKeyChangesIt) {
+  const char* changes[] = {
+      "listen: 0.0.0.0:8081\n",
+      "workers: 1\n",
+      "upstream: {address: 127.0.0.1:8001}\n",
+      "upstream: {max_idle_per_worker: 1}\n",
+      "upstream: {resolve_interval: 0}\n",
+      "upstream: {probe_interval: 1s}\n",
+      "upstream: {retry_on_stale_connection: false}\n",
+      "timeouts: {request_header: 1s}\n",
+      "timeouts: {upstream_connect: 1s}\n",
+      "timeouts: {upstream_response: 1s}\n",
+      "timeouts: {downstream_idle: 1s}\n",
+      "timeouts: {upstream_idle: 1s}\n",
+      "timeouts: {tunnel_idle: 1s}\n",
+      "timeouts: {drain_delay: 0s}\n",
+      "timeouts: {drain_timeout: 1m}\n",
+      "limits: {max_request_line_bytes: 1024}\n",
+      "limits: {max_header_bytes: 10000}\n",
+      "limits: {max_headers: 10}\n",
+      "limits: {max_request_body_bytes: 10}\n",
+      "limits: {max_connections: 10}\n",
+      "stats: {address: 127.0.0.1:9902}\n",
+      "stats: {token: a}\n",
+      "stats: {stream_interval: 2s}\n",
+      "stats: {max_connections: 10}\n",
+      "stats: {idle_timeout: 10s}\n",
+      "stats: {statsd: {address: 127.0.0.1:8125}}\n",
+      "stats: {statsd: {interval: 1s}}\n",
+      "stats: {statsd: {flavor: statsd}}\n",
+      "stats: {statsd: {prefix: x}}\n",
+      "routes: {patterns: [/a]}\n",
+      "routes: {max: 10}\n",
+      "measure: false\n",
+  };
+  std::set<std::string> hashes{load_text("").config->hash};
+  for (const char* yaml : changes) {
+    auto r = load_text(yaml);
+    ASSERT_TRUE(r.config) << yaml << ::testing::PrintToString(r.errors);
+    EXPECT_TRUE(hashes.insert(r.config->hash).second) << yaml;
+  }
+  // One per key: a key added to the schema without a line here fails this.
+  EXPECT_EQ(std::size(changes), schema_keys().size() - 1);  // token_file: see TokenFile tests
+}
+
+TEST(RestartOnly, NamesTheKeysThatCannotApplyLive) {
+  auto a = load_text("");
+  auto b = load_text(
+      "listen: 0.0.0.0:1\nworkers: 3\nstats: {address: 127.0.0.1:2, token: x}\n"
+      "timeouts: {tunnel_idle: 1s}\n");
+  ASSERT_TRUE(a.config && b.config);
+  EXPECT_EQ(restart_only_changes(*a.config, *b.config),
+            (std::vector<std::string>{"listen", "workers", "stats.address"}));
+  EXPECT_TRUE(restart_only_changes(*a.config, *a.config).empty());
+  Config demo = *a.config;
+  demo.demo = true;
+  EXPECT_EQ(restart_only_changes(*a.config, demo), (std::vector<std::string>{"demo"}));
 }

@@ -1,0 +1,149 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "conf/config.h"
+#include "tests/conf/load_text.h"
+
+using namespace sidemeter::conf;
+using namespace sidemeter::conf::testing;
+
+namespace {
+
+// print_config without its leading comment lines.
+std::string body(const std::string& printed) {
+  size_t pos = 0;
+  while (printed.compare(pos, 1, "#") == 0) pos = printed.find('\n', pos) + 1;
+  return printed.substr(pos);
+}
+
+}  // namespace
+
+TEST(PrintConfig, TheDefaultsInTheSchemasShape) {
+  Config defaults;
+  EXPECT_EQ(body(print_config(defaults)), R"(listen: "0.0.0.0:8080"
+workers: 0
+upstream:
+  address: "127.0.0.1:8000"
+  max_idle_per_worker: 128
+  resolve_interval: 10s
+  probe_interval: 2s
+  retry_on_stale_connection: true
+timeouts:
+  request_header: 10s
+  upstream_connect: 5s
+  upstream_response: 1m
+  downstream_idle: 1m
+  upstream_idle: 4s
+  tunnel_idle: 5m
+  drain_delay: 1s
+  drain_timeout: 30s
+limits:
+  max_request_line_bytes: 8192
+  max_header_bytes: 65536
+  max_headers: 100
+  max_request_body_bytes: 0
+  max_connections: 20000
+stats:
+  address: "127.0.0.1:9901"
+  token: ""
+  token_file: ""
+  stream_interval: 1s
+  max_connections: 1024
+  idle_timeout: 30s
+  statsd:
+    address: ""
+    interval: 10s
+    flavor: dogstatsd
+    prefix: "sidemeter."
+routes:
+  patterns: []
+  max: 100
+measure: true
+)");
+}
+
+TEST(PrintConfig, SaysWhereFromAndTheHash) {
+  auto r = load_text("workers: 1\n");
+  ASSERT_TRUE(r.config);
+  std::string printed = print_config(*r.config);
+  EXPECT_EQ(printed.rfind("# sidemeter effective configuration from " + r.config->source_path +
+                              ", hash " + r.config->hash + "\n",
+                          0),
+            0u)
+      << printed;
+}
+
+TEST(PrintConfig, DurationsInTheirNaturalUnit) {
+  auto r = load_text("timeouts: {request_header: 250ms, upstream_connect: 1500ms, tunnel_idle: 120m,"
+                     " drain_timeout: 7200s}\n");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  std::string printed = print_config(*r.config);
+  for (const char* line : {"  request_header: 250ms\n", "  upstream_connect: 1500ms\n",
+                           "  tunnel_idle: 2h\n", "  drain_timeout: 2h\n"})
+    EXPECT_NE(printed.find(line), std::string::npos) << line << printed;
+}
+
+TEST(PrintConfig, EveryKeyOfTheSchema) {
+  const Config defaults;
+  const std::string printed = print_config(defaults);
+  for (const std::string& key : schema_keys()) {
+    // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on "\n" + ... chains.
+    std::string line(1, '\n');
+    line.append(2 * static_cast<size_t>(std::count(key.begin(), key.end(), '.')), ' ');
+    line.append(key, key.rfind('.') + 1).append(": ");
+    EXPECT_NE(printed.find(line), std::string::npos) << key;
+  }
+}
+
+TEST(PrintConfig, RedactsTheTokenAndRoundTrips) {
+  auto r = load_text(
+      "stats:\n  token: \"${T}\"\n  statsd: {address: \"[::1]:8125\", prefix: a-b}\n"
+      "routes:\n  patterns: [\"/users/{id}\", \"/static/{*}\"]\nlisten: \"[::]:0\"\n",
+      fake_env({{"T", "s3cret"}}));
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  std::string printed = print_config(*r.config);
+  EXPECT_EQ(printed.find("s3cr"), std::string::npos) << printed;
+  const std::string redacted = "token: \"<redacted>\"";
+  auto at = printed.find(redacted);
+  ASSERT_NE(at, std::string::npos) << printed;
+  printed.replace(at, redacted.size(), "token: \"${T}\"");
+  auto again = load_text(printed, fake_env({{"T", "s3cret"}}));
+  ASSERT_TRUE(again.config) << ::testing::PrintToString(again.errors) << printed;
+  EXPECT_EQ(again.config->hash, r.config->hash);
+  EXPECT_EQ(again.config->stats, r.config->stats);
+  EXPECT_EQ(again.config->routes, r.config->routes);
+}
+
+TEST(PrintConfig, ATokenFromAFileRoundTripsThroughTheFile) {
+  TempDir dir;
+  dir.write("token", "s3cret\n");
+  CommandLine cli;
+  cli.config_path = dir.write("a.yaml", "stats:\n  token_file: token\n");
+  LoadResult r = load(cli, fake_env());
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  std::string printed = print_config(*r.config);
+  EXPECT_EQ(printed.find("s3cret"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("  token: \"\"\n  token_file: \"" + dir.path() + "/token\"\n"),
+            std::string::npos)
+      << printed;
+  cli.config_path = dir.write("b.yaml", printed);
+  LoadResult again = load(cli, fake_env());
+  ASSERT_TRUE(again.config) << ::testing::PrintToString(again.errors);
+  EXPECT_EQ(again.config->hash, r.config->hash);
+}
+
+TEST(PrintConfig, QuotesAndBackslashesAreEscaped) {
+  Config c;
+  c.routes.patterns = {"/a\"b\\c"};
+  std::string printed = print_config(c);
+  auto again = load_text(printed);
+  ASSERT_TRUE(again.config) << ::testing::PrintToString(again.errors) << printed;
+  EXPECT_EQ(again.config->routes.patterns, c.routes.patterns);
+}
+
+TEST(PrintConfig, ControlCharactersAreEscaped) {
+  Config c;
+  c.routes.patterns = {"/a\x01"};
+  EXPECT_NE(print_config(c).find("patterns: [\"/a\\x01\"]"), std::string::npos);
+}
