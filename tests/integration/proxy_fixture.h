@@ -18,14 +18,13 @@ inline Deadline soon() { return deadline_in(std::chrono::seconds(10)); }
 class ProxyTest : public ::testing::Test {
  protected:
   // Starts the upstream with `handler`, then the proxy pointing at it.
-  // Returns once the proxy is ready: its probe reached the upstream, whose count of
-  // connections then starts from zero (the probe's is not the test's).
+  // Returns once the proxy is ready: its readiness probe reached the upstream. That one
+  // connection is not the test's: the upstream neither counts nor handles it.
   void start(UpstreamHandler handler, std::string extra_yaml = "", int workers = 1) {
-    upstream_ = std::make_unique<TestUpstream>(std::move(handler));
+    upstream_ = std::make_unique<TestUpstream>(std::move(handler), /*probe_connections=*/1);
     start_proxy(upstream_->address(), std::move(extra_yaml), workers);
+    ASSERT_TRUE(upstream_->wait_probes(soon())) << proxy_->log_text();
     ASSERT_TRUE(proxy_->wait_for_log("\"upstream_reachable\"", soon())) << proxy_->log_text();
-    ASSERT_TRUE(upstream_->wait_connections(1, soon()));
-    upstream_->rebase_connections();
   }
 
   void start_proxy(const std::string& upstream_addr, std::string extra_yaml = "", int workers = 1,

@@ -49,7 +49,8 @@ bool UpstreamConn::wait_peer_close(Deadline deadline) {
   }
 }
 
-TestUpstream::TestUpstream(UpstreamHandler handler) : handler_(std::move(handler)) {
+TestUpstream::TestUpstream(UpstreamHandler handler, uint64_t probe_connections)
+    : handler_(std::move(handler)), probes_left_(probe_connections) {
   Listener l = listen_loopback();
   listen_fd_ = l.fd;
   port_ = l.port;
@@ -70,6 +71,15 @@ void TestUpstream::accept_loop() {
     if (::poll(&p, 1, 50) <= 0) continue;
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
+    if (probes_left_.load() > 0) {
+      ::close(fd);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        probes_left_--;
+      }
+      cv_.notify_all();
+      continue;
+    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     uint64_t my_index = index++;
@@ -117,7 +127,12 @@ std::vector<HttpMessage> TestUpstream::seen_requests() const {
 
 bool TestUpstream::wait_connections(uint64_t n, Deadline deadline) const {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_until(lock, deadline, [&] { return connections() >= n; });
+  return cv_.wait_until(lock, deadline, [&] { return connections_.load() >= n; });
+}
+
+bool TestUpstream::wait_probes(Deadline deadline) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_until(lock, deadline, [&] { return probes_left_.load() == 0; });
 }
 
 bool TestUpstream::wait_requests(uint64_t n, Deadline deadline) const {

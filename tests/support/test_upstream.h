@@ -53,7 +53,10 @@ using UpstreamHandler = std::function<void(UpstreamConn&)>;
 
 class TestUpstream {
  public:
-  explicit TestUpstream(UpstreamHandler handler);
+  // The first `probe_connections` connections are the proxy's readiness probe (a bare
+  // connect at start): they are closed at once and are not counted, indexed or handed
+  // to `handler`, so the test's own traffic starts at connection 0.
+  explicit TestUpstream(UpstreamHandler handler, uint64_t probe_connections = 0);
   ~TestUpstream();
   TestUpstream(const TestUpstream&) = delete;
   TestUpstream& operator=(const TestUpstream&) = delete;
@@ -61,11 +64,9 @@ class TestUpstream {
   uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
-  // Connections accepted since the last rebase_connections().
-  uint64_t connections() const { return connections_.load() - connections_base_.load(); }
-  // From now on connections() counts from zero: the proxy's readiness probe opens one
-  // bare connection at start, which is not the test's traffic.
-  void rebase_connections() { connections_base_.store(connections_.load()); }
+  uint64_t connections() const { return connections_.load(); }
+  // Waits until the probe connections given to the constructor have come and gone.
+  bool wait_probes(Deadline deadline) const;
   uint64_t requests() const { return requests_.load(); }
   uint64_t bytes_received() const { return bytes_.load(); }
   // First kRawCap bytes received over all connections, in arrival order per chunk.
@@ -98,7 +99,7 @@ class TestUpstream {
   std::vector<std::thread> workers_;  // only touched by the acceptor thread and dtor
 
   std::atomic<uint64_t> connections_{0};
-  std::atomic<uint64_t> connections_base_{0};
+  std::atomic<uint64_t> probes_left_{0};
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> bytes_{0};
   mutable std::mutex mu_;

@@ -473,8 +473,21 @@ TEST(DemoTraffic, StopIsCleanWhileReconnectingToARefusedPort) {
 
 // ---------------------------------------------------------------- the binary
 
-TEST(DemoMode, BinaryWithoutUpstreamServesDemoTrafficThroughItself) {
+// Without --demo and without an upstream the proxy must not serve demo data to whoever
+// connects (a production config that lost its upstream line): it proxies to the
+// documented default, 127.0.0.1:8000, and says nothing of a demo.
+TEST(DemoMode, NoDemoWithoutTheFlag) {
   st::SidemeterProcess proc({"--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0"});
+  ASSERT_TRUE(proc.started()) << proc.error();
+  ASSERT_TRUE(proc.wait_listening()) << proc.log_text();
+  EXPECT_TRUE(proc.events("demo_mode").empty()) << proc.log_text();
+  auto line = proc.events("listening");
+  ASSERT_EQ(line.size(), 1u);
+  EXPECT_NE(line[0].find("\"upstream\":\"127.0.0.1:8000\""), std::string::npos) << line[0];
+}
+
+TEST(DemoMode, BinaryWithDemoFlagServesDemoTrafficThroughItself) {
+  st::SidemeterProcess proc({"--demo", "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0"});
   ASSERT_TRUE(proc.started()) << proc.error();
   ASSERT_TRUE(proc.wait_listening()) << proc.log_text();
   EXPECT_EQ(proc.events("demo_mode").size(), 1u) << proc.log_text();
