@@ -4,6 +4,7 @@
 #include <array>
 #include <bit>
 #include <cstring>
+#include <utility>
 
 namespace sidemeter::metrics {
 namespace {
@@ -111,10 +112,14 @@ std::string auto_route_template(std::string_view path) {
   return std::string(buf, auto_route_template(path, buf, sizeof buf));
 }
 
-RouteTable::RouteTable(size_t max_routes) : max_routes_(max_routes) { names_.reserve(max_routes); }
+RouteTable::RouteTable(size_t max_routes)
+    : max_routes_(max_routes), patterns_(std::make_shared<const Patterns>()) {
+  names_.reserve(max_routes);
+}
 
 void RouteTable::set_patterns(std::vector<std::string> patterns) {
-  patterns_.clear();
+  // Parsed outside the lock: workers that are warming up or reloading wait on mu_.
+  Patterns parsed;
   for (std::string& text : patterns) {
     Pattern p;
     std::string_view rest = text;
@@ -132,11 +137,26 @@ void RouteTable::set_patterns(std::vector<std::string> patterns) {
       rest.remove_prefix(slash + 1);
     }
     p.text = std::move(text);
-    patterns_.push_back(std::move(p));
+    parsed.push_back(std::move(p));
   }
+  std::shared_ptr<const Patterns> next = std::make_shared<const Patterns>(std::move(parsed));
+  {
+    std::lock_guard lock(mu_);
+    patterns_.swap(next);
+    // Caches read the pointer under mu_ once they see a new generation, so the counter
+    // itself only has to be atomic, not ordered.
+    generation_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // next now holds the old set; released here, outside the lock, unless a cache still
+  // uses it.
 }
 
-bool RouteTable::match(const Pattern& p, std::string_view path) const {
+std::shared_ptr<const RouteTable::Patterns> RouteTable::patterns() const {
+  std::lock_guard lock(mu_);
+  return patterns_;
+}
+
+bool RouteTable::match(const Pattern& p, std::string_view path) {
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
   for (size_t i = 0; i < p.segments.size(); ++i) {
     const size_t slash = path.find('/');
@@ -150,10 +170,11 @@ bool RouteTable::match(const Pattern& p, std::string_view path) const {
   return p.rest_wildcard;
 }
 
-size_t RouteTable::templatize(std::string_view path, char* out, size_t cap) const {
-  if (!patterns_.empty()) {
+size_t RouteTable::templatize_with(const Patterns& patterns, std::string_view path, char* out,
+                                   size_t cap) {
+  if (!patterns.empty()) {
     const std::string_view bare = strip_query(path);
-    for (const Pattern& p : patterns_) {
+    for (const Pattern& p : patterns) {
       if (!match(p, bare)) continue;
       if (p.text.size() > cap) return 0;
       std::memcpy(out, p.text.data(), p.text.size());
@@ -161,6 +182,10 @@ size_t RouteTable::templatize(std::string_view path, char* out, size_t cap) cons
     }
   }
   return auto_route_template(path, out, cap);
+}
+
+size_t RouteTable::templatize(std::string_view path, char* out, size_t cap) const {
+  return templatize_with(*patterns(), path, out, cap);
 }
 
 std::string RouteTable::templatize(std::string_view path) const {
@@ -193,6 +218,20 @@ RouteCache::RouteCache(RouteTable& table) : front_(kFrontSlots), table_(table) {
   const size_t size = std::bit_ceil(std::max<size_t>(16, 2 * (table.max_routes() + 1)));
   slots_.resize(size);
   mask_ = size - 1;
+  reload_patterns();
+}
+
+void RouteCache::reload_patterns() {
+  std::shared_ptr<const RouteTable::Patterns> old;
+  {
+    std::lock_guard lock(table_.mu_);
+    old = std::exchange(patterns_, table_.patterns_);
+    // Read under the lock that set_patterns bumps it under, so it names exactly the set
+    // just taken; a later reload shows up as a mismatch at the next lookup.
+    generation_ = table_.generation_.load(std::memory_order_relaxed);
+  }
+  // Raw paths may now map to other templates. The template -> id slots stay valid.
+  for (FrontEntry& e : front_) e.len = 0xff;
 }
 
 const RouteCache::Entry* RouteCache::find(std::string_view key, uint64_t hash) const {
@@ -212,6 +251,11 @@ void RouteCache::insert(std::string key, uint32_t id) {
 }
 
 uint32_t RouteCache::lookup(std::string_view path) {
+  // Relaxed: a reload becomes visible a little later at worst, and reload_patterns() takes
+  // the table's lock, which orders the patterns it reads.
+  if (table_.generation_.load(std::memory_order_relaxed) != generation_) [[unlikely]] {
+    reload_patterns();
+  }
   if (path.size() > kFrontKey) return lookup_template(path);
   // FNV-1a: paths are short, and this is cheaper than std::hash's setup for them.
   uint64_t h = 14695981039346656037ull;
@@ -229,7 +273,7 @@ uint32_t RouteCache::lookup(std::string_view path) {
 
 uint32_t RouteCache::lookup_template(std::string_view path) {
   char buf[kMaxRouteLength];
-  const size_t n = table_.templatize(path, buf, sizeof buf);
+  const size_t n = RouteTable::templatize_with(*patterns_, path, buf, sizeof buf);
   if (n == 0) return table_.other_id();
   const std::string_view tmpl(buf, n);
   const uint64_t hash = std::hash<std::string_view>{}(tmpl);

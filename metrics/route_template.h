@@ -2,8 +2,10 @@
 // Bounded routes without configuration: a request path becomes a template ("/users/{id}")
 // so that per-route figures stay few whatever ids clients put in their URLs, and a
 // process-wide cap sends everything beyond it to "other".
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -31,9 +33,12 @@ class RouteTable {
 
   // User patterns take precedence over automatic templating: "/users/{id}/orders" matches
   // any path with those literal segments and anything in the {...} ones; a final "{*}"
-  // segment matches any rest. First match wins. Call before workers start.
+  // segment matches any rest. First match wins. Safe while workers look routes up (a
+  // config reload): each RouteCache switches at its next lookup. Ids already handed out
+  // keep their templates, so figures recorded under the old patterns stay as they were.
   void set_patterns(std::vector<std::string> patterns);
   // Template for path (pattern or automatic) into out; returns length, 0 if too long.
+  // Locks briefly to read the current patterns; workers go through a RouteCache.
   size_t templatize(std::string_view path, char* out, size_t cap) const;
   std::string templatize(std::string_view path) const;
 
@@ -52,18 +57,29 @@ class RouteTable {
     std::vector<std::string> segments;  // "" for a {...} wildcard segment
     bool rest_wildcard = false;
   };
-  bool match(const Pattern& p, std::string_view path) const;
+  using Patterns = std::vector<Pattern>;
+  static bool match(const Pattern& p, std::string_view path);
+  static size_t templatize_with(const Patterns& patterns, std::string_view path, char* out,
+                                size_t cap);
+  std::shared_ptr<const Patterns> patterns() const;
 
   const size_t max_routes_;
-  std::vector<Pattern> patterns_;
   mutable std::mutex mu_;
-  std::vector<std::string> names_;
-  std::unordered_map<std::string, uint32_t> ids_;
+  // Immutable once published: a reload swaps in a new set, and caches still templating
+  // with the old one keep it alive through their own reference until they switch.
+  std::shared_ptr<const Patterns> patterns_;  // guarded by mu_
+  std::vector<std::string> names_;            // guarded by mu_; only ever grows
+  std::unordered_map<std::string, uint32_t> ids_;  // guarded by mu_
+  // Bumped (under mu_) by every set_patterns. Workers read it once per lookup, so it gets
+  // a cache line of its own: mu_ and names_ are written whenever a route is interned or
+  // named, and sharing their line would cost every worker a miss each time.
+  alignas(64) std::atomic<uint64_t> generation_{0};
 };
 
 // Worker-local view of a RouteTable: after warm-up, lookups take no lock and allocate
-// nothing. It mirrors at most max_routes entries, and once it has mirrored a full table a
-// miss means "other" without asking the table again.
+// nothing; one atomic load per lookup notices a pattern reload. It mirrors at most
+// max_routes entries, and once it has mirrored a full table a miss means "other" without
+// asking the table again.
 class RouteCache {
  public:
   explicit RouteCache(RouteTable& table);
@@ -81,13 +97,14 @@ class RouteCache {
   const Entry* find(std::string_view key, uint64_t hash) const;
   void insert(std::string key, uint32_t id);
   void sync_locked();
+  void reload_patterns();
   uint32_t lookup_template(std::string_view path);
 
   // Raw path -> id, direct-mapped, in front of templating: a service's hot paths repeat,
   // and a hit skips templating and the template hash (about 60 % of the per-request cost
-  // of finding the route). A path's id never changes once known (the table only grows, up
-  // to its cap), so entries need no invalidation; a config reload that changes patterns
-  // must build new caches. Longer paths always take the slow way.
+  // of finding the route). A path's id only changes when the patterns do (the table only
+  // grows, up to its cap), so the front is emptied on a new generation and otherwise
+  // needs no invalidation. Longer paths always take the slow way.
   static constexpr size_t kFrontSlots = 256;
   static constexpr size_t kFrontKey = 62;
   struct FrontEntry {
@@ -98,6 +115,11 @@ class RouteCache {
   std::vector<FrontEntry> front_;
 
   RouteTable& table_;
+  // The table's patterns as of generation_, held here so templating takes no lock.
+  std::shared_ptr<const RouteTable::Patterns> patterns_;
+  uint64_t generation_ = 0;
+  // Template -> id. Unlike the front, this survives a pattern change: a template's id is
+  // fixed for the table's lifetime whatever patterns produced it.
   std::vector<Entry> slots_;
   size_t mask_;
   size_t synced_ = 0;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "proxy/exchange_method.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/worker.h"
 
@@ -197,7 +198,7 @@ void DownstreamConnection::resume_input() {
 http::SinkAction DownstreamConnection::on_head(const http::MessageHead& head) {
   req_ = &head;
   method_ = head.method;
-  sample_.method = head.method;
+  sample_.method = to_metrics_method(head.method);
   sample_.path = head.path;
   sample_.t.request_headers_done = now();
   sample_.request_head_bytes = head.wire_bytes;

@@ -1,18 +1,18 @@
 #include "proxy/log.h"
 
-#include "proxy/stats/text_output.h"
-
 #include <unistd.h>
 
 #include <atomic>
-#include <charconv>
+#include <cstdio>
 #include <ctime>
+
+#include "proxy/text/json_writer.h"
 
 namespace sidemeter::log {
 namespace {
-// One JSON escaper for logs and the stats endpoints; it also keeps invalid UTF-8 (say,
-// from an upstream's error text) from making a log line invalid JSON.
-using stats::append_json_string;
+// The JSON writers the stats endpoints use too: they keep invalid UTF-8 (say, from an
+// upstream's error text) and NaN/Inf from making a log line invalid JSON.
+using text::append_json_string;
 std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
 
 const char* level_name(Level l) {
@@ -63,13 +63,12 @@ void write(Level level, std::string_view event, std::initializer_list<Field> fie
           } else if constexpr (std::is_same_v<T, bool>) {
             line += v ? "true" : "false";
           } else if constexpr (std::is_same_v<T, double>) {
-            char buf[32];
-            int n = snprintf(buf, sizeof buf, "%.6g", v);
-            line.append(buf, size_t(n));
+            text::append_json_double(line, v);
+          } else if constexpr (std::is_same_v<T, int64_t>) {
+            text::append_int(line, v);
           } else {
-            char buf[24];
-            auto r = std::to_chars(buf, buf + sizeof buf, v);
-            line.append(buf, r.ptr);
+            static_assert(std::is_same_v<T, uint64_t>);
+            text::append_uint(line, v);
           }
         },
         f.value);

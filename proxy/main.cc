@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "conf/config.h"
 #include "metrics/registry.h"
 #include "proxy/config_snapshot.h"
+#include "proxy/control/cpu_quota.h"
 #include "proxy/control_loop.h"
 #include "proxy/demo/demo.h"
 #include "proxy/fd_limit.h"
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
                                {"note", "raise the hard RLIMIT_NOFILE (ulimit -Hn) or lower "
                                         "limits.max_connections; accepts fail beyond the limit"}});
   const uint32_t workers_count =
-      config->workers != 0 ? config->workers : std::max(1u, std::thread::hardware_concurrency());  // TEMP until cpu_quota lands
+      config->workers != 0 ? config->workers : control::default_worker_count();
 
   std::unique_ptr<demo::Demo> demo;
   std::optional<conf::HostPort> demo_upstream;

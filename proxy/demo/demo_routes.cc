@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "proxy/stats/text_output.h"
+#include "proxy/text/json_writer.h"
 
 namespace sidemeter::demo {
 namespace {
@@ -108,7 +108,7 @@ DemoReply not_found(std::string_view path) {
   DemoReply r;
   r.status = 404;
   r.body = R"({"error":"not found","path":)";
-  stats::append_json_string(r.body, path);
+  text::append_json_string(r.body, path);
   r.body += "}";
   return r;
 }

@@ -5,11 +5,13 @@
 #include <string_view>
 #include <vector>
 
-#include "metrics/exchange_sample.h"
-
 namespace sidemeter::http {
 
-using Method = metrics::Method;
+// http/ sits below metrics/ and must not include it, so the parser has its own method
+// enum; proxy/exchange_method.h maps it onto metrics::Method where a sample is filled.
+enum class Method : uint8_t {
+  kGet, kHead, kPost, kPut, kDelete, kConnect, kOptions, kTrace, kPatch, kOther
+};
 
 struct HeaderField {
   std::string_view name;   // as received (case preserved)

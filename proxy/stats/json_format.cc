@@ -1,7 +1,7 @@
 #include "proxy/stats/json_format.h"
 
 #include "metrics/exchange_sample.h"
-#include "proxy/stats/text_output.h"
+#include "proxy/text/json_writer.h"
 
 #ifndef SIDEMETER_VERSION
 #define SIDEMETER_VERSION "unknown"
@@ -24,19 +24,19 @@ class Obj {
   std::string& key(std::string_view k) {
     if (!first_) out_ += ',';
     first_ = false;
-    append_json_string(out_, k);
+    text::append_json_string(out_, k);
     out_ += ':';
     return out_;
   }
-  void u(std::string_view k, uint64_t v) { append_uint(key(k), v); }
-  void d(std::string_view k, double v) { append_json_double(key(k), v); }
+  void u(std::string_view k, uint64_t v) { text::append_uint(key(k), v); }
+  void d(std::string_view k, double v) { text::append_json_double(key(k), v); }
   void b(std::string_view k, bool v) { key(k) += v ? "true" : "false"; }
-  void s(std::string_view k, std::string_view v) { append_json_string(key(k), v); }
+  void s(std::string_view k, std::string_view v) { text::append_json_string(key(k), v); }
   void opt_int(std::string_view k, int64_t v) {  // negative = unknown
     if (v < 0) {
       key(k) += "null";
     } else {
-      append_int(key(k), v);
+      text::append_int(key(k), v);
     }
   }
   void opt_d(std::string_view k, double v) {  // negative = unknown

@@ -4,7 +4,7 @@
 
 #include <utility>
 
-#include "proxy/stats/text_output.h"
+#include "proxy/text/json_writer.h"
 
 namespace sidemeter::stats {
 namespace {
@@ -193,13 +193,13 @@ void StatsConnection::respond(uint16_t status, std::string_view content_type, st
   std::string& out = w->owned;
   out.reserve(160 + extra_headers.size() + (request_.head ? 0 : body.size()));
   out += "HTTP/1.1 ";
-  append_uint(out, status);
+  text::append_uint(out, status);
   out += ' ';
   out += http::reason_phrase(status);
   out += "\r\nContent-Type: ";
   out += content_type;
   out += "\r\nContent-Length: ";
-  append_uint(out, body.size());
+  text::append_uint(out, body.size());
   out += "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n";
   if (!request_.keep_alive) out += "Connection: close\r\n";
   out += extra_headers;

@@ -14,7 +14,7 @@
 #include "proxy/stats/query_params.h"
 #include "proxy/stats/stats_connection.h"
 #include "proxy/stats/statsd_format.h"
-#include "proxy/stats/text_output.h"
+#include "proxy/text/json_writer.h"
 
 namespace sidemeter {
 namespace {
@@ -437,7 +437,7 @@ bool StatsServer::Impl::send_frame(StatsConnection& c,
   bool ok;
   if (c.stream_format == kSse) {
     std::string prefix = "id: ";
-    stats::append_uint(prefix, snapshot().ticks);
+    text::append_uint(prefix, snapshot().ticks);
     prefix += "\ndata: ";
     ok = c.push_frame(prefix, f, "\n\n");
   } else {

@@ -3,7 +3,7 @@
 #include <string_view>
 
 #include "metrics/exchange_sample.h"
-#include "proxy/stats/text_output.h"
+#include "proxy/text/json_writer.h"
 
 namespace sidemeter::stats {
 namespace {
@@ -27,7 +27,7 @@ class Lines {
       line_ += tag_value;
     }
     line_ += ':';
-    append_json_double(line_, value, 9);  // plain decimal or exponent, never NaN/Inf
+    text::append_json_double(line_, value, 9);  // plain decimal or exponent, never NaN/Inf
     line_ += '|';
     line_ += type;
     if (!tag_key.empty() && o_.dogstatsd_tags) {

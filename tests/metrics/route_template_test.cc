@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -125,6 +126,107 @@ TEST(RouteCache, ConcurrentWorkersAgreeOnIds) {
       ASSERT_EQ(t.name(id), want);
     }
   }
+}
+
+TEST(RouteCache, SetPatternsTakesEffectAtTheNextLookup) {
+  RouteTable t;
+  RouteCache c(t);
+  const std::string long_path = "/users/" + std::string(80, '7');  // past the front cache
+  const uint32_t auto_id = c.lookup("/users/42");
+  ASSERT_EQ(t.name(auto_id), "/users/{id}");
+  ASSERT_EQ(c.lookup(long_path), auto_id);
+  const uint32_t orders = c.lookup("/orders/7");
+
+  t.set_patterns({"/users/{user}"});
+  const uint32_t user_id = c.lookup("/users/42");  // the same raw path, now a front hit
+  EXPECT_NE(user_id, auto_id);
+  EXPECT_EQ(t.name(user_id), "/users/{user}");
+  EXPECT_EQ(c.lookup(long_path), user_id);
+  EXPECT_EQ(c.lookup("/orders/8"), orders);  // unmatched paths still template automatically
+  EXPECT_EQ(t.templatize("/users/42"), "/users/{user}");
+  // A cache made after the reload starts with the new patterns.
+  RouteCache fresh(t);
+  EXPECT_EQ(fresh.lookup("/users/1"), user_id);
+
+  // Ids handed out before stay what they were, and dropping the pattern brings the old
+  // template, with its old id, back.
+  EXPECT_EQ(t.name(auto_id), "/users/{id}");
+  t.set_patterns({});
+  EXPECT_EQ(c.lookup("/users/42"), auto_id);
+  EXPECT_EQ(fresh.lookup("/users/1"), auto_id);
+  EXPECT_EQ(t.name(user_id), "/users/{user}");
+  EXPECT_EQ(t.size(), 3u);
+}
+
+TEST(RouteCache, AFullTableStaysFullAcrossAReload) {
+  RouteTable t(1);
+  RouteCache c(t);
+  const uint32_t a = c.lookup("/a/1");
+  EXPECT_EQ(c.lookup("/b"), t.other_id());
+  t.set_patterns({"/a/{x}"});
+  // "/a/{x}" is new but the table has no room left: other, not a recycled id.
+  EXPECT_EQ(c.lookup("/a/1"), t.other_id());
+  t.set_patterns({});
+  EXPECT_EQ(c.lookup("/a/1"), a);
+}
+
+TEST(RouteCache, LookupsWhileTheControlThreadSwapsPatterns) {
+  // The writer alternates two pattern sets and after each one waits until the reader has
+  // done a whole pass that began after it (no sleeps: an acknowledgement counter). So every
+  // set is seen, and the reader's other passes run while set_patterns is in progress.
+  constexpr int kSwaps = 200;
+  const std::vector<std::string> a = {"/users/{user}"};
+  const std::vector<std::string> b = {"/users/{account}"};
+  const auto expected_for = [](int i) {
+    return i == 0 ? "/users/{id}" : i % 2 == 1 ? "/users/{user}" : "/users/{account}";
+  };
+  const std::vector<std::string> paths = {"/users/1", "/users/2", "/users/3?q=abc",
+                                          "/users/" + std::string(100, '9')};
+  RouteTable t;
+  std::atomic<int> published{0};
+  std::atomic<int> acked{-1};
+  std::atomic<bool> done{false};
+  std::vector<std::string> failures;
+  int exact_passes = 0;
+
+  std::thread reader([&] {
+    RouteCache c(t);
+    int last_exact = -1;
+    while (true) {
+      const bool finished = done.load(std::memory_order_acquire);
+      const int p = published.load(std::memory_order_acquire);
+      // The writer waits for this pass's ack before its next swap, so the first pass after
+      // publication p sees exactly set p; a later pass with the same p may race set p + 1.
+      const bool exact = p != last_exact;
+      for (const std::string& path : paths) {
+        const std::string name = t.name(c.lookup(path));
+        const bool ok = exact ? name == expected_for(p)
+                              : name == expected_for(p) || name == expected_for(p + 1);
+        if (!ok && failures.size() < 10) {
+          failures.push_back("pass " + std::to_string(p) + (exact ? " (exact)" : "") + ": " +
+                             path.substr(0, 12) + " -> " + name);
+        }
+      }
+      if (exact) ++exact_passes;
+      last_exact = p;
+      acked.store(p, std::memory_order_release);
+      if (finished) break;
+    }
+  });
+
+  // Publication 0 (no patterns yet) gets its exact pass too.
+  while (acked.load(std::memory_order_acquire) < 0) std::this_thread::yield();
+  for (int i = 1; i <= kSwaps; ++i) {
+    t.set_patterns(i % 2 == 1 ? a : b);
+    published.store(i, std::memory_order_release);
+    while (acked.load(std::memory_order_acquire) < i) std::this_thread::yield();
+  }
+  done.store(true, std::memory_order_release);
+  reader.join();
+
+  EXPECT_TRUE(failures.empty()) << failures.front();
+  EXPECT_EQ(exact_passes, kSwaps + 1);  // publication 0 and each swap
+  EXPECT_EQ(t.size(), 3u);  // {id} from before the first swap, {user}, {account}
 }
 
 }  // namespace

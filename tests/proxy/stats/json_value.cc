@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "proxy/stats/text_output.h"
+#include "proxy/text/utf8.h"
 
 namespace sidemeter::testing {
 namespace {
@@ -195,7 +195,7 @@ class Parser {
         ++pos_;
         continue;
       }
-      const size_t n = stats::utf8_sequence_length(s_.substr(pos_));
+      const size_t n = text::utf8_sequence_length(s_.substr(pos_));
       if (n == 0) return fail("invalid UTF-8");
       out.append(s_.substr(pos_, n));
       pos_ += n;

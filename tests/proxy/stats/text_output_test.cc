@@ -18,11 +18,6 @@ std::string fixed(double v) {
   append_double_fixed(s, v);
   return s;
 }
-std::string json_num(double v) {
-  std::string s;
-  append_json_double(s, v);
-  return s;
-}
 
 TEST(TextOutput, ExactDoublesRoundTripAndSpellSpecialsLikePrometheus) {
   EXPECT_EQ(exact(3), "3");
@@ -45,35 +40,14 @@ TEST(TextOutput, FixedNotationForBucketBoundaries) {
   EXPECT_EQ(fixed(0.0035), "0.0035");
 }
 
-TEST(TextOutput, JsonNumbersAreNeverNanOrInf) {
-  EXPECT_EQ(json_num(std::numeric_limits<double>::quiet_NaN()), "0");
-  EXPECT_EQ(json_num(INFINITY), "0");
-  EXPECT_EQ(json_num(12), "12");
-  EXPECT_EQ(json_num(0.1234567), "0.123457");
-}
-
-TEST(TextOutput, Utf8Validation) {
-  EXPECT_EQ(utf8_sequence_length("a"), 1u);
-  EXPECT_EQ(utf8_sequence_length("\xC3\xA9"), 2u);          // é
-  EXPECT_EQ(utf8_sequence_length("\xE2\x82\xAC"), 3u);      // €
-  EXPECT_EQ(utf8_sequence_length("\xF0\x9F\x98\x80"), 4u);  // emoji
-  EXPECT_EQ(utf8_sequence_length("\xC0\x80"), 0u);          // overlong NUL
-  EXPECT_EQ(utf8_sequence_length("\xED\xA0\x80"), 0u);      // surrogate
-  EXPECT_EQ(utf8_sequence_length("\xF4\x90\x80\x80"), 0u);  // past U+10FFFF
-  EXPECT_EQ(utf8_sequence_length("\xC3"), 0u);              // truncated
-  EXPECT_EQ(utf8_sequence_length("\x80"), 0u);              // lone continuation
-}
-
-TEST(TextOutput, JsonStringsEscapeAndReplaceInvalidUtf8) {
-  std::string s;
-  append_json_string(s, std::string_view("a\"b\\c\nd\x01\xC3\xA9\xFF", 11));
-  EXPECT_EQ(s, "\"a\\\"b\\\\c\\nd\\u0001\xC3\xA9\xEF\xBF\xBD\"");
-}
-
 TEST(TextOutput, LabelValuesAndHelpEscapes) {
   std::string label;
   append_label_value(label, "a\"b\\c\nd");
   EXPECT_EQ(label, "a\\\"b\\\\c\\nd");
+  // Invalid UTF-8 in a label (a route template from a client's path) is replaced too.
+  std::string bad;
+  append_label_value(bad, "r\xC3\xA9\xFF");
+  EXPECT_EQ(bad, "r\xC3\xA9\xEF\xBF\xBD");
   std::string help;
   append_help_text(help, "say \"hi\"\\\n");
   EXPECT_EQ(help, "say \"hi\"\\\\\\n");
