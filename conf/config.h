@@ -142,7 +142,8 @@ LoadResult load(const CommandLine& cli, const Environment& env = process_environ
 // The effective config as YAML, in the schema's shape, secrets shown as "<redacted>".
 std::string print_config(const Config& config);
 
-// Keys whose change needs a restart ("listen", "workers", "stats.address", "demo").
+// Keys whose change needs a restart ("listen", "workers", "stats.address", "routes.max",
+// "demo").
 std::vector<std::string> restart_only_changes(const Config& running, const Config& loaded);
 
 // Added after the first draft of this header:

@@ -364,6 +364,8 @@ std::vector<Field> build() {
     t.push_back(patterns);
   }
   t.push_back(count("routes.max", 1, 10'000, [](auto& c) -> auto& { return c.routes.max; }));
+  // The route table is sized once: ids index every worker's per-route figures.
+  t.back().restart_only = true;
   t.push_back(boolean("measure", [](auto& c) -> auto& { return c.measure; }));
   return t;
 }
