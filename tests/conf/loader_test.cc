@@ -266,7 +266,7 @@ TEST(RestartOnly, NamesTheKeysThatCannotApplyLive) {
   auto a = load_text("");
   auto b = load_text(
       "listen: 0.0.0.0:1\nworkers: 3\nstats: {address: 127.0.0.1:2, token: x}\n"
-      "timeouts: {tunnel_idle: 1s}\nroutes: {max: 7, patterns: [/a/{id}]}\n");
+      "timeouts: {tunnel_idle: 1s}\nroutes: {max: 7, patterns: ['/a/{id}']}\n");
   ASSERT_TRUE(a.config && b.config);
   EXPECT_EQ(restart_only_changes(*a.config, *b.config),
             (std::vector<std::string>{"listen", "workers", "stats.address", "routes.max"}));
