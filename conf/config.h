@@ -143,8 +143,12 @@ LoadResult load(const CommandLine& cli, const Environment& env = process_environ
 std::string print_config(const Config& config);
 
 // Keys whose change needs a restart ("listen", "workers", "stats.address", "routes.max",
-// "demo").
+// "measure", "demo").
 std::vector<std::string> restart_only_changes(const Config& running, const Config& loaded);
+
+// What a reload puts in force: `loaded` with the restart-only keys still as `running` has
+// them, and its hash recomputed, so config_hash always names the configuration that runs.
+Config keep_restart_only_keys(const Config& running, const Config& loaded);
 
 // Added after the first draft of this header:
 

@@ -80,6 +80,13 @@ class LineInterpolator {
                         std::string(name) + ":-default})");
       return keep(line, dollar, close);
     }
+    // Set but empty, with no default: an error, not "". A Secret whose key was missing
+    // would otherwise turn `token: "${STATS_TOKEN}"` into no token, silently.
+    if (value->empty() && sep == std::string_view::npos) {
+      error(dollar, "environment variable " + std::string(name) + " is empty (use ${" +
+                        std::string(name) + ":-} where empty is meant)");
+      return keep(line, dollar, close);
+    }
     if (value->find_first_of("\r\n") != std::string::npos) {
       error(dollar, "environment variable " + std::string(name) +
                         " contains a line break, which would shift every later line number");

@@ -305,7 +305,7 @@ LoadResult load(const CommandLine& cli, const Environment& env) {
   if (!result.errors.empty()) return result;
 
   config->source_path = cli.config_path;
-  config->hash = short_sha256(dump_config(*config, false) + (config->demo ? "demo: true\n" : ""));
+  config->hash = config_hash(*config);
   result.config = std::move(config);
   return result;
 }

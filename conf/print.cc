@@ -2,6 +2,7 @@
 // need a restart. All from the schema table, in its order.
 #include <string_view>
 
+#include "conf/hash.h"
 #include "conf/schema.h"
 
 namespace sidemeter::conf {
@@ -56,6 +57,20 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
   }
   if (running.demo != loaded.demo) changed.push_back("demo");
   return changed;
+}
+
+std::string config_hash(const Config& config) {
+  return short_sha256(dump_config(config, false) + (config.demo ? "demo: true\n" : ""));
+}
+
+Config keep_restart_only_keys(const Config& running, const Config& loaded) {
+  Config effective = loaded;
+  for (const Field& f : schema()) {
+    if (f.restart_only) f.copy(effective, running);
+  }
+  effective.demo = running.demo;
+  effective.hash = config_hash(effective);
+  return effective;
 }
 
 std::vector<std::string> schema_keys() {

@@ -43,6 +43,7 @@ template <class At>
 Field count(std::string path, uint64_t lo, uint64_t hi, At at) {
   Field f;
   f.path = path;
+  f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
   f.set = [path, lo, hi, at](Config& c, const std::string& text, bool null) {
     uint64_t value = 0;
     std::string err = parse_count(path, text, null, lo, hi, value);
@@ -81,6 +82,7 @@ template <class At>
 Field duration(std::string path, DurationRange r, At at) {
   Field f;
   f.path = path;
+  f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
   f.set = [path, r, at](Config& c, const std::string& text, bool null) {
     uint64_t ms = 0;
     std::string err = parse_duration(path, text, null, r, ms);
@@ -96,6 +98,7 @@ template <class At>
 Field seconds(std::string path, uint32_t lo_s, uint32_t hi_s, At at) {
   Field f;
   f.path = path;
+  f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
   DurationRange r{lo_s * kSecond, hi_s * kSecond, false, true};
   f.set = [path, r, at](Config& c, const std::string& text, bool null) {
     uint64_t ms = 0;
@@ -112,6 +115,7 @@ template <class At>
 Field boolean(std::string path, At at) {
   Field f;
   f.path = path;
+  f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
   f.set = [path, at](Config& c, const std::string& text, bool null) -> std::string {
     if (null) return missing(path, "true or false");
     if (text == "true" || text == "True" || text == "TRUE") {
@@ -137,6 +141,7 @@ template <class At>
 Field address(std::string path, PortRule rule, At at) {
   Field f;
   f.path = path;
+  f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
   f.set = [path, rule, at](Config& c, const std::string& text, bool null) -> std::string {
     if (rule == PortRule::kOptional && (null || text.empty())) {
       at(c) = HostPort{};
@@ -367,6 +372,8 @@ std::vector<Field> build() {
   // The route table is sized once: ids index every worker's per-route figures.
   t.back().restart_only = true;
   t.push_back(boolean("measure", [](auto& c) -> auto& { return c.measure; }));
+  // Switching it under exchanges in flight would record half-timed samples.
+  t.back().restart_only = true;
   return t;
 }
 

@@ -22,6 +22,8 @@ struct Field {
   std::function<std::string(const Config&)> show;
   // As show, for --print-config; empty function: not a secret.
   std::function<std::string(const Config&)> show_redacted;
+  // Copies this key's value from one config to another (set for every restart-only key).
+  std::function<void(Config& to, const Config& from)> copy;
 };
 
 const std::vector<Field>& schema();
@@ -36,6 +38,8 @@ std::vector<Problem> check_combinations(const Config& config);
 
 // The config in the schema's shape; with redact=false, the canonical text behind the hash.
 std::string dump_config(const Config& config, bool redact);
+// Config::hash: over the unredacted dump, so any change (even a rotated token) shows.
+std::string config_hash(const Config& config);
 
 // A YAML double-quoted scalar.
 std::string yaml_quote(std::string_view text);

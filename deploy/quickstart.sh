@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Install, build and run sidemeter. Every argument goes to sidemeter:
+# Install, build and run sidemeter. Every argument goes to sidemeter, and relative paths
+# in them are relative to where you ran this from:
 #   bash deploy/quickstart.sh --demo                   # demo backend + traffic: open http://127.0.0.1:9901/
 #   bash deploy/quickstart.sh --upstream 127.0.0.1:8000
 #   bash deploy/quickstart.sh --config my.yaml
 # With no argument it proxies 127.0.0.1:8000: a demo never starts unless asked for.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash deploy/install-deps.sh
-[ -d build ] || meson setup build --buildtype=release >/dev/null
-ninja -C build sidemeter >/dev/null
-echo "sidemeter: traffic on :8080, dashboard and metrics on http://127.0.0.1:9901/ (Ctrl-C stops)"
-exec ./build/sidemeter "$@"
+repo=$(cd "$(dirname "$0")/.." && pwd)
+(
+  cd "$repo"
+  bash deploy/install-deps.sh
+  [ -d build ] || meson setup build --buildtype=release >/dev/null
+  ninja -C build sidemeter >/dev/null
+)
+echo "sidemeter: the \"listening\" log line gives the ports (by default traffic on :8080," \
+     "dashboard and metrics on http://127.0.0.1:9901/); Ctrl-C stops" >&2
+exec "$repo/build/sidemeter" "$@"

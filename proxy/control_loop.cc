@@ -56,12 +56,21 @@ ControlLoop::ControlLoop(conf::CommandLine cli, ConfigSnapshotPtr snapshot,
   config_status_.last_reload_success_s = unix_now_s();
 }
 
-ControlLoop::~ControlLoop() = default;
+ControlLoop::~ControlLoop() {
+  if (ran_) return;  // run() closed the loop
+  // A start-up failure before run() (the stats port could not bind): let the close
+  // callbacks of what was opened run, then free the loop.
+  stats_->close();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  stats_.reset();
+  uv_loop_close(&loop_);
+}
 
 bool ControlLoop::start_stats(std::string& error) { return stats_->start(error); }
 uint16_t ControlLoop::stats_port() const { return stats_->port(); }
 
 int ControlLoop::run() {
+  ran_ = true;
   const conf::Config& config = *current_->config;
   auto on_signal = [](uv_signal_t* s, int signum) {
     static_cast<ControlLoop*>(s->data)->on_signal(signum);
@@ -180,14 +189,14 @@ StatsServer::ReloadAnswer ControlLoop::reload(std::string_view trigger) {
     return {false, "not reloaded, the running configuration stays:\n" +
                        join(loaded.errors, "\n") + "\n"};
   }
-  std::shared_ptr<const conf::Config> config = std::move(loaded.config);
-  if (demo_upstream_) {
-    auto c = std::make_shared<conf::Config>(*config);
-    c->upstream.address = *demo_upstream_;
-    config = std::move(c);
-  }
   const conf::Config& running = *newest_->config;
-  std::vector<std::string> restart = conf::restart_only_changes(running, *config);
+  // Compared with what runs (not with the last file), so the warning repeats on every
+  // reload for as long as the file and the process disagree.
+  std::vector<std::string> restart = conf::restart_only_changes(running, *loaded.config);
+  auto effective =
+      std::make_shared<conf::Config>(conf::keep_restart_only_keys(running, *loaded.config));
+  if (demo_upstream_) effective->upstream.address = *demo_upstream_;
+  std::shared_ptr<const conf::Config> config = std::move(effective);
   ConfigSnapshotPtr snapshot = make_snapshot(config, newest_.get());
   newest_ = snapshot;
   ++config_status_.reloads_success;

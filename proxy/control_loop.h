@@ -88,6 +88,7 @@ class ControlLoop {
   int exit_code_ = kExitOk;
   bool draining_ = false;
   bool stopped_ = false;
+  bool ran_ = false;
 };
 
 }  // namespace sidemeter

@@ -124,7 +124,7 @@ void UpstreamConnection::on_transport_connected(int status) {
   stop_timer();
   // Readiness follows real connects; the load keeps the shared line clean when unchanged.
   UpstreamTarget& target = *snapshot_->upstream;
-  if (target.reachable() != (status == 0)) target.set_reachable(status == 0);
+  target.set_reachable(status == 0);
   if (status != 0) {
     fail(status == UV_ETIMEDOUT ? metrics::UpstreamError::kConnectTimeout
                                 : metrics::UpstreamError::kConnectRefused);
@@ -327,7 +327,7 @@ void UpstreamConnection::on_timer(void* owner) {
   self->worker_.refresh_now();
   switch (self->state_) {
     case State::kConnecting:
-      if (self->snapshot_->upstream->reachable()) self->snapshot_->upstream->set_reachable(false);
+      self->snapshot_->upstream->set_reachable(false);
       self->fail(metrics::UpstreamError::kConnectTimeout);
       return;
     case State::kActive:

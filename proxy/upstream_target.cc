@@ -26,7 +26,9 @@ bool UpstreamTarget::refresh() {
 }
 
 void UpstreamTarget::set_reachable(bool up) {
-  if (reachable_.exchange(up, std::memory_order_relaxed) == up) return;
+  const int state = up ? kUp : kDown;
+  if (reachable_.load(std::memory_order_relaxed) == state) return;
+  if (reachable_.exchange(state, std::memory_order_relaxed) == state) return;
   if (up) {
     log::info("upstream_reachable", {{"upstream", host_}, {"port", unsigned(port_)}});
   } else {

@@ -23,9 +23,9 @@ class UpstreamTarget {
   const std::string& host() const { return host_; }
   // Whether the last TCP connect to it (a worker's or the probe's) succeeded; readiness.
   // False until one has: a pod is not ready before its application accepts connections.
-  bool reachable() const { return reachable_.load(std::memory_order_relaxed); }
+  bool reachable() const { return reachable_.load(std::memory_order_relaxed) == kUp; }
   // Any thread. A change is logged (upstream_reachable / upstream_unreachable) once, by
-  // whoever made it; callers check reachable() first so the common case writes nothing.
+  // whoever made it; an unchanged state writes nothing, so workers share a clean line.
   void set_reachable(bool up);
   uint16_t port() const { return port_; }
 
@@ -35,7 +35,9 @@ class UpstreamTarget {
   mutable std::mutex mu_;
   net::SocketAddress addr_;
   std::string last_error_;
-  std::atomic<bool> reachable_{false};
+  // Unknown until the first connect, so that the first outcome is logged either way.
+  static constexpr int kUnknown = -1, kDown = 0, kUp = 1;
+  std::atomic<int> reachable_{kUnknown};
 };
 
 }  // namespace sidemeter

@@ -28,6 +28,8 @@ Worker::Worker(int index, ProcessState& process, int listen_fd, metrics::Recorde
 
 Worker::~Worker() {
   if (thread_.joinable()) thread_.join();
+  // Never started (start-up failed elsewhere): nothing was opened on the loop but itself.
+  if (!loop_closed_) uv_loop_close(&loop_);
 }
 
 bool Worker::start() {
@@ -44,6 +46,7 @@ bool Worker::start() {
     commands_.close();
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
+    loop_closed_ = true;
     return false;
   }
   thread_ = std::thread([this] { run(); });
@@ -57,6 +60,7 @@ void Worker::run() {
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   uv_run(&loop_, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&loop_);
+  loop_closed_ = rc == 0;
   if (rc != 0) {
     log::error("worker_loop_not_closed", {{"worker", index_}, {"rc", rc}});
     uv_walk(&loop_, [](uv_handle_t* h, void*) {
@@ -96,7 +100,8 @@ void Worker::apply(ConfigSnapshotPtr snapshot) {
     pool_->close_all();
   }
   snapshot_ = std::move(snapshot);
-  measuring_ = snapshot_->config->measure;
+  // measuring_ stays: `measure` is restart-only (a switch mid-exchange would record
+  // half-timed samples).
 }
 
 void Worker::stop_connections(bool force) {

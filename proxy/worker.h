@@ -108,6 +108,7 @@ class Worker {
   bool draining_ = false;
   bool listener_open_ = false;
   bool finished_ = false;
+  bool loop_closed_ = false;
   DownstreamConnection* connections_ = nullptr;  // intrusive list head
 };
 

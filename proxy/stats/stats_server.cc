@@ -197,7 +197,7 @@ bool StatsServer::Impl::reconfigure(const stats::StatsOptions& o, std::string& e
                               o.statsd_dogstatsd_tags != options.statsd_dogstatsd_tags;
   options = o;
   options.address = address;
-  // Live connections read these through their reference to `limits`.
+  // Connections accepted from now on get these; open ones keep the limits they had.
   limits.max_subscriber_buffer_bytes = options.max_subscriber_buffer_bytes;
   limits.max_response_backlog_bytes = options.max_response_backlog_bytes;
   limits.idle_timeout_ms = options.idle_timeout_ms;
@@ -291,6 +291,12 @@ void StatsServer::Impl::on_request(StatsConnection& c, const StatsRequest& r) {
     serve_readyz(c);
     return;
   }
+  // The page holds no data: a browser loads it without a token, then its own requests
+  // carry the one from the URL (#token=… never reaches a server or proxy log).
+  if (path == "/" || path == "/index.html") {
+    c.respond(200, "text/html; charset=utf-8", stats::dashboard_html(), kDashboardHeaders);
+    return;
+  }
   if (!authorized(r)) {
     ++counters.unauthorized;
     c.respond(401, kText, "Unauthorized: a valid bearer token is required\n",
@@ -305,8 +311,6 @@ void StatsServer::Impl::on_request(StatsConnection& c, const StatsRequest& r) {
     serve_stream(c, r);
   } else if (path == "/stats/history") {
     serve_history(c);
-  } else if (path == "/" || path == "/index.html") {
-    c.respond(200, "text/html; charset=utf-8", stats::dashboard_html(), kDashboardHeaders);
   } else {
     c.respond(404, kText,
               "Not Found: try /, /metrics, /stats, /stats/stream, /stats/history, /healthz, "

@@ -13,7 +13,8 @@
 //   GET /readyz         200 when listening, upstream reachable and not draining, else 503
 //   POST /-/reload      reload the configuration file (as SIGHUP does): 200 with the new
 //                       config hash, or 500 with every error (the running config stays)
-// With a bearer token configured every path but /healthz and /readyz needs it (401).
+// With a bearer token configured every path but /healthz, /readyz and the dashboard page
+// (which holds no data) needs it (401).
 #include <uv.h>
 
 #include <cstdint>

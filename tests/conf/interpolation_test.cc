@@ -20,6 +20,17 @@ TEST(Interpolation, SetButEmptyTakesTheDefaultLikeTheShell) {
   EXPECT_EQ(r.config->routes.max, 7u);
 }
 
+// Unlike the shell: an empty value without a default is an error, so a Secret that lost
+// its key cannot turn `token: "${STATS_TOKEN}"` into an open stats port.
+TEST(Interpolation, SetButEmptyWithoutDefaultIsAnError) {
+  EXPECT_EQ(error_of("stats:\n  token: \"${STATS_TOKEN}\"\n", fake_env({{"STATS_TOKEN", ""}})),
+            "F:2:11: environment variable STATS_TOKEN is empty (use ${STATS_TOKEN:-} where "
+            "empty is meant)");
+  auto r = load_text("stats:\n  token: \"${STATS_TOKEN:-}\"\n", fake_env({{"STATS_TOKEN", ""}}));
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  EXPECT_EQ(r.config->stats.token, "");
+}
+
 TEST(Interpolation, MissingVariableIsAnErrorAtItsPosition) {
   EXPECT_EQ(error_of("workers: 1\nstats:\n  token: \"${STATS_TOKEN}\"\n"),
             "F:3:11: environment variable STATS_TOKEN is not set "

@@ -262,14 +262,36 @@ TEST(Hash, EveryKeyChangesIt) {
   EXPECT_EQ(std::size(changes), schema_keys().size() - 1);  // token_file: see TokenFile tests
 }
 
+// A reload puts the file in force but for the restart-only keys, which keep what runs;
+// the hash names that effective config, and the restart warning compares against it.
+TEST(RestartOnly, ReloadKeepsRunningValuesAndHashesWhatRuns) {
+  auto running = load_text("workers: 2\ntimeouts: {tunnel_idle: 1s}\n");
+  auto file = load_text("workers: 3\ntimeouts: {tunnel_idle: 2s}\nmeasure: false\n");
+  ASSERT_TRUE(running.config && file.config);
+  const Config effective = keep_restart_only_keys(*running.config, *file.config);
+  EXPECT_EQ(effective.workers, 2u);
+  EXPECT_TRUE(effective.measure);
+  EXPECT_EQ(effective.timeouts.tunnel_idle_ms, 2000u);  // live keys come from the file
+  EXPECT_NE(effective.hash, file.config->hash);
+  auto same_as_effective = load_text("workers: 2\ntimeouts: {tunnel_idle: 2s}\n");
+  ASSERT_TRUE(same_as_effective.config);
+  EXPECT_EQ(effective.hash, same_as_effective.config->hash);
+  // The file still disagrees with what runs: the warning stays on the next reload too.
+  EXPECT_EQ(restart_only_changes(effective, *file.config),
+            (std::vector<std::string>{"workers", "measure"}));
+  // Putting the running value back in the file is no change at all.
+  EXPECT_TRUE(restart_only_changes(effective, *same_as_effective.config).empty());
+}
+
 TEST(RestartOnly, NamesTheKeysThatCannotApplyLive) {
   auto a = load_text("");
   auto b = load_text(
       "listen: 0.0.0.0:1\nworkers: 3\nstats: {address: 127.0.0.1:2, token: x}\n"
-      "timeouts: {tunnel_idle: 1s}\nroutes: {max: 7, patterns: ['/a/{id}']}\n");
+      "timeouts: {tunnel_idle: 1s}\nroutes: {max: 7, patterns: ['/a/{id}']}\nmeasure: false\n");
   ASSERT_TRUE(a.config && b.config);
   EXPECT_EQ(restart_only_changes(*a.config, *b.config),
-            (std::vector<std::string>{"listen", "workers", "stats.address", "routes.max"}));
+            (std::vector<std::string>{"listen", "workers", "stats.address", "routes.max",
+                                      "measure"}));
   EXPECT_TRUE(restart_only_changes(*a.config, *a.config).empty());
   Config demo = *a.config;
   demo.demo = true;

@@ -1,9 +1,10 @@
 #pragma once
 // Helpers for the control-plane suites (drain_test, readiness_test, reload_test): the
-// issue 9 config file written out in full, requests to the stats port, a small JSON
-// reader for /stats, settled totals read from /stats/stream (frames come at ticks, so
-// waiting on them needs no sleep), Prometheus sample sums, and the upstreams the suites
-// share (a holding one and a WebSocket tunnel).
+// issue 9 config file written out in full, requests to the stats port, /stats and
+// /metrics read with the stats tests' parsers (tests/support/json_value.h,
+// exposition_check.h), settled totals read from /stats/stream (frames come at ticks, so
+// waiting on them needs no sleep), and the upstreams the suites share (a holding one and
+// a WebSocket tunnel).
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -21,7 +22,9 @@
 #include <vector>
 
 #include "tests/integration/proxy_fixture.h"
+#include "tests/support/exposition_check.h"
 #include "tests/support/json_line.h"
+#include "tests/support/json_value.h"
 
 namespace sidemeter::testing::control_plane {
 
@@ -173,180 +176,39 @@ inline int poll_readyz_until(uint16_t stats_port, int want, Deadline deadline,
   }
 }
 
-// ------------------------------------------------------------------ JSON (for /stats)
+// ------------------------------------------------------------------ /stats and /metrics
 
-// Just enough JSON for the /stats document (same reader as measurement_test.cc).
-struct Json {
-  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
-  Type type = Type::kNull;
-  double number = 0;
-  bool boolean = false;
-  std::string string;
-  std::vector<Json> array;
-  std::vector<std::pair<std::string, Json>> object;
-
-  const Json* get(std::string_view key) const {
-    for (const auto& [k, v] : object) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
-  const Json* at(std::string_view dotted) const {
-    const Json* j = this;
-    while (j != nullptr && !dotted.empty()) {
-      const size_t dot = dotted.find('.');
-      j = j->get(dotted.substr(0, dot));
-      dotted = dot == std::string_view::npos ? std::string_view() : dotted.substr(dot + 1);
-    }
-    return j;
-  }
-};
-
-class JsonReader {
- public:
-  explicit JsonReader(std::string_view text) : s_(text) {}
-  std::optional<Json> parse() {
-    Json v;
-    if (!value(v, 0)) return std::nullopt;
-    skip_ws();
-    if (pos_ != s_.size()) return std::nullopt;
-    return v;
-  }
-
- private:
-  void skip_ws() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t'))
-      ++pos_;
-  }
-  bool eat(char c) {
-    skip_ws();
-    if (pos_ < s_.size() && s_[pos_] == c) {
-      ++pos_;
-      return true;
-    }
-    return false;
-  }
-  bool literal(std::string_view word) {
-    if (s_.substr(pos_, word.size()) != word) return false;
-    pos_ += word.size();
-    return true;
-  }
-  bool string(std::string& out) {
-    if (!eat('"')) return false;
-    while (pos_ < s_.size()) {
-      const char c = s_[pos_++];
-      if (c == '"') return true;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (pos_ >= s_.size()) return false;
-      const char e = s_[pos_++];
-      switch (e) {
-        case 'n':
-          out += '\n';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'u':
-          if (pos_ + 4 > s_.size()) return false;
-          out += "\\u";
-          out.append(s_.substr(pos_, 4));
-          pos_ += 4;
-          break;
-        default:
-          out += e;
-          break;
-      }
-    }
-    return false;
-  }
-  bool value(Json& v, int depth) {
-    if (depth > 32) return false;
-    skip_ws();
-    if (pos_ >= s_.size()) return false;
-    const char c = s_[pos_];
-    if (c == '{') {
-      ++pos_;
-      v.type = Json::Type::kObject;
-      if (eat('}')) return true;
-      do {
-        std::string key;
-        Json member;
-        if (!string(key) || !eat(':') || !value(member, depth + 1)) return false;
-        v.object.emplace_back(std::move(key), std::move(member));
-      } while (eat(','));
-      return eat('}');
-    }
-    if (c == '[') {
-      ++pos_;
-      v.type = Json::Type::kArray;
-      if (eat(']')) return true;
-      do {
-        Json item;
-        if (!value(item, depth + 1)) return false;
-        v.array.push_back(std::move(item));
-      } while (eat(','));
-      return eat(']');
-    }
-    if (c == '"') {
-      v.type = Json::Type::kString;
-      return string(v.string);
-    }
-    if (literal("true") || literal("false")) {
-      v.type = Json::Type::kBool;
-      v.boolean = s_[pos_ - 1] == 'e' && s_[pos_ - 2] == 'u';
-      return true;
-    }
-    if (literal("null")) return true;
-    const std::string num(s_.substr(pos_, std::min<size_t>(40, s_.size() - pos_)));
-    char* end = nullptr;
-    v.number = std::strtod(num.c_str(), &end);
-    if (end == num.c_str()) return false;
-    v.type = Json::Type::kNumber;
-    pos_ += size_t(end - num.c_str());
-    return true;
-  }
-
-  std::string_view s_;
-  size_t pos_ = 0;
-};
-
-inline std::optional<Json> fetch_stats(uint16_t stats_port, std::string_view token = "") {
+inline std::optional<JsonValue> fetch_stats(uint16_t stats_port, std::string_view token = "") {
   Answer a = stats_call(stats_port, "GET", "/stats", token);
   if (a.status != 200) return std::nullopt;
-  return JsonReader(a.body).parse();
+  return parse_json(a.body);
 }
 
-inline std::string fetch_metrics(uint16_t stats_port, std::string_view token = "") {
+// /metrics (Prometheus text format) as the exposition checker reads it: look samples up
+// with sum(), find(), value(). No samples when the stats port did not answer 200.
+inline ExpositionCheck fetch_metrics(uint16_t stats_port, std::string_view token = "") {
   Answer a = stats_call(stats_port, "GET", "/metrics", token);
-  return a.status == 200 ? a.body : std::string();
+  if (a.status != 200) {
+    ExpositionCheck none;
+    none.errors.push_back("GET /metrics answered " + std::to_string(a.status));
+    return none;
+  }
+  return check_exposition(a.body, /*openmetrics=*/false);
 }
 
-inline uint64_t json_count(const Json& doc, std::string_view path) {
-  const Json* j = doc.at(path);
-  return j != nullptr && j->type == Json::Type::kNumber ? uint64_t(j->number) : UINT64_MAX;
+inline uint64_t json_count(const JsonValue& doc, std::string_view path) {
+  const JsonValue* j = doc.at(path);
+  return j != nullptr && j->is_number() ? uint64_t(j->number) : UINT64_MAX;
 }
 
 // Subscribes to /stats/stream?format=ndjson and reads frames (one per tick) until one
 // shows at least `requests` in windows.total.requests, then one more frame from a later
 // tick, so anything recorded alongside them (a double count) is in it too. Returns that
 // frame, or nullopt at the deadline (with *last_seen the highest total seen).
-inline std::optional<Json> settled_stats(uint16_t stats_port, uint64_t requests,
-                                         std::string_view token = "",
-                                         Deadline deadline = deadline_in(seconds(30)),
-                                         uint64_t* last_seen = nullptr) {
+inline std::optional<JsonValue> settled_stats(uint16_t stats_port, uint64_t requests,
+                                              std::string_view token = "",
+                                              Deadline deadline = deadline_in(seconds(30)),
+                                              uint64_t* last_seen = nullptr) {
   RawClient c(stats_port);
   if (!c.connected()) return std::nullopt;
   std::string req = "GET /stats/stream?format=ndjson HTTP/1.1\r\nHost: stats\r\n";
@@ -363,10 +225,10 @@ inline std::optional<Json> settled_stats(uint16_t stats_port, uint64_t requests,
     size_t nl = 0;
     if (s.fill_until("\n", deadline, &nl) != IoStatus::kOk) return std::nullopt;
     std::string line = s.take(nl + 1);
-    std::optional<Json> doc = JsonReader(line).parse();
+    std::optional<JsonValue> doc = parse_json(line);
     if (!doc) return std::nullopt;
-    const Json* r = doc->at("windows.total.requests");
-    const Json* t = doc->get("ticks");
+    const JsonValue* r = doc->at("windows.total.requests");
+    const JsonValue* t = doc->get("ticks");
     if (r == nullptr || t == nullptr) return std::nullopt;
     if (last_seen) *last_seen = uint64_t(r->number);
     if (seen_at_tick < 0 && uint64_t(r->number) >= requests) seen_at_tick = t->number;
@@ -375,62 +237,10 @@ inline std::optional<Json> settled_stats(uint16_t stats_port, uint64_t requests,
   return std::nullopt;
 }
 
-// ------------------------------------------------------------------ Prometheus text
-
-// Sum of the samples named exactly `name` (labels allowed) whose label set contains every
-// `label_parts` substring (e.g. "http_route=\"/a/{id}\"").
-inline double prom_sum(const std::string& text, std::string_view name,
-                       const std::vector<std::string>& label_parts = {},
-                       size_t* matches = nullptr) {
-  double sum = 0;
-  size_t n = 0;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    if (line.empty() || line[0] == '#') continue;
-    if (line.substr(0, name.size()) != name) continue;
-    std::string_view rest = line.substr(name.size());
-    std::string_view labels;
-    if (!rest.empty() && rest[0] == '{') {
-      size_t close = rest.rfind('}');
-      if (close == std::string_view::npos) continue;
-      labels = rest.substr(0, close + 1);
-      rest = rest.substr(close + 1);
-    }
-    if (rest.empty() || rest[0] != ' ') continue;  // a longer name with this prefix
-    bool all = true;
-    for (const std::string& p : label_parts) {
-      if (labels.find(p) == std::string_view::npos) all = false;
-    }
-    if (!all) continue;
-    sum += std::strtod(std::string(rest.substr(1)).c_str(), nullptr);
-    ++n;
-  }
-  if (matches) *matches = n;
-  return sum;
-}
-
-// The value of one label in the first sample of `name` ("" if absent).
-inline std::string prom_label(const std::string& text, std::string_view name,
-                              std::string_view label) {
-  const std::string open = std::string(name) + "{";
-  const std::string key = std::string(label) + "=\"";
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(start, end - start);
-    start = end + 1;
-    if (line.compare(0, open.size(), open) != 0) continue;
-    size_t k = line.find(key);
-    if (k == std::string::npos) return "";
-    k += key.size();
-    return line.substr(k, line.find('"', k) - k);
-  }
-  return "";
+// config_hash as sidemeter_build_info carries it ("" if there is no such sample).
+inline std::string build_info_hash(const ExpositionCheck& metrics) {
+  const ExpositionSample* s = metrics.find("sidemeter_build_info");
+  return s != nullptr ? s->label("config_hash") : std::string();
 }
 
 // ------------------------------------------------------------------ log helpers

@@ -21,171 +21,19 @@
 #include <vector>
 
 #include "tests/integration/proxy_fixture.h"
+#include "tests/support/json_value.h"
 
 namespace sidemeter::testing {
 namespace {
 
-// ------------------------------------------------------------------ a small JSON reader
-
-// Just enough JSON for the /stats document: objects, arrays, numbers, strings with
-// simple escapes, true/false/null. A parse failure leaves ok == false.
-struct Json {
-  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
-  Type type = Type::kNull;
-  double number = 0;
-  bool boolean = false;
-  std::string string;
-  std::vector<Json> array;
-  std::vector<std::pair<std::string, Json>> object;
-
-  const Json* get(std::string_view key) const {
-    for (const auto& [k, v] : object) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
-  // "windows.total.requests"
-  const Json* at(std::string_view dotted) const {
-    const Json* j = this;
-    while (j != nullptr && !dotted.empty()) {
-      const size_t dot = dotted.find('.');
-      j = j->get(dotted.substr(0, dot));
-      dotted = dot == std::string_view::npos ? std::string_view() : dotted.substr(dot + 1);
-    }
-    return j;
-  }
-};
-
-class JsonReader {
- public:
-  explicit JsonReader(std::string_view text) : s_(text) {}
-
-  std::optional<Json> parse() {
-    Json v;
-    if (!value(v, 0)) return std::nullopt;
-    skip_ws();
-    if (pos_ != s_.size()) return std::nullopt;
-    return v;
-  }
-
- private:
-  void skip_ws() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\r' || s_[pos_] == '\t'))
-      ++pos_;
-  }
-  bool eat(char c) {
-    skip_ws();
-    if (pos_ < s_.size() && s_[pos_] == c) {
-      ++pos_;
-      return true;
-    }
-    return false;
-  }
-  bool literal(std::string_view word) {
-    if (s_.substr(pos_, word.size()) != word) return false;
-    pos_ += word.size();
-    return true;
-  }
-  bool string(std::string& out) {
-    if (!eat('"')) return false;
-    while (pos_ < s_.size()) {
-      const char c = s_[pos_++];
-      if (c == '"') return true;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (pos_ >= s_.size()) return false;
-      const char e = s_[pos_++];
-      switch (e) {
-        case 'n':
-          out += '\n';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'u':  // kept as text: the stats document only escapes control characters
-          if (pos_ + 4 > s_.size()) return false;
-          out += "\\u";
-          out.append(s_.substr(pos_, 4));
-          pos_ += 4;
-          break;
-        default:
-          out += e;
-          break;  // \" \\ \/
-      }
-    }
-    return false;
-  }
-  bool value(Json& v, int depth) {
-    if (depth > 32) return false;
-    skip_ws();
-    if (pos_ >= s_.size()) return false;
-    const char c = s_[pos_];
-    if (c == '{') {
-      ++pos_;
-      v.type = Json::Type::kObject;
-      if (eat('}')) return true;
-      do {
-        std::string key;
-        Json member;
-        if (!string(key) || !eat(':') || !value(member, depth + 1)) return false;
-        v.object.emplace_back(std::move(key), std::move(member));
-      } while (eat(','));
-      return eat('}');
-    }
-    if (c == '[') {
-      ++pos_;
-      v.type = Json::Type::kArray;
-      if (eat(']')) return true;
-      do {
-        Json item;
-        if (!value(item, depth + 1)) return false;
-        v.array.push_back(std::move(item));
-      } while (eat(','));
-      return eat(']');
-    }
-    if (c == '"') {
-      v.type = Json::Type::kString;
-      return string(v.string);
-    }
-    if (literal("true") || literal("false")) {
-      v.type = Json::Type::kBool;
-      v.boolean = s_[pos_ - 1] == 'e' && s_[pos_ - 2] == 'u';
-      return true;
-    }
-    if (literal("null")) return true;
-    const std::string num(s_.substr(pos_, std::min<size_t>(40, s_.size() - pos_)));
-    char* end = nullptr;
-    v.number = std::strtod(num.c_str(), &end);
-    if (end == num.c_str()) return false;
-    v.type = Json::Type::kNumber;
-    pos_ += size_t(end - num.c_str());
-    return true;
-  }
-
-  std::string_view s_;
-  size_t pos_ = 0;
-};
-
 // ------------------------------------------------------------------ reading the stats port
 
-std::optional<Json> fetch_stats(uint16_t stats_port) {
+std::optional<JsonValue> fetch_stats(uint16_t stats_port) {
   RawClient c(stats_port);
   if (!c.connected()) return std::nullopt;
   HttpMessage m;
   if (!c.exchange(simple_get("/stats"), m).ok() || m.status != 200) return std::nullopt;
-  return JsonReader(m.body).parse();
+  return parse_json(m.body);
 }
 
 std::string fetch_metrics(uint16_t stats_port) {
@@ -195,18 +43,18 @@ std::string fetch_metrics(uint16_t stats_port) {
   return m.body;
 }
 
-double num(const Json& doc, std::string_view path) {
-  const Json* j = doc.at(path);
-  EXPECT_TRUE(j != nullptr && j->type == Json::Type::kNumber) << "missing number " << path;
+double num(const JsonValue& doc, std::string_view path) {
+  const JsonValue* j = doc.at(path);
+  EXPECT_TRUE(j != nullptr && j->is_number()) << "missing number " << path;
   return j != nullptr ? j->number : -1;
 }
 
-uint64_t count(const Json& doc, std::string_view path) { return uint64_t(num(doc, path)); }
+uint64_t count(const JsonValue& doc, std::string_view path) { return uint64_t(num(doc, path)); }
 
 // Sum of every number directly inside the object at `path` (e.g. all upstream error kinds).
-uint64_t sum_of(const Json& doc, std::string_view path) {
-  const Json* j = doc.at(path);
-  EXPECT_TRUE(j != nullptr && j->type == Json::Type::kObject) << "missing object " << path;
+uint64_t sum_of(const JsonValue& doc, std::string_view path) {
+  const JsonValue* j = doc.at(path);
+  EXPECT_TRUE(j != nullptr && j->is_object()) << "missing object " << path;
   uint64_t total = 0;
   if (j != nullptr) {
     for (const auto& [k, v] : j->object) total += uint64_t(v.number);
@@ -218,16 +66,16 @@ uint64_t sum_of(const Json& doc, std::string_view path) {
 // window AND was produced by a later tick than the one where they first showed up, so
 // anything recorded alongside them (a double count, a late error) is in it too.
 // Aggregates move once per second; polling an external process is the only way to wait.
-std::optional<Json> settled_stats(uint16_t stats_port, uint64_t requests,
-                                  std::chrono::seconds limit = std::chrono::seconds(15)) {
+std::optional<JsonValue> settled_stats(uint16_t stats_port, uint64_t requests,
+                                       std::chrono::seconds limit = std::chrono::seconds(15)) {
   const Deadline deadline = deadline_in(limit);
   double seen_at_tick = -1;
   uint64_t last = 0;
   while (Clock::now() < deadline) {
-    std::optional<Json> doc = fetch_stats(stats_port);
+    std::optional<JsonValue> doc = fetch_stats(stats_port);
     if (doc) {
-      const Json* r = doc->at("windows.total.requests");
-      const Json* t = doc->get("ticks");
+      const JsonValue* r = doc->at("windows.total.requests");
+      const JsonValue* t = doc->get("ticks");
       if (r != nullptr && t != nullptr) {
         last = uint64_t(r->number);
         if (seen_at_tick < 0 && last >= requests) seen_at_tick = t->number;
@@ -574,9 +422,9 @@ class MeasurementTest : public ProxyTest {
       held = log.held_ms;
     }
 
-    std::optional<Json> doc = settled_stats(proxy_->stats_port(), kExchanges);
+    std::optional<JsonValue> doc = settled_stats(proxy_->stats_port(), kExchanges);
     ASSERT_TRUE(doc.has_value());
-    const Json& s = *doc;
+    const JsonValue& s = *doc;
 
     // Exact counts.
     EXPECT_EQ(count(s, "windows.total.requests"), uint64_t(kExchanges));
@@ -603,10 +451,10 @@ class MeasurementTest : public ProxyTest {
     EXPECT_EQ(count(s, "windows.total.response_bytes.max"), want.response_body_max);
 
     // The routes split the same exchanges: together they hold all of them.
-    const Json* routes = s.get("routes");
-    ASSERT_TRUE(routes != nullptr && routes->type == Json::Type::kArray);
+    const JsonValue* routes = s.get("routes");
+    ASSERT_TRUE(routes != nullptr && routes->is_array());
     uint64_t route_requests = 0, route_req_bytes = 0, route_resp_bytes = 0;
-    for (const Json& r : routes->array) {
+    for (const JsonValue& r : routes->array) {
       route_requests += count(r, "windows.total.requests");
       route_req_bytes += count(r, "windows.total.request_bytes.total");
       route_resp_bytes += count(r, "windows.total.response_bytes.total");
@@ -752,9 +600,9 @@ TEST_F(MeasurementTest, ClientAbortBeforeResponseIsBlamedOnTheClient) {
   ASSERT_TRUE(upstream_->wait_requests(1, soon()));
   client.socket().reset();
 
-  std::optional<Json> doc = settled_stats(proxy_->stats_port(), 1);
+  std::optional<JsonValue> doc = settled_stats(proxy_->stats_port(), 1);
   ASSERT_TRUE(doc.has_value());
-  const Json& s = *doc;
+  const JsonValue& s = *doc;
   EXPECT_EQ(count(s, "windows.total.requests"), 1u);
   EXPECT_EQ(count(s, "windows.total.downstream_errors.client_abort_response"), 1u);
   EXPECT_EQ(sum_of(s, "windows.total.downstream_errors"), 1u);
@@ -785,9 +633,9 @@ TEST_F(MeasurementTest, ClientAbortMidRequestIsBlamedOnTheClient) {
   ASSERT_TRUE(head_arrived->wait(soon()));
   client.socket().reset();
 
-  std::optional<Json> doc = settled_stats(proxy_->stats_port(), 1);
+  std::optional<JsonValue> doc = settled_stats(proxy_->stats_port(), 1);
   ASSERT_TRUE(doc.has_value());
-  const Json& s = *doc;
+  const JsonValue& s = *doc;
   EXPECT_EQ(count(s, "windows.total.requests"), 1u);
   EXPECT_EQ(count(s, "windows.total.downstream_errors.client_abort_request"), 1u);
   EXPECT_EQ(sum_of(s, "windows.total.downstream_errors"), 1u);
@@ -802,9 +650,9 @@ TEST_F(MeasurementTest, RejectedRequestNeverReachesTheUpstreamFigures) {
       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
   EXPECT_EQ(resp.status, 400);
 
-  std::optional<Json> doc = settled_stats(proxy_->stats_port(), 1);
+  std::optional<JsonValue> doc = settled_stats(proxy_->stats_port(), 1);
   ASSERT_TRUE(doc.has_value());
-  const Json& s = *doc;
+  const JsonValue& s = *doc;
   EXPECT_EQ(count(s, "windows.total.requests"), 1u);
   EXPECT_EQ(count(s, "windows.total.rejected.cl_and_te"), 1u);
   EXPECT_EQ(sum_of(s, "windows.total.rejected"), 1u);
@@ -836,9 +684,9 @@ class MeasurementBlame : public MeasurementTest {
     HttpMessage resp = fetch(simple_get("/flaky"));
     EXPECT_EQ(resp.status, 502);
 
-    std::optional<Json> doc = settled_stats(proxy_->stats_port(), 1);
+    std::optional<JsonValue> doc = settled_stats(proxy_->stats_port(), 1);
     ASSERT_TRUE(doc.has_value());
-    const Json& s = *doc;
+    const JsonValue& s = *doc;
     EXPECT_EQ(count(s, "windows.total.requests"), 1u);
     EXPECT_EQ(count(s, std::string("windows.total.upstream_errors.") + kind), 1u);
     EXPECT_EQ(sum_of(s, "windows.total.upstream_errors"), 1u);
@@ -878,9 +726,9 @@ class MeasurementBlame : public MeasurementTest {
     EXPECT_EQ(second.status, 200);
     EXPECT_EQ(second.body, "body-of-/second");
 
-    std::optional<Json> doc = settled_stats(proxy_->stats_port(), 2);
+    std::optional<JsonValue> doc = settled_stats(proxy_->stats_port(), 2);
     ASSERT_TRUE(doc.has_value());
-    const Json& s = *doc;
+    const JsonValue& s = *doc;
     EXPECT_EQ(count(s, "windows.total.requests"), 2u) << "the retry is not a second exchange";
     EXPECT_EQ(count(s, "windows.total.status.2xx"), 2u);
     EXPECT_EQ(count(s, "windows.total.retries"), 1u);

@@ -348,7 +348,7 @@ TEST_F(ReloadTest, TenSighupsUnderLoadLoseNoRequest) {
   // The proxy counted exactly the requests the clients sent; so did the two backends.
   const uint64_t sent = load.sent.load();
   uint64_t last_seen = 0;
-  std::optional<Json> settled =
+  std::optional<JsonValue> settled =
       settled_stats(stats, sent, "", deadline_in(seconds(30)), &last_seen);
   ASSERT_TRUE(settled) << "stats never reached " << sent << " requests (last " << last_seen << ")";
   EXPECT_EQ(json_count(*settled, "windows.total.requests"), sent);
@@ -356,25 +356,23 @@ TEST_F(ReloadTest, TenSighupsUnderLoadLoseNoRequest) {
   EXPECT_GT(first_->requests(), 0u);
   EXPECT_GT(second_->requests(), 0u) << "nothing reached the upstream the reload moved to";
 
-  std::string metrics = fetch_metrics(stats);
-  ASSERT_FALSE(metrics.empty());
-  EXPECT_EQ(prom_sum(metrics, "sidemeter_config_reloads_total", {"result=\"success\""}), 7);
-  EXPECT_EQ(prom_sum(metrics, "sidemeter_config_reloads_total", {"result=\"failure\""}), 3);
-  EXPECT_EQ(prom_sum(metrics, "http_server_request_duration_seconds_count"), double(sent));
-  EXPECT_EQ(prom_label(metrics, "sidemeter_build_info", "config_hash"), last_hash);
-  const double last_success =
-      prom_sum(metrics, "sidemeter_config_last_reload_success_timestamp_seconds");
+  ExpositionCheck metrics = fetch_metrics(stats);
+  ASSERT_FALSE(metrics.samples.empty()) << ::testing::PrintToString(metrics.errors);
+  EXPECT_EQ(metrics.sum("sidemeter_config_reloads_total", {{"result", "success"}}), 7);
+  EXPECT_EQ(metrics.sum("sidemeter_config_reloads_total", {{"result", "failure"}}), 3);
+  EXPECT_EQ(metrics.sum("http_server_request_duration_seconds_count"), double(sent));
+  EXPECT_EQ(build_info_hash(metrics), last_hash);
+  const double last_success = metrics.sum("sidemeter_config_last_reload_success_timestamp_seconds");
   EXPECT_GE(last_success, before_last_success - 1.0);
   EXPECT_LE(last_success, unix_now() + 1.0);
-  const Json* hash = settled->get("config_hash");
+  const JsonValue* hash = settled->get("config_hash");
   ASSERT_TRUE(hash != nullptr);
   EXPECT_EQ(hash->string, last_hash);
 
   // Route patterns: the auto template before the first pattern reload, pattern A between
   // the two (about 1800 requests, an eighth of them on the path), then pattern B.
-  auto route_count = [&](const std::string& text, const std::string& route) {
-    return prom_sum(text, "http_server_request_duration_seconds_count",
-                    {"http_route=\"" + route + "\""});
+  auto route_count = [&](const ExpositionCheck& m, const std::string& route) {
+    return m.sum("http_server_request_duration_seconds_count", {{"http_route", route}});
   };
   EXPECT_GT(route_count(metrics, "/shop/apple/detail"), 0);
   EXPECT_GT(route_count(metrics, "/shop/{item}/detail"), 0);
@@ -422,9 +420,9 @@ TEST_F(ReloadTest, HttpReloadNeedsTokenAndKeepsRunningConfigOnErrors) {
   const uint16_t stats = proxy_->stats_port();
 
   auto stats_hash = [&](std::string_view token) -> std::string {
-    std::optional<Json> doc = fetch_stats(stats, token);
+    std::optional<JsonValue> doc = fetch_stats(stats, token);
     if (!doc) return "<no /stats>";
-    const Json* h = doc->get("config_hash");
+    const JsonValue* h = doc->get("config_hash");
     return h ? h->string : "<no config_hash>";
   };
   const std::string hash0 = stats_hash(kToken);
@@ -477,10 +475,10 @@ TEST_F(ReloadTest, HttpReloadNeedsTokenAndKeepsRunningConfigOnErrors) {
   EXPECT_TRUE(json_has(failed_lines[0], "trigger", "http")) << failed_lines[0];
   EXPECT_EQ(json_int(failed_lines[0], "error_count").value_or(-1), 2) << failed_lines[0];
 
-  std::string metrics = fetch_metrics(stats, kToken);
-  EXPECT_EQ(prom_sum(metrics, "sidemeter_config_reloads_total", {"result=\"success\""}), 1);
-  EXPECT_EQ(prom_sum(metrics, "sidemeter_config_reloads_total", {"result=\"failure\""}), 1);
-  EXPECT_EQ(prom_label(metrics, "sidemeter_build_info", "config_hash"), hash1);
+  ExpositionCheck metrics = fetch_metrics(stats, kToken);
+  EXPECT_EQ(metrics.sum("sidemeter_config_reloads_total", {{"result", "success"}}), 1);
+  EXPECT_EQ(metrics.sum("sidemeter_config_reloads_total", {{"result", "failure"}}), 1);
+  EXPECT_EQ(build_info_hash(metrics), hash1);
   // Traffic is unaffected.
   {
     RawClient c(proxy_->listen_port());

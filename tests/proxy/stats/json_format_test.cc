@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/proxy/stats/json_value.h"
 #include "tests/proxy/stats/traffic.h"
+#include "tests/support/json_value.h"
 
 namespace sidemeter::stats {
 namespace {

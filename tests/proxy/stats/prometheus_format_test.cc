@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "tests/proxy/stats/exposition_check.h"
 #include "tests/proxy/stats/traffic.h"
+#include "tests/support/exposition_check.h"
 
 namespace sidemeter::stats {
 namespace {

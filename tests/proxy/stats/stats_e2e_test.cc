@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/proxy/stats/json_value.h"
+#include "tests/support/json_value.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/sidemeter_process.h"
 

@@ -24,9 +24,17 @@ struct ExpositionCheck {
   std::map<std::string, std::string> types;  // family -> type
   std::vector<ExpositionSample> samples;
 
-  // The value of the first sample called `name` carrying all of `labels`.
+  // The first sample called `name` carrying all of `labels` (others may be there too);
+  // nullptr if there is none.
+  const ExpositionSample* find(
+      std::string_view name,
+      const std::vector<std::pair<std::string, std::string>>& labels = {}) const;
+  // The value of that sample.
   std::optional<double> value(std::string_view name,
                               std::vector<std::pair<std::string, std::string>> labels = {}) const;
+  // The sum over every sample called `name` carrying all of `labels` (0 if none does).
+  double sum(std::string_view name,
+             const std::vector<std::pair<std::string, std::string>>& labels = {}) const;
   size_t count(std::string_view name) const;
 };
 

@@ -1,4 +1,4 @@
-#include "tests/proxy/stats/exposition_check.h"
+#include "tests/support/exposition_check.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -59,6 +59,16 @@ bool sample_belongs(std::string_view sample, std::string_view family, std::strin
   return false;
 }
 
+bool has_labels(const ExpositionSample& s,
+                const std::vector<std::pair<std::string, std::string>>& labels) {
+  for (const auto& [k, v] : labels) {
+    bool found = false;
+    for (const auto& [sk, sv] : s.labels) found = found || (sk == k && sv == v);
+    if (!found) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string ExpositionSample::label(std::string_view n) const {
@@ -68,19 +78,28 @@ std::string ExpositionSample::label(std::string_view n) const {
   return {};
 }
 
+const ExpositionSample* ExpositionCheck::find(
+    std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels) const {
+  for (const ExpositionSample& s : samples) {
+    if (s.name == name && has_labels(s, labels)) return &s;
+  }
+  return nullptr;
+}
+
 std::optional<double> ExpositionCheck::value(
     std::string_view name, std::vector<std::pair<std::string, std::string>> labels) const {
+  const ExpositionSample* s = find(name, labels);
+  if (s == nullptr) return std::nullopt;
+  return s->value;
+}
+
+double ExpositionCheck::sum(std::string_view name,
+                            const std::vector<std::pair<std::string, std::string>>& labels) const {
+  double total = 0;
   for (const ExpositionSample& s : samples) {
-    if (s.name != name) continue;
-    bool all = true;
-    for (const auto& [k, v] : labels) {
-      bool found = false;
-      for (const auto& [sk, sv] : s.labels) found = found || (sk == k && sv == v);
-      all = all && found;
-    }
-    if (all) return s.value;
+    if (s.name == name && has_labels(s, labels)) total += s.value;
   }
-  return std::nullopt;
+  return total;
 }
 
 size_t ExpositionCheck::count(std::string_view name) const {

@@ -1,4 +1,4 @@
-#include "tests/proxy/stats/json_value.h"
+#include "tests/support/json_value.h"
 
 #include <cstdlib>
 
