@@ -160,22 +160,6 @@ inline bool control_loop_barrier(uint16_t stats_port) {
   return stats_call(stats_port, "GET", "/healthz").status == 200;
 }
 
-// Polls /readyz until it answers `want` or the deadline passes; returns the last status.
-// The flag it reports moves on the proxy's own timers (the probe, the 250 ms tick), so
-// polling is the only way to observe it; the pause only keeps the poll from hogging a
-// loaded machine.
-inline int poll_readyz_until(uint16_t stats_port, int want, Deadline deadline,
-                             std::string* body = nullptr) {
-  int last = -1;
-  while (true) {
-    Answer a = readyz(stats_port);
-    last = a.status;
-    if (body) *body = a.body;
-    if (last == want || Clock::now() >= deadline) return last;
-    ::poll(nullptr, 0, 20);
-  }
-}
-
 // ------------------------------------------------------------------ /stats and /metrics
 
 inline std::optional<JsonValue> fetch_stats(uint16_t stats_port, std::string_view token = "") {
