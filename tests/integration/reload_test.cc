@@ -449,6 +449,9 @@ TEST_F(ReloadTest, HttpReloadNeedsTokenAndKeepsRunningConfigOnErrors) {
   EXPECT_EQ(a.body, prefix + hash1 + "\n");
   EXPECT_NE(hash1, hash0);
   EXPECT_EQ(stats_hash(kToken), hash1);
+  // The line is written before the answer, but this process reads stderr on its own
+  // thread: wait for it rather than race the reader.
+  ASSERT_TRUE(proxy_->wait_for_log("\"event\":\"config_reloaded\"", soon()));
   auto ok_lines = proxy_->events("config_reloaded");
   ASSERT_EQ(ok_lines.size(), 1u);
   EXPECT_TRUE(json_has(ok_lines[0], "trigger", "http")) << ok_lines[0];
@@ -470,6 +473,7 @@ TEST_F(ReloadTest, HttpReloadNeedsTokenAndKeepsRunningConfigOnErrors) {
         << a.body;
   }
   EXPECT_EQ(stats_hash(kToken), hash1) << "the running config changed on a failed reload";
+  ASSERT_TRUE(proxy_->wait_for_log("\"event\":\"config_reload_failed\"", soon()));
   auto failed_lines = proxy_->events("config_reload_failed");
   ASSERT_EQ(failed_lines.size(), 1u);
   EXPECT_TRUE(json_has(failed_lines[0], "trigger", "http")) << failed_lines[0];
@@ -520,6 +524,8 @@ TEST_F(ReloadTest, RestartOnlyKeysAreReportedNotApplied) {
   Answer a = stats_call(stats, "POST", "/-/reload");
   EXPECT_EQ(a.status, 200) << a.body;
   EXPECT_NE(a.body.find("workers"), std::string::npos) << a.body;
+  ASSERT_TRUE(proxy_->wait_for_log("\"event\":\"config_restart_required\"", soon()))
+      << proxy_->log_text();
   auto restart = proxy_->events("config_restart_required");
   ASSERT_EQ(restart.size(), 1u) << proxy_->log_text();
   EXPECT_NE(json_field(restart[0], "keys").value_or("").find("workers"), std::string::npos)
