@@ -64,7 +64,6 @@ class CommandQueue {
     std::lock_guard lock(mu_);
     return open_;
   }
-  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&async_); }
 
  private:
   void deliver() {
