@@ -11,7 +11,10 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "metrics/alerts/spec.h"
 
 namespace sidemeter::conf {
 
@@ -87,6 +90,49 @@ struct Routes {
   bool operator==(const Routes&) const = default;
 };
 
+// An http:// URL an alert receiver listens on. (https:// comes with the TLS issue.)
+struct HttpUrl {
+  std::string host;  // name or address, brackets stripped from IPv6
+  uint16_t port = 80;
+  std::string path = "/";  // with the query, if any; never empty
+  std::string to_string() const;  // "http://host:port/path"
+  bool operator==(const HttpUrl&) const = default;
+};
+HttpUrl parse_http_url(const std::string& text);  // throws ConfigError
+
+struct AlertDelivery {
+  // Prometheus Alertmanager base URLs (API v2: POST <url>/api/v2/alerts); several for an
+  // HA pair, each gets every alert.
+  std::vector<HttpUrl> alertmanager_urls;
+  // Generic receivers: each state change is POSTed as one JSON object.
+  std::vector<HttpUrl> webhook_urls;
+  uint64_t resend_interval_ms = 60'000;  // firing alerts re-sent this often (Prometheus: 1m)
+  uint64_t timeout_ms = 10'000;          // one delivery attempt, connect to answer
+  uint32_t queue_max = 1'000;            // undelivered messages per receiver; beyond: oldest dropped
+  bool operator==(const AlertDelivery&) const = default;
+};
+
+struct Alerts {
+  // The escalation guide: avg latency 500 ms / 1 s, error rate 1 % / 5 %, CPU 80 % / 95 %
+  // (window 1m, for 30s). A rule in `rules` with the same name replaces a default one.
+  bool default_rules = true;
+  std::vector<metrics::alerts::RuleSpec> rules;
+  // Added to every alert sent (pod, namespace, ...), in file order; keys are label names.
+  std::vector<std::pair<std::string, std::string>> labels;
+  AlertDelivery delivery;
+  bool operator==(const Alerts&) const = default;
+};
+
+struct AccessLog {
+  std::string path;           // "" = off; "stderr" = standard error; else a file, appended
+  double sample_rate = 1.0;   // share 0-1 of ordinary exchanges written
+  bool always_log_errors = true;  // failed exchanges (errors) are written whatever the sampling
+  uint64_t slow_ms = 0;       // > 0: exchanges at least this slow are always written
+  bool include_query = false; // the query string is dropped unless this is set
+  uint32_t queue_max_bytes = 4 * 1024 * 1024;  // per worker, lines waiting for the writer
+  bool operator==(const AccessLog&) const = default;
+};
+
 struct Config {
   HostPort listen{"0.0.0.0", 8080};
   uint32_t workers = 0;  // 0 = the cgroup CPU quota rounded up, else the affinity mask
@@ -96,6 +142,9 @@ struct Config {
   Limits limits;
   Stats stats;
   Routes routes;
+  Alerts alerts;
+  std::vector<metrics::alerts::SloSpec> slos;
+  AccessLog access_log;
   bool measure = true;  // off only for benchmarking the cost of measuring
 
   std::string source_path;  // the file it was loaded from, "" if none

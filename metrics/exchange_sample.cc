@@ -19,6 +19,13 @@ std::string_view method_name(Method m) {
   return "OTHER";
 }
 
+std::optional<Method> parse_method(std::string_view name) {
+  for (size_t i = 0; i < size_t(Method::kOther); ++i) {
+    if (method_name(Method(i)) == name) return Method(i);
+  }
+  return std::nullopt;
+}
+
 std::string_view upstream_error_name(UpstreamError e) {
   switch (e) {
     case UpstreamError::kNone: return "none";

@@ -3,6 +3,7 @@
 // metrics exactly once, at its end. Plain data: metrics must not know about libuv or the
 // proxy's types, and the proxy must not know how aggregation works.
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace sidemeter::metrics {
@@ -11,6 +12,8 @@ enum class Method : uint8_t {
   kGet, kHead, kPost, kPut, kDelete, kConnect, kOptions, kTrace, kPatch, kOther, kCount
 };
 std::string_view method_name(Method m);  // "GET" ... "OTHER"
+// "GET" ... "PATCH" (exact, upper case) → the method; anything else → nullopt.
+std::optional<Method> parse_method(std::string_view name);
 
 // Where an upstream attempt failed. A failure is only ever blamed on the upstream when
 // the upstream caused it.
