@@ -13,8 +13,8 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   # End-to-end checks of the stats port: promtool and a real Prometheus server scrape it,
-  # headless Chromium renders the dashboard.
-  packages+=(prometheus chromium)
+  # headless Chromium renders the dashboard; Alertmanager receives the alerts.
+  packages+=(prometheus prometheus-alertmanager chromium)
 fi
 
 missing=()
