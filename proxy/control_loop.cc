@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "proxy/log.h"
+#include "proxy/text/rfc3339.h"
 
 namespace sidemeter {
 namespace {
@@ -52,6 +53,7 @@ ControlLoop::ControlLoop(conf::CommandLine cli, ConfigSnapshotPtr snapshot,
   loop_.data = this;
   stats_ = std::make_unique<StatsServer>(&loop_, registry_,
                                          stats::options_from_config(*current_->config));
+  alerting_ = std::make_unique<Alerting>(*current_->config, registry_);
   config_status_.hash = current_->config->hash;
   config_status_.last_reload_success_s = unix_now_s();
 }
@@ -146,7 +148,13 @@ void ControlLoop::on_signal(int signum) {
 void ControlLoop::on_tick() {
   uint64_t before = registry_.ticks();
   registry_.tick();
-  if (registry_.ticks() != before) stats_->on_tick();
+  if (registry_.ticks() != before) {
+    // One snapshot per tick, read by the alert rules and served by the stats port.
+    auto snapshot = std::make_shared<const metrics::Snapshot>(registry_.snapshot());
+    alerting_->evaluate(*snapshot, current_->upstream->reachable(), text::unix_now_ms());
+    stats_->set_alerts(alerting_->status(), {});
+    stats_->on_tick(std::move(snapshot));
+  }
   int64_t conns = process_.downstream_connections.load(std::memory_order_relaxed);
   int64_t peak = process_.downstream_connections_peak.exchange(conns);
   if (memory_release_.should_trim(peak, conns) && !draining_) {
@@ -246,6 +254,7 @@ void ControlLoop::publish(ConfigSnapshotPtr snapshot) {
                      after.timeouts.upstream_connect_ms);
   if (after.routes.patterns != before.routes.patterns)
     registry_.routes().set_patterns(after.routes.patterns);
+  if (after.alerts != before.alerts || after.slos != before.slos) alerting_->reconfigure(after);
   if (after.upstream.resolve_interval_ms != before.upstream.resolve_interval_ms)
     start_resolve_timer();
 }

@@ -1,7 +1,7 @@
 #pragma once
 // The control thread: signals, configuration reloads (SIGHUP, POST /-/reload), the
-// once-a-second metrics tick, upstream re-resolution and probing, the stats port, memory
-// release and the drain sequence. Workers never wait on it; it reaches them only through
+// once-a-second metrics tick and alert evaluation, upstream re-resolution and probing,
+// the stats port, memory release and the drain sequence. Workers never wait on it; it reaches them only through
 // their command queues.
 #include <uv.h>
 
@@ -12,6 +12,7 @@
 #include "conf/config.h"
 #include "metrics/registry.h"
 #include "proxy/config_snapshot.h"
+#include "proxy/control/alerting.h"
 #include "proxy/memory_release.h"
 #include "proxy/process_state.h"
 #include "proxy/stats/stats_server.h"
@@ -81,6 +82,7 @@ class ControlLoop {
   uv_work_t resolve_work_;
   std::shared_ptr<UpstreamTarget> resolving_;  // the target the thread pool resolves now
   std::unique_ptr<StatsServer> stats_;
+  std::unique_ptr<Alerting> alerting_;
   UpstreamProbe probe_;
   MemoryRelease memory_release_;
   StatsServer::ConfigStatus config_status_;

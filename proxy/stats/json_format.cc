@@ -1,6 +1,7 @@
 #include "proxy/stats/json_format.h"
 
 #include "metrics/exchange_sample.h"
+#include "proxy/stats/alerts_format.h"
 #include "proxy/text/json_writer.h"
 
 #ifndef SIDEMETER_VERSION
@@ -235,7 +236,8 @@ void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,
     pr.opt_int("threads", p.valid ? p.threads : -1);
     pr.opt_int("cgroup_memory_max", p.valid ? p.cgroup_memory_max : -1);
   }
-  o.key("alerts") += "[]";  // threshold alerts come later; the field is part of the schema
+  append_alerts_json(extras.alerts, o.key("alerts"));
+  append_slos_json(extras.alerts, o.key("slos"));
 }
 
 void append_history_json(const metrics::History& history, std::string& out) {

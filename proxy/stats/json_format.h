@@ -2,7 +2,8 @@
 // GET /stats and the /stats/stream frames: the snapshot as one JSON object.
 //   {"version", "uptime_s", "ticks", "upstream_up", "draining", "config_hash", "windows": {"1s": W, "10s": W, "1m": W,
 //    "5m": W, "total": W}, "routes": [{"route", "method", "windows": {...: RW}}],
-//    "connections": {...}, "process": {...}, "alerts": []}
+//    "connections": {...}, "process": {...}, "alerts": [...], "slos": [...]}
+//    (alerts and slos: proxy/stats/alerts_format.h)
 // W  = {"seconds", "requests", "rps", "errors", "error_rate", "latency_ms": D,
 //       "upstream_ttfb_ms": D, "upstream_connect_ms": D, "upstream_total_ms": D,
 //       "proxy_overhead_ms": D, "request_bytes": S, "response_bytes": S,
@@ -17,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "metrics/alerts/engine.h"
 #include "metrics/snapshot.h"
 
 namespace sidemeter::stats {
@@ -40,6 +42,7 @@ struct JsonExtras {
   bool upstream_up = true;
   bool draining = false;
   std::string_view config_hash;  // "config_hash": the configuration in force
+  const metrics::alerts::Status* alerts = nullptr;  // null: "alerts": [], "slos": []
 };
 
 void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,

@@ -274,6 +274,69 @@ void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x)
            x.config_last_reload_success_s);
 }
 
+void alert_families(Writer& w, const ExpositionExtras& x) {
+  if (x.alerts != nullptr) {
+    namespace al = metrics::alerts;
+    w.family("sidemeter_alert_firing", Type::kGauge,
+             "1 while the alert fires, else 0 (pending counts as 0); one series per rule and "
+             "severity, SLO burn alerts carry slo.");
+    for (const al::AlertState& a : x.alerts->alerts) {
+      std::string_view slo;
+      for (const auto& [name, value] : a.labels) {
+        if (name == "slo") slo = value;
+      }
+      const Label rule[] = {{"alertname", a.alertname},
+                            {"severity", al::severity_name(a.severity)}};
+      const Label burn[] = {{"alertname", a.alertname},
+                            {"severity", al::severity_name(a.severity)},
+                            {"slo", slo}};
+      w.sample("sidemeter_alert_firing", "",
+               slo.empty() ? std::span<const Label>(rule) : std::span<const Label>(burn),
+               a.state == al::State::kFiring ? 1 : 0);
+    }
+    if (!x.alerts->slos.empty()) {
+      w.family("sidemeter_slo_burn_rate", Type::kGauge,
+               "How fast the error budget burns over the window: 1 spends exactly the budget.");
+      for (const al::SloState& s : x.alerts->slos) {
+        for (size_t i = 0; i < al::kBurnWindows.size(); ++i) {
+          const Label labels[] = {{"slo", s.spec.name}, {"window", al::kBurnWindows[i]}};
+          w.sample("sidemeter_slo_burn_rate", "", labels, s.burn_rates[i]);
+        }
+      }
+      w.family("sidemeter_slo_error_budget_remaining_ratio", Type::kGauge,
+               "Share of the error budget left over the retained horizon (6 h); below 0 when "
+               "overspent.");
+      for (const al::SloState& s : x.alerts->slos) {
+        const Label labels[] = {{"slo", s.spec.name}};
+        w.sample("sidemeter_slo_error_budget_remaining_ratio", "", labels,
+                 s.error_budget_remaining);
+      }
+      w.family("sidemeter_slo_objective_ratio", Type::kGauge,
+               "The share of good events the objective aims at.");
+      for (const al::SloState& s : x.alerts->slos) {
+        const Label labels[] = {{"slo", s.spec.name}};
+        w.sample("sidemeter_slo_objective_ratio", "", labels, s.spec.objective);
+      }
+      w.family("sidemeter_slo_memory_bytes", Type::kGauge,
+               "Memory held by the per-minute SLO event slots.");
+      w.sample("sidemeter_slo_memory_bytes", "", {}, double(x.alerts->slo_memory_bytes));
+    }
+  }
+  if (!x.deliveries.empty()) {
+    w.family("sidemeter_alert_deliveries", Type::kCounter,
+             "Alert messages to Alertmanager and webhooks, by receiver and result (success, "
+             "failure: an attempt failed, dropped: given up or pushed out of a full queue).");
+    for (const ExpositionExtras::Delivery& d : x.deliveries) {
+      const std::pair<std::string_view, uint64_t> results[] = {
+          {"success", d.success}, {"failure", d.failure}, {"dropped", d.dropped}};
+      for (const auto& [result, n] : results) {
+        const Label labels[] = {{"receiver", d.receiver}, {"result", result}};
+        w.counter("sidemeter_alert_deliveries", labels, double(n));
+      }
+    }
+  }
+}
+
 void process(Writer& w, const metrics::ProcessFigures& p) {
   if (!p.valid) return;
   w.family("process_cpu_seconds", Type::kCounter,
@@ -360,6 +423,7 @@ void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& ex
   window_rates(w, snap);
   error_counters(w, snap);
   gauges(w, snap, extras);
+  alert_families(w, extras);
   process(w, snap.process);
   w.end();
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "metrics/alerts/engine.h"
 #include "metrics/counters.h"
 #include "metrics/histogram.h"
 #include "metrics/snapshot.h"
@@ -55,6 +56,13 @@ struct ExpositionExtras {
   uint64_t config_reloads_success = 0;
   uint64_t config_reloads_failure = 0;
   double config_last_reload_success_s = 0;  // Unix time of the last successful load
+  // Alert and SLO state of this tick (null: no families), deliveries per receiver.
+  const metrics::alerts::Status* alerts = nullptr;
+  struct Delivery {
+    std::string_view receiver;  // the receiver's URL
+    uint64_t success = 0, failure = 0, dropped = 0;
+  };
+  std::span<const Delivery> deliveries;
 };
 
 void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,

@@ -90,7 +90,7 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   bool upstream_up() const { return upstream_source ? upstream_source() : upstream_reachable; }
   bool ready() const { return listening && proxy_listening && upstream_up() && !draining; }
   stats::JsonExtras json_extras() const {
-    return stats::JsonExtras{upstream_up(), draining, config_status.hash};
+    return stats::JsonExtras{upstream_up(), draining, config_status.hash, alerts.get()};
   }
 
   // --- ticks ---
@@ -123,6 +123,9 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
 
   StatsConnection* connections = nullptr;  // intrusive list of live connections
   Counters counters;
+
+  std::shared_ptr<const metrics::alerts::Status> alerts;
+  std::vector<AlertDeliveryCount> deliveries;
 
   // Everything the endpoints serve between two ticks comes from one snapshot.
   std::shared_ptr<const metrics::Snapshot> latest;
@@ -350,6 +353,12 @@ void StatsServer::Impl::serve_metrics(StatsConnection& c, const StatsRequest& r)
   extras.config_reloads_success = config_status.reloads_success;
   extras.config_reloads_failure = config_status.reloads_failure;
   extras.config_last_reload_success_s = config_status.last_reload_success_s;
+  extras.alerts = alerts.get();
+  std::vector<stats::ExpositionExtras::Delivery> deliveries_view;
+  deliveries_view.reserve(deliveries.size());
+  for (const AlertDeliveryCount& d : deliveries)
+    deliveries_view.push_back({d.receiver, d.success, d.failure, d.dropped});
+  extras.deliveries = deliveries_view;
   std::string body;
   body.reserve(64 * 1024);
   stats::append_exposition(snapshot(), extras, format, body);
@@ -542,10 +551,17 @@ bool StatsServer::reconfigure(const stats::StatsOptions& options, std::string& e
 bool StatsServer::ready() const { return impl_->ready(); }
 StatsServer::Counters StatsServer::counters() const { return impl_->counters; }
 
-void StatsServer::on_tick() {
+void StatsServer::set_alerts(std::shared_ptr<const metrics::alerts::Status> status,
+                             std::vector<AlertDeliveryCount> deliveries) {
+  impl_->alerts = std::move(status);
+  impl_->deliveries = std::move(deliveries);
+}
+
+void StatsServer::on_tick(std::shared_ptr<const metrics::Snapshot> snapshot) {
   Impl& s = *impl_;
   if (s.closed) return;
-  s.latest = std::make_shared<const metrics::Snapshot>(s.registry.snapshot());
+  s.latest = snapshot ? std::move(snapshot)
+                      : std::make_shared<const metrics::Snapshot>(s.registry.snapshot());
   s.latest_frame.reset();
   s.history_valid = false;
   if (++s.ticks_since_frame >= s.options.stream_interval_s) {

@@ -21,7 +21,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "metrics/alerts/engine.h"
 #include "metrics/registry.h"
 #include "proxy/stats/stats_options.h"
 
@@ -40,9 +42,19 @@ class StatsServer {
   // with `error` set.
   bool start(std::string& error);
   uint16_t port() const;
-  // Called by the control loop after each registry tick: takes the snapshot every endpoint
-  // serves until the next tick, pushes stream frames, flushes StatsD.
-  void on_tick();
+  // Called by the control loop after each registry tick with the snapshot every endpoint
+  // serves until the next tick (null: take one from the registry); pushes stream frames,
+  // flushes StatsD.
+  void on_tick(std::shared_ptr<const metrics::Snapshot> snapshot = nullptr);
+
+  // The alert and SLO state (/stats, stream frames, /metrics) and the alert deliveries per
+  // receiver, from the control loop's evaluation; set before on_tick() of the same tick.
+  struct AlertDeliveryCount {
+    std::string receiver;
+    uint64_t success = 0, failure = 0, dropped = 0;
+  };
+  void set_alerts(std::shared_ptr<const metrics::alerts::Status> status,
+                  std::vector<AlertDeliveryCount> deliveries);
   // Closes the listener and every stats connection (asynchronously).
   void close();
 

@@ -1,0 +1,72 @@
+#include "proxy/control/alerting.h"
+
+#include <cmath>
+
+#include "metrics/clock.h"
+#include "proxy/control/cpu_quota.h"
+#include "proxy/log.h"
+
+namespace sidemeter {
+namespace {
+
+namespace al = metrics::alerts;
+
+std::string_view label(const al::AlertState& a, std::string_view name) {
+  for (const auto& [k, v] : a.labels) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+void log_transition(const al::Transition& t) {
+  const al::AlertState& a = t.alert;
+  // A firing alert is what someone acts on; the rest is context.
+  const log::Level level = a.state == al::State::kFiring ? log::Level::kWarn : log::Level::kInfo;
+  log::write(level, "alert_state",
+             {{"alertname", a.alertname},
+              {"severity", al::severity_name(a.severity)},
+              {"from", al::state_name(t.from)},
+              {"to", al::state_name(a.state)},
+              {"figure", a.figure},
+              {"window", a.window},
+              {"value", std::isnan(a.value) ? -1.0 : a.value},
+              {"threshold", a.threshold},
+              {"route", label(a, "route")},
+              {"method", label(a, "method")},
+              {"slo", label(a, "slo")}});
+}
+
+}  // namespace
+
+Alerting::Alerting(const conf::Config& config, metrics::Registry& registry)
+    : registry_(registry),
+      engine_(al::effective_rules(config.alerts.default_rules, config.alerts.rules), config.slos),
+      status_(std::make_shared<const al::Status>(engine_.status())),
+      cpus_available_(std::max<uint32_t>(control::cpus_in_affinity_mask(), 1)) {}
+
+Alerting::~Alerting() = default;
+
+void Alerting::reconfigure(const conf::Config& config) {
+  engine_.reconfigure(al::effective_rules(config.alerts.default_rules, config.alerts.rules),
+                      config.slos);
+}
+
+std::vector<al::Transition> Alerting::evaluate(const metrics::Snapshot& snapshot,
+                                               bool upstream_up, uint64_t now_unix_ms) {
+  al::Inputs in;
+  in.snapshot = &snapshot;
+  in.scoped = [this](std::string_view route, std::optional<metrics::Method> method,
+                     metrics::Window window) {
+    return registry_.scoped_window(route, method, window);
+  };
+  in.slo_counts = [this](const al::SloSpec& slo) { return registry_.slo_events(slo); };
+  in.upstream_up = upstream_up;
+  in.cpus_available = cpus_available_;
+  std::vector<al::Transition> changes =
+      engine_.evaluate(in, metrics::MonotonicClock().now_ns(), now_unix_ms);
+  for (const al::Transition& t : changes) log_transition(t);
+  status_ = std::make_shared<const al::Status>(engine_.status());
+  return changes;
+}
+
+}  // namespace sidemeter

@@ -1,0 +1,40 @@
+#pragma once
+// Alert rules and SLOs on the control thread: once per registry tick, evaluates the
+// engine (metrics/alerts) on that tick's snapshot, logs one JSON line per state change
+// and hands the state to the stats port and to delivery. Nothing here runs on a worker,
+// and nothing here waits for a receiver.
+#include <cstdint>
+#include <memory>
+
+#include "conf/config.h"
+#include "metrics/alerts/engine.h"
+#include "metrics/registry.h"
+
+namespace sidemeter {
+
+class Alerting {
+ public:
+  Alerting(const conf::Config& config, metrics::Registry& registry);
+  ~Alerting();
+  Alerting(const Alerting&) = delete;
+  Alerting& operator=(const Alerting&) = delete;
+
+  // A reload: rules and objectives change, state and history stay where they can
+  // (metrics::alerts::Engine::reconfigure).
+  void reconfigure(const conf::Config& config);
+
+  // One evaluation on this tick's snapshot. Returns the state changes (already logged).
+  std::vector<metrics::alerts::Transition> evaluate(const metrics::Snapshot& snapshot,
+                                                    bool upstream_up, uint64_t now_unix_ms);
+
+  // The state after the last evaluation, shared with the stats port until the next one.
+  std::shared_ptr<const metrics::alerts::Status> status() const { return status_; }
+
+ private:
+  metrics::Registry& registry_;
+  metrics::alerts::Engine engine_;
+  std::shared_ptr<const metrics::alerts::Status> status_;
+  double cpus_available_;
+};
+
+}  // namespace sidemeter
