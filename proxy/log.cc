@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "proxy/text/json_writer.h"
+#include "proxy/text/rfc3339.h"
 
 namespace sidemeter::log {
 namespace {
@@ -25,18 +26,6 @@ const char* level_name(Level l) {
   return "info";
 }
 
-void append_timestamp(std::string& out) {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t;
-  gmtime_r(&ts.tv_sec, &t);
-  char buf[40];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  out.append(buf, n);
-  char ms[8];
-  int len = snprintf(ms, sizeof ms, ".%03ldZ", ts.tv_nsec / 1'000'000);
-  out.append(ms, size_t(len));
-}
 }  // namespace
 
 void set_min_level(Level level) { g_min_level.store(static_cast<int>(level)); }
@@ -46,7 +35,7 @@ void write(Level level, std::string_view event, std::initializer_list<Field> fie
   std::string line;
   line.reserve(256);
   line += "{\"ts\":\"";
-  append_timestamp(line);
+  text::append_rfc3339_ms(line, text::unix_now_ms());
   line += "\",\"level\":\"";
   line += level_name(level);
   line += "\",\"event\":";

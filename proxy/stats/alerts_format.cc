@@ -67,6 +67,12 @@ void alert(std::string& out, const AlertState& a) {
     text::append_rfc3339_ms(out, a.active_since_unix_ms);
     out += '"';
   }
+  key(out, "active_since_unix_ms", first);
+  if (a.active_since_unix_ms == 0) {
+    out += "null";
+  } else {
+    text::append_uint(out, a.active_since_unix_ms);
+  }
   key(out, "labels", first);
   out += '{';
   bool first_label = true;

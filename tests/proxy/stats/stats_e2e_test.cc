@@ -69,12 +69,33 @@ HttpMessage get(uint16_t port, const std::string& target, const std::string& hea
   return m;
 }
 
+// A rule the demo traffic fires at once and two objectives, so the exposition checked by
+// promtool and Prometheus carries the alert and SLO families, and the dashboard shows them.
+constexpr const char* kAlertsYaml = R"(alerts:
+  rules:
+    - name: DemoTrafficSeen
+      figure: rps
+      warning: 1
+      window: 10s
+      for: 0s
+slos:
+  - name: demo-availability
+    kind: availability
+    objective: 99.5%
+  - name: demo-latency
+    kind: latency
+    objective: 99%
+    threshold: 100ms
+)";
+
 class StatsEndToEnd : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!std::getenv("SIDEMETER_BIN")) GTEST_SKIP() << "SIDEMETER_BIN not set";
-    proc_ = std::make_unique<SidemeterProcess>(std::vector<std::string>{
-        "--demo", "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0", "--workers", "1"});
+    proc_ = std::make_unique<SidemeterProcess>(
+        std::vector<std::string>{"--demo", "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0",
+                                 "--workers", "1"},
+        kAlertsYaml);
     ASSERT_TRUE(proc_->started()) << proc_->error();
     ASSERT_TRUE(proc_->wait_listening()) << proc_->log_text();
     port_ = proc_->stats_port();
@@ -341,7 +362,9 @@ TEST_F(StatsEndToEnd, ChromiumRendersTheDashboardFromTheStream) {
         "document.getElementById('k-rps').textContent,"
         "document.body.dataset.backfilled || 0,"
         "document.body.dataset.frames || 0,"
-        "document.getElementById('ch-rps').dataset.points || 0].join('|')\","
+        "document.getElementById('ch-rps').dataset.points || 0,"
+        "document.querySelectorAll('#alerts li[data-state=firing]').length,"
+        "document.querySelectorAll('#slos .slo').length].join('|')\","
         "\"returnByValue\":true}";
     auto evaluate = [&] {
       auto r = chrome.call("Runtime.evaluate", expr, session);
@@ -353,12 +376,14 @@ TEST_F(StatsEndToEnd, ChromiumRendersTheDashboardFromTheStream) {
       state = evaluate();
       // The first moment both a frame and the history are in: right after load.
       const std::vector<std::string> fields = split(state);
-      if (first_state.empty() && fields.size() == 7 && fields[0].rfind("Frame ", 0) == 0 &&
+      if (first_state.empty() && fields.size() == 9 && fields[0].rfind("Frame ", 0) == 0 &&
           fields[4] != "0") {
         first_state = state;
       }
       // Two frames seen: the stream keeps pushing, not just the one at subscription.
-      if (!first_state.empty() && state.find("|live|") != std::string::npos) {
+      // ... and the alert the demo traffic fires is on screen (for the screenshot too).
+      if (!first_state.empty() && state.find("|live|") != std::string::npos &&
+          fields.size() == 9 && fields[7] != "0") {
         const std::string first = state.substr(0, state.find(' ', 6));
         std::string later = evaluate();
         while (later.substr(0, later.find(' ', 6)) == first &&
@@ -380,14 +405,17 @@ TEST_F(StatsEndToEnd, ChromiumRendersTheDashboardFromTheStream) {
   run("rm -rf " + dir, ignored);
   ASSERT_EQ(state.rfind("Frame ", 0), 0u) << state;
   EXPECT_NE(state.find("|live|"), std::string::npos) << state;
-  // Fields: footer | route rows | conn | rps card | backfilled | frames | chart points.
+  // Fields: footer | route rows | conn | rps card | backfilled | frames | chart points |
+  // firing alerts | SLO panels.
   const std::vector<std::string> f = split(state), f0 = split(first_state);
-  ASSERT_EQ(f.size(), 7u) << state;
+  ASSERT_EQ(f.size(), 9u) << state;
+  EXPECT_EQ(f[7], "1") << "the DemoTrafficSeen alert is not shown firing: " << state;
+  EXPECT_EQ(f[8], "2") << "the two SLO panels are not shown: " << state;
   EXPECT_GT(std::atoi(f[1].c_str()), 0) << state;  // at least one route row (demo traffic)
   EXPECT_GT(std::atof(f[3].c_str()), 0) << state;  // demo RPS
   // Right after load the charts already hold the seconds before the page opened: more
   // points than frames received, and at least the history that existed before loading.
-  ASSERT_EQ(f0.size(), 7u) << "history never arrived: " << state;
+  ASSERT_EQ(f0.size(), 9u) << "history never arrived: " << state;
   const int backfilled = std::atoi(f0[4].c_str()), frames = std::atoi(f0[5].c_str());
   const int chart_points = std::atoi(f0[6].c_str());
   EXPECT_GE(backfilled, int(history_points)) << first_state;
