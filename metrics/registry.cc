@@ -528,4 +528,122 @@ Snapshot Registry::snapshot() {
   return snap;
 }
 
+std::vector<RouteKey> Registry::matching_keys(std::optional<uint32_t> route,
+                                              std::optional<Method> method) const {
+  std::vector<RouteKey> out;
+  for (RouteKey key : active_keys_) {
+    if (route && key / kMethods != *route) continue;
+    if (method && key % kMethods != size_t(*method)) continue;
+    out.push_back(key);
+  }
+  return out;
+}
+
+RouteWindowStats Registry::scoped_window(std::string_view route, std::optional<Method> method,
+                                         Window w) const {
+  std::optional<uint32_t> id;
+  bool unknown = false;
+  if (!route.empty()) {
+    id = routes_.find(route);  // takes the route table's own lock, not mu_
+    unknown = !id;
+  }
+  RouteWindowStats out;
+  const size_t wi = size_t(w);
+  const bool total = wi == kWindowSlots.size();
+  std::lock_guard lock(mu_);
+  out.seconds = covered_seconds(wi);
+  if (unknown) return out;
+  const std::vector<RouteKey> keys = matching_keys(id, method);
+  if (keys.empty()) return out;
+  const auto matches = [&](RouteKey k) {
+    return std::binary_search(keys.begin(), keys.end(), k);
+  };
+
+  RouteScalars sc;
+  Histogram latency(kDurationLayout);
+  uint64_t max = 0;
+  for (RouteKey key : keys) {
+    const RouteAgg& agg = *route_aggs_[key];
+    if (total) {
+      sc.add(agg.total);
+      latency.add(agg.total_latency);
+      max = std::max(max, agg.max_ever);
+    } else {
+      sc.add(agg.win[wi]);
+      if (wi > 0) latency.add(agg.win_latency[wi - 1]);
+    }
+  }
+  if (!total) {
+    // Maxima per slot (they cannot be subtracted out of the running sums); the 1 s window
+    // has no running histogram and is read from the newest slot alone.
+    for (uint64_t k = 0; k < kWindowSlots[wi] && k < seq_; ++k) {
+      const Slot* s = ring_.find(seq_ - k);
+      if (s == nullptr) continue;
+      for (const RouteDelta& d : s->routes) {
+        if (!matches(d.key)) continue;
+        max = std::max(max, d.latency.max);
+        if (wi == 0) d.latency.add_to(latency);
+      }
+    }
+  }
+  out.requests = sc.requests;
+  out.errors = sc.errors;
+  out.rps = ratio(double(sc.requests), out.seconds);
+  out.error_rate = ratio(double(sc.errors), double(sc.requests));
+  out.status_classes = sc.status_classes;
+  out.request_body_bytes = sc.request_body_bytes;
+  out.response_body_bytes = sc.response_body_bytes;
+  out.latency = summarize_duration(latency, max);
+  return out;
+}
+
+namespace {
+
+// Requests of h in buckets whose every value is <= threshold_ns.
+uint64_t count_at_most(const Histogram& h, uint64_t threshold_ns) {
+  const HistogramLayout& layout = h.layout();
+  const std::span<const uint64_t> b = h.buckets();
+  uint64_t n = 0;
+  for (uint32_t i = 0; i < b.size() && layout.upper(i) <= threshold_ns; ++i) n += b[i];
+  return n;
+}
+
+}  // namespace
+
+alerts::EventCounts Registry::slo_events(const alerts::SloSpec& slo) const {
+  const bool service = slo.route.empty() && !slo.method;
+  std::optional<uint32_t> id;
+  if (!slo.route.empty()) {
+    id = routes_.find(slo.route);
+    if (!id) return {};
+  }
+  const bool latency = slo.kind == alerts::SloKind::kLatency;
+  constexpr uint64_t kNsPerMs = 1'000'000;
+  const uint64_t threshold_ns = slo.latency_threshold_ms > UINT64_MAX / kNsPerMs
+                                    ? UINT64_MAX
+                                    : slo.latency_threshold_ms * kNsPerMs;
+  uint64_t requests = 0, errors = 0, fast = 0;
+  std::lock_guard lock(mu_);
+  if (service) {
+    requests = total_.requests;
+    errors = total_.errors;
+    if (latency) {
+      fast = count_at_most(total_durations_[size_t(DurationMetric::kLatency)], threshold_ns);
+    }
+  } else {
+    for (RouteKey key : matching_keys(id, slo.method)) {
+      const RouteAgg& agg = *route_aggs_[key];
+      requests += agg.total.requests;
+      errors += agg.total.errors;
+      if (latency) fast += count_at_most(agg.total_latency, threshold_ns);
+    }
+  }
+  // Counters are read one after another while workers record, so a reading may see an
+  // error or a latency whose request it does not count yet: clamp, never exceed total.
+  alerts::EventCounts out;
+  out.total = requests;
+  out.good = latency ? std::min(fast, requests) : (requests > errors ? requests - errors : 0);
+  return out;
+}
+
 }  // namespace sidemeter::metrics

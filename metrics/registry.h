@@ -8,8 +8,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "metrics/alerts/spec.h"
 #include "metrics/clock.h"
 #include "metrics/process_stats.h"
 #include "metrics/route_template.h"
@@ -54,6 +56,26 @@ class Registry {
   History history() const;
   uint64_t ticks() const;
 
+  // One window of every (route, method) matching: route is a template compared exactly
+  // ("" = every route, "other" = the overflow route), method unset = every method. Counts
+  // add up; latency quantiles come from the merged histograms (as in Snapshot::routes), so
+  // they are exact-rank quantiles of the union, not an average of per-route ones. An
+  // unknown route gives zero counts with `seconds` still set (the window's coverage).
+  // Thread-safe w.r.t. tick(); costs one 16 KB histogram and one merge per matching key.
+  RouteWindowStats scoped_window(std::string_view route, std::optional<Method> method,
+                                 Window w) const;
+  // Cumulative (since start) good and total events of an objective, as of the last tick:
+  //  - availability: total = requests, good = requests that are not errors (is_error);
+  //  - latency: total = requests, good = requests whose latency is <= the threshold, read
+  //    from the cumulative latency histogram. A bucket counts as good only when its upper
+  //    bound is <= the threshold, so the SLI is never flattered: the only requests
+  //    misjudged are good ones in the bucket straddling the threshold, i.e. within one
+  //    bucket width (< 1/64 = 1.6 % of the threshold; 8.2 us at 1 ms .. 8.4 ms at 1 s)
+  //    below it, counted bad. Requests without a latency (no response sent) count bad.
+  // Service scope (route "" and no method) reads the service figures, otherwise the
+  // matching (route, method) aggregates as in scoped_window. Thread-safe w.r.t. tick().
+  alerts::EventCounts slo_events(const alerts::SloSpec& slo) const;
+
  private:
   struct CodeAgg {
     uint16_t code = 0;
@@ -86,6 +108,10 @@ class Registry {
   void close_point(uint64_t seq);
   void fill_window(Snapshot& snap, size_t w, double quota) const;
   void fill_routes(Snapshot& snap) const;
+  // Keys of active_keys_ of route id `route` (unset = every route) and method (unset =
+  // every method). Under mu_.
+  std::vector<RouteKey> matching_keys(std::optional<uint32_t> route,
+                                      std::optional<Method> method) const;
   double covered_seconds(size_t w) const;
 
   const RegistryOptions options_;

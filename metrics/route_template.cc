@@ -209,6 +209,14 @@ std::string RouteTable::name(uint32_t id) const {
   return id < names_.size() ? names_[id] : std::string(kOtherRoute);
 }
 
+std::optional<uint32_t> RouteTable::find(std::string_view tmpl) const {
+  std::lock_guard lock(mu_);
+  auto it = ids_.find(std::string(tmpl));
+  if (it != ids_.end()) return it->second;
+  if (tmpl == kOtherRoute) return other_id();
+  return std::nullopt;
+}
+
 size_t RouteTable::size() const {
   std::lock_guard lock(mu_);
   return names_.size();

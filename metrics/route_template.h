@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -48,6 +49,9 @@ class RouteTable {
   uint32_t intern(std::string_view tmpl);
   // Template of an id ("other" for other_id()).
   std::string name(uint32_t id) const;
+  // Id of a template already interned, other_id() for "other"; nullopt when unknown.
+  // Registers nothing.
+  std::optional<uint32_t> find(std::string_view tmpl) const;
   size_t size() const;
 
  private:

@@ -56,6 +56,12 @@ bool route_scopable(Figure f) {
          f == Figure::kRequestSize || f == Figure::kResponseSize;
 }
 
+bool route_scopable(const FigureRef& f) {
+  if (!route_scopable(f.figure)) return false;
+  if (is_size(f.figure)) return f.stat == Stat::kAvg;
+  return true;
+}
+
 std::optional<FigureRef> parse_figure(std::string_view text, std::string& error) {
   std::string_view head = text.substr(0, text.find('.'));
   std::string_view tail =

@@ -52,7 +52,13 @@ bool is_duration(Figure f);        // thresholds written as durations (ms)
 bool is_bytes(Figure f);           // thresholds written as sizes (bytes)
 bool is_ratio(Figure f);           // thresholds written as percentages ("1%")
 bool counts_requests(Figure f);    // min_requests applies (figures computed from requests)
-bool route_scopable(Figure f);     // may be scoped to a route and/or method
+// May be scoped to a route and/or method with at least one of its statistics (per-route
+// windows hold requests, errors, body byte totals and the latency distribution).
+bool route_scopable(Figure f);
+// This exact figure may be scoped (what conf validates a scoped rule with): every latency
+// statistic, error_rate, rps, and request/response size avg only (per-route windows keep
+// body byte totals, not size distributions).
+bool route_scopable(const FigureRef& f);
 
 struct Threshold {
   double value = 0;    // in the figure's unit (ms, bytes, ratio, count)
@@ -88,6 +94,14 @@ struct SloSpec {
   std::string route;             // "" = the whole service
   std::optional<Method> method;  // unset = every method
   bool operator==(const SloSpec&) const = default;
+};
+
+// Cumulative counts since start for one objective (never decrease while the process runs).
+// (Declared here rather than in engine.h so the registry, which produces them, need not
+// include the engine.)
+struct EventCounts {
+  uint64_t total = 0;
+  uint64_t good = 0;
 };
 
 }  // namespace sidemeter::metrics::alerts
