@@ -273,7 +273,7 @@ struct AlertSender::Impl {
     for (const auto& [key, f] : now_firing)
       if (firing.find(key) == firing.end()) started = true;
 
-    std::vector<Firing> resolved;  // ends_at in starts_at_unix_ms' sibling below
+    std::vector<Firing> resolved;  // with their resolve times in resolved_at
     std::vector<uint64_t> resolved_at;
     auto resolve_time = [&](const std::string& key, const AlertState** latest) -> uint64_t {
       for (const Transition& t : s.changes) {

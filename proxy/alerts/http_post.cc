@@ -100,7 +100,16 @@ void HttpPost::begin() {
         self->finish({PostResult::Kind::kResolve, 0,
                       status != 0 ? uv_err_name(status) : "no address"});
       } else {
-        self->connect_to(res->ai_addr);
+        // One address is tried: the first IPv4 one if any ("localhost" often lists ::1
+        // first while receivers listen on 127.0.0.1), else the first.
+        const struct addrinfo* pick = res;
+        for (const struct addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+          if (ai->ai_family == AF_INET) {
+            pick = ai;
+            break;
+          }
+        }
+        self->connect_to(pick->ai_addr);
       }
     }
     if (res != nullptr) uv_freeaddrinfo(res);
