@@ -59,7 +59,8 @@ class AlertSender {
   // resend interval apply from the next message; labels from the next document.
   void reconfigure(conf::AlertDelivery delivery, Labels labels);
 
-  // Control thread, once per evaluation: copies the arguments and returns; never waits
+  // Control thread, once per evaluation: copies the transitions and the firing alerts (the
+  // only ones ever sent) into the queue and returns; never waits
   // beyond the queue's mutex. `alerts` is the whole current state (Engine::status()),
   // `changes` this evaluation's transitions.
   void submit(const std::vector<metrics::alerts::Transition>& changes,
