@@ -1,5 +1,7 @@
 #include "proxy/control_loop.h"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include "proxy/log.h"
@@ -102,6 +104,16 @@ int ControlLoop::run() {
                config.timeouts.upstream_connect_ms);
 
   exits_.open(&loop_, [this](WorkerExited& e) { on_worker_exited(e); });
+  {
+    // Receivers see this proxy as host:stats port (generatorURL points at /stats).
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    std::string instance = std::string(host[0] ? host : "localhost") + ":" +
+                           std::to_string(stats_->port());
+    std::string error;
+    if (!alerting_->start_delivery(std::move(instance), error))
+      log::error("alert_delivery_not_started", {{"error", error}});
+  }
   stats_->set_reload_handler([this] { return reload("http"); });
   stats_->set_upstream_reachable([this] { return current_->upstream->reachable(); });
   update_config_status();
@@ -152,7 +164,7 @@ void ControlLoop::on_tick() {
     // One snapshot per tick, read by the alert rules and served by the stats port.
     auto snapshot = std::make_shared<const metrics::Snapshot>(registry_.snapshot());
     alerting_->evaluate(*snapshot, current_->upstream->reachable(), text::unix_now_ms());
-    stats_->set_alerts(alerting_->status(), {});
+    stats_->set_alerts(alerting_->status(), alerting_->deliveries());
     stats_->on_tick(std::move(snapshot));
   }
   int64_t conns = process_.downstream_connections.load(std::memory_order_relaxed);
@@ -308,6 +320,8 @@ void ControlLoop::on_worker_exited(const WorkerExited& e) {
 
 void ControlLoop::shutdown() {
   stopped_ = true;
+  // Firing alerts still reach Alertmanager's own expiry (endsAt) if nothing follows.
+  alerting_->stop_delivery();
   stats_->close();
   probe_.close();
   uv_close(H(&sigterm_), nullptr);

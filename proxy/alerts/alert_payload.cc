@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "proxy/text/json_writer.h"
+#include "proxy/text/rfc3339.h"
 
 namespace sidemeter::alerts {
 namespace {
@@ -60,6 +61,13 @@ Labels own_labels(const AlertState& a, bool with_name) {
   return own;
 }
 
+// RFC 3339 is plain ASCII: no escaping needed inside the quotes.
+void append_time(std::string& out, uint64_t unix_ms) {
+  out += '"';
+  text::append_rfc3339_ms(out, unix_ms);
+  out += '"';
+}
+
 void append_labels_object(std::string& out, const Labels& labels) {
   out += '{';
   bool first = true;
@@ -68,31 +76,6 @@ void append_labels_object(std::string& out, const Labels& labels) {
 }
 
 }  // namespace
-
-std::string rfc3339_utc(uint64_t unix_ms) {
-  time_t secs = time_t(unix_ms / 1000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string s(buf, n);
-  unsigned ms = unsigned(unix_ms % 1000);
-  s += '.';
-  s += char('0' + ms / 100);
-  s += char('0' + ms / 10 % 10);
-  s += char('0' + ms % 10);
-  s += 'Z';
-  return s;
-}
-
-std::string_view alert_state_name(metrics::alerts::State s) {
-  switch (s) {
-    case metrics::alerts::State::kOk: return "ok";
-    case metrics::alerts::State::kPending: return "pending";
-    case metrics::alerts::State::kFiring: return "firing";
-  }
-  return "ok";
-}
 
 std::string alert_key(const AlertState& a) {
   std::string key;
@@ -134,10 +117,10 @@ std::string alertmanager_body(const std::vector<AmAlert>& alerts, const Labels& 
     out += '}';
     if (am.starts_at_unix_ms != 0) {
       out += ",\"startsAt\":";
-      text::append_json_string(out, rfc3339_utc(am.starts_at_unix_ms));
+      append_time(out, am.starts_at_unix_ms);
     }
     out += ",\"endsAt\":";
-    text::append_json_string(out, rfc3339_utc(am.ends_at_unix_ms));
+    append_time(out, am.ends_at_unix_ms);
     if (!instance.empty()) {
       out += ",\"generatorURL\":";
       text::append_json_string(out, "http://" + std::string(instance) + "/stats");
@@ -155,7 +138,7 @@ std::string webhook_body(const std::vector<metrics::alerts::Transition>& changes
   out += "{\"version\":\"1\",\"instance\":";
   text::append_json_string(out, instance);
   out += ",\"time\":";
-  text::append_json_string(out, rfc3339_utc(now_unix_ms));
+  append_time(out, now_unix_ms);
   out += ",\"time_unix_ms\":";
   text::append_uint(out, now_unix_ms);
   out += ",\"alerts\":[";
@@ -169,9 +152,9 @@ std::string webhook_body(const std::vector<metrics::alerts::Transition>& changes
     out += ",\"severity\":";
     text::append_json_string(out, metrics::alerts::severity_name(a.severity));
     out += ",\"from\":";
-    text::append_json_string(out, alert_state_name(t.from));
+    text::append_json_string(out, metrics::alerts::state_name(t.from));
     out += ",\"to\":";
-    text::append_json_string(out, alert_state_name(a.state));
+    text::append_json_string(out, metrics::alerts::state_name(a.state));
     out += ",\"value\":";
     if (std::isnan(a.value)) {
       out += "null";
@@ -187,14 +170,14 @@ std::string webhook_body(const std::vector<metrics::alerts::Transition>& changes
     out += ",\"window\":";
     text::append_json_string(out, a.window);
     out += ",\"since\":";
-    text::append_json_string(out, rfc3339_utc(a.since_unix_ms));
+    append_time(out, a.since_unix_ms);
     out += ",\"since_unix_ms\":";
     text::append_uint(out, a.since_unix_ms);
     out += ",\"active_since\":";
     if (a.active_since_unix_ms == 0) {
       out += "null";
     } else {
-      text::append_json_string(out, rfc3339_utc(a.active_since_unix_ms));
+      append_time(out, a.active_since_unix_ms);
     }
     out += ",\"labels\":";
     append_labels_object(out, merged_labels(own_labels(a, false), labels, instance));

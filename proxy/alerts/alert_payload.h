@@ -40,11 +40,6 @@ namespace sidemeter::alerts {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
-// "2024-05-01T12:00:00.000Z" (UTC, milliseconds).
-std::string rfc3339_utc(uint64_t unix_ms);
-// "ok", "pending", "firing" (local: the engine's state_name is not ours to link).
-std::string_view alert_state_name(metrics::alerts::State s);
-
 // The identity Alertmanager gives an alert: its label set (alertname, severity, the
 // rule's labels). Used to pair a resolve with the firing alert it ends.
 std::string alert_key(const metrics::alerts::AlertState& a);

@@ -42,13 +42,37 @@ Alerting::Alerting(const conf::Config& config, metrics::Registry& registry)
     : registry_(registry),
       engine_(al::effective_rules(config.alerts.default_rules, config.alerts.rules), config.slos),
       status_(std::make_shared<const al::Status>(engine_.status())),
-      cpus_available_(std::max<uint32_t>(control::cpus_in_affinity_mask(), 1)) {}
+      cpus_available_(std::max<uint32_t>(control::cpus_in_affinity_mask(), 1)),
+      alerts_config_(config.alerts) {}
 
-Alerting::~Alerting() = default;
+Alerting::~Alerting() { stop_delivery(); }
+
+bool Alerting::start_delivery(std::string instance, std::string& error) {
+  auto sender = std::make_unique<alerts::AlertSender>(alerts_config_.delivery,
+                                                      alerts_config_.labels, std::move(instance));
+  if (!sender->start(error)) return false;
+  sender_ = std::move(sender);
+  return true;
+}
+
+void Alerting::stop_delivery() {
+  if (sender_) sender_->stop();
+  // Kept (stopped) so the last counts stay readable.
+}
 
 void Alerting::reconfigure(const conf::Config& config) {
   engine_.reconfigure(al::effective_rules(config.alerts.default_rules, config.alerts.rules),
                       config.slos);
+  alerts_config_ = config.alerts;
+  if (sender_) sender_->reconfigure(config.alerts.delivery, config.alerts.labels);
+}
+
+std::vector<StatsServer::AlertDeliveryCount> Alerting::deliveries() const {
+  std::vector<StatsServer::AlertDeliveryCount> out;
+  if (!sender_) return out;
+  for (const alerts::AlertSender::ReceiverCounters& c : sender_->counters())
+    out.push_back({c.receiver, c.success, c.failure, c.dropped});
+  return out;
 }
 
 std::vector<al::Transition> Alerting::evaluate(const metrics::Snapshot& snapshot,
@@ -66,6 +90,7 @@ std::vector<al::Transition> Alerting::evaluate(const metrics::Snapshot& snapshot
       engine_.evaluate(in, metrics::MonotonicClock().now_ns(), now_unix_ms);
   for (const al::Transition& t : changes) log_transition(t);
   status_ = std::make_shared<const al::Status>(engine_.status());
+  if (sender_) sender_->submit(changes, status_->alerts, now_unix_ms);
   return changes;
 }
 

@@ -9,6 +9,8 @@
 #include "conf/config.h"
 #include "metrics/alerts/engine.h"
 #include "metrics/registry.h"
+#include "proxy/alerts/alert_sender.h"
+#include "proxy/stats/stats_server.h"
 
 namespace sidemeter {
 
@@ -19,8 +21,15 @@ class Alerting {
   Alerting(const Alerting&) = delete;
   Alerting& operator=(const Alerting&) = delete;
 
+  // Starts the delivery thread (alerts::AlertSender); `instance` names this proxy in what
+  // receivers get (host:stats port). False with `error` set.
+  bool start_delivery(std::string instance, std::string& error);
+  // Joins the delivery thread; what was not delivered is dropped (and counted).
+  void stop_delivery();
+
   // A reload: rules and objectives change, state and history stay where they can
-  // (metrics::alerts::Engine::reconfigure).
+  // (metrics::alerts::Engine::reconfigure); receivers and labels change for what is sent
+  // next.
   void reconfigure(const conf::Config& config);
 
   // One evaluation on this tick's snapshot. Returns the state changes (already logged).
@@ -29,12 +38,16 @@ class Alerting {
 
   // The state after the last evaluation, shared with the stats port until the next one.
   std::shared_ptr<const metrics::alerts::Status> status() const { return status_; }
+  // Messages per receiver, for sidemeter_alert_deliveries_total.
+  std::vector<StatsServer::AlertDeliveryCount> deliveries() const;
 
  private:
   metrics::Registry& registry_;
   metrics::alerts::Engine engine_;
   std::shared_ptr<const metrics::alerts::Status> status_;
   double cpus_available_;
+  conf::Alerts alerts_config_;  // receivers and labels for a sender started later
+  std::unique_ptr<alerts::AlertSender> sender_;  // while delivery runs
 };
 
 }  // namespace sidemeter
