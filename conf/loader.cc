@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -92,10 +93,10 @@ class Loader {
         continue;
       }
       std::string path = join(prefix, name);
-      if (is_section(path)) {
-        walk(kv.second, path);
-      } else if (const Field* f = field(path)) {
+      if (const Field* f = field(path)) {
         set(*f, key, kv.second);
+      } else if (is_section(path)) {
+        walk(kv.second, path);
       } else {
         unknown(key, name, prefix, section);
       }
@@ -118,8 +119,10 @@ class Loader {
   static std::string join(const std::string& prefix, const std::string& name) {
     return prefix.empty() ? name : prefix + "." + name;
   }
+  // Item keys ("alerts.rules.name") are not sections' keys: only set_item sees them.
   static bool is_section(const std::string& path) {
     for (const Field& f : schema()) {
+      if (f.item) continue;
       if (f.path.size() > path.size() && f.path.compare(0, path.size(), path) == 0 &&
           f.path[path.size()] == '.')
         return true;
@@ -128,7 +131,7 @@ class Loader {
   }
   static const Field* field(const std::string& path) {
     for (const Field& f : schema()) {
-      if (f.path == path) return &f;
+      if (!f.item && f.path == path) return &f;
     }
     return nullptr;
   }
@@ -149,6 +152,7 @@ class Loader {
   static std::vector<std::string> children(const std::string& prefix) {
     std::vector<std::string> names;
     for (const Field& f : schema()) {
+      if (f.item) continue;
       if (!prefix.empty() && f.path.compare(0, prefix.size() + 1, prefix + ".") != 0) continue;
       std::string rest = prefix.empty() ? f.path : f.path.substr(prefix.size() + 1);
       std::string name = rest.substr(0, rest.find('.'));
@@ -161,27 +165,170 @@ class Loader {
     // A null value's mark is that of whatever follows it, often on the next line.
     YAML::Mark mark = value.IsNull() ? key.Mark() : value.Mark();
     marks_[f.path] = mark;
-    if (f.list) {
-      if (value.IsNull()) return;
-      if (!value.IsSequence()) {
-        error(mark, f.path + " must be a list, got " + kind_of(value));
-        return;
-      }
-      for (const auto& item : value) {
-        if (!item.IsScalar() && !item.IsNull()) {
-          error(item.Mark(), f.path + " entries must be strings, got " + kind_of(item));
-          continue;
-        }
-        report(item.Mark().is_null() ? mark : item.Mark(),
-               f.set(config_, item.IsNull() ? "" : item.Scalar(), item.IsNull()));
-      }
-      return;
+    switch (f.shape) {
+      case Shape::kScalar: set_scalar(f, f.path, mark, value); return;
+      case Shape::kList: set_list(f, mark, value); return;
+      case Shape::kItems: set_items(f, mark, value); return;
+      case Shape::kMap: set_map(f, mark, value); return;
     }
+  }
+
+  // Returns whether `set` accepted it.
+  bool set_scalar(const Field& f, const std::string& path, const YAML::Mark& mark,
+                  const YAML::Node& value) {
     if (value.IsMap() || value.IsSequence()) {
-      error(mark, f.path + " must be a single value, got " + kind_of(value));
+      error(mark, path + " must be a single value, got " + kind_of(value));
+      return false;
+    }
+    std::string message = f.set(config_, value.IsNull() ? "" : value.Scalar(), value.IsNull());
+    report(mark, message);
+    return message.empty();
+  }
+
+  void set_list(const Field& f, const YAML::Mark& mark, const YAML::Node& value) {
+    if (value.IsNull()) return;
+    if (!value.IsSequence()) {
+      error(mark, f.path + " must be a list, got " + kind_of(value));
       return;
     }
-    report(mark, f.set(config_, value.IsNull() ? "" : value.Scalar(), value.IsNull()));
+    for (const auto& item : value) {
+      if (!item.IsScalar() && !item.IsNull()) {
+        error(item.Mark(), f.path + " entries must be strings, got " + kind_of(item));
+        continue;
+      }
+      report(item.Mark().is_null() ? mark : item.Mark(),
+             f.set(config_, item.IsNull() ? "" : item.Scalar(), item.IsNull()));
+    }
+  }
+
+  void set_map(const Field& f, const YAML::Mark& mark, const YAML::Node& value) {
+    if (value.IsNull()) return;
+    if (!value.IsMap()) {
+      error(mark, f.path + " must be a mapping, got " + kind_of(value));
+      return;
+    }
+    std::set<std::string> seen;
+    for (const auto& kv : value) {
+      const YAML::Node& key = kv.first;
+      if (!key.IsScalar()) {
+        error(key.Mark(), "keys in " + f.path + " must be names, got " + kind_of(key));
+        continue;
+      }
+      if (!seen.insert(key.Scalar()).second) {
+        error(key.Mark(), "duplicate key '" + key.Scalar() + "' in " + f.path);
+        continue;
+      }
+      const YAML::Node& v = kv.second;
+      if (v.IsMap() || v.IsSequence()) {
+        error(v.Mark(), f.path + "." + key.Scalar() + " must be a single value, got " +
+                            kind_of(v));
+        continue;
+      }
+      report(key.Mark(), f.set_entry(config_, key.Scalar(), v.IsNull() ? "" : v.Scalar(),
+                                     v.IsNull()));
+    }
+  }
+
+  // The item keys of a kItems row, in table order.
+  static std::vector<const Field*> item_keys(const Field& list) {
+    std::vector<const Field*> keys;
+    for (const Field& f : schema()) {
+      if (f.item && f.path.size() > list.path.size() &&
+          f.path.compare(0, list.path.size() + 1, list.path + ".") == 0)
+        keys.push_back(&f);
+    }
+    return keys;
+  }
+
+  void set_items(const Field& f, const YAML::Mark& mark, const YAML::Node& value) {
+    if (value.IsNull()) return;
+    if (!value.IsSequence()) {
+      error(mark, f.path + " must be a list, got " + kind_of(value));
+      return;
+    }
+    for (const auto& item : value) {
+      if (!item.IsMap()) {
+        error(item.Mark().is_null() ? mark : item.Mark(),
+              f.path + " entries must be mappings, got " + kind_of(item));
+        continue;
+      }
+      set_item(f, item);
+    }
+  }
+
+  // One mapping of a kItems list: its keys are set in table order (a threshold's unit
+  // comes from the figure, wherever the file puts it); rules across them are checked
+  // only once every key parsed, so one mistake is reported once.
+  void set_item(const Field& f, const YAML::Node& item) {
+    f.add_item(config_);
+    std::vector<const Field*> keys = item_keys(f);
+    std::vector<std::string> names;
+    for (const Field* k : keys) names.push_back(k->path.substr(f.path.size() + 1));
+    std::map<std::string, std::pair<YAML::Node, YAML::Node>> present;
+    std::set<std::string> meant;  // what misspelt keys were taken for
+    bool failed = false;
+    for (const auto& kv : item) {
+      const YAML::Node& key = kv.first;
+      if (!key.IsScalar()) {
+        error(key.Mark(), "keys in entries of " + f.path + " must be names, got " + kind_of(key));
+        failed = true;
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      if (present.count(name) != 0) {
+        error(key.Mark(), "duplicate key '" + name + "' in an entry of " + f.path);
+        failed = true;
+        continue;
+      }
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        std::string message = "unknown key '" + name + "' in an entry of " + f.path;
+        if (auto best = did_you_mean(name, names)) {
+          message += " (did you mean '" + *best + "'?)";
+          meant.insert(*best);
+        }
+        error(key.Mark(), message);
+        failed = true;
+        continue;
+      }
+      present.emplace(name, std::make_pair(key, kv.second));
+    }
+    std::set<std::string> wrong;  // keys in error, or required and missing
+    std::map<std::string, YAML::Mark> marks;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const Field& k = *keys[i];
+      const std::string& name = names[i];
+      auto it = present.find(name);
+      if (it == present.end()) {
+        if (k.required) {
+          // A misspelling of it was reported already, with this name as the suggestion.
+          if (meant.count(name) == 0)
+            error(item.Mark(), "an entry of " + f.path + " is missing '" + name + "'");
+          wrong.insert(name);
+          failed = true;
+        }
+        continue;
+      }
+      const auto& [key, value] = it->second;
+      YAML::Mark mark = value.IsNull() ? key.Mark() : value.Mark();
+      marks[k.path] = mark;
+      bool blocked = false;
+      for (const std::string& need : k.needs) blocked = blocked || wrong.count(need) != 0;
+      if (blocked || !set_scalar(k, k.path, mark, value)) {
+        wrong.insert(name);
+        failed = true;
+      }
+    }
+    if (failed || !f.check_item) return;
+    for (const Problem& p : f.check_item(config_)) {
+      YAML::Mark at = item.Mark();
+      for (const std::string& path : p.paths) {
+        if (auto m = marks.find(path); m != marks.end()) {
+          at = m->second;
+          break;
+        }
+      }
+      error(at, p.message);
+    }
   }
 
   void report(const YAML::Mark& mark, const std::string& message) {
@@ -202,6 +349,15 @@ std::string strip_trailing_space(std::string s) {
   return s;
 }
 
+// A file named in the config, relative to the config file's directory, so a config and
+// its files can move together.
+std::string relative_to(const std::string& config_path, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  size_t slash = config_path.rfind('/');
+  if (slash == std::string::npos) return path;
+  return config_path.substr(0, slash + 1) + path;
+}
+
 // The token from stats.token_file. Relative to the config file's directory, so a config
 // and its secret can move together; the resolved path is kept for --print-config.
 void read_token_file(const std::string& config_path, const std::string& where, Config& c,
@@ -212,10 +368,7 @@ void read_token_file(const std::string& config_path, const std::string& where, C
     errors.push_back(where + "stats.token and stats.token_file are mutually exclusive");
     return;
   }
-  if (path[0] != '/') {
-    size_t slash = config_path.rfind('/');
-    if (slash != std::string::npos) path = config_path.substr(0, slash + 1) + path;
-  }
+  path = relative_to(config_path, path);
   c.stats.token_file = path;
   std::string text;
   if (int err = read_file(path, text); err != 0) {
@@ -260,6 +413,8 @@ void load_file(const std::string& path, const Environment& env, Config& config,
   Loader loader(path, std::move(quiet_lines), config, errors);
   loader.walk(root, "");
   read_token_file(path, loader.where("stats.token_file").value_or(path + ": "), config, errors);
+  if (config.access_log.path != "stderr")
+    config.access_log.path = relative_to(path, config.access_log.path);
   for (const Field& f : schema()) {
     if (auto w = loader.where(f.path)) where[f.path] = *w;
   }

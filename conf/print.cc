@@ -24,7 +24,10 @@ std::vector<std::string> split_path(const std::string& path) {
 std::string dump_config(const Config& config, bool redact) {
   std::string out;
   std::vector<std::string> open;  // the sections the previous key was in
-  for (const Field& f : schema()) {
+  const std::vector<Field>& table = schema();
+  for (size_t row = 0; row < table.size(); ++row) {
+    const Field& f = table[row];
+    if (f.item) continue;  // printed with their list
     std::vector<std::string> parts = split_path(f.path);
     size_t keep = 0;
     while (keep < open.size() && keep + 1 < parts.size() && open[keep] == parts[keep]) ++keep;
@@ -33,9 +36,28 @@ std::string dump_config(const Config& config, bool redact) {
       out.append(2 * i, ' ').append(parts[i]).append(":\n");
       open.push_back(parts[i]);
     }
+    size_t indent = 2 * (parts.size() - 1);
+    out.append(indent, ' ').append(parts.back()).append(":");
+    if (f.shape == Shape::kItems) {
+      // A block list of mappings, each item's keys in table order, unset ones left out.
+      size_t n = f.item_count(config);
+      if (n == 0) out.append(" []");
+      out.push_back('\n');
+      for (size_t i = 0; i < n; ++i) {
+        bool first = true;
+        for (size_t k = row + 1; k < table.size() && table[k].item; ++k) {
+          std::optional<std::string> value = table[k].show_item(config, i);
+          if (!value) continue;
+          out.append(indent + 2, ' ').append(first ? "- " : "  ");
+          out.append(table[k].path.substr(f.path.size() + 1)).append(": ");
+          out.append(*value).push_back('\n');
+          first = false;
+        }
+      }
+      continue;
+    }
     std::string value = redact && f.show_redacted ? f.show_redacted(config) : f.show(config);
-    out.append(2 * (parts.size() - 1), ' ').append(parts.back()).append(": ");
-    out.append(value).push_back('\n');
+    out.append(" ").append(value).push_back('\n');
   }
   return out;
 }

@@ -3,10 +3,12 @@
 // multiplication that wraps), wide enough not to get in the way.
 #include "conf/schema.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <type_traits>
 
+#include "conf/did_you_mean.h"
 #include "conf/duration.h"
 
 namespace sidemeter::conf {
@@ -18,6 +20,10 @@ constexpr uint64_t kHour = 60 * kMinute;
 constexpr uint64_t kDay = 24 * kHour;
 constexpr uint64_t kKiB = 1024;
 constexpr uint64_t kMiB = 1024 * kKiB;
+constexpr uint64_t kGiB = 1024 * kMiB;
+constexpr uint64_t kTiB = 1024 * kGiB;
+
+namespace al = metrics::alerts;
 
 std::string missing(const std::string& path, const std::string& expected) {
   return path + ": missing value (expected " + expected + ")";
@@ -224,6 +230,620 @@ std::string check_pattern(const std::string& p) {
   }
 }
 
+// ---- numbers in the alert keys -------------------------------------------------------
+
+// "12", "0.5": digits with an optional fraction; no sign, exponent, inf or nan.
+bool parse_decimal(const std::string& text, double& out) {
+  size_t dot = text.find('.');
+  std::string_view whole(text.data(), dot == std::string::npos ? text.size() : dot);
+  std::string_view frac = dot == std::string::npos ? std::string_view()
+                                                   : std::string_view(text).substr(dot + 1);
+  auto digits = [](std::string_view d) {
+    return !d.empty() && d.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (!digits(whole) || (dot != std::string::npos && !digits(frac))) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+// The fewest decimals that read back (divided by `divisor`) as exactly `value`, so that
+// printing and loading again gives the same number and the same hash.
+std::string format_decimal(double value, double divisor) {
+  char buf[400];
+  for (int decimals = 0;; ++decimals) {
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value * divisor,
+                                   std::chars_format::fixed, decimals);
+    if (ec != std::errc()) return "0";  // unreachable for the bounded values kept here
+    std::string text(buf, end);
+    double back = 0;
+    if (decimals >= 17 || (parse_decimal(text, back) && back / divisor == value)) return text;
+  }
+}
+
+std::string format_percent(double ratio) { return format_decimal(ratio, 100) + "%"; }
+
+// A decimal's text times 100, by moving its point: "0.999" → "99.9", exactly as written.
+std::string times_100(const std::string& decimal) {
+  size_t dot = decimal.find('.');
+  std::string whole = decimal.substr(0, dot);
+  std::string frac = dot == std::string::npos ? "" : decimal.substr(dot + 1);
+  frac.resize(std::max<size_t>(frac.size(), 2), '0');
+  std::string out = whole + frac.substr(0, 2);
+  size_t lead = out.find_first_not_of('0');
+  out.erase(0, std::min(lead, out.size() - 1));
+  if (frac.size() > 2) out += "." + frac.substr(2);
+  return out;
+}
+
+// "1%", "99.9%" → 0.01, 0.999. A bare number is refused: is 1 one percent or all of it?
+std::string parse_percent(const std::string& path, const std::string& text, bool null,
+                          double& out) {
+  if (null) return missing(path, "a percentage like 1% or 99.9%");
+  double value = 0;
+  if (text.empty() || text.back() != '%') {
+    std::string hint;
+    if (parse_decimal(text, value) && value <= 1)
+      hint = " (" + text + " as a share is " + times_100(text) + "%)";
+    return path + ": expected a percentage like 1% or 99.9%, got '" + text + "'" + hint;
+  }
+  std::string number = text.substr(0, text.size() - 1);
+  if (!parse_decimal(number, value))
+    return path + ": expected a percentage like 1% or 99.9%, got '" + text + "'";
+  if (value > 100) return path + " must be 0%-100%, got " + text;
+  out = value / 100;
+  return {};
+}
+
+// "512", "512KiB", "100MiB", "2GiB": bytes.
+std::string parse_size(const std::string& path, const std::string& text, bool null,
+                       uint64_t hi, uint64_t& out) {
+  std::string expected = "a size like 4096, 512KiB, 100MiB or 2GiB";
+  if (null) return missing(path, expected);
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  uint64_t value = 0;
+  auto [unit_begin, ec] = std::from_chars(begin, end, value);
+  if (!text.empty() && text[0] == '-') return path + ": must not be negative, got " + text;
+  if (ec == std::errc::result_out_of_range) return path + ": too large, got " + text;
+  if (ec != std::errc() || unit_begin == begin)
+    return path + ": expected " + expected + ", got '" + text + "'";
+  std::string_view unit(unit_begin, static_cast<size_t>(end - unit_begin));
+  uint64_t scale = 0;
+  if (unit.empty()) scale = 1;
+  if (unit == "KiB") scale = kKiB;
+  if (unit == "MiB") scale = kMiB;
+  if (unit == "GiB") scale = kGiB;
+  if (scale == 0)
+    return path + ": unknown size unit '" + std::string(unit) + "' (KiB, MiB or GiB), got '" +
+           text + "'";
+  if (value > hi / scale)
+    return path + " must be at most " + std::to_string(hi) + " bytes, got " + text;
+  out = value * scale;
+  return {};
+}
+
+// A threshold in the unit its figure is measured in.
+std::string parse_threshold(const std::string& path, const al::FigureRef& ref,
+                            const std::string& text, bool null, double& out) {
+  std::string figure = al::figure_ref_name(ref);
+  if (al::is_duration(ref.figure)) {
+    uint64_t ms = 0;
+    std::string err = parse_duration(path, text, null, {0, kDay}, ms);
+    out = static_cast<double>(ms);
+    return err;
+  }
+  if (al::is_bytes(ref.figure)) {
+    uint64_t bytes = 0;
+    std::string err = parse_size(path, text, null, kTiB, bytes);
+    out = static_cast<double>(bytes);
+    return err;
+  }
+  if (al::is_ratio(ref.figure)) {
+    return parse_percent(path, text, null, out);
+  }
+  if (ref.figure == al::Figure::kOpenFds) {
+    uint64_t n = 0;
+    std::string err = parse_count(path, text, null, 0, 1'000'000'000, n);
+    out = static_cast<double>(n);
+    return err;
+  }
+  double hi = ref.figure == al::Figure::kUpstreamUp ? 1 : 1e9;
+  std::string range = ref.figure == al::Figure::kUpstreamUp ? "0-1" : "0-1000000000";
+  if (null) return missing(path, "a number " + range);
+  if (!parse_decimal(text, out))
+    return path + ": expected a number " + range + " for " + figure + ", got '" + text + "'";
+  if (out > hi) return path + " must be " + range + " for " + figure + ", got " + text;
+  return {};
+}
+
+std::string show_threshold(const al::FigureRef& ref, double value) {
+  if (al::is_duration(ref.figure)) return format_duration_ms(static_cast<uint64_t>(value));
+  if (al::is_bytes(ref.figure)) return std::to_string(static_cast<uint64_t>(value));
+  if (al::is_ratio(ref.figure)) return format_percent(value);
+  return format_decimal(value, 1);
+}
+
+// Rule and SLO names: alertname label values and metric label values, kept plain.
+std::string check_name(const std::string& path, const std::string& name, bool null) {
+  if (null || name.empty()) return missing(path, "a name of letters, digits, '_', ':' or '-'");
+  if (name.size() > 200) return path + " is longer than 200 characters";
+  for (char c : name) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == ':' || c == '-';
+    if (!ok)
+      return path + " '" + name + "' may contain only letters, digits, '_', ':' and '-'";
+  }
+  return {};
+}
+
+// Labels sidemeter sets itself on every alert it sends.
+constexpr std::string_view kReservedLabels[] = {"alertname", "severity", "route", "method",
+                                                "slo"};
+
+// Prometheus label names: [a-zA-Z_][a-zA-Z0-9_]*, "__" reserved for internal use.
+std::string check_label_name(const std::string& name) {
+  bool valid = !name.empty() && name_start(name[0]);
+  for (char c : name) valid = valid && name_char(c);
+  if (!valid)
+    return "alerts.labels: '" + name +
+           "' is not a label name (letters, digits and '_', not starting with a digit)";
+  if (name.compare(0, 2, "__") == 0)
+    return "alerts.labels: '" + name + "': names starting with '__' are reserved";
+  for (std::string_view r : kReservedLabels) {
+    if (name == r) return "alerts.labels: '" + name + "' is set by sidemeter on every alert";
+  }
+  return {};
+}
+
+std::string check_route(const std::string& path, const std::string& text, bool null,
+                        std::string& out) {
+  if (null || text.empty()) {
+    out.clear();  // the whole service
+    return {};
+  }
+  if (std::string err = check_pattern(text); !err.empty())
+    return path + ": route pattern '" + text + "' " + err;
+  out = text;
+  return {};
+}
+
+std::string check_method(const std::string& path, const std::string& text, bool null,
+                         std::optional<metrics::Method>& out) {
+  if (null || text.empty()) {
+    out.reset();  // every method
+    return {};
+  }
+  out = metrics::parse_method(text);
+  if (out) return {};
+  std::string names;
+  for (size_t i = 0; i < size_t(metrics::Method::kOther); ++i)
+    names.append(i == 0 ? "" : ", ").append(metrics::method_name(metrics::Method(i)));
+  return path + ": expected one of " + names + ", got '" + text + "'";
+}
+
+std::optional<std::string> show_route(const std::string& route) {
+  if (route.empty()) return std::nullopt;
+  return yaml_quote(route);
+}
+
+std::optional<std::string> show_method(const std::optional<metrics::Method>& m) {
+  if (!m) return std::nullopt;
+  return std::string(metrics::method_name(*m));
+}
+
+std::string figure_names() {
+  std::string out;
+  for (size_t i = 0; i < size_t(al::Figure::kCount); ++i) {
+    auto f = al::Figure(i);
+    out += std::string(i == 0 ? "" : ", ") + std::string(al::figure_name(f));
+    if (al::is_duration(f)) out += ".p99";
+    if (al::is_bytes(f) && f != al::Figure::kRss) out += ".avg";
+  }
+  return out;
+}
+
+std::string scopable_names() {
+  std::string out;
+  for (size_t i = 0; i < size_t(al::Figure::kCount); ++i) {
+    if (!al::route_scopable(al::Figure(i))) continue;
+    out += std::string(out.empty() ? "" : ", ") + std::string(al::figure_name(al::Figure(i)));
+  }
+  return out;
+}
+
+// An item key: `set` gets the whole list (the item is its back()), `show` one item.
+template <class List, class Set, class Show>
+Field item_key(std::string path, List list, Set set, Show show) {
+  Field f;
+  f.path = std::move(path);
+  f.item = true;
+  f.set = [list, set](Config& c, const std::string& text, bool null) -> std::string {
+    return set(list(c), text, null);
+  };
+  f.show_item = [list, show](const Config& c, size_t i) -> std::optional<std::string> {
+    return show(list(c)[i]);
+  };
+  return f;
+}
+
+template <class List>
+Field items(std::string path, List list) {
+  Field f;
+  f.path = std::move(path);
+  f.shape = Shape::kItems;
+  f.copy = [list](Config& to, const Config& from) { list(to) = list(from); };
+  f.add_item = [list](Config& c) { list(c).emplace_back(); };
+  f.item_count = [list](const Config& c) { return list(c).size(); };
+  return f;
+}
+
+template <class Items>
+std::string unique_name(const std::string& path, const Items& items, const std::string& what) {
+  for (size_t i = 0; i + 1 < items.size(); ++i) {
+    if (items[i].name == items.back().name)
+      return path + ": " + what + " '" + items.back().name + "' is defined twice";
+  }
+  return {};
+}
+
+std::string_view side_word(al::Comparison c, bool breaching) {
+  // Which side of a threshold is which, for a rule alerting above or below it.
+  return (c == al::Comparison::kAbove) == breaching ? "above" : "below";
+}
+
+void add_rules(std::vector<Field>& t) {
+  const std::string p = "alerts.rules";
+  auto list = [](auto& c) -> auto& { return c.alerts.rules; };
+  using Rules = std::vector<al::RuleSpec>;
+  t.push_back(items(p, list));
+  t.back().check_item = [p](const Config& c) {
+    std::vector<Problem> out;
+    const al::RuleSpec& r = c.alerts.rules.back();
+    std::string rule = "rule '" + r.name + "'";
+    if (!r.warning && !r.critical) {
+      out.push_back({{}, rule + " has neither warning nor critical"});
+      return out;
+    }
+    bool above = r.comparison == al::Comparison::kAbove;
+    if (r.warning && r.critical &&
+        (above ? r.critical->value < r.warning->value : r.critical->value > r.warning->value))
+      out.push_back({{p + ".critical"},
+                     p + ".critical (" + show_threshold(r.figure, r.critical->value) +
+                         ") must not be " + (above ? "below" : "above") + " warning (" +
+                         show_threshold(r.figure, r.warning->value) + ") for a rule alerting " +
+                         (above ? "above" : "below") + " them"});
+    auto resolve = [&](const std::optional<al::Threshold>& th, const std::string& key) {
+      if (!th || !th->resolve) return;
+      if (above ? *th->resolve <= th->value : *th->resolve >= th->value) return;
+      out.push_back({{p + "." + key + "_resolve"},
+                     p + "." + key + "_resolve (" + show_threshold(r.figure, *th->resolve) +
+                         ") must not be " + std::string(side_word(r.comparison, true)) + " " +
+                         key + " (" + show_threshold(r.figure, th->value) +
+                         "): the alert resolves once the value is back " +
+                         std::string(side_word(r.comparison, false)) + " it"});
+    };
+    resolve(r.warning, "warning");
+    resolve(r.critical, "critical");
+    if ((!r.route.empty() || r.method) && !al::route_scopable(r.figure.figure))
+      out.push_back({{p + (r.route.empty() ? ".method" : ".route")},
+                     "figure '" + al::figure_ref_name(r.figure) +
+                         "' cannot be scoped to a route or method (only " + scopable_names() +
+                         " can)"});
+    return out;
+  };
+
+  t.push_back(item_key(p + ".name", list,
+      [p](Rules& rs, const std::string& text, bool null) -> std::string {
+        if (auto err = check_name(p + ".name", text, null); !err.empty()) return err;
+        rs.back().name = text;
+        return unique_name(p + ".name", rs, "rule");
+      },
+      [](const al::RuleSpec& r) -> std::optional<std::string> { return yaml_quote(r.name); }));
+  t.back().required = true;
+  t.push_back(item_key(p + ".figure", list,
+      [p](Rules& rs, const std::string& text, bool null) -> std::string {
+        if (null) return missing(p + ".figure", "a figure like latency.p99 or error_rate");
+        std::string err;
+        auto ref = al::parse_figure(text, err);
+        if (!ref) {
+          std::string head = text.substr(0, text.find('.'));
+          std::vector<std::string> names;
+          for (size_t i = 0; i < size_t(al::Figure::kCount); ++i)
+            names.emplace_back(al::figure_name(al::Figure(i)));
+          bool known = false;
+          for (const auto& n : names) known = known || n == head;
+          if (!known) {
+            if (auto best = did_you_mean(head, names))
+              err += " (did you mean '" + *best + "'?)";
+            else
+              err += " (" + figure_names() + ", ...)";
+          }
+          return p + ".figure: " + err;
+        }
+        rs.back().figure = *ref;
+        return {};
+      },
+      [](const al::RuleSpec& r) -> std::optional<std::string> {
+        return al::figure_ref_name(r.figure);
+      }));
+  t.back().required = true;
+  t.push_back(item_key(p + ".when", list,
+      [p](Rules& rs, const std::string& text, bool) -> std::string {
+        if (text == "above") {
+          rs.back().comparison = al::Comparison::kAbove;
+        } else if (text == "below") {
+          rs.back().comparison = al::Comparison::kBelow;
+        } else {
+          return p + ".when: expected above or below, got '" + text + "'";
+        }
+        return {};
+      },
+      [](const al::RuleSpec& r) -> std::optional<std::string> {
+        return r.comparison == al::Comparison::kAbove ? "above" : "below";
+      }));
+  for (const char* severity : {"warning", "critical"}) {
+    std::string key = severity;
+    auto at = [key](al::RuleSpec& r) -> std::optional<al::Threshold>& {
+      return key == "warning" ? r.warning : r.critical;
+    };
+    auto at_const = [key](const al::RuleSpec& r) -> const std::optional<al::Threshold>& {
+      return key == "warning" ? r.warning : r.critical;
+    };
+    t.push_back(item_key(p + "." + key, list,
+        [p, key, at](Rules& rs, const std::string& text, bool null) -> std::string {
+          double v = 0;
+          std::string err = parse_threshold(p + "." + key, rs.back().figure, text, null, v);
+          if (err.empty()) at(rs.back()) = al::Threshold{v, std::nullopt};
+          return err;
+        },
+        [at_const](const al::RuleSpec& r) -> std::optional<std::string> {
+          if (!at_const(r)) return std::nullopt;
+          return show_threshold(r.figure, at_const(r)->value);
+        }));
+    t.back().needs = {"figure"};
+    t.push_back(item_key(p + "." + key + "_resolve", list,
+        [p, key, at](Rules& rs, const std::string& text, bool null) -> std::string {
+          std::string path = p + "." + key + "_resolve";
+          if (!at(rs.back())) return path + ": the rule has no " + key + " threshold to resolve";
+          double v = 0;
+          std::string err = parse_threshold(path, rs.back().figure, text, null, v);
+          if (err.empty()) at(rs.back())->resolve = v;
+          return err;
+        },
+        [at_const](const al::RuleSpec& r) -> std::optional<std::string> {
+          if (!at_const(r) || !at_const(r)->resolve) return std::nullopt;
+          return show_threshold(r.figure, *at_const(r)->resolve);
+        }));
+    t.back().needs = {"figure", key};
+  }
+  t.push_back(item_key(p + ".window", list,
+      [p](Rules& rs, const std::string& text, bool) -> std::string {
+        for (auto w : {al::RuleWindow::k10s, al::RuleWindow::k1m, al::RuleWindow::k5m}) {
+          if (text == al::window_name(w)) {
+            rs.back().window = w;
+            return {};
+          }
+        }
+        return p + ".window: expected 10s, 1m or 5m, got '" + text + "'";
+      },
+      [](const al::RuleSpec& r) -> std::optional<std::string> {
+        return std::string(al::window_name(r.window));
+      }));
+  t.push_back(item_key(p + ".for", list,
+      [p](Rules& rs, const std::string& text, bool null) {
+        return parse_duration(p + ".for", text, null, {0, kDay}, rs.back().for_ms);
+      },
+      [](const al::RuleSpec& r) -> std::optional<std::string> {
+        return format_duration_ms(r.for_ms);
+      }));
+  t.push_back(item_key(p + ".keep_firing_for", list,
+      [p](Rules& rs, const std::string& text, bool null) {
+        return parse_duration(p + ".keep_firing_for", text, null, {0, kDay},
+                              rs.back().keep_firing_for_ms);
+      },
+      [](const al::RuleSpec& r) -> std::optional<std::string> {
+        return format_duration_ms(r.keep_firing_for_ms);
+      }));
+  t.push_back(item_key(p + ".min_requests", list,
+      [p](Rules& rs, const std::string& text, bool null) {
+        return parse_count(p + ".min_requests", text, null, 0, 1'000'000'000,
+                           rs.back().min_requests);
+      },
+      [](const al::RuleSpec& r) -> std::optional<std::string> {
+        return std::to_string(r.min_requests);
+      }));
+  t.push_back(item_key(p + ".route", list,
+      [p](Rules& rs, const std::string& text, bool null) {
+        return check_route(p + ".route", text, null, rs.back().route);
+      },
+      [](const al::RuleSpec& r) { return show_route(r.route); }));
+  t.push_back(item_key(p + ".method", list,
+      [p](Rules& rs, const std::string& text, bool null) {
+        return check_method(p + ".method", text, null, rs.back().method);
+      },
+      [](const al::RuleSpec& r) { return show_method(r.method); }));
+}
+
+void add_slos(std::vector<Field>& t) {
+  const std::string p = "slos";
+  auto list = [](auto& c) -> auto& { return c.slos; };
+  using Slos = std::vector<al::SloSpec>;
+  t.push_back(items(p, list));
+  t.back().check_item = [p](const Config& c) {
+    std::vector<Problem> out;
+    const al::SloSpec& s = c.slos.back();
+    if (s.kind == al::SloKind::kLatency && s.latency_threshold_ms == 0)
+      out.push_back({{p + ".kind"}, "SLO '" + s.name + "' of kind latency needs a threshold"});
+    return out;
+  };
+  t.push_back(item_key(p + ".name", list,
+      [p](Slos& ss, const std::string& text, bool null) -> std::string {
+        if (auto err = check_name(p + ".name", text, null); !err.empty()) return err;
+        ss.back().name = text;
+        return unique_name(p + ".name", ss, "SLO");
+      },
+      [](const al::SloSpec& s) -> std::optional<std::string> { return yaml_quote(s.name); }));
+  t.back().required = true;
+  t.push_back(item_key(p + ".kind", list,
+      [p](Slos& ss, const std::string& text, bool) -> std::string {
+        if (text == "availability") {
+          ss.back().kind = al::SloKind::kAvailability;
+        } else if (text == "latency") {
+          ss.back().kind = al::SloKind::kLatency;
+        } else {
+          return p + ".kind: expected availability or latency, got '" + text + "'";
+        }
+        return {};
+      },
+      [](const al::SloSpec& s) -> std::optional<std::string> {
+        return s.kind == al::SloKind::kLatency ? "latency" : "availability";
+      }));
+  t.push_back(item_key(p + ".objective", list,
+      [p](Slos& ss, const std::string& text, bool null) -> std::string {
+        double v = 0;
+        std::string err = parse_percent(p + ".objective", text, null, v);
+        if (!err.empty()) return err;
+        if (v <= 0 || v >= 1)
+          return p + ".objective must be strictly between 0% and 100%, got " + text;
+        ss.back().objective = v;
+        return {};
+      },
+      [](const al::SloSpec& s) -> std::optional<std::string> {
+        return format_percent(s.objective);
+      }));
+  t.back().required = true;
+  t.push_back(item_key(p + ".threshold", list,
+      [p](Slos& ss, const std::string& text, bool null) -> std::string {
+        if (ss.back().kind != al::SloKind::kLatency)
+          return p + ".threshold applies only to kind: latency (an availability SLO counts "
+                     "errors)";
+        return parse_duration(p + ".threshold", text, null, {1, kDay},
+                              ss.back().latency_threshold_ms);
+      },
+      [](const al::SloSpec& s) -> std::optional<std::string> {
+        if (s.kind != al::SloKind::kLatency) return std::nullopt;
+        return format_duration_ms(s.latency_threshold_ms);
+      }));
+  t.back().needs = {"kind"};
+  t.push_back(item_key(p + ".route", list,
+      [p](Slos& ss, const std::string& text, bool null) {
+        return check_route(p + ".route", text, null, ss.back().route);
+      },
+      [](const al::SloSpec& s) { return show_route(s.route); }));
+  t.push_back(item_key(p + ".method", list,
+      [p](Slos& ss, const std::string& text, bool null) {
+        return check_method(p + ".method", text, null, ss.back().method);
+      },
+      [](const al::SloSpec& s) { return show_method(s.method); }));
+}
+
+template <class At>
+Field url_list(std::string path, At at) {
+  Field f;
+  f.path = path;
+  f.shape = Shape::kList;
+  f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
+  f.set = [path, at](Config& c, const std::string& text, bool null) -> std::string {
+    if (null || text.empty()) return path + ": empty URL";
+    HttpUrl url;
+    try {
+      url = parse_http_url(text);
+    } catch (const ConfigError& e) {
+      return path + ": " + e.what();
+    }
+    for (const HttpUrl& u : at(c)) {
+      if (u == url) return path + ": '" + text + "' is listed twice";
+    }
+    at(c).push_back(url);
+    return {};
+  };
+  f.show = [at](const Config& c) {
+    std::string out = "[";
+    for (size_t i = 0; i < at(c).size(); ++i) {
+      if (i > 0) out += ", ";
+      out += yaml_quote(at(c)[i].to_string());
+    }
+    return out + "]";
+  };
+  return f;
+}
+
+void add_alerts(std::vector<Field>& t) {
+  t.push_back(boolean("alerts.default_rules", [](auto& c) -> auto& { return c.alerts.default_rules; }));
+  add_rules(t);
+  {
+    Field labels;
+    labels.path = "alerts.labels";
+    labels.shape = Shape::kMap;
+    labels.copy = [](Config& to, const Config& from) { to.alerts.labels = from.alerts.labels; };
+    labels.set_entry = [](Config& c, const std::string& name, const std::string& text,
+                          bool null) -> std::string {
+      if (std::string err = check_label_name(name); !err.empty()) return err;
+      if (null) return missing("alerts.labels." + name, "a label value");
+      for (const auto& [n, unused] : c.alerts.labels) {
+        if (n == name) return "alerts.labels: '" + name + "' is set twice";
+      }
+      c.alerts.labels.emplace_back(name, text);
+      return {};
+    };
+    labels.show = [](const Config& c) {
+      std::string out = "{";
+      for (size_t i = 0; i < c.alerts.labels.size(); ++i) {
+        if (i > 0) out += ", ";
+        const auto& [name, value] = c.alerts.labels[i];
+        out += yaml_quote(name) + ": " + yaml_quote(value);
+      }
+      return out + "}";
+    };
+    t.push_back(labels);
+  }
+  t.push_back(url_list("alerts.delivery.alertmanager_urls",
+                       [](auto& c) -> auto& { return c.alerts.delivery.alertmanager_urls; }));
+  t.push_back(url_list("alerts.delivery.webhook_urls",
+                       [](auto& c) -> auto& { return c.alerts.delivery.webhook_urls; }));
+  t.push_back(duration("alerts.delivery.resend_interval", {kSecond, kDay},
+                       [](auto& c) -> auto& { return c.alerts.delivery.resend_interval_ms; }));
+  t.push_back(duration("alerts.delivery.timeout", {100, 5 * kMinute},
+                       [](auto& c) -> auto& { return c.alerts.delivery.timeout_ms; }));
+  t.push_back(count("alerts.delivery.queue_max", 1, 1'000'000,
+                    [](auto& c) -> auto& { return c.alerts.delivery.queue_max; }));
+}
+
+void add_access_log(std::vector<Field>& t) {
+  {
+    Field path;
+    path.path = "access_log.path";
+    path.copy = [](Config& to, const Config& from) { to.access_log.path = from.access_log.path; };
+    path.set = [](Config& c, const std::string& text, bool null) -> std::string {
+      // Made relative to the config file's directory by the loader, which knows it.
+      c.access_log.path = null ? "" : text;
+      return {};
+    };
+    path.show = [](const Config& c) { return yaml_quote(c.access_log.path); };
+    t.push_back(path);
+  }
+  {
+    Field rate;
+    rate.path = "access_log.sample_rate";
+    rate.copy = [](Config& to, const Config& from) {
+      to.access_log.sample_rate = from.access_log.sample_rate;
+    };
+    rate.set = [](Config& c, const std::string& text, bool null) {
+      return parse_percent("access_log.sample_rate", text, null, c.access_log.sample_rate);
+    };
+    rate.show = [](const Config& c) { return format_percent(c.access_log.sample_rate); };
+    t.push_back(rate);
+  }
+  t.push_back(boolean("access_log.always_log_errors",
+                      [](auto& c) -> auto& { return c.access_log.always_log_errors; }));
+  t.push_back(duration("access_log.slow", {1, kDay, true},
+                       [](auto& c) -> auto& { return c.access_log.slow_ms; }));
+  t.push_back(boolean("access_log.include_query",
+                      [](auto& c) -> auto& { return c.access_log.include_query; }));
+  t.push_back(count("access_log.queue_max_bytes", 64 * kKiB, kGiB,
+                    [](auto& c) -> auto& { return c.access_log.queue_max_bytes; }));
+}
+
 std::vector<Field> build() {
   std::vector<Field> t;
   const DurationRange timeout{1, kDay};
@@ -347,7 +967,7 @@ std::vector<Field> build() {
   {
     Field patterns;
     patterns.path = "routes.patterns";
-    patterns.list = true;
+    patterns.shape = Shape::kList;
     patterns.set = [](Config& c, const std::string& text, bool null) -> std::string {
       if (null) return "routes.patterns: empty pattern";
       if (std::string err = check_pattern(text); !err.empty())
@@ -371,6 +991,9 @@ std::vector<Field> build() {
   t.push_back(count("routes.max", 1, 10'000, [](auto& c) -> auto& { return c.routes.max; }));
   // The route table is sized once: ids index every worker's per-route figures.
   t.back().restart_only = true;
+  add_alerts(t);
+  add_slos(t);
+  add_access_log(t);
   t.push_back(boolean("measure", [](auto& c) -> auto& { return c.measure; }));
   // Switching it under exchanges in flight would record half-timed samples.
   t.back().restart_only = true;

@@ -29,6 +29,7 @@ std::string read(const std::string& path) {
 
 // The dotted key paths of a block-style YAML file, from indentation alone (the example is
 // written that way; a flow mapping there would make this test fail, not pass wrongly).
+// "- key: v" starts a list item whose keys are the list key's ("rules.name").
 std::set<std::string> keys_of(const std::string& yaml) {
   std::set<std::string> keys;
   std::vector<std::pair<size_t, std::string>> stack;  // indentation, name
@@ -36,6 +37,7 @@ std::set<std::string> keys_of(const std::string& yaml) {
   for (std::string line; std::getline(in, line);) {
     size_t indent = line.find_first_not_of(' ');
     if (indent == std::string::npos || line[indent] == '#') continue;
+    if (line.compare(indent, 2, "- ") == 0) indent = line.find_first_not_of(' ', indent + 1);
     size_t colon = line.find(':', indent);
     if (colon == std::string::npos) continue;
     while (!stack.empty() && stack.back().first >= indent) stack.pop_back();
@@ -44,13 +46,35 @@ std::set<std::string> keys_of(const std::string& yaml) {
     std::string name = line.substr(indent, colon - indent);
     std::string rest = line.substr(colon + 1);
     size_t value = rest.find_first_not_of(' ');
-    if (value == std::string::npos || rest[value] == '#') {
-      stack.emplace_back(indent, name);  // a section
-    } else {
-      keys.insert(path + name);
-    }
+    // Pushed either way: a key with a value ("rules: []") may have example items below.
+    stack.emplace_back(indent, name);
+    if (value != std::string::npos && rest[value] != '#') keys.insert(path + name);
   }
   return keys;
+}
+
+// The example's commented-out list items, uncommented: a line "#- key: v" starts one,
+// and lines "#  key: v" with the '#' in the same column continue it.
+std::string example_items(const std::string& yaml) {
+  std::string out;
+  std::istringstream in(yaml);
+  size_t column = std::string::npos;  // of the '#' of the item being read
+  for (std::string line; std::getline(in, line);) {
+    size_t hash = line.find_first_not_of(' ');
+    bool start = hash != std::string::npos && line.compare(hash, 2, "#-") == 0;
+    bool more = column != std::string::npos && hash == column &&
+                line.compare(hash, 3, "#  ") == 0 && line.size() > hash + 3 &&
+                line[hash + 3] != ' ';
+    if (start) column = hash;
+    if (!start && !more) {
+      column = std::string::npos;
+      out += line + "\n";
+      continue;
+    }
+    line[hash] = ' ';
+    out += line + "\n";
+  }
+  return out;
 }
 
 }  // namespace
@@ -68,7 +92,8 @@ TEST(Docs, ExampleConfigIsTheDefaults) {
 
 TEST(Docs, ExampleConfigHasEveryKey) {
   ASSERT_NE(source_root(), "");
-  std::set<std::string> in_example = keys_of(read(source_root() + "/conf/sidemeter.example.yaml"));
+  std::set<std::string> in_example =
+      keys_of(example_items(read(source_root() + "/conf/sidemeter.example.yaml")));
   std::vector<std::string> schema = schema_keys();
   EXPECT_EQ(in_example, std::set<std::string>(schema.begin(), schema.end()));
 }
@@ -84,4 +109,12 @@ TEST(Docs, ReadmeReferenceHasEveryKey) {
 TEST(Docs, KeysOfParsesNesting) {
   EXPECT_EQ(keys_of("a: 1\nb:\n  c: 2  # x\n  d:\n    e: 3\nf: 4\n"),
             (std::set<std::string>{"a", "b.c", "b.d.e", "f"}));
+}
+
+TEST(Docs, KeysOfReadsListItems) {
+  EXPECT_EQ(keys_of("a:\n  l: []\n  m:\n    - x: 1\n      y: 2\n    - x: 3\nb: 4\n"),
+            (std::set<std::string>{"a.l", "a.m.x", "a.m.y", "b"}));
+  EXPECT_EQ(keys_of(example_items("a:\n  l: []  # e.g.\n  #- x: 1  # c\n  #  y: 2\n"
+                                  "  # prose: not a key\nb: 1\n")),
+            (std::set<std::string>{"a.l", "a.l.x", "a.l.y", "b"}));
 }

@@ -59,6 +59,24 @@ stats:
 routes:
   patterns: []
   max: 100
+alerts:
+  default_rules: true
+  rules: []
+  labels: {}
+  delivery:
+    alertmanager_urls: []
+    webhook_urls: []
+    resend_interval: 1m
+    timeout: 10s
+    queue_max: 1000
+slos: []
+access_log:
+  path: ""
+  sample_rate: 100%
+  always_log_errors: true
+  slow: 0s
+  include_query: false
+  queue_max_bytes: 4194304
 measure: true
 )");
 }
@@ -85,14 +103,33 @@ TEST(PrintConfig, DurationsInTheirNaturalUnit) {
 }
 
 TEST(PrintConfig, EveryKeyOfTheSchema) {
-  const Config defaults;
-  const std::string printed = print_config(defaults);
+  // One rule and one SLO with every optional key, so the item keys show too.
+  auto r = load_text(
+      "alerts:\n  rules: [{name: a, figure: latency.p99, warning: 2s, warning_resolve: 1s,"
+      " critical: 4s, critical_resolve: 3s, route: /a, method: GET}]\n"
+      "slos: [{name: s, kind: latency, objective: 99%, threshold: 1s, route: /a,"
+      " method: GET}]\n");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+  const std::string printed = print_config(*r.config);
   for (const std::string& key : schema_keys()) {
     // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on "\n" + ... chains.
+    size_t dots = static_cast<size_t>(std::count(key.begin(), key.end(), '.'));
     std::string line(1, '\n');
-    line.append(2 * static_cast<size_t>(std::count(key.begin(), key.end(), '.')), ' ');
-    line.append(key, key.rfind('.') + 1).append(": ");
-    EXPECT_NE(printed.find(line), std::string::npos) << key;
+    line.append(2 * dots, ' ');
+    line.append(key, key.rfind('.') + 1).push_back(':');
+    // An item key: "    - name: " or "      figure: ".
+    std::string first = line, other = line;
+    if (dots > 0) {
+      first.insert(1 + 2 * dots, "- ");
+      other.insert(1 + 2 * dots, "  ");
+    }
+    bool found = false;
+    for (const std::string& l : {line, first, other}) {
+      // "key: value", or "key:" opening a block list
+      found = found || printed.find(l + " ") != std::string::npos ||
+              printed.find(l + "\n") != std::string::npos;
+    }
+    EXPECT_TRUE(found) << key << "\n" << printed;
   }
 }
 
