@@ -159,7 +159,7 @@ TEST_F(AlertsTest, SlowBackendFiresTheLatencyAlertAfterItsForAndResolvesWhenItRe
     const JsonValue* rare = find_alert(*stats, "SlowButNotEnoughRequests", "critical");
     ASSERT_NE(rare, nullptr);
     EXPECT_EQ(rare->get("state")->string, "ok");
-    EXPECT_TRUE(rare->get("value")->is_null());
+    EXPECT_EQ(rare->get("value")->type, JsonValue::Type::kNull);
   }
   // The firing alert is on /metrics; the rule held back by min_requests is 0.
   {

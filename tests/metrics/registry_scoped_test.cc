@@ -203,7 +203,9 @@ TEST_F(RegistryScoped, SloEventsLatencyNeverFlattered) {
 }
 
 TEST_F(RegistryScoped, FeedsARouteScopedRule) {
-  alerts::RuleSpec r;
+  // Built in place: GCC 12 at -O3 misreads a copied short std::string as uninitialized.
+  std::vector<alerts::RuleSpec> rules(1);
+  alerts::RuleSpec& r = rules[0];
   r.name = "SlowA";
   r.figure = alerts::FigureRef{alerts::Figure::kLatency, alerts::Stat::kMax,
                                UpstreamError::kNone};
@@ -211,7 +213,7 @@ TEST_F(RegistryScoped, FeedsARouteScopedRule) {
   r.route = "/a";
   r.window = alerts::RuleWindow::k10s;
   r.for_ms = 0;
-  alerts::Engine engine({r}, {});
+  alerts::Engine engine(std::move(rules), {});
   record_mix();
   tick();
   const Snapshot snap = reg_.snapshot();
