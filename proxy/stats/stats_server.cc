@@ -107,6 +107,7 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   stats::ConnectionLimits limits;
   ConfigStatus config_status;
   std::function<ReloadAnswer()> reload_handler;
+  std::function<stats::ExpositionExtras::AccessLog()> access_log_source;
 
   uv_tcp_t listener{};
   uv_udp_t udp{};
@@ -350,6 +351,7 @@ void StatsServer::Impl::serve_metrics(StatsConnection& c, const StatsRequest& r)
   extras.config_reloads_success = config_status.reloads_success;
   extras.config_reloads_failure = config_status.reloads_failure;
   extras.config_last_reload_success_s = config_status.last_reload_success_s;
+  if (access_log_source) extras.access_log = access_log_source();
   std::string body;
   body.reserve(64 * 1024);
   stats::append_exposition(snapshot(), extras, format, body);
@@ -535,6 +537,10 @@ void StatsServer::set_config_status(const ConfigStatus& status) {
 }
 void StatsServer::set_reload_handler(std::function<ReloadAnswer()> handler) {
   impl_->reload_handler = std::move(handler);
+}
+void StatsServer::set_access_log_source(
+    std::function<stats::ExpositionExtras::AccessLog()> source) {
+  impl_->access_log_source = std::move(source);
 }
 bool StatsServer::reconfigure(const stats::StatsOptions& options, std::string& error) {
   return impl_->reconfigure(options, error);
