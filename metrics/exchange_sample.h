@@ -2,6 +2,7 @@
 // One record per HTTP exchange, filled by the proxy as the exchange goes and handed to
 // metrics exactly once, at its end. Plain data: metrics must not know about libuv or the
 // proxy's types, and the proxy must not know how aggregation works.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -76,6 +77,18 @@ struct ExchangeSample {
   DownstreamError downstream_error = DownstreamError::kNone;
   // Static string ("cl_and_te", "obs_fold", ...) when downstream_error==kRequestRejected.
   const char* reject_reason = nullptr;
+
+  // For the access log, valid only during record() like `path`; metrics ignores them.
+  // The client's address: numeric IP (no brackets) and port.
+  std::string_view client_ip;
+  uint16_t client_port = 0;
+  // Filled only while the access log is on (empty otherwise, and when absent): the
+  // request target's query string without the '?', and the first `traceparent` and
+  // `x-request-id` request field values, each cut to kMaxCapturedValue bytes.
+  std::string_view query;
+  std::string_view traceparent;
+  std::string_view x_request_id;
 };
+inline constexpr size_t kMaxCapturedValue = 256;
 
 }  // namespace sidemeter::metrics

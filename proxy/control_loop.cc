@@ -42,7 +42,8 @@ struct ControlLoop::PendingSnapshot {
 ControlLoop::ControlLoop(conf::CommandLine cli, ConfigSnapshotPtr snapshot,
                          metrics::Registry& registry, ProcessState& process,
                          std::vector<std::unique_ptr<Worker>>& workers,
-                         std::optional<conf::HostPort> demo_upstream)
+                         std::optional<conf::HostPort> demo_upstream,
+                         access_log::Writer* access_log)
     : cli_(std::move(cli)),
       demo_upstream_(std::move(demo_upstream)),
       current_(snapshot),
@@ -50,6 +51,7 @@ ControlLoop::ControlLoop(conf::CommandLine cli, ConfigSnapshotPtr snapshot,
       registry_(registry),
       process_(process),
       workers_(workers),
+      access_log_(access_log),
       probe_(&loop_) {
   uv_loop_init(&loop_);
   loop_.data = this;
@@ -80,7 +82,7 @@ int ControlLoop::run() {
     static_cast<ControlLoop*>(s->data)->on_signal(signum);
   };
   for (auto [handle, signum] : {std::pair{&sigterm_, SIGTERM}, std::pair{&sigint_, SIGINT},
-                                std::pair{&sighup_, SIGHUP}}) {
+                                std::pair{&sighup_, SIGHUP}, std::pair{&sigusr1_, SIGUSR1}}) {
     uv_signal_init(&loop_, handle);
     handle->data = this;
     uv_signal_start(handle, on_signal, signum);
@@ -116,6 +118,13 @@ int ControlLoop::run() {
   }
   stats_->set_reload_handler([this] { return reload("http"); });
   stats_->set_upstream_reachable([this] { return current_->upstream->reachable(); });
+  if (access_log_ != nullptr) {
+    stats_->set_access_log_source([this] {
+      const access_log::Counters c = access_log_->counters();
+      return stats::ExpositionExtras::AccessLog{c.lines_written, c.dropped_queue_full,
+                                                c.dropped_write_error};
+    });
+  }
   update_config_status();
 
   bool all_started = true;
@@ -152,6 +161,11 @@ int ControlLoop::run() {
 void ControlLoop::on_signal(int signum) {
   if (signum == SIGHUP) {
     reload("SIGHUP");
+    return;
+  }
+  if (signum == SIGUSR1) {
+    // The writer thread closes and opens the file (logged as access_log_opened).
+    if (access_log_ != nullptr) access_log_->reopen();
     return;
   }
   begin_drain(signum);
@@ -269,6 +283,8 @@ void ControlLoop::publish(ConfigSnapshotPtr snapshot) {
   if (after.alerts != before.alerts || after.slos != before.slos) alerting_->reconfigure(after);
   if (after.upstream.resolve_interval_ms != before.upstream.resolve_interval_ms)
     start_resolve_timer();
+  // The workers take sampling and queue size from the snapshot; the writer the path.
+  if (access_log_ != nullptr) access_log_->set_path(after.access_log.path);
 }
 
 void ControlLoop::broadcast(const WorkerCommand& command) {
@@ -327,6 +343,7 @@ void ControlLoop::shutdown() {
   uv_close(H(&sigterm_), nullptr);
   uv_close(H(&sigint_), nullptr);
   uv_close(H(&sighup_), nullptr);
+  uv_close(H(&sigusr1_), nullptr);
   uv_close(H(&tick_timer_), nullptr);
   uv_close(H(&resolve_timer_), nullptr);
   uv_close(H(&drain_timer_), nullptr);

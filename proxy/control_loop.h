@@ -11,6 +11,7 @@
 
 #include "conf/config.h"
 #include "metrics/registry.h"
+#include "proxy/access_log/writer.h"
 #include "proxy/config_snapshot.h"
 #include "proxy/control/alerting.h"
 #include "proxy/memory_release.h"
@@ -33,9 +34,11 @@ class ControlLoop {
  public:
   // `cli` is kept: every reload reads the same file and applies the same flags over it.
   // `demo_upstream`, when set, replaces the upstream of every loaded config (--demo).
+  // `access_log` (may be null): gets each published access_log.path, and SIGUSR1.
   ControlLoop(conf::CommandLine cli, ConfigSnapshotPtr snapshot, metrics::Registry& registry,
               ProcessState& process, std::vector<std::unique_ptr<Worker>>& workers,
-              std::optional<conf::HostPort> demo_upstream);
+              std::optional<conf::HostPort> demo_upstream,
+              access_log::Writer* access_log = nullptr);
   ~ControlLoop();
   // Binds the stats port; false with `error` set.
   bool start_stats(std::string& error);
@@ -71,10 +74,12 @@ class ControlLoop {
   metrics::Registry& registry_;
   ProcessState& process_;
   std::vector<std::unique_ptr<Worker>>& workers_;
+  access_log::Writer* access_log_;
   uv_loop_t loop_;
   uv_signal_t sigterm_;
   uv_signal_t sigint_;
   uv_signal_t sighup_;
+  uv_signal_t sigusr1_;  // reopen the access log (logrotate)
   uv_timer_t tick_timer_;
   uv_timer_t resolve_timer_;
   uv_timer_t drain_timer_;

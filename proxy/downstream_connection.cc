@@ -93,7 +93,9 @@ void DownstreamConnection::accept_and_start(uv_stream_t* listener, bool over_cap
     return;
   }
   transport_.set_nodelay();
-  client_ip_ = transport_.peer_address().ip();
+  const net::SocketAddress peer = transport_.peer_address();
+  client_ip_ = peer.ip();
+  client_port_ = peer.valid() ? peer.port() : 0;
   state_ = State::kIdle;
   arm_timer(config().timeouts.downstream_idle_ms);
   if (transport_.start_reading() != 0) close_now(true);
@@ -148,6 +150,8 @@ void DownstreamConnection::process_input(std::string_view data) {
       }
       sample_ = metrics::ExchangeSample{};
       sample_.t.request_first_byte = now();
+      sample_.client_ip = client_ip_;
+      sample_.client_port = client_port_;
       in_exchange_ = true;
       state_ = State::kRequest;
       worker_.gauges().requests_active.inc();
@@ -202,6 +206,7 @@ http::SinkAction DownstreamConnection::on_head(const http::MessageHead& head) {
   sample_.path = head.path;
   sample_.t.request_headers_done = now();
   sample_.request_head_bytes = head.wire_bytes;
+  if (worker_.access_log_on()) capture_for_access_log(head);
   http10_client_ = head.version_minor == 0;
   keep_alive_ = keep_alive_ && head.keep_alive && !worker_.draining();
   request_chunked_ = head.framing == http::BodyFraming::kChunked;
@@ -568,6 +573,34 @@ void DownstreamConnection::record_exchange() {
   in_exchange_ = false;
   worker_.gauges().requests_active.dec();
   if (worker_.measuring()) worker_.recorder().record(sample_);
+}
+
+// Views into the parser's head storage, which stays put until reset_exchange(), after
+// the sample is recorded. Only while the access log is on: a walk over the fields.
+void DownstreamConnection::capture_for_access_log(const http::MessageHead& head) {
+  const size_t q = head.target.find('?');
+  if (q != std::string_view::npos) {
+    std::string_view query = head.target.substr(q + 1);
+    sample_.query = query.substr(0, query.find('#'));
+  }
+  auto iequals = [](std::string_view a, std::string_view lower) {
+    if (a.size() != lower.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      char c = a[i];
+      if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+      if (c != lower[i]) return false;
+    }
+    return true;
+  };
+  for (const http::HeaderField& f : head.fields) {
+    std::string_view* into = nullptr;
+    if (f.name.size() == 11 && iequals(f.name, "traceparent")) {
+      into = &sample_.traceparent;
+    } else if (f.name.size() == 12 && iequals(f.name, "x-request-id")) {
+      into = &sample_.x_request_id;
+    }
+    if (into != nullptr && into->empty()) *into = f.value.substr(0, metrics::kMaxCapturedValue);
+  }
 }
 
 void DownstreamConnection::reset_exchange() {

@@ -80,6 +80,7 @@ class DownstreamConnection final : public net::TransportHandler,
   void maybe_finish_exchange();
   void finish_exchange();
   void record_exchange();
+  void capture_for_access_log(const http::MessageHead& head);
   void reset_exchange();
   void reject_request(http::ParseError error);
   void respond_locally(uint16_t status, std::string_view detail, bool close);
@@ -111,6 +112,7 @@ class DownstreamConnection final : public net::TransportHandler,
   bool in_exchange_ = false;   // an exchange started and is not recorded yet
 
   std::string client_ip_;
+  uint16_t client_port_ = 0;
   std::string pending_in_;  // bytes read but not yet parsed (pipelining, backpressure)
   std::string out_;         // response bytes batched until the end of a read
   std::string up_out_;      // request bytes batched until the end of a read

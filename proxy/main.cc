@@ -10,6 +10,8 @@
 
 #include "conf/config.h"
 #include "metrics/registry.h"
+#include "proxy/access_log/recorder.h"
+#include "proxy/access_log/writer.h"
 #include "proxy/config_snapshot.h"
 #include "proxy/control/cpu_quota.h"
 #include "proxy/control_loop.h"
@@ -127,14 +129,22 @@ int main(int argc, char** argv) {
 
   ProcessState process;
   process.clock = &clock;
+  // The access log: one queue and one fan-out recorder per worker, one writer thread
+  // (started now if access_log.path is set, else by the first reload that sets it).
+  access_log::Writer access_log(config->access_log.path);
+  std::vector<std::unique_ptr<access_log::AccessLogRecorder>> access_recorders;
   std::vector<std::unique_ptr<Worker>> workers;
   for (uint32_t i = 0; i < workers_count; ++i) {
     auto& shard = registry.add_shard();
-    workers.push_back(
-        std::make_unique<Worker>(int(i), process, fds[i], shard, shard.gauges(), snapshot));
+    auto& queue = access_log.add_buffer(config->access_log.queue_max_bytes);
+    access_recorders.push_back(
+        std::make_unique<access_log::AccessLogRecorder>(int(i), shard, queue, registry.routes()));
+    workers.push_back(std::make_unique<Worker>(int(i), process, fds[i], shard, shard.gauges(),
+                                               snapshot, access_recorders.back().get()));
   }
+  access_log.start();
 
-  ControlLoop control(cli, snapshot, registry, process, workers, demo_upstream);
+  ControlLoop control(cli, snapshot, registry, process, workers, demo_upstream, &access_log);
   if (!control.start_stats(error))
     return start_failed("stats_listen_failed", config->stats.address.to_string(), error);
 
@@ -151,6 +161,7 @@ int main(int argc, char** argv) {
                           {"version", SIDEMETER_VERSION}});
   if (demo) demo->start_traffic(listen_addr.port());
   int rc = control.run();
+  access_log.stop();  // the workers are done: write what they queued
   if (demo) demo->stop();
   return rc;
 }

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "proxy/access_log/recorder.h"
 #include "proxy/downstream_connection.h"
 #include "proxy/log.h"
 #include "proxy/memory_release.h"
@@ -13,17 +14,31 @@
 namespace sidemeter {
 
 Worker::Worker(int index, ProcessState& process, int listen_fd, metrics::Recorder& recorder,
-               metrics::WorkerGauges& gauges, ConfigSnapshotPtr snapshot)
+               metrics::WorkerGauges& gauges, ConfigSnapshotPtr snapshot,
+               access_log::AccessLogRecorder* access_log)
     : index_(index),
       process_(process),
       listen_fd_(listen_fd),
       recorder_(recorder),
+      access_log_(access_log),
+      active_recorder_(&recorder),
       gauges_(gauges),
       snapshot_(std::move(snapshot)),
       measuring_(snapshot_->config->measure),
       read_buffer_(std::make_unique<net::ReadBuffer>()) {
   uv_loop_init(&loop_);
   pool_ = std::make_unique<UpstreamPool>(*this);
+  configure_access_log();  // before the thread starts: no race with it
+}
+
+void Worker::configure_access_log() {
+  const conf::AccessLog& cfg = snapshot_->config->access_log;
+  if (access_log_ == nullptr || cfg.path.empty()) {
+    active_recorder_ = &recorder_;
+    return;
+  }
+  access_log_->configure(cfg);
+  active_recorder_ = access_log_;
 }
 
 Worker::~Worker() {
@@ -100,6 +115,7 @@ void Worker::apply(ConfigSnapshotPtr snapshot) {
     pool_->close_all();
   }
   snapshot_ = std::move(snapshot);
+  configure_access_log();  // path, sampling and queue size apply from the next record
   // measuring_ stays: `measure` is restart-only (a switch mid-exchange would record
   // half-timed samples).
 }

@@ -21,6 +21,9 @@
 
 namespace sidemeter {
 
+namespace access_log {
+class AccessLogRecorder;
+}
 class DownstreamConnection;
 class UpstreamPool;
 
@@ -42,8 +45,11 @@ using WorkerCommand = std::variant<worker_command::Drain, worker_command::ForceS
 
 class Worker {
  public:
+  // access_log: the access log's recorder for this worker (it passes every sample on to
+  // `recorder` too), used while the configuration has access_log.path set; may be null.
   Worker(int index, ProcessState& process, int listen_fd, metrics::Recorder& recorder,
-         metrics::WorkerGauges& gauges, ConfigSnapshotPtr snapshot);
+         metrics::WorkerGauges& gauges, ConfigSnapshotPtr snapshot,
+         access_log::AccessLogRecorder* access_log = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -61,7 +67,10 @@ class Worker {
   uv_loop_t* loop() { return &loop_; }
   net::ReadBuffer* read_buffer() { return read_buffer_.get(); }
   UpstreamPool& pool() { return *pool_; }
-  metrics::Recorder& recorder() { return recorder_; }
+  // The shard, or the access log's fan-out (shard + log line) while the log is on.
+  metrics::Recorder& recorder() { return *active_recorder_; }
+  // Connections fill the sample's access-log-only fields (query, trace headers) only then.
+  bool access_log_on() const { return active_recorder_ != &recorder_; }
   metrics::WorkerGauges& gauges() { return gauges_; }
   // The newest configuration this worker has adopted.
   const ConfigSnapshotPtr& snapshot() const { return snapshot_; }
@@ -86,6 +95,7 @@ class Worker {
   void on_command(WorkerCommand& command);
   void stop_connections(bool force);
   void apply(ConfigSnapshotPtr snapshot);
+  void configure_access_log();
   void close_listener();
   void maybe_finish();
   static void on_connection(uv_stream_t* server, int status);
@@ -94,6 +104,8 @@ class Worker {
   ProcessState& process_;
   int listen_fd_;
   metrics::Recorder& recorder_;
+  access_log::AccessLogRecorder* access_log_;
+  metrics::Recorder* active_recorder_;
   metrics::WorkerGauges& gauges_;
   ConfigSnapshotPtr snapshot_;
   bool measuring_ = true;

@@ -229,6 +229,18 @@ void error_counters(Writer& w, const metrics::Snapshot& snap) {
   w.counter("sidemeter_upstream_retries", {}, double(t.upstream_retries));
 }
 
+void access_log(Writer& w, const ExpositionExtras& x) {
+  if (!x.access_log) return;
+  w.family("sidemeter_access_log_lines", Type::kCounter, "Access log lines written.");
+  w.counter("sidemeter_access_log_lines", {}, double(x.access_log->lines));
+  w.family("sidemeter_access_log_dropped", Type::kCounter,
+           "Access log lines dropped: a worker's queue was full, or the output failed.");
+  const Label full[] = {{"reason", "queue_full"}};
+  const Label failed[] = {{"reason", "write_error"}};
+  w.counter("sidemeter_access_log_dropped", full, double(x.access_log->dropped_queue_full));
+  w.counter("sidemeter_access_log_dropped", failed, double(x.access_log->dropped_write_error));
+}
+
 void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x) {
   const metrics::GaugeTotals& g = snap.gauges;
   w.family("http_server_active_requests", Type::kGauge, "Requests being served right now.");
@@ -272,6 +284,7 @@ void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x)
            "Unix time of the last successful configuration load (the start counts).");
   w.sample("sidemeter_config_last_reload_success_timestamp_seconds", "", {},
            x.config_last_reload_success_s);
+  access_log(w, x);
 }
 
 void alert_families(Writer& w, const ExpositionExtras& x) {

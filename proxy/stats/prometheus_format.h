@@ -5,6 +5,7 @@
 // prefix. Units are seconds and bytes throughout.
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -63,6 +64,13 @@ struct ExpositionExtras {
     uint64_t success = 0, failure = 0, dropped = 0;
   };
   std::span<const Delivery> deliveries;
+  // The access log's counters (proxy/access_log/writer.h); left out when absent.
+  struct AccessLog {
+    uint64_t lines = 0;
+    uint64_t dropped_queue_full = 0;
+    uint64_t dropped_write_error = 0;
+  };
+  std::optional<AccessLog> access_log;
 };
 
 void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,

@@ -107,6 +107,7 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   stats::ConnectionLimits limits;
   ConfigStatus config_status;
   std::function<ReloadAnswer()> reload_handler;
+  std::function<stats::ExpositionExtras::AccessLog()> access_log_source;
 
   uv_tcp_t listener{};
   uv_udp_t udp{};
@@ -359,6 +360,7 @@ void StatsServer::Impl::serve_metrics(StatsConnection& c, const StatsRequest& r)
   for (const AlertDeliveryCount& d : deliveries)
     deliveries_view.push_back({d.receiver, d.success, d.failure, d.dropped});
   extras.deliveries = deliveries_view;
+  if (access_log_source) extras.access_log = access_log_source();
   std::string body;
   body.reserve(64 * 1024);
   stats::append_exposition(snapshot(), extras, format, body);
@@ -544,6 +546,10 @@ void StatsServer::set_config_status(const ConfigStatus& status) {
 }
 void StatsServer::set_reload_handler(std::function<ReloadAnswer()> handler) {
   impl_->reload_handler = std::move(handler);
+}
+void StatsServer::set_access_log_source(
+    std::function<stats::ExpositionExtras::AccessLog()> source) {
+  impl_->access_log_source = std::move(source);
 }
 bool StatsServer::reconfigure(const stats::StatsOptions& options, std::string& error) {
   return impl_->reconfigure(options, error);

@@ -25,6 +25,7 @@
 
 #include "metrics/alerts/engine.h"
 #include "metrics/registry.h"
+#include "proxy/stats/prometheus_format.h"
 #include "proxy/stats/stats_options.h"
 
 namespace sidemeter {
@@ -88,6 +89,8 @@ class StatsServer {
     std::string body;
   };
   void set_reload_handler(std::function<ReloadAnswer()> handler);
+  // /metrics reads the access log's counters from this at each scrape (unset: no series).
+  void set_access_log_source(std::function<stats::ExpositionExtras::AccessLog()> source);
 
   struct Counters {
     uint64_t unauthorized = 0;         // 401 answers
