@@ -7,6 +7,7 @@
 
 #include "metrics/shard.h"
 #include "proxy/text/json_writer.h"
+#include "proxy/text/rfc3339.h"
 
 namespace sidemeter::access_log {
 namespace {
@@ -47,41 +48,16 @@ void append_bool_field(std::string& out, std::string_view key, bool v) {
   out += v ? "true" : "false";
 }
 
-void append_two(std::string& out, unsigned v) {
-  out.push_back(char('0' + v / 10 % 10));
-  out.push_back(char('0' + v % 10));
-}
 
 }  // namespace
 
-void append_rfc3339_ms(std::string& out, uint64_t unix_ms) {
-  const time_t secs = time_t(unix_ms / 1000);
-  tm t;
-  gmtime_r(&secs, &t);
-  text::append_uint(out, uint64_t(t.tm_year + 1900));
-  out.push_back('-');
-  append_two(out, unsigned(t.tm_mon + 1));
-  out.push_back('-');
-  append_two(out, unsigned(t.tm_mday));
-  out.push_back('T');
-  append_two(out, unsigned(t.tm_hour));
-  out.push_back(':');
-  append_two(out, unsigned(t.tm_min));
-  out.push_back(':');
-  append_two(out, unsigned(t.tm_sec));
-  out.push_back('.');
-  const unsigned ms = unsigned(unix_ms % 1000);
-  out.push_back(char('0' + ms / 100));
-  append_two(out, ms % 100);
-  out.push_back('Z');
-}
 
 void format_line(const metrics::ExchangeSample& s, const metrics::Derived& d,
                  const LineContext& ctx, std::string& out) {
   using metrics::DownstreamError;
   using metrics::UpstreamError;
   out += "{\"time\":\"";
-  append_rfc3339_ms(out, ctx.unix_ms);
+  text::append_rfc3339_ms(out, ctx.unix_ms);
   out += '"';
   append_key(out, "worker");
   text::append_int(out, ctx.worker);

@@ -29,8 +29,6 @@ struct LineContext {
 };
 void format_line(const metrics::ExchangeSample& s, const metrics::Derived& d,
                  const LineContext& ctx, std::string& out);
-// "2024-05-01T12:34:56.789Z"
-void append_rfc3339_ms(std::string& out, uint64_t unix_ms);
 
 // Which exchanges are written: errors (metrics::is_error) when always_log_errors,
 // exchanges at least slow_ms long when slow_ms > 0, and a sample_rate share of the rest.

@@ -120,7 +120,7 @@ class AccessLogTest : public ProxyTest {
 
 TEST_F(AccessLogTest, EveryLineParsesWithTheFields) {
   const std::string path = dir_.file("access.log");
-  start(scripted_upstream(), access_log_yaml(path, {"sample_rate: 1.0"}));
+  start(scripted_upstream(), access_log_yaml(path, {"sample_rate: 100%"}));
   RawClient c(port());
   ASSERT_TRUE(c.connected());
   const std::string trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -190,7 +190,7 @@ TEST_F(AccessLogTest, QueryKeptWhenConfigured) {
 TEST_F(AccessLogTest, SamplingWithinBinomialBound) {
   const std::string path = dir_.file("access.log");
   start(scripted_upstream(),
-        access_log_yaml(path, {"sample_rate: 0.2", "always_log_errors: true"}));
+        access_log_yaml(path, {"sample_rate: 20%", "always_log_errors: true"}));
   RawClient c(port());
   ASSERT_TRUE(c.connected());
   const int n = 1000;
@@ -207,7 +207,7 @@ TEST_F(AccessLogTest, SamplingWithinBinomialBound) {
 TEST_F(AccessLogTest, SlowAndFailedAlwaysPresent) {
   const std::string path = dir_.file("access.log");
   start(scripted_upstream(),
-        access_log_yaml(path, {"sample_rate: 0", "always_log_errors: true", "slow: 200ms"}));
+        access_log_yaml(path, {"sample_rate: 0%", "always_log_errors: true", "slow: 200ms"}));
   RawClient c(port());
   ASSERT_TRUE(c.connected());
   for (int round = 0; round < 3; ++round) {
@@ -275,7 +275,7 @@ TEST_F(AccessLogTest, ReloadTurnsItOnAndMovesIt) {
   ASSERT_TRUE(proxy_->wait_for_log("access_log_opened", soon())) << proxy_->log_text();
   EXPECT_EQ(get(c, "/one").status, 200);
   wait_for_line(first, "/one");
-  ASSERT_TRUE(proxy_->rewrite_config(base + access_log_yaml(second, {"sample_rate: 0"})));
+  ASSERT_TRUE(proxy_->rewrite_config(base + access_log_yaml(second, {"sample_rate: 0%"})));
   ASSERT_TRUE(proxy_->send_signal(SIGHUP));
   ASSERT_TRUE(proxy_->wait_for_count("access_log_opened", 2, soon()) >= 2) << proxy_->log_text();
   EXPECT_EQ(get(c, "/two").status, 200);     // not sampled any more

@@ -2,6 +2,8 @@
 // out; and the sampler's rules (rate, errors, slow).
 #include <gtest/gtest.h>
 
+#include "proxy/text/rfc3339.h"
+
 #include <cmath>
 #include <string>
 
@@ -163,7 +165,7 @@ TEST(FormatLine, HostileBytesStayValidJsonAndBounded) {
 
 TEST(Rfc3339, Epoch) {
   std::string out;
-  append_rfc3339_ms(out, 7);
+  text::append_rfc3339_ms(out, 7);
   EXPECT_EQ(out, "1970-01-01T00:00:00.007Z");
 }
 
