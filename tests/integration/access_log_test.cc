@@ -291,8 +291,9 @@ TEST_F(AccessLogTest, StoppedPipeReaderCostsNoLatency) {
   // The reader is there (so the proxy can open the FIFO) but never reads.
   const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   ASSERT_GE(reader, 0);
-  start(scripted_upstream(), access_log_yaml(fifo, {"queue_max_bytes: 16384"}));
-  // ~600-byte lines: the 64 KiB pipe and the 16 KiB queue are full after ~150.
+  start(scripted_upstream(), access_log_yaml(fifo, {"queue_max_bytes: 65536"}));
+  // ~600-byte lines: the 64 KiB pipe and the 64 KiB queue per worker (the least the
+  // schema allows) are full after ~330 of the 2000.
   const std::string long_path = "/fill/" + std::string(400, 'p');
   std::vector<std::thread> clients;
   std::atomic<int> ok{0};

@@ -244,7 +244,7 @@ TEST_F(AlertsTest, ReloadChangesAThresholdAndTheStateFollowsWithoutLosingHistory
   start_with(with("100ms", "10s"));
   backend_->delay_ms = 300;
   Traffic traffic(port(), 3);
-  ASSERT_TRUE(proxy_->wait_for_log(change("Slow", "warning", "pending", "firing"), long_wait()))
+  ASSERT_TRUE(proxy_->wait_for_log(change("Slow", "warning", "ok", "firing"), long_wait()))
       << proxy_->log_text();
   auto before = fetch_stats(proxy_->stats_port());
   ASSERT_TRUE(before);
@@ -255,7 +255,7 @@ TEST_F(AlertsTest, ReloadChangesAThresholdAndTheStateFollowsWithoutLosingHistory
   // Critical lowered below the injected 300 ms: it fires; the warning keeps its history.
   ASSERT_TRUE(proxy_->rewrite_config(make_config(upstream_->address(), with("100ms", "200ms"), 2)));
   ASSERT_TRUE(proxy_->send_signal(SIGHUP));
-  ASSERT_TRUE(proxy_->wait_for_log(change("Slow", "critical", "pending", "firing"), long_wait()))
+  ASSERT_TRUE(proxy_->wait_for_log(change("Slow", "critical", "ok", "firing"), long_wait()))
       << proxy_->log_text();
   auto after = fetch_stats(proxy_->stats_port());
   ASSERT_TRUE(after);

@@ -51,7 +51,7 @@ TEST(JsonFormat, DocumentFollowsTheSchema) {
   const JsonValue doc = parse_ok(text);
   EXPECT_EQ(keys(&doc),
             (std::vector<std::string>{"version", "uptime_s", "ticks", "upstream_up", "draining", "config_hash",
-                                      "windows", "routes", "connections", "process", "alerts"}));
+                                      "windows", "routes", "connections", "process", "alerts", "slos"}));
   EXPECT_EQ(keys(doc.get("windows")), (std::vector<std::string>{"10s", "1m", "5m", "total"}));
   const JsonValue* w = doc.at("windows.1m");
   ASSERT_NE(w, nullptr);
@@ -92,7 +92,9 @@ TEST(JsonFormat, DocumentFollowsTheSchema) {
   }
   EXPECT_GT(doc.at("process.rss_bytes")->number, 0);
   ASSERT_TRUE(doc.get("alerts")->is_array());
-  EXPECT_TRUE(doc.get("alerts")->array.empty());
+  EXPECT_TRUE(doc.get("alerts")->array.empty());  // no alert state handed in
+  ASSERT_TRUE(doc.get("slos")->is_array());
+  EXPECT_TRUE(doc.get("slos")->array.empty());
 }
 
 TEST(JsonFormat, WindowAndRouteFilters) {

@@ -363,7 +363,7 @@ TEST_F(StatsEndToEnd, ChromiumRendersTheDashboardFromTheStream) {
         "document.body.dataset.backfilled || 0,"
         "document.body.dataset.frames || 0,"
         "document.getElementById('ch-rps').dataset.points || 0,"
-        "document.querySelectorAll('#alerts li[data-state=firing]').length,"
+        "document.querySelectorAll('#alerts li[data-state=firing][data-rule=DemoTrafficSeen]').length,"
         "document.querySelectorAll('#slos .slo').length].join('|')\","
         "\"returnByValue\":true}";
     auto evaluate = [&] {
