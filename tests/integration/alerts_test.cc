@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/integration/control_plane.h"
+#include "tests/support/alertmanager.h"
 
 namespace sidemeter::testing {
 namespace {
@@ -313,6 +314,106 @@ alerts:
                                                {"slo", "items-availability"}}),
             1);
   EXPECT_GT(m.value("sidemeter_slo_memory_bytes", {}), 0);
+}
+
+// A rule that fires on any traffic, delivered to `url` with the labels a pod would add.
+std::string delivered_rule(const std::string& url, const std::string& warning) {
+  return R"(alerts:
+  default_rules: false
+  labels: {pod: sidemeter-test-0, namespace: shop}
+  delivery:
+    alertmanager_urls: [")" +
+         url + R"("]
+    resend_interval: 2s
+    timeout: 2s
+  rules:
+    - name: TrafficSeen
+      figure: rps
+      warning: )" +
+         warning + R"(
+      window: 10s
+      for: 0s
+)";
+}
+
+// Polls `pred` (which asks another process) until it holds or the deadline passes.
+template <typename Pred>
+bool poll_until(Pred pred, Deadline deadline) {
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(100));  // polling another process
+  }
+  return pred();
+}
+
+TEST_F(AlertsTest, AlertmanagerListsTheFiringAlertThenResolvesIt) {
+  if (!Alertmanager::installed())
+    GTEST_SKIP() << Alertmanager::kBinary << " not installed (Debian prometheus-alertmanager)";
+  Alertmanager am;
+  ASSERT_TRUE(am.started());
+  ASSERT_TRUE(am.wait_ready()) << am.log();
+  start_with(delivered_rule(am.url(), "0.1"));
+  Traffic traffic(port(), 1, milliseconds(50));
+  ASSERT_TRUE(proxy_->wait_for_log(change("TrafficSeen", "warning", "ok", "firing"), long_wait()))
+      << proxy_->log_text();
+
+  std::optional<JsonValue> seen;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        seen = am.listed("TrafficSeen", /*active_only=*/true).alert;
+        return seen.has_value();
+      },
+      long_wait()))
+      << am.log() << proxy_->log_text();
+  EXPECT_EQ(seen->at("status.state")->string, "active");
+  EXPECT_EQ(seen->at("labels.severity")->string, "warning");
+  EXPECT_EQ(seen->at("labels.pod")->string, "sidemeter-test-0");
+  EXPECT_EQ(seen->at("labels.namespace")->string, "shop");
+  ASSERT_NE(seen->at("annotations.value"), nullptr);
+
+  // The threshold raised by a reload: the alert resolves and Alertmanager is told once.
+  ASSERT_TRUE(proxy_->rewrite_config(
+      make_config(upstream_->address(), delivered_rule(am.url(), "1000000"), 2)));
+  ASSERT_TRUE(proxy_->send_signal(SIGHUP));
+  ASSERT_TRUE(proxy_->wait_for_log(change("TrafficSeen", "warning", "firing", "ok"), long_wait()))
+      << proxy_->log_text();
+  ASSERT_TRUE(poll_until(
+      [&] {
+        Alertmanager::Listing l = am.listed("TrafficSeen", /*active_only=*/true);
+        return l.answered && !l.alert.has_value();
+      },
+      long_wait()))
+      << "still active in Alertmanager\n" << am.log();
+  traffic.stop();
+  // Alertmanager may show the resolve before the sender has read its answer.
+  EXPECT_TRUE(poll_until(
+      [&] {
+        return fetch_metrics(proxy_->stats_port())
+                   .sum("sidemeter_alert_deliveries_total", {{"result", "success"}}) >= 2;
+      },
+      soon()));
+  EXPECT_EQ(fetch_metrics(proxy_->stats_port())
+                .sum("sidemeter_alert_deliveries_total", {{"result", "failure"}}),
+            0);
+}
+
+TEST_F(AlertsTest, ADeadAlertmanagerCostsTrafficNothingAndItsFailuresAreCounted) {
+  const std::string dead = "http://127.0.0.1:" + std::to_string(refused_port());
+  start_with(delivered_rule(dead, "0.1"));
+  Traffic traffic(port(), 2, milliseconds(5));
+  ASSERT_TRUE(proxy_->wait_for_log(change("TrafficSeen", "warning", "ok", "firing"), long_wait()))
+      << proxy_->log_text();
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return fetch_metrics(proxy_->stats_port())
+                   .sum("sidemeter_alert_deliveries_total", {{"result", "failure"}}) >= 2;
+      },
+      long_wait()))
+      << proxy_->log_text();
+  traffic.stop();
+  EXPECT_GT(traffic.done(), 0u);
+  EXPECT_EQ(traffic.failed(), 0u);  // every request answered while deliveries failed
+  EXPECT_TRUE(proxy_->wait_for_log("\"alert_delivery_failed\"", soon())) << proxy_->log_text();
 }
 
 }  // namespace

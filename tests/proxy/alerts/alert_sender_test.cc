@@ -4,16 +4,10 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <string>
@@ -23,11 +17,10 @@
 #include "proxy/alerts/alert_payload.h"
 #include "proxy/text/rfc3339.h"
 #include "tests/proxy/alerts/fake_receiver.h"
+#include "tests/support/alertmanager.h"
 #include "tests/support/http_message.h"
 #include "tests/support/json_value.h"
 #include "tests/support/socket.h"
-
-extern char** environ;
 
 namespace sidemeter::alerts {
 namespace {
@@ -465,117 +458,11 @@ TEST(AlertSenderTest, ReconfigureMovesReceiversKeepsCountersAndAppliesLabels) {
 // ---------------------------------------------------------------------------------------
 // A real Alertmanager.
 
-constexpr const char* kAlertmanagerBin = "/usr/bin/prometheus-alertmanager";
-
-std::optional<testing::HttpMessage> http_get(uint16_t port, const std::string& target) {
-  testing::Socket s = testing::Socket::connect_loopback(port);
-  if (!s.valid()) return std::nullopt;
-  std::string req = "GET " + target + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (s.write_all(req, testing::deadline_in(2s)) != testing::IoStatus::kOk) return std::nullopt;
-  testing::HttpMessage m;
-  testing::ReadOptions opts;
-  opts.deadline = testing::deadline_in(5s);
-  if (!testing::read_response(s, m, opts).ok()) return std::nullopt;
-  return m;
-}
-
-class Alertmanager {
- public:
-  Alertmanager() {
-    char tmpl[] = "/tmp/sidemeter-am-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) return;
-    dir_ = tmpl;
-    std::ofstream(dir_ + "/alertmanager.yml")
-        << "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n";
-    port_ = testing::refused_port();
-    std::vector<std::string> args = {
-        kAlertmanagerBin,
-        "--web.listen-address=127.0.0.1:" + std::to_string(port_),
-        "--cluster.listen-address=",
-        "--storage.path=" + dir_ + "/data",
-        "--config.file=" + dir_ + "/alertmanager.yml",
-        "--log.level=warn",
-    };
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    std::string log = dir_ + "/alertmanager.log";
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    if (posix_spawn(&pid_, kAlertmanagerBin, &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~Alertmanager() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      auto deadline = std::chrono::steady_clock::now() + 10s;
-      while (::waitpid(pid_, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          ::kill(pid_, SIGKILL);
-          ::waitpid(pid_, &status, 0);
-          break;
-        }
-        std::this_thread::sleep_for(20ms);
-      }
-    }
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
-  }
-  bool started() const { return pid_ > 0; }
-  uint16_t port() const { return port_; }
-  // Polls /-/ready until it answers 200, or the process exits, or 30 s pass.
-  bool wait_ready() {
-    auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
-      auto r = http_get(port_, "/-/ready");
-      if (r && r->status == 200) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-  std::string log() const {
-    std::ifstream f(dir_ + "/alertmanager.log");
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  }
-
- private:
-  std::string dir_;
-  uint16_t port_ = 0;
-  pid_t pid_ = -1;
-};
-
-// GET /api/v2/alerts...: `answered` once Alertmanager answered 200 with a JSON array;
-// `alert` is the one named `name`, if listed.
-struct Listing {
-  bool answered = false;
-  std::optional<JsonValue> alert;
-};
-Listing listed_alert(uint16_t port, const std::string& target, const std::string& name) {
-  Listing out;
-  auto r = http_get(port, target);
-  if (!r || r->status != 200) return out;
-  auto doc = parse_json(r->body);
-  if (!doc || !doc->is_array()) return out;
-  out.answered = true;
-  for (const JsonValue& a : doc->array)
-    if (str_at(a, "labels.alertname") == name) out.alert = a;
-  return out;
-}
-
 TEST(AlertSenderAlertmanagerTest, RealAlertmanagerListsTheAlertThenResolvesIt) {
-  if (::access(kAlertmanagerBin, X_OK) != 0)
-    GTEST_SKIP() << kAlertmanagerBin << " not installed (Debian package prometheus-alertmanager)";
-  Alertmanager am;
+  if (!testing::Alertmanager::installed())
+    GTEST_SKIP() << testing::Alertmanager::kBinary
+                 << " not installed (Debian package prometheus-alertmanager)";
+  testing::Alertmanager am;
   ASSERT_TRUE(am.started());
   ASSERT_TRUE(am.wait_ready()) << am.log();
 
@@ -594,7 +481,7 @@ TEST(AlertSenderAlertmanagerTest, RealAlertmanagerListsTheAlertThenResolvesIt) {
 
   std::optional<JsonValue> seen;
   EXPECT_TRUE(eventually([&] {
-    seen = listed_alert(am.port(), "/api/v2/alerts", name).alert;
+    seen = am.listed(name, /*active_only=*/false).alert;
     return seen && str_at(*seen, "status.state") == "active";
   }, 20s)) << am.log();
   ASSERT_TRUE(seen.has_value());
@@ -614,7 +501,7 @@ TEST(AlertSenderAlertmanagerTest, RealAlertmanagerListsTheAlertThenResolvesIt) {
   // Resolved: no longer listed as active (or listed with endsAt in the past).
   std::string last_seen;
   EXPECT_TRUE(eventually([&] {
-    Listing l = listed_alert(am.port(), "/api/v2/alerts?active=true", name);
+    testing::Alertmanager::Listing l = am.listed(name, /*active_only=*/true);
     if (!l.answered) return false;
     if (!l.alert) return true;
     last_seen = str_at(*l.alert, "status.state") + " endsAt " + str_at(*l.alert, "endsAt");
