@@ -447,6 +447,8 @@ std::string scopable_names() {
   for (size_t i = 0; i < size_t(al::Figure::kCount); ++i) {
     if (!al::route_scopable(al::Figure(i))) continue;
     out += std::string(out.empty() ? "" : ", ") + std::string(al::figure_name(al::Figure(i)));
+    // Per-route windows keep body byte totals, not size distributions.
+    if (al::is_bytes(al::Figure(i))) out += ".avg";
   }
   return out;
 }
@@ -524,7 +526,7 @@ void add_rules(std::vector<Field>& t) {
     };
     resolve(r.warning, "warning");
     resolve(r.critical, "critical");
-    if ((!r.route.empty() || r.method) && !al::route_scopable(r.figure.figure))
+    if ((!r.route.empty() || r.method) && !al::route_scopable(r.figure))
       out.push_back({{p + (r.route.empty() ? ".method" : ".route")},
                      "figure '" + al::figure_ref_name(r.figure) +
                          "' cannot be scoped to a route or method (only " + scopable_names() +

@@ -355,10 +355,14 @@ TEST(AlertsConfigErrors, OtherRuleKeys) {
             "OPTIONS, TRACE, PATCH, got 'get'");
   EXPECT_EQ(error_of(rule("name: a\nfigure: cpu\nwarning: 1%\nroute: /a\n")),
             "F:6:14: figure 'cpu' cannot be scoped to a route or method (only latency, "
-            "request_size, response_size, error_rate, rps can)");
+            "request_size.avg, response_size.avg, error_rate, rps can)");
   EXPECT_EQ(error_of(rule("name: a\nfigure: upstream_ttfb.p99\nwarning: 1s\nmethod: GET\n")),
             "F:6:15: figure 'upstream_ttfb.p99' cannot be scoped to a route or method (only "
-            "latency, request_size, response_size, error_rate, rps can)");
+            "latency, request_size.avg, response_size.avg, error_rate, rps can)");
+  // Per-route windows keep byte totals, so a route has an average size, no percentile.
+  EXPECT_EQ(error_of(rule("name: a\nfigure: response_size.p95\nwarning: 1MiB\nroute: /a\n")),
+            "F:6:14: figure 'response_size.p95' cannot be scoped to a route or method (only "
+            "latency, request_size.avg, response_size.avg, error_rate, rps can)");
 }
 
 TEST(AlertsConfigErrors, DuplicateRuleNames) {
