@@ -66,6 +66,17 @@ SizeSummary summarize_size(const Histogram& h, uint64_t max) {
 
 double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 
+// The counted part of a route window (out.seconds already set); latency is the caller's.
+void fill_route_counts(RouteWindowStats& out, const RouteScalars& sc) {
+  out.requests = sc.requests;
+  out.errors = sc.errors;
+  out.rps = ratio(double(sc.requests), out.seconds);
+  out.error_rate = ratio(double(sc.errors), double(sc.requests));
+  out.status_classes = sc.status_classes;
+  out.request_body_bytes = sc.request_body_bytes;
+  out.response_body_bytes = sc.response_body_bytes;
+}
+
 }  // namespace
 
 Registry::RouteAgg::RouteAgg(RouteKey k)
@@ -459,13 +470,7 @@ void Registry::fill_routes(Snapshot& snap) const {
       RouteWindowStats& out = rs.windows[w];
       const RouteScalars& sc = total ? agg.total : agg.win[w];
       out.seconds = covered_seconds(w);
-      out.requests = sc.requests;
-      out.errors = sc.errors;
-      out.rps = ratio(double(sc.requests), out.seconds);
-      out.error_rate = ratio(double(sc.errors), double(sc.requests));
-      out.status_classes = sc.status_classes;
-      out.request_body_bytes = sc.request_body_bytes;
-      out.response_body_bytes = sc.response_body_bytes;
+      fill_route_counts(out, sc);
       if (total) {
         out.latency = summarize_duration(agg.total_latency, agg.max_ever);
       } else if (w > 0) {
@@ -586,13 +591,7 @@ RouteWindowStats Registry::scoped_window(std::string_view route, std::optional<M
       }
     }
   }
-  out.requests = sc.requests;
-  out.errors = sc.errors;
-  out.rps = ratio(double(sc.requests), out.seconds);
-  out.error_rate = ratio(double(sc.errors), double(sc.requests));
-  out.status_classes = sc.status_classes;
-  out.request_body_bytes = sc.request_body_bytes;
-  out.response_body_bytes = sc.response_body_bytes;
+  fill_route_counts(out, sc);
   out.latency = summarize_duration(latency, max);
   return out;
 }
