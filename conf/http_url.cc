@@ -28,12 +28,7 @@ bool name_char(char c) {
 
 std::string HttpUrl::to_string() const {
   std::string out = "http://";
-  bool v6 = host.find(':') != std::string::npos;
-  if (v6) out.push_back('[');
-  out.append(host);
-  if (v6) out.push_back(']');
-  out.push_back(':');
-  out.append(std::to_string(port));
+  out.append(HostPort{host, port}.to_string());
   out.append(path);
   return out;
 }

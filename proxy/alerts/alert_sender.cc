@@ -31,19 +31,6 @@ constexpr uint64_t kMaxBackoffMs = 30'000;
 enum class Kind : uint8_t { kAlertmanager, kWebhook };
 std::string_view kind_name(Kind k) { return k == Kind::kAlertmanager ? "alertmanager" : "webhook"; }
 
-std::string url_text(const conf::HttpUrl& url) {
-  std::string s = "http://";
-  if (url.host.find(':') != std::string::npos) {
-    s += "[" + url.host + "]";
-  } else {
-    s += url.host;
-  }
-  s += ':';
-  text::append_uint(s, url.port);
-  s += url.path.empty() ? "/" : url.path;
-  return s;
-}
-
 // <base path>/api/v2/alerts, whatever the base ends with.
 std::string alertmanager_target(const conf::HttpUrl& url) {
   std::string base = url.path;
@@ -142,7 +129,7 @@ struct AlertSender::Impl {
     r->impl = this;
     r->kind = kind;
     r->url = url;
-    r->name = url_text(url);
+    r->name = url.to_string();
     r->counter = counter_for(kind, r->name);
     uv_timer_init(&loop, &r->retry_timer);
     r->retry_timer.data = r;
