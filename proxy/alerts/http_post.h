@@ -1,7 +1,8 @@
 #pragma once
 // One HTTP/1.1 POST on a libuv loop, for alert delivery: resolve (numeric hosts skip the
-// resolver; of a name's addresses the first IPv4 one is tried, else the first), connect, write the request (Host, Content-Type: application/json,
-// Content-Length, Connection: close), read the status line and the rest of the answer
+// resolver; of a name's addresses the first IPv4 one is tried, else the first), connect,
+// write the request (Host, Content-Type: application/json, Content-Length,
+// Connection: close), read the status line and the rest of the answer
 // (to its Content-Length or EOF, at most 64 KiB). The whole attempt, resolution
 // included, is bounded by one timeout. Plain http only.
 //
