@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <string_view>
 
 #include "proxy/log.h"
 
@@ -195,9 +196,10 @@ bool Writer::write_slot(Slot& s) {
       // Whole lines of at most PIPE_BUF bytes: a pipe takes them entirely or not at all,
       // so another writer of the same pipe (the process log on stderr) cannot land in
       // the middle of one.
-      const char* end = static_cast<const char*>(memrchr(p, '\n', PIPE_BUF));
-      if (end == nullptr) end = static_cast<const char*>(memchr(p, '\n', n));
-      n = end != nullptr ? size_t(end - p) + 1 : n;
+      const std::string_view pending(p, n);
+      size_t end = pending.rfind('\n', PIPE_BUF - 1);
+      if (end == std::string_view::npos) end = pending.find('\n');
+      n = end != std::string_view::npos ? end + 1 : n;
     }
     ssize_t w = is_socket_ ? ::send(fd_, p, n, MSG_DONTWAIT | MSG_NOSIGNAL) : ::write(fd_, p, n);
     if (w > 0) {
