@@ -246,6 +246,15 @@ bool parse_decimal(const std::string& text, double& out) {
   return ec == std::errc() && end == text.data() + text.size();
 }
 
+// "99.9" (a valid decimal) → the double nearest 0.999: read with the exponent shifted, so
+// 99.9% is 0.999, not 99.9 / 100 = 0.9990000000000001.
+double percent_to_ratio(const std::string& decimal) {
+  const std::string shifted = decimal + "e-2";
+  double out = 0;
+  std::from_chars(shifted.data(), shifted.data() + shifted.size(), out);
+  return out;
+}
+
 // The fewest decimals that read back (divided by `divisor`) as exactly `value`, so that
 // printing and loading again gives the same number and the same hash.
 std::string format_decimal(double value, double divisor) {
@@ -256,7 +265,9 @@ std::string format_decimal(double value, double divisor) {
     if (ec != std::errc()) return "0";  // unreachable for the bounded values kept here
     std::string text(buf, end);
     double back = 0;
-    if (decimals >= 17 || (parse_decimal(text, back) && back / divisor == value)) return text;
+    if (decimals >= 17 || (parse_decimal(text, back) &&
+                           (divisor == 100 ? percent_to_ratio(text) : back / divisor) == value))
+      return text;
   }
 }
 
@@ -290,7 +301,7 @@ std::string parse_percent(const std::string& path, const std::string& text, bool
   if (!parse_decimal(number, value))
     return path + ": expected a percentage like 1% or 99.9%, got '" + text + "'";
   if (value > 100) return path + " must be 0%-100%, got " + text;
-  out = value / 100;
+  out = percent_to_ratio(number);
   return {};
 }
 

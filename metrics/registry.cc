@@ -621,27 +621,38 @@ alerts::EventCounts Registry::slo_events(const alerts::SloSpec& slo) const {
   const uint64_t threshold_ns = slo.latency_threshold_ms > UINT64_MAX / kNsPerMs
                                     ? UINT64_MAX
                                     : slo.latency_threshold_ms * kNsPerMs;
-  uint64_t requests = 0, errors = 0, fast = 0;
+  uint64_t requests = 0, errors = 0, fast = 0, timed = 0;
   std::lock_guard lock(mu_);
   if (service) {
     requests = total_.requests;
     errors = total_.errors;
     if (latency) {
-      fast = count_at_most(total_durations_[size_t(DurationMetric::kLatency)], threshold_ns);
+      const Histogram& h = total_durations_[size_t(DurationMetric::kLatency)];
+      fast = count_at_most(h, threshold_ns);
+      timed = h.count();
     }
   } else {
     for (RouteKey key : matching_keys(id, slo.method)) {
       const RouteAgg& agg = *route_aggs_[key];
       requests += agg.total.requests;
       errors += agg.total.errors;
-      if (latency) fast += count_at_most(agg.total_latency, threshold_ns);
+      if (latency) {
+        fast += count_at_most(agg.total_latency, threshold_ns);
+        timed += agg.total_latency.count();
+      }
     }
   }
   // Counters are read one after another while workers record, so a reading may see an
   // error or a latency whose request it does not count yet: clamp, never exceed total.
   alerts::EventCounts out;
   out.total = requests;
-  out.good = latency ? std::min(fast, requests) : (requests > errors ? requests - errors : 0);
+  // A failed exchange is never good, however fast it failed. Requests without a latency
+  // are already bad (not in the histogram) and taken to be errors; the other errors come
+  // off the fast ones (stricter than exact when some of them were slow, never kinder).
+  const uint64_t untimed = requests > timed ? requests - timed : 0;
+  const uint64_t timed_errors = errors > untimed ? errors - untimed : 0;
+  const uint64_t fast_ok = fast > timed_errors ? fast - timed_errors : 0;
+  out.good = latency ? std::min(fast_ok, requests) : (requests > errors ? requests - errors : 0);
   return out;
 }
 

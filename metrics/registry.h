@@ -71,7 +71,9 @@ class Registry {
   //    bound is <= the threshold, so the SLI is never flattered: the only requests
   //    misjudged are good ones in the bucket straddling the threshold, i.e. within one
   //    bucket width (< 1/64 = 1.6 % of the threshold; 8.2 us at 1 ms .. 8.4 ms at 1 s)
-  //    below it, counted bad. Requests without a latency (no response sent) count bad.
+  //    below it, counted bad. Requests without a latency (no response sent) count bad,
+  //    and so does every error (is_error), however fast: errors are taken off the fast
+  //    count, which errs strict when some errors were also slow.
   // Service scope (route "" and no method) reads the service figures, otherwise the
   // matching (route, method) aggregates as in scoped_window. Thread-safe w.r.t. tick().
   alerts::EventCounts slo_events(const alerts::SloSpec& slo) const;

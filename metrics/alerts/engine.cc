@@ -1,5 +1,6 @@
 #include "metrics/alerts/engine.h"
 
+#include <cmath>
 #include <utility>
 
 #include "metrics/alerts/figures.h"
@@ -61,8 +62,14 @@ struct Slo {
 
     const double b5m = state.burn_rates[0], b30m = state.burn_rates[1];
     const double b1h = state.burn_rates[2], b6h = state.burn_rates[3];
-    step(0, b30m, b6h > kSlowBurn && b30m > kSlowBurn, now_ns, now_unix_ms, out);
-    step(1, b5m, b1h > kFastBurn && b5m > kFastBurn, now_ns, now_unix_ms, out);
+    // A pair is judged only once its long window holds enough events for one bad event
+    // to fit the budget (1 / (1 - objective): 1000 at 99.9 %); before that, right after a
+    // start or on a trickle of traffic, a single error would read as a burn of hundreds.
+    const double enough = std::ceil(1.0 / (1.0 - objective) - 1e-9);
+    const bool judge_6h = double(tracker.sum(kBurnWindowMinutes[3], now_ns).total) >= enough;
+    const bool judge_1h = double(tracker.sum(kBurnWindowMinutes[2], now_ns).total) >= enough;
+    step(0, b30m, judge_6h && b6h > kSlowBurn && b30m > kSlowBurn, now_ns, now_unix_ms, out);
+    step(1, b5m, judge_1h && b1h > kFastBurn && b5m > kFastBurn, now_ns, now_unix_ms, out);
   }
 
   void step(size_t i, double value, bool breaching, uint64_t now_ns, uint64_t now_unix_ms,

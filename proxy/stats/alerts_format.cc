@@ -53,12 +53,21 @@ void alert(std::string& out, const AlertState& a) {
   text::append_json_string(out, unit_of(a.figure));
   key(out, "window", first);
   text::append_json_string(out, a.window);
+  // 0: the alert has not changed state since the process started.
   key(out, "since", first);
-  out += '"';
-  text::append_rfc3339_ms(out, a.since_unix_ms);
-  out += '"';
+  if (a.since_unix_ms == 0) {
+    out += "null";
+  } else {
+    out += '"';
+    text::append_rfc3339_ms(out, a.since_unix_ms);
+    out += '"';
+  }
   key(out, "since_unix_ms", first);
-  text::append_uint(out, a.since_unix_ms);
+  if (a.since_unix_ms == 0) {
+    out += "null";
+  } else {
+    text::append_uint(out, a.since_unix_ms);
+  }
   key(out, "active_since", first);
   if (a.active_since_unix_ms == 0) {
     out += "null";

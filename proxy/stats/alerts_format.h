@@ -3,7 +3,8 @@
 //   "alerts": [A], "slos": [O]
 // A = {"rule", "severity", "state": "ok"|"pending"|"firing", "value": n|null,
 //      "threshold", "comparison": "above"|"below", "figure", "unit": "ms"|"bytes"|"ratio"|"",
-//      "window", "since": RFC 3339, "since_unix_ms", "active_since": RFC 3339|null
+//      "window", "since": RFC 3339|null (null: unchanged since start), "since_unix_ms",
+//      "active_since": RFC 3339|null
 //      (pending or firing since), "active_since_unix_ms": n|null,
 //      "labels": {"route", "method", "slo"}}
 // O = {"name", "kind": "availability"|"latency", "objective", "threshold_ms" (latency),

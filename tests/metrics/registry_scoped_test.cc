@@ -202,6 +202,19 @@ TEST_F(RegistryScoped, SloEventsLatencyNeverFlattered) {
   EXPECT_EQ(reg_.slo_events(slo).good, 5u);
 }
 
+TEST_F(RegistryScoped, SloEventsLatencyCountsFastErrorsBad) {
+  alerts::SloSpec slo;
+  slo.kind = alerts::SloKind::kLatency;
+  slo.latency_threshold_ms = 300;
+  shard_.record(sample(200, 10 * kMs, "/a", Method::kGet));
+  shard_.record(sample(502, 5 * kMs, "/a", Method::kGet));  // a fast failure: still bad
+  shard_.record(sample(200, 20 * kMs, "/a", Method::kGet));
+  tick();
+  const alerts::EventCounts c = reg_.slo_events(slo);
+  EXPECT_EQ(c.total, 3u);
+  EXPECT_EQ(c.good, 2u);
+}
+
 TEST_F(RegistryScoped, FeedsARouteScopedRule) {
   // Built in place: GCC 12 at -O3 misreads a copied short std::string as uninitialized.
   std::vector<alerts::RuleSpec> rules(1);

@@ -182,6 +182,24 @@ TEST(Slo, InjectedErrorsFireTheFastBurnAlertWithinItsWindows) {
   EXPECT_EQ(d.warning().state, State::kFiring);  // 30m still burns 1000 / 31000 / 0.001
 }
 
+TEST(Slo, OneErrorRightAfterStartPagesNobody) {
+  // 50 good and 1 bad in the first seconds against 99.9 %: a burn of about 20 over every
+  // window, but the 1h and 6h windows hold fewer than 1 / 0.001 = 1000 events, so
+  // neither pair is judged. At 1000 events the same share would fire.
+  SloDriver d({availability()});
+  d.at(1 * kSec);
+  d.add(51, 1);
+  EXPECT_TRUE(d.at(4 * kSec).empty());
+  EXPECT_NEAR(d.slo().burn_rates[0], (1.0 / 51) / 0.001, 1e-9);
+  EXPECT_EQ(d.critical().state, State::kOk);
+  EXPECT_EQ(d.warning().state, State::kOk);
+  d.add(949, 18);  // 1000 events, 19 bad: 1.9 %, burn 19
+  auto& changes = d.at(8 * kSec);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(d.critical().state, State::kFiring);
+  EXPECT_EQ(d.warning().state, State::kFiring);
+}
+
 TEST(Slo, LowBurnFiresNothing) {
   // 0.2 % errors against 99.9 %: burn 2 everywhere, under 6 and 14.4, for 7 hours.
   SloDriver d({availability()});
