@@ -627,6 +627,7 @@ void DownstreamConnection::reset_exchange() {
 void DownstreamConnection::reject_request(http::ParseError error) {
   auto info = http::parse_error_info(error);
   sample_.downstream_error = metrics::DownstreamError::kRequestRejected;
+  if (!parser_.head_complete()) sample_.method = to_metrics_method(parser_.request_method());
   sample_.reject_reason = info.reason;
   if (up_ != nullptr) {  // part of it was already forwarded: that connection is spoiled
     up_->abandon();
@@ -651,6 +652,11 @@ void DownstreamConnection::respond_locally(uint16_t status, std::string_view det
   if (close) keep_alive_ = false;
   out_.clear();
   http::append_local_response(status, detail, !keep_alive_, out_);
+  // What the client gets is what it would have got from the upstream: count it alike.
+  const size_t head_end = out_.find("\r\n\r\n");
+  const size_t head_bytes = head_end == std::string::npos ? out_.size() : head_end + 4;
+  sample_.response_head_bytes = head_bytes;
+  sample_.response_body_bytes = out_.size() - head_bytes;
   response_head_sent_ = true;
   response_complete_ = true;
   flush();

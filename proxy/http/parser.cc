@@ -1095,6 +1095,7 @@ bool Parser::message_in_progress() const {
 }
 
 bool Parser::head_complete() const { return impl_->head_done; }
+Method Parser::request_method() const { return impl_->head.method; }
 uint64_t Parser::body_wire_bytes() const { return impl_->body_wire; }
 
 uint64_t Parser::head_wire_bytes() const {

@@ -99,6 +99,10 @@ class Parser {
   bool head_complete() const;
   uint64_t body_wire_bytes() const;  // body bytes consumed so far incl. chunk framing
   uint64_t head_wire_bytes() const;
+  // Requests: the method once the request line has been read (also when the message was
+  // then refused, e.g. CONNECT, so a rejection is counted under the method it came with);
+  // kOther before that.
+  Method request_method() const;
 
  private:
   struct Impl;

@@ -664,8 +664,23 @@ TEST_F(MeasurementTest, RejectedRequestNeverReachesTheUpstreamFigures) {
   EXPECT_EQ(count(s, "windows.total.upstream_connect_ms.count"), 0u);
   EXPECT_EQ(count(s, "windows.total.upstream_total_ms.count"), 0u);
   EXPECT_EQ(count(s, "windows.total.errors"), 0u) << "a 4xx of our own is not a server error";
+  // The answer the client got is counted like any response: its body's bytes.
+  EXPECT_EQ(count(s, "windows.total.response_bytes.total"), resp.body.size());
+  EXPECT_GT(resp.body.size(), 0u);
   EXPECT_EQ(upstream_->connections(), 0u);
   EXPECT_EQ(upstream_->bytes_received(), 0u);
+}
+
+TEST_F(MeasurementTest, RefusedConnectIsCountedUnderItsMethod) {
+  start(TestUpstream::fixed("ok"));
+  HttpMessage resp = fetch("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+  EXPECT_EQ(resp.status, 405);
+  std::optional<JsonValue> doc = settled_stats(proxy_->stats_port(), 1);
+  ASSERT_TRUE(doc.has_value());
+  const JsonValue* routes = doc->get("routes");
+  ASSERT_TRUE(routes && routes->array.size() == 1) << "one (route, method) pair";
+  EXPECT_EQ(routes->array[0].get("method")->string, "CONNECT");
+  EXPECT_EQ(count(*doc, "windows.total.rejected.connect_not_allowed"), 1u);
 }
 
 class MeasurementBlame : public MeasurementTest {
