@@ -29,7 +29,8 @@ Derived derive(const PhaseTimes& t, bool upstream_reused) {
     // the upstream connection, and the upstream working on the request (sent -> response
     // complete). Whatever the union of those leaves of the total is the proxy's own:
     // parsing and forwarding the request, forwarding the response, queueing in our loop.
-    // (A missing request_sent, e.g. a failure before sending, falls back to connect start.)
+    // (A missing request_sent, e.g. a failure before sending, falls back to connect start;
+    // an attempt that failed waited until it failed, so that is its end.)
     const uint64_t lo = t.request_first_byte;
     const uint64_t hi = t.response_last_byte_written;
     struct Interval {
@@ -46,7 +47,7 @@ Derived derive(const PhaseTimes& t, bool upstream_reused) {
     add(lo, t.request_body_done);
     add(t.upstream_connect_start, t.upstream_connect_done);
     add(t.upstream_request_sent != 0 ? t.upstream_request_sent : t.upstream_connect_start,
-        t.upstream_response_done);
+        t.upstream_response_done != 0 ? t.upstream_response_done : t.upstream_failed);
     for (int i = 1; i < n; ++i)  // insertion sort of at most three
       for (int j = i; j > 0 && iv[j].a < iv[j - 1].a; --j) std::swap(iv[j], iv[j - 1]);
     uint64_t waited = 0, cur_a = 0, cur_b = 0;

@@ -51,6 +51,7 @@ struct PhaseTimes {
   uint64_t upstream_request_sent = 0;  // request head written to upstream socket
   uint64_t upstream_first_byte = 0;    // first response byte from upstream
   uint64_t upstream_response_done = 0; // response complete from upstream
+  uint64_t upstream_failed = 0;        // the attempt failed for good (reset, close, timeout)
   uint64_t response_last_byte_written = 0;  // last response byte written downstream
 };
 

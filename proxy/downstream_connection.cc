@@ -506,6 +506,7 @@ void DownstreamConnection::on_upstream_failed(metrics::UpstreamError error) {
     return;
   }
   sample_.upstream_error = error;
+  sample_.t.upstream_failed = now();
   if (!response_head_sent_) {
     bool timeout = error == metrics::UpstreamError::kConnectTimeout ||
                    error == metrics::UpstreamError::kResponseTimeout;

@@ -690,6 +690,9 @@ class MeasurementBlame : public MeasurementTest {
     start([reset](UpstreamConn& c) {
       HttpMessage req;
       if (!c.read_request(req)) return;
+      // The upstream holds the request a while before giving up on it: that wait is the
+      // upstream's, not the proxy's overhead.
+      std::this_thread::sleep_for(kUpstreamHold);
       if (reset) {
         c.reset();
       } else {
@@ -710,8 +713,15 @@ class MeasurementBlame : public MeasurementTest {
     EXPECT_EQ(count(s, "windows.total.errors"), 1u);
     EXPECT_EQ(count(s, "windows.total.retries"), 0u) << "a fresh connection is never retried";
     EXPECT_EQ(count(s, "windows.total.upstream_ttfb_ms.count"), 0u) << "no first byte came";
+    const double latency = s.at("windows.total.latency_ms.max")->number;
+    const double overhead = s.at("windows.total.proxy_overhead_ms.max")->number;
+    EXPECT_GE(latency, double(kUpstreamHold.count()));
+    // Overhead is what is left once the upstream's wait is taken out: well under the hold
+    // on any machine (it was the whole hold before the failure time was recorded).
+    EXPECT_LT(overhead, latency - 0.5 * double(kUpstreamHold.count()));
     EXPECT_EQ(upstream_->connections(), 1u);
   }
+  static constexpr std::chrono::milliseconds kUpstreamHold{200};
 
   // The pooled-connection race, made deterministic: the upstream answers the first request
   // on its first connection, then drops that connection when the next request arrives on

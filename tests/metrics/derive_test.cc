@@ -34,6 +34,19 @@ TEST(Derive, FullExchange) {
   EXPECT_EQ(d.proxy_overhead, 40u);
 }
 
+TEST(Derive, AFailedAttemptWaitedUntilItFailed) {
+  // The upstream closed after 330 ns without a response (closed_early); a 502 went out.
+  PhaseTimes t = full();
+  t.upstream_first_byte = 0;
+  t.upstream_response_done = 0;
+  t.upstream_failed = 500;
+  const Derived d = derive(t, false);
+  ASSERT_TRUE(d.has_proxy_overhead);
+  EXPECT_FALSE(d.has_upstream_total);  // no response: no upstream duration
+  // The same waits as a full exchange: the wait on the upstream is not the proxy's.
+  EXPECT_EQ(d.proxy_overhead, 40u);
+}
+
 TEST(Derive, ReusedConnectionHasNoConnectTime) {
   PhaseTimes t = full();
   t.upstream_connect_done = t.upstream_connect_start;
