@@ -318,8 +318,19 @@ class Loader {
         failed = true;
       }
     }
-    if (failed || !f.check_item) return;
+    if (!f.check_item) return;
     for (const Problem& p : f.check_item(config_)) {
+      // A check across keys whose input was already reported wrong would only repeat
+      // that error in other words (or judge a default). Checks that name their keys run
+      // whatever else failed in the item, so every independent mistake shows at once.
+      bool depends_on_wrong = failed && p.paths.empty();
+      for (const std::string& path : p.paths) {
+        const std::string name = path.substr(std::min(path.size(), f.path.size() + 1));
+        depends_on_wrong = depends_on_wrong || wrong.count(name) != 0;
+      }
+      // A rule's figure or an SLO's kind decides what every other key means.
+      depends_on_wrong = depends_on_wrong || wrong.count("figure") != 0 || wrong.count("kind") != 0;
+      if (depends_on_wrong) continue;
       YAML::Mark at = item.Mark();
       for (const std::string& path : p.paths) {
         if (auto m = marks.find(path); m != marks.end()) {

@@ -512,9 +512,10 @@ void add_rules(std::vector<Field>& t) {
   t.back().check_item = [p](const Config& c) {
     std::vector<Problem> out;
     const al::RuleSpec& r = c.alerts.rules.back();
-    std::string rule = "rule '" + r.name + "'";
+    // The name may itself be the mistake (reported on its own): then say "this rule".
+    std::string rule = r.name.empty() ? std::string("this rule") : "rule '" + r.name + "'";
     if (!r.warning && !r.critical) {
-      out.push_back({{}, rule + " has neither warning nor critical"});
+      out.push_back({{p + ".warning", p + ".critical"}, rule + " has neither warning nor critical"});
       return out;
     }
     bool above = r.comparison == al::Comparison::kAbove;
@@ -686,7 +687,8 @@ void add_slos(std::vector<Field>& t) {
     std::vector<Problem> out;
     const al::SloSpec& s = c.slos.back();
     if (s.kind == al::SloKind::kLatency && s.latency_threshold_ms == 0)
-      out.push_back({{p + ".kind"}, "SLO '" + s.name + "' of kind latency needs a threshold"});
+      out.push_back({{p + ".threshold", p + ".kind"},
+                     "SLO '" + s.name + "' of kind latency needs a threshold"});
     return out;
   };
   t.push_back(item_key(p + ".name", list,

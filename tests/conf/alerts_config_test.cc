@@ -365,6 +365,19 @@ TEST(AlertsConfigErrors, OtherRuleKeys) {
             "latency, request_size.avg, response_size.avg, error_rate, rps can)");
 }
 
+TEST(AlertsConfigErrors, IndependentMistakesInOneRuleShowTogether) {
+  // A misspelt key does not hide that the rule has no threshold (found by a new user).
+  auto r = load_text(
+      "alerts:\n  rules:\n    - name: NoThr\n      figure: latency.p99\n      treshold: 1s\n");
+  EXPECT_EQ(r.errors, (std::vector<std::string>{
+                          "F:5:7: unknown key 'treshold' in an entry of alerts.rules",
+                          "F:3:7: rule 'NoThr' has neither warning nor critical"}));
+  // A wrong figure still keeps the checks that depend on it quiet.
+  r = load_text("alerts:\n  rules:\n    - {name: a, figure: latnecy.p99, warning: 1s}\n");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("unknown figure"), std::string::npos) << r.errors[0];
+}
+
 TEST(AlertsConfigErrors, DuplicateRuleNames) {
   auto r = load_text(
       "alerts:\n  rules:\n    - {name: a, figure: cpu, warning: 1%}\n"
