@@ -565,17 +565,28 @@ RouteWindowStats Registry::scoped_window(std::string_view route, std::optional<M
   };
 
   RouteScalars sc;
-  Histogram latency(kDurationLayout);
   uint64_t max = 0;
+  // One matching key (a route and method, or a route seen with one method) over a window
+  // that keeps a running histogram: read that histogram in place, no merged copy (the
+  // copy is most of a scoped rule's cost).
+  const Histogram* latency = nullptr;
+  std::optional<Histogram> merged;
+  if (keys.size() == 1 && (total || wi > 0)) {
+    const RouteAgg& agg = *route_aggs_[keys[0]];
+    latency = total ? &agg.total_latency : &agg.win_latency[wi - 1];
+  } else {
+    merged.emplace(kDurationLayout);
+    latency = &*merged;
+  }
   for (RouteKey key : keys) {
     const RouteAgg& agg = *route_aggs_[key];
     if (total) {
       sc.add(agg.total);
-      latency.add(agg.total_latency);
+      if (merged) merged->add(agg.total_latency);
       max = std::max(max, agg.max_ever);
     } else {
       sc.add(agg.win[wi]);
-      if (wi > 0) latency.add(agg.win_latency[wi - 1]);
+      if (merged && wi > 0) merged->add(agg.win_latency[wi - 1]);
     }
   }
   if (!total) {
@@ -587,12 +598,12 @@ RouteWindowStats Registry::scoped_window(std::string_view route, std::optional<M
       for (const RouteDelta& d : s->routes) {
         if (!matches(d.key)) continue;
         max = std::max(max, d.latency.max);
-        if (wi == 0) d.latency.add_to(latency);
+        if (wi == 0) d.latency.add_to(*merged);
       }
     }
   }
   fill_route_counts(out, sc);
-  out.latency = summarize_duration(latency, max);
+  out.latency = summarize_duration(*latency, max);
   return out;
 }
 
