@@ -11,7 +11,8 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 g++ -std=c++20 -O1 -Wall -Wextra -I"$root" -o "$tmp/check" "$here/check_manifests.cc" \
-  "$root"/conf/*.cc $(pkg-config --cflags --libs yaml-cpp libcrypto)
+  "$root"/conf/*.cc "$root"/metrics/alerts/spec.cc "$root"/metrics/exchange_sample.cc \
+  $(pkg-config --cflags --libs yaml-cpp libcrypto)
 "$tmp/check" "$tmp/rules.yaml" "$here"/configmap.yaml "$here"/deployment.yaml \
   "$here"/service.yaml "$here"/podmonitor.yaml "$here"/prometheus-rules.yaml \
   "$here"/kustomization.yaml
