@@ -28,6 +28,26 @@ std::string_view unit_of(const std::string& figure) {
   return "";
 }
 
+// `name` as RFC 3339 and `name`_unix_ms as a number, both null when unix_ms is 0.
+void times(std::string& out, std::string_view name, uint64_t unix_ms, bool& first) {
+  key(out, name, first);
+  if (unix_ms == 0) {
+    out += "null";
+  } else {
+    out += '"';
+    text::append_rfc3339_ms(out, unix_ms);
+    out += '"';
+  }
+  std::string ms_key(name);
+  ms_key += "_unix_ms";
+  key(out, ms_key, first);
+  if (unix_ms == 0) {
+    out += "null";
+  } else {
+    text::append_uint(out, unix_ms);
+  }
+}
+
 void alert(std::string& out, const AlertState& a) {
   bool first = true;
   out += '{';
@@ -53,35 +73,9 @@ void alert(std::string& out, const AlertState& a) {
   text::append_json_string(out, unit_of(a.figure));
   key(out, "window", first);
   text::append_json_string(out, a.window);
-  // 0: the alert has not changed state since the process started.
-  key(out, "since", first);
-  if (a.since_unix_ms == 0) {
-    out += "null";
-  } else {
-    out += '"';
-    text::append_rfc3339_ms(out, a.since_unix_ms);
-    out += '"';
-  }
-  key(out, "since_unix_ms", first);
-  if (a.since_unix_ms == 0) {
-    out += "null";
-  } else {
-    text::append_uint(out, a.since_unix_ms);
-  }
-  key(out, "active_since", first);
-  if (a.active_since_unix_ms == 0) {
-    out += "null";
-  } else {
-    out += '"';
-    text::append_rfc3339_ms(out, a.active_since_unix_ms);
-    out += '"';
-  }
-  key(out, "active_since_unix_ms", first);
-  if (a.active_since_unix_ms == 0) {
-    out += "null";
-  } else {
-    text::append_uint(out, a.active_since_unix_ms);
-  }
+  // since: 0 until the alert first changes state; active_since: 0 while ok.
+  times(out, "since", a.since_unix_ms, first);
+  times(out, "active_since", a.active_since_unix_ms, first);
   key(out, "labels", first);
   out += '{';
   bool first_label = true;
