@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "proxy/exchange_method.h"
+#include "proxy/http/field_rules.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/worker.h"
 
@@ -584,20 +585,11 @@ void DownstreamConnection::capture_for_access_log(const http::MessageHead& head)
     std::string_view query = head.target.substr(q + 1);
     sample_.query = query.substr(0, query.find('#'));
   }
-  auto iequals = [](std::string_view a, std::string_view lower) {
-    if (a.size() != lower.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-      char c = a[i];
-      if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-      if (c != lower[i]) return false;
-    }
-    return true;
-  };
   for (const http::HeaderField& f : head.fields) {
     std::string_view* into = nullptr;
-    if (f.name.size() == 11 && iequals(f.name, "traceparent")) {
+    if (http::rules::iequals_lower(f.name, "traceparent")) {
       into = &sample_.traceparent;
-    } else if (f.name.size() == 12 && iequals(f.name, "x-request-id")) {
+    } else if (http::rules::iequals_lower(f.name, "x-request-id")) {
       into = &sample_.x_request_id;
     }
     if (into != nullptr && into->empty()) *into = f.value.substr(0, metrics::kMaxCapturedValue);
