@@ -265,7 +265,11 @@ StatsServer::ReloadAnswer ControlLoop::reload(std::string_view trigger) {
 void ControlLoop::publish(ConfigSnapshotPtr snapshot) {
   // A later reload superseded this one while its upstream resolved; or we are stopping.
   if (snapshot != newest_ || stopped_) return;
-  const conf::Config& before = *current_->config;
+  // Held until the end: once current_ moves on, the workers may drop the old snapshot at
+  // any moment (they adopt the new one on their own threads), and `before` must outlive
+  // every comparison below. (ASan caught the reference dangling in a clean-clone run.)
+  const ConfigSnapshotPtr previous = current_;
+  const conf::Config& before = *previous->config;
   const conf::Config& after = *snapshot->config;
   net::SocketAddress resolved;
   if (snapshot->upstream != current_->upstream && !snapshot->upstream->current(resolved))
