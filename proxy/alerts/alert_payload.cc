@@ -3,6 +3,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "proxy/alerts/alert_json.h"
 #include "proxy/text/json_writer.h"
 #include "proxy/text/rfc3339.h"
 
@@ -10,11 +11,6 @@ namespace sidemeter::alerts {
 namespace {
 
 using metrics::alerts::AlertState;
-using metrics::alerts::Comparison;
-
-std::string_view comparison_name(Comparison c) {
-  return c == Comparison::kBelow ? "below" : "above";
-}
 
 // Annotation text for a figure: JSON number formatting, "NaN" when not evaluated.
 std::string number_text(double v) {
@@ -155,30 +151,7 @@ std::string webhook_body(const std::vector<metrics::alerts::Transition>& changes
     text::append_json_string(out, metrics::alerts::state_name(t.from));
     out += ",\"to\":";
     text::append_json_string(out, metrics::alerts::state_name(a.state));
-    out += ",\"value\":";
-    if (std::isnan(a.value)) {
-      out += "null";
-    } else {
-      text::append_json_double(out, a.value, 6);
-    }
-    out += ",\"threshold\":";
-    text::append_json_double(out, a.threshold, 6);
-    out += ",\"comparison\":";
-    text::append_json_string(out, comparison_name(a.comparison));
-    out += ",\"figure\":";
-    text::append_json_string(out, a.figure);
-    out += ",\"window\":";
-    text::append_json_string(out, a.window);
-    out += ",\"since\":";
-    append_time(out, a.since_unix_ms);
-    out += ",\"since_unix_ms\":";
-    text::append_uint(out, a.since_unix_ms);
-    out += ",\"active_since\":";
-    if (a.active_since_unix_ms == 0) {
-      out += "null";
-    } else {
-      append_time(out, a.active_since_unix_ms);
-    }
+    append_alert_members(out, a);
     out += ",\"labels\":";
     append_labels_object(out, merged_labels(own_labels(a, false), labels, instance));
     out += '}';

@@ -23,10 +23,8 @@
 //    "alerts": [                                   (one per Transition, in order)
 //      {"alertname": "LatencyAvgHigh", "severity": "critical",
 //       "from": "pending", "to": "firing",          (ok | pending | firing)
-//       "value": 1234.5, "threshold": 1000,         (numbers; value null when not evaluated)
-//       "comparison": "above", "figure": "latency.avg", "window": "1m",
-//       "since": "<RFC 3339>", "since_unix_ms": ...,   (when `to` was entered)
-//       "active_since": "<RFC 3339>" | null,        (when it went pending; null when ok)
+//       <the members of alert_json.h: value, threshold, comparison, figure, unit,
+//        window, since(_unix_ms) (when `to` was entered), active_since(_unix_ms)>,
 //       "labels": {"route": "/users/{id}", ..., "pod": "...", "instance": "..."}}]}
 #include <cstdint>
 #include <string>

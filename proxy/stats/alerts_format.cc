@@ -1,9 +1,7 @@
 #include "proxy/stats/alerts_format.h"
 
-#include <cmath>
-
+#include "proxy/alerts/alert_json.h"
 #include "proxy/text/json_writer.h"
-#include "proxy/text/rfc3339.h"
 
 namespace sidemeter::stats {
 namespace {
@@ -18,36 +16,6 @@ void key(std::string& out, std::string_view k, bool& first) {
   out += ':';
 }
 
-std::string_view unit_of(const std::string& figure) {
-  std::string ignored;
-  auto ref = metrics::alerts::parse_figure(figure, ignored);
-  if (!ref) return "";
-  if (metrics::alerts::is_duration(ref->figure)) return "ms";
-  if (metrics::alerts::is_bytes(ref->figure)) return "bytes";
-  if (metrics::alerts::is_ratio(ref->figure)) return "ratio";
-  return "";
-}
-
-// `name` as RFC 3339 and `name`_unix_ms as a number, both null when unix_ms is 0.
-void times(std::string& out, std::string_view name, uint64_t unix_ms, bool& first) {
-  key(out, name, first);
-  if (unix_ms == 0) {
-    out += "null";
-  } else {
-    out += '"';
-    text::append_rfc3339_ms(out, unix_ms);
-    out += '"';
-  }
-  std::string ms_key(name);
-  ms_key += "_unix_ms";
-  key(out, ms_key, first);
-  if (unix_ms == 0) {
-    out += "null";
-  } else {
-    text::append_uint(out, unix_ms);
-  }
-}
-
 void alert(std::string& out, const AlertState& a) {
   bool first = true;
   out += '{';
@@ -57,25 +25,7 @@ void alert(std::string& out, const AlertState& a) {
   text::append_json_string(out, metrics::alerts::severity_name(a.severity));
   key(out, "state", first);
   text::append_json_string(out, metrics::alerts::state_name(a.state));
-  key(out, "value", first);
-  if (std::isnan(a.value)) {
-    out += "null";
-  } else {
-    text::append_json_double(out, a.value);
-  }
-  key(out, "threshold", first);
-  text::append_json_double(out, a.threshold);
-  key(out, "comparison", first);
-  out += a.comparison == metrics::alerts::Comparison::kBelow ? "\"below\"" : "\"above\"";
-  key(out, "figure", first);
-  text::append_json_string(out, a.figure);
-  key(out, "unit", first);
-  text::append_json_string(out, unit_of(a.figure));
-  key(out, "window", first);
-  text::append_json_string(out, a.window);
-  // since: 0 until the alert first changes state; active_since: 0 while ok.
-  times(out, "since", a.since_unix_ms, first);
-  times(out, "active_since", a.active_since_unix_ms, first);
+  alerts::append_alert_members(out, a);
   key(out, "labels", first);
   out += '{';
   bool first_label = true;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/support/http_message.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/socket.h"
 
 extern char** environ;
@@ -24,14 +25,11 @@ namespace {
 using namespace std::chrono_literals;
 
 std::optional<HttpMessage> http_get(uint16_t port, const std::string& target) {
-  Socket s = Socket::connect_loopback(port);
-  if (!s.valid()) return std::nullopt;
-  const std::string req = "GET " + target + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (s.write_all(req, deadline_in(2s)) != IoStatus::kOk) return std::nullopt;
+  RawClient c(port);
   HttpMessage m;
-  ReadOptions opts;
-  opts.deadline = deadline_in(5s);
-  if (!read_response(s, m, opts).ok()) return std::nullopt;
+  if (!c.connected() ||
+      !c.exchange("GET " + target + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", m).ok())
+    return std::nullopt;
   return m;
 }
 

@@ -1,46 +1,59 @@
 #pragma once
-// A tiny HTTP receiver for the delivery tests: a blocking accept loop on a thread, on a
-// loopback port chosen by the kernel. Each connection carries one request (the sender
-// says Connection: close); it is recorded and answered with the current status.
+// A receiver for the delivery tests: the shared scriptable upstream (TestUpstream), each
+// connection carrying one request (the sender says Connection: close) answered with the
+// current status. TestUpstream records every request; a request counts here once it has
+// been answered, so a test that changes the status after wait_for() never changes the
+// answer to a request already counted.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdint>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "tests/support/http_message.h"
+#include "tests/support/test_upstream.h"
 
 namespace sidemeter::testing {
 
 class FakeReceiver {
  public:
-  explicit FakeReceiver(int status = 200);
-  ~FakeReceiver();
-  FakeReceiver(const FakeReceiver&) = delete;
-  FakeReceiver& operator=(const FakeReceiver&) = delete;
+  explicit FakeReceiver(int status = 200)
+      : status_(status), upstream_([this](UpstreamConn& c) { answer(c); }) {}
 
-  bool listening() const { return listener_.fd >= 0; }
-  uint16_t port() const { return listener_.port; }
+  bool listening() const { return upstream_.port() != 0; }
+  uint16_t port() const { return upstream_.port(); }
   void set_status(int status) { status_.store(status); }
 
-  std::vector<HttpMessage> requests() const;
-  size_t count() const;
-  // Waits until at least n requests arrived; false at the deadline.
-  bool wait_for(size_t n, std::chrono::milliseconds timeout) const;
+  std::vector<HttpMessage> requests() const { return upstream_.seen_requests(); }
+  size_t count() const {
+    std::lock_guard lock(mu_);
+    return answered_;
+  }
+  // Waits until at least n requests were answered; false at the deadline.
+  bool wait_for(size_t n, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return answered_ >= n; });
+  }
 
  private:
-  void run();
+  void answer(UpstreamConn& c) {
+    HttpMessage m;
+    if (!c.read_request(m)) return;
+    const int status = status_.load();
+    c.write(make_response(status, status < 300 ? "OK" : "Nope", "", {{"Connection", "close"}}));
+    c.close();
+    {
+      std::lock_guard lock(mu_);
+      ++answered_;
+    }
+    cv_.notify_all();
+  }
 
-  Listener listener_;
   std::atomic<int> status_;
-  std::atomic<bool> stop_{false};
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::vector<HttpMessage> requests_;
-  std::thread thread_;
+  size_t answered_ = 0;
+  TestUpstream upstream_;  // last: its threads call answer() until it is destroyed
 };
 
 }  // namespace sidemeter::testing
