@@ -48,6 +48,59 @@ struct Timeouts {  // milliseconds
   bool operator==(const Timeouts&) const = default;
 };
 
+// TLS versions offered and accepted (TLS 1.0 and 1.1 never: RFC 8996).
+enum class TlsVersion : uint8_t { k1_2, k1_3 };
+std::string_view tls_version_name(TlsVersion v);  // "TLSv1.2", "TLSv1.3" (OpenSSL's spelling)
+
+// One certificate chain and its private key, both PEM files. The first certificate in
+// `certificate_file` is the leaf; the rest of that file is its chain.
+struct TlsCertificate {
+  std::string certificate_file;
+  std::string private_key_file;
+  bool operator==(const TlsCertificate&) const = default;
+};
+
+enum class ClientCertificate : uint8_t { kNone, kOptional, kRequired };
+
+// Downstream: the listener terminates TLS when `certificates` is not empty. With several,
+// SNI picks the one whose names (subjectAltName DNS entries, exact or "*.example.com"
+// wildcard of one label) match; a client without SNI, or with an unknown name, gets the
+// first. Everything here reloads (SIGHUP, POST /reload, and when a file changes on disk);
+// connections keep the certificate they were accepted with.
+struct DownstreamTls {
+  std::vector<TlsCertificate> certificates;
+  bool enabled() const { return !certificates.empty(); }
+  TlsVersion min_version = TlsVersion::k1_2;
+  // TLS 1.2 ciphers (OpenSSL cipher list) and TLS 1.3 suites: Mozilla's "intermediate"
+  // policy, forward secret AEAD only.
+  std::string ciphers =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+  std::string ciphersuites =
+      "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+  ClientCertificate client_certificate = ClientCertificate::kNone;  // mTLS
+  std::string client_ca_file;  // required unless client_certificate is none
+  bool session_tickets = true;
+  // A new ticket key this often; tickets under the previous two keys still resume.
+  uint64_t session_ticket_rotation_ms = 3'600'000;
+  uint32_t session_cache_size = 20'480;  // server-side session cache entries; 0 = off
+  uint64_t handshake_timeout_ms = 10'000;
+  bool operator==(const DownstreamTls&) const = default;
+};
+
+// Upstream: originate TLS to the application when `enabled`.
+struct UpstreamTls {
+  bool enabled = false;
+  std::string ca_file;      // "" = the system store
+  std::string server_name;  // SNI and the name verified; "" = upstream.address's host
+                            // (no SNI for an IP address, which is then verified as an IP)
+  bool verify = true;       // false: accept any certificate (logged as a warning at load)
+  TlsCertificate client_certificate;  // both files empty: none (else mTLS to the application)
+  TlsVersion min_version = TlsVersion::k1_2;
+  bool session_resumption = true;  // new pool connections resume an earlier session
+  bool operator==(const UpstreamTls&) const = default;
+};
+
 struct Upstream {
   HostPort address{"127.0.0.1", 8000};
   uint32_t max_idle_per_worker = 128;   // pooled keep-alive connections per worker
@@ -57,6 +110,7 @@ struct Upstream {
   // Resend an idempotent request without a body, once, on a fresh connection, when a
   // pooled connection turns out to have been closed by the backend before it saw it.
   bool retry_on_stale_connection = true;
+  UpstreamTls tls;
   bool operator==(const Upstream&) const = default;
 };
 
@@ -135,6 +189,7 @@ struct AccessLog {
 
 struct Config {
   HostPort listen{"0.0.0.0", 8080};
+  DownstreamTls tls;  // the listener's TLS (off: plain HTTP)
   uint32_t workers = 0;  // 0 = the cgroup CPU quota rounded up, else the affinity mask
   bool demo = false;     // --demo: built-in demo backend and traffic (upstream ignored)
   Upstream upstream;
