@@ -8,13 +8,16 @@ packages=(
   g++ meson ninja-build pkg-config
   # libraries (llhttp's C sources come from node-llhttp and are compiled by meson)
   libuv1-dev node-llhttp libyaml-cpp-dev libssl-dev
+  # the system CA store, used to verify a TLS upstream when no ca_file is configured
+  ca-certificates
   # tests and benchmarks of the record path
   libgtest-dev libgmock-dev libbenchmark-dev python3 curl
 )
 if [ "${1:-}" = "--test" ]; then
   # End-to-end checks of the stats port: promtool and a real Prometheus server scrape it,
-  # headless Chromium renders the dashboard; Alertmanager receives the alerts.
-  packages+=(prometheus prometheus-alertmanager chromium)
+  # headless Chromium renders the dashboard; Alertmanager receives the alerts; the
+  # openssl CLI (s_client) is the independent TLS client of the TLS tests.
+  packages+=(prometheus prometheus-alertmanager chromium openssl)
 fi
 
 missing=()
