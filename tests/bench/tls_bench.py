@@ -43,6 +43,7 @@ TARGETS = ["sidemeter", "haproxy", "nginx"]
 LABEL = {"sidemeter": "sidemeter", "haproxy": "HAProxy", "nginx": "nginx"}
 CERTS = ["ecdsa", "rsa"]
 CERT_LABEL = {"ecdsa": "ECDSA P-256", "rsa": "RSA 2048"}
+HS_MODES = ["full", "full TLS 1.2", "resumed"]
 KA_PAYLOADS = [("small", "/ok"), ("1k", "/1k")]
 SERVER_NAME = "bench.local"
 # sidemeter's defaults (conf/config.h, DownstreamTls::ciphers / ciphersuites), given to
@@ -158,6 +159,44 @@ def negotiated(port, ca):
     m = re.search(rf"^{label}: (.*)$", text, re.M)
     info[key] = m.group(1).strip() if m else None
   return info
+
+
+def http10_status(port, ca):
+  """The status a proxy gives s_time's request (GET /ok HTTP/1.0, no Host): the handshake
+  figures only mean something if it is 200."""
+  try:
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+      with ctx.wrap_socket(raw, server_hostname=SERVER_NAME) as s:
+        s.sendall(b"GET /ok HTTP/1.0\r\n\r\n")
+        first = s.recv(64).split(b"\r\n")[0].decode("latin-1")
+    return int(first.split()[1])
+  except (OSError, ValueError, IndexError):
+    return None
+
+
+def crypto_speed(cpu):
+  """openssl speed on the proxy's CPU: the server's crypto per full TLS 1.3 handshake is at
+  least one signature plus two X25519 operations (key generation, shared secret)."""
+  try:
+    out = subprocess.run(bench.taskset(cpu) + ["openssl", "speed", "-seconds", "1", "-mr",
+                                               "ecdsap256", "rsa2048", "ecdhx25519"],
+                         capture_output=True, text=True, timeout=120).stdout
+  except (OSError, subprocess.TimeoutExpired):
+    return None
+  rec = {}
+  for line in out.splitlines():
+    f = line.split(":")
+    try:
+      if line.startswith("+F2:") and f[2] == "2048":
+        rec["rsa2048_sign_us"] = 1e6 / float(f[3])
+      elif line.startswith("+F4:") and f[2] == "256":
+        rec["ecdsap256_sign_us"] = 1e6 / float(f[3])
+      elif line.startswith("+F5:") and f[2] == "253":
+        rec["x25519_us"] = 1e6 / float(f[3])
+    except (IndexError, ValueError, ZeroDivisionError):
+      continue
+  return rec or None
 
 
 def parse_s_time(text):
@@ -342,10 +381,8 @@ class TlsBench(bench.Bench):
     except RuntimeError as e:
       reason = str(e).split(": ", 1)[-1]
       return f"does not terminate TLS yet ({reason})"
-    try:
-      return None
-    finally:
-      self.procs.stop(p)
+    self.procs.stop(p)
+    return None
 
   # ------------------------------------------------------------ loads
   def wrk_https(self, port, path, conns, duration):
@@ -357,7 +394,7 @@ class TlsBench(bench.Bench):
       raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout} {out.stderr}")
     return bench.parse_wrk(out.stdout)
 
-  def s_time(self, port, mode, duration):
+  def s_time(self, port, opts, duration):
     """`clients` s_time processes in parallel (-new: never offers a session, so every
     connection is a full handshake; -reuse: resumes the first connection's session), each
     sending GET /ok (HTTP/1.0) per connection. Returns totals and the wall time."""
@@ -366,7 +403,7 @@ class TlsBench(bench.Bench):
     for i in range(self.args.hs_clients):
       log = os.path.join(self.tmp, f"s_time-{i}.log")
       started.append((self.procs.start(bench.taskset(self.args.load_cpu) + [
-          "openssl", "s_time", "-connect", f"127.0.0.1:{port}", f"-{mode}",
+          "openssl", "s_time", "-connect", f"127.0.0.1:{port}", *opts,
           "-time", str(max(1, round(duration))), "-www", "/ok"], log), log))
     conns, nbytes, errors = 0, [], []
     for p, log in started:
@@ -398,7 +435,8 @@ class TlsBench(bench.Bench):
     rec = {"round": rnd, "target": target, "cert": cert}
     try:
       if rnd == 1:
-        emit(dict(rec, kind="negotiated", **negotiated(port, self.certs[cert]["ca"])))
+        emit(dict(rec, kind="negotiated", **negotiated(port, self.certs[cert]["ca"]),
+                  http10_status=http10_status(port, self.certs[cert]["ca"])))
       self.wrk_https(port, "/ok", 32, 1)  # warm-up: backend pool, page faults, caches
       if cert == self.args.ka_cert:
         for payload, path in KA_PAYLOADS:
@@ -408,12 +446,15 @@ class TlsBench(bench.Bench):
           served = max(1, m["requests"])
           emit(dict(rec, kind="keepalive", payload=payload, **m["result"],
                     **per_unit(m, served, "req")))
-      modes = ["new"] + (["reuse"] if cert == self.args.ka_cert else [])
-      for mode in modes:
-        m = self._accounted(pids, counters, lambda: self.s_time(port, mode, self.args.duration))
+      modes = [("full", ["-new"])]
+      if self.args.tls12:
+        modes.append(("full TLS 1.2", ["-new", "-tls1_2"]))
+      if cert == self.args.ka_cert:
+        modes.append(("resumed", ["-reuse"]))
+      for mode, opts in modes:
+        m = self._accounted(pids, counters, lambda: self.s_time(port, opts, self.args.duration))
         conns = max(1, m["result"]["connections"])
-        emit(dict(rec, kind="handshake", mode="full" if mode == "new" else "resumed",
-                  **m["result"], **per_unit(m, conns, "conn")))
+        emit(dict(rec, kind="handshake", mode=mode, **m["result"], **per_unit(m, conns, "conn")))
     finally:
       self.procs.stop(p)
 
@@ -641,17 +682,17 @@ def render(records):
     w("")
 
   w("\n## Negotiated (openssl s_client, the library wrk and s_time use)\n")
-  w("| certificate | target | protocol | cipher | key exchange | signature |")
-  w("|---|---|---|---|---|---|")
+  w("| certificate | target | protocol | cipher | key exchange | signature | GET /ok HTTP/1.0 |")
+  w("|---|---|---|---|---|---|---:|")
   for cert in CERTS:
     for t in targets:
       r = next((x for x in records if x.get("kind") == "negotiated" and x["target"] == t
                 and x["cert"] == cert), None)
       if r is None:
-        w(f"| {CERT_LABEL[cert]} | {LABEL[t]} | n/a | | | |")
+        w(f"| {CERT_LABEL[cert]} | {LABEL[t]} | n/a | | | | |")
       else:
         w(f"| {CERT_LABEL[cert]} | {LABEL[t]} | {r.get('protocol')} | {r.get('cipher')} | "
-          f"{r.get('group')} | {r.get('signature')} |")
+          f"{r.get('group')} | {r.get('signature')} | {r.get('http10_status')} |")
 
   w(f"\n## Keep-alive requests over TLS (wrk -t1 -c{args.get('concurrency')}, "
     f"{CERT_LABEL.get(args.get('ka_cert'), '?')} certificate)\n")
@@ -674,7 +715,7 @@ def render(records):
     "on-CPU µs | proxy core busy | conns/s per proxy core | server saw full/resumed | errors |")
   w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
   for cert in CERTS:
-    for mode in ("full", "resumed"):
+    for mode in HS_MODES:
       if not any(r.get("kind") == "handshake" and r.get("cert") == cert and r.get("mode") == mode
                  for r in records):
         continue
@@ -698,13 +739,25 @@ def render(records):
     "not the proxy, set conns/s (an OpenSSL 3.0 client spends more CPU per handshake than the "
     "server with ECDSA), so compare CPU µs/conn, not conns/s.\n")
 
+  sp = next((r for r in records if r.get("kind") == "speed"), None)
+  if sp and sp.get("x25519_us"):
+    x = sp["x25519_us"]
+    floor = lambda sign: sign + 2 * x if sign else None
+    w(f"Crypto floor on the proxy's CPU (`openssl speed`, one core): ECDSA P-256 sign "
+      f"{fmt(sp.get('ecdsap256_sign_us'))} µs, RSA 2048 sign {fmt(sp.get('rsa2048_sign_us'))} µs, "
+      f"X25519 {fmt(x)} µs. A full TLS 1.3 handshake costs the server at least one signature "
+      f"and two X25519 operations: {fmt(floor(sp.get('ecdsap256_sign_us')))} µs with ECDSA, "
+      f"{fmt(floor(sp.get('rsa2048_sign_us')))} µs with RSA; a resumed one (psk_dhe_ke) "
+      f"{fmt(2 * x)} µs. The rest of CPU µs/conn is TCP, the library's per-connection work "
+      "and the proxy's own.\n")
+
   w("\n## Ratios sidemeter ÷ peers (lower CPU is better, higher rate is better)\n")
   w("| measurement | CPU ÷ HAProxy | CPU ÷ nginx | rate ÷ HAProxy | rate ÷ nginx |")
   w("|---|---:|---:|---:|---:|")
   rows = [(f"keep-alive {p}", dict(kind="keepalive", payload=p), "cpu_us_per_req", "rps")
           for p, _ in KA_PAYLOADS]
   for cert in CERTS:
-    for mode in ("full", "resumed"):
+    for mode in HS_MODES:
       if any(r.get("kind") == "handshake" and r.get("cert") == cert and r.get("mode") == mode
              for r in records):
         rows.append((f"{mode} handshake, {CERT_LABEL[cert]}",
@@ -717,9 +770,10 @@ def render(records):
       f"{fmt(ratio(cpu.get('sidemeter'), cpu.get('nginx')), 2, 'x')} | "
       f"{fmt(ratio(rate.get('sidemeter'), rate.get('haproxy')), 2, 'x')} | "
       f"{fmt(ratio(rate.get('sidemeter'), rate.get('nginx')), 2, 'x')} |")
-  w("\nAlso for reference, HAProxy ÷ nginx CPU: " + ", ".join(
-      f"{label} {fmt(ratio(med(records, ck, target='haproxy', **mt), med(records, ck, target='nginx', **mt)), 2, 'x')}"
-      for label, mt, ck, _ in rows) + ".\n")
+  if "haproxy" in targets and "nginx" in targets:
+    w("\nAlso for reference, HAProxy ÷ nginx CPU: " + ", ".join(
+        f"{label} {fmt(ratio(med(records, ck, target='haproxy', **mt), med(records, ck, target='nginx', **mt)), 2, 'x')}"
+        for label, mt, ck, _ in rows) + ".\n")
 
   errs = [r for r in records if r.get("kind") == "start_error"]
   if errs:
@@ -745,8 +799,8 @@ def render(records):
       w(f"\n`openssl s_server -WWW` (pinned to CPU {args.get('proxy_cpu')}) sending a "
         f"{KTLS_FILE_MIB} MiB file {args.get('ktls_downloads')} times per round over TLS 1.3 "
         "AES-128-GCM to a Python client; CPU of s_server per MiB sent:\n")
-      w("| mode | kTLS engaged | MiB/s | CPU µs/MiB | user µs/MiB | kernel µs/MiB | errors |")
-      w("|---|---|---:|---:|---:|---:|---|")
+      w("| mode | kTLS engaged | MiB/s | CPU µs/MiB | user µs/MiB | kernel µs/MiB | on-CPU µs/MiB | errors |")
+      w("|---|---|---:|---:|---:|---:|---:|---|")
       for mode in ("plain", "ktls", "ktls-sendfile"):
         rs = [r for r in dl if r["mode"] == mode]
         if not rs:
@@ -756,12 +810,13 @@ def render(records):
             ("partly" if any(r.get("engaged") for r in rs) else "no")
         errors = "; ".join(sorted({str(r['error']) for r in rs if r.get('error')}))[:200]
         w(f"| {mode} | {engaged} | {fmt(m('mib_per_s'), 0)} | {fmt(m('cpu_us_per_mib'), 0)} | "
-          f"{fmt(m('user_us_per_mib'), 0)} | {fmt(m('kernel_us_per_mib'), 0)} | {errors or '0'} |")
-      plain = med(dl, "cpu_us_per_mib", mode="plain")
-      best = [x for x in (med(dl, "cpu_us_per_mib", mode="ktls"),
-                          med(dl, "cpu_us_per_mib", mode="ktls-sendfile")) if x is not None]
+          f"{fmt(m('user_us_per_mib'), 0)} | {fmt(m('kernel_us_per_mib'), 0)} | "
+          f"{fmt(m('sched_us_per_mib'), 0)} | {errors or '0'} |")
+      plain = med(dl, "sched_us_per_mib", mode="plain")
+      best = [x for x in (med(dl, "sched_us_per_mib", mode="ktls"),
+                          med(dl, "sched_us_per_mib", mode="ktls-sendfile")) if x is not None]
       if plain and best:
-        w(f"\nkTLS ÷ user-space TLS CPU per MiB: {fmt(min(best) / plain, 2, 'x')} (best kTLS mode).")
+        w(f"\nkTLS ÷ user-space TLS on-CPU per MiB: {fmt(min(best) / plain, 2, 'x')} (best kTLS mode).")
     if probe["usable"]:
       w("\nFinding: kTLS works on this machine. sidemeter drives OpenSSL through memory BIOs, "
         "which cannot use kTLS (OpenSSL enables it only on a socket BIO); the figures above "
@@ -791,6 +846,8 @@ def main():
   ap.add_argument("--duration", type=int, help="seconds per measurement (default 10)")
   ap.add_argument("--concurrency", type=int, default=32, help="wrk connections, keep-alive")
   ap.add_argument("--hs-clients", type=int, default=4, help="parallel s_time processes")
+  ap.add_argument("--tls12", action="store_true",
+                  help="also full handshakes with TLS 1.2 (s_time -new -tls1_2)")
   ap.add_argument("--ka-cert", default="ecdsa", choices=CERTS,
                   help="certificate for the keep-alive and resumed measurements")
   ap.add_argument("--targets", default=",".join(TARGETS))
@@ -861,6 +918,9 @@ def main():
             "loadavg_start": open("/proc/loadavg").read().split()[:3],
             "uname": os.uname().release, "versions": versions})
       live = [t for t in targets if t not in unsupported]
+      speed = crypto_speed(args.proxy_cpu)
+      if speed:
+        emit(dict(speed, kind="speed", round=0, target=""))
       probe = None
       if not args.no_ktls:
         probe = ktls_probe(try_modprobe=not args.no_modprobe)
