@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "proxy/demo/demo_routes.h"
-#include "proxy/http/parser.h"
+#include "proxy/http1/parser.h"
 
 namespace sidemeter::demo {
 namespace {

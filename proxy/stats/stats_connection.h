@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/http/parser.h"
+#include "proxy/http1/parser.h"
 
 namespace sidemeter::stats {
 
