@@ -140,7 +140,7 @@ void Exchange::on_downstream_closing() {
 }
 
 SendResult Exchange::on_tunnel_data(std::string_view data) {
-  if (up_ == nullptr || !up_->send(data)) {
+  if (up_ == nullptr || up_->send(data) == net::Alive::kGone) {
     up_ = nullptr;
     return SendResult::kGone;
   }
@@ -173,7 +173,7 @@ bool Exchange::start_upstream(bool allow_pool) {
   if (snapshot().upstream->current(addr)) {
     c = UpstreamConnection::create(worker_, *snapshot_);
     c->attach(this, method_);
-    if (c->connect(addr)) {
+    if (c->connect(addr) == net::Alive::kYes) {
       up_ = c;
       return true;
     }

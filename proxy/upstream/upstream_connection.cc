@@ -41,15 +41,15 @@ UpstreamConnection::UpstreamConnection(Worker& worker, ConfigSnapshotPtr snapsho
   worker_.gauges().upstream_connections_total.inc();
 }
 
-bool UpstreamConnection::connect(const net::SocketAddress& addr) {
+net::Alive UpstreamConnection::connect(const net::SocketAddress& addr) {
   state_ = State::kConnecting;
   start_timer(config().timeouts.upstream_connect_ms);
   if (transport_->connect(addr) != 0) {
     observer_ = nullptr;
     close_now(false);
-    return false;
+    return net::Alive::kGone;
   }
-  return true;
+  return net::Alive::kYes;
 }
 
 void UpstreamConnection::attach(UpstreamObserver* observer, http::Method method) {

@@ -41,8 +41,8 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
 
   // `snapshot` names the upstream it connects to and the timeouts it uses for life.
   static UpstreamConnection* create(Worker& worker, ConfigSnapshotPtr snapshot);
-  // Starts connecting; false if it could not even start (the object is closing then).
-  bool connect(const net::SocketAddress& addr);
+  // Starts connecting; kGone if it could not even start (the object is closing then).
+  net::Alive connect(const net::SocketAddress& addr);
 
   // Begin an exchange. `method` tells the response parser whether a body follows.
   void attach(UpstreamObserver* observer, http::Method method);
@@ -63,8 +63,11 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   void end_request();
   RequestWrite flush_request();
 
-  // Raw bytes (tunnel); buffered until connected. False if the connection is broken.
-  bool send(std::string_view data) { return sendv(&data, 1); }
+  // Raw bytes (tunnel); buffered until connected. kGone if the connection broke (it is
+  // closing, and tells its observer nothing more).
+  net::Alive send(std::string_view data) {
+    return sendv(&data, 1) ? net::Alive::kYes : net::Alive::kGone;
+  }
   size_t queued_bytes() const {
     return batch_.size() + pre_connect_.size() + transport_->queued_bytes();
   }

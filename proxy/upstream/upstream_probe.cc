@@ -1,5 +1,6 @@
 #include "proxy/upstream/upstream_probe.h"
 
+#include "proxy/net/handle_owner.h"
 
 namespace sidemeter {
 
@@ -11,7 +12,7 @@ struct UpstreamProbe::Attempt {
   uv_tcp_t tcp;
   uv_timer_t deadline;
   uv_connect_t req;
-  int open_handles = 2;
+  net::HandleOwner handles;
   bool done = false;
 };
 
@@ -55,6 +56,7 @@ void UpstreamProbe::probe() {
   a->target = target_;
   uv_tcp_init(loop_, &a->tcp);
   uv_timer_init(loop_, &a->deadline);
+  a->handles.hold(2);
   a->tcp.data = a->deadline.data = a->req.data = a;
   in_flight_ = a;
   if (uv_tcp_connect(&a->req, &a->tcp, addr.get(), [](uv_connect_t* req, int status) {
@@ -76,7 +78,7 @@ void UpstreamProbe::finish(Attempt* a, bool ok) {
   a->target->set_reachable(ok);
   auto on_closed = [](uv_handle_t* h) {
     auto* at = static_cast<Attempt*>(h->data);
-    if (--at->open_handles == 0) delete at;
+    if (at->handles.release()) delete at;
   };
   uv_timer_stop(&a->deadline);
   uv_close(reinterpret_cast<uv_handle_t*>(&a->deadline), on_closed);
