@@ -9,7 +9,7 @@
 #include <string>
 
 #include "conf/config.h"
-#include "proxy/upstream_target.h"
+#include "proxy/upstream/upstream_target.h"
 
 namespace sidemeter {
 

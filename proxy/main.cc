@@ -14,14 +14,14 @@
 #include "proxy/access_log/writer.h"
 #include "proxy/config_snapshot.h"
 #include "proxy/control/cpu_quota.h"
-#include "proxy/control_loop.h"
+#include "proxy/control/control_loop.h"
 #include "proxy/demo/demo.h"
 #include "proxy/fd_limit.h"
 #include "proxy/log.h"
 #include "proxy/memory_release.h"
 #include "proxy/net/listen_socket.h"
 #include "proxy/process_state.h"
-#include "proxy/worker.h"
+#include "proxy/worker/worker.h"
 
 using namespace sidemeter;
 

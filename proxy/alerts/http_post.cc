@@ -65,7 +65,7 @@ HttpPost* HttpPost::start(uv_loop_t* loop, const conf::HttpUrl& url, std::string
 void HttpPost::begin() {
   uv_timer_init(loop_, &timer_);
   timer_.data = this;
-  ++pending_;
+  handles_.hold();
   uv_timer_start(&timer_, [](uv_timer_t* t) {
     auto* self = static_cast<HttpPost*>(t->data);
     if (self->finished_) return;
@@ -125,14 +125,14 @@ void HttpPost::begin() {
     return;
   }
   resolving_ = true;
-  ++pending_;
+  handles_.hold();
 }
 
 void HttpPost::connect_to(const struct sockaddr* addr) {
   uv_tcp_init(loop_, &tcp_);
   tcp_.data = this;
   tcp_open_ = true;
-  ++pending_;
+  handles_.hold();
   connect_req_.data = this;
   int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, [](uv_connect_t* req, int status) {
     auto* self = static_cast<HttpPost*>(req->data);
@@ -264,7 +264,7 @@ void HttpPost::cancel() {
 }
 
 void HttpPost::release() {
-  if (--pending_ == 0) delete this;
+  if (handles_.release()) delete this;
 }
 
 }  // namespace sidemeter::alerts

@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "conf/config.h"
+#include "proxy/net/handle_owner.h"
 
 namespace sidemeter::alerts {
 
@@ -71,7 +72,7 @@ class HttpPost {
   uv_connect_t connect_req_;
   uv_write_t write_req_;
   char read_buf_[4096];
-  int pending_ = 0;          // open handles + an outstanding resolver request
+  net::HandleOwner handles_;  // open handles + an outstanding resolver request
   bool resolving_ = false;
   bool tcp_open_ = false;
   bool finished_ = false;

@@ -5,7 +5,8 @@
 #include <cstdio>
 
 #include "proxy/demo/demo_routes.h"
-#include "proxy/http/parser.h"
+#include "proxy/http1/parser.h"
+#include "proxy/net/handle_owner.h"
 
 namespace sidemeter::demo {
 namespace {
@@ -74,6 +75,7 @@ class BackendConnection final : public http::MessageSink {
       : backend_(backend), parser_(http::MessageKind::kRequest, request_limits(), *this) {
     uv_tcp_init(backend.loop_, &tcp_);
     uv_timer_init(backend.loop_, &timer_);
+    handles_.hold(2);
     tcp_.data = this;
     timer_.data = this;
     write_req_.data = this;
@@ -180,7 +182,7 @@ class BackendConnection final : public http::MessageSink {
 
   static void on_close(uv_handle_t* h) {
     auto* self = static_cast<BackendConnection*>(h->data);
-    if (++self->closed_handles_ < 2) return;
+    if (!self->handles_.release()) return;
     self->backend_.connections_.erase(self);
     delete self;
   }
@@ -201,7 +203,7 @@ class BackendConnection final : public http::MessageSink {
   bool complete_ = false;
   bool busy_ = false;
   bool closing_ = false;
-  int closed_handles_ = 0;
+  net::HandleOwner handles_;  // tcp_ + timer_
 };
 
 DemoBackend::DemoBackend(uv_loop_t* loop, uint64_t seed) : loop_(loop), rng_(seed) {

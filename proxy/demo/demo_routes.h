@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "proxy/demo/demo_rng.h"
-#include "proxy/http/message.h"
+#include "proxy/http1/message.h"
 
 namespace sidemeter::demo {
 

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "proxy/http/parser.h"
+#include "proxy/http1/parser.h"
 
 namespace sidemeter::demo {
 namespace {

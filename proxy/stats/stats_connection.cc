@@ -55,18 +55,16 @@ StatsConnection* StatsConnection::accept(uv_stream_t* server, StatsConnectionOwn
   uv_timer_init(server->loop, &c->timer_);
   c->tcp_.data = c;
   c->timer_.data = c;
-  c->open_handles_ = 2;
+  c->handles_.hold(2);
   if (uv_accept(server, S(&c->tcp_)) != 0) {
     // Nothing to answer; the handles still have to go through uv_close before delete.
     c->closing_ = true;
-    uv_close(H(&c->tcp_), [](uv_handle_t* h) {
+    auto on_closed = [](uv_handle_t* h) {
       auto* conn = static_cast<StatsConnection*>(h->data);
-      if (--conn->open_handles_ == 0) delete conn;
-    });
-    uv_close(H(&c->timer_), [](uv_handle_t* h) {
-      auto* conn = static_cast<StatsConnection*>(h->data);
-      if (--conn->open_handles_ == 0) delete conn;
-    });
+      if (conn->handles_.release()) delete conn;
+    };
+    uv_close(H(&c->tcp_), on_closed);
+    uv_close(H(&c->timer_), on_closed);
     return nullptr;
   }
   uv_tcp_nodelay(&c->tcp_, 1);
@@ -258,6 +256,7 @@ bool StatsConnection::write(WriteReq* w, const uv_buf_t* bufs, unsigned n) {
     return false;
   }
   ++pending_writes_;
+  handles_.hold();  // the write callback comes even after close (UV_ECANCELED)
   return true;
 }
 
@@ -267,9 +266,11 @@ void StatsConnection::on_write(uv_write_t* req, int status) {
   delete w;
   --c->pending_writes_;
   if (c->closing_) {
-    c->maybe_finish_close();
+    c->release_one();
     return;
   }
+  // Not closing, so the handles are open and this cannot be the last release.
+  (void)c->handles_.release();
   if (status != 0) {
     c->close();
     return;
@@ -304,15 +305,13 @@ void StatsConnection::close() {
 }
 
 void StatsConnection::on_handle_closed(uv_handle_t* h) {
-  auto* c = static_cast<StatsConnection*>(h->data);
-  --c->open_handles_;
-  c->maybe_finish_close();
+  static_cast<StatsConnection*>(h->data)->release_one();
 }
 
-void StatsConnection::maybe_finish_close() {
-  // Write callbacks of a closed stream still run (with UV_ECANCELED), after which the
-  // requests can go; only then is it safe to free the connection.
-  if (open_handles_ > 0 || pending_writes_ > 0) return;
+// Write callbacks of a closed stream still run (with UV_ECANCELED); the connection goes
+// after the last of them and of the close callbacks, whichever order they come in.
+void StatsConnection::release_one() {
+  if (!handles_.release()) return;
   owner_.on_closed(*this);
   delete this;
 }

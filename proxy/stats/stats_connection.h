@@ -10,7 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/http/parser.h"
+#include "proxy/http1/parser.h"
+#include "proxy/net/handle_owner.h"
 
 namespace sidemeter::stats {
 
@@ -89,7 +90,7 @@ class StatsConnection final : private http::MessageSink {
   void reject(uint16_t status, std::string_view detail);
   bool write(WriteReq* req, const uv_buf_t* bufs, unsigned n);
   void arm_idle_timer();
-  void maybe_finish_close();
+  void release_one();
 
   StatsConnectionOwner& owner_;
   const ConnectionLimits limits_;
@@ -99,7 +100,7 @@ class StatsConnection final : private http::MessageSink {
   StatsRequest request_;
   std::string input_;  // received, not yet parsed (pipelined requests, paused reads)
   size_t pending_writes_ = 0;
-  int open_handles_ = 0;
+  net::HandleOwner handles_;  // tcp_, timer_ and each write in flight
   bool message_done_ = false;
   bool body_refused_ = false;
   bool streaming_ = false;

@@ -14,7 +14,7 @@
 #include "proxy/demo/demo_routes.h"
 #include "proxy/demo/demo_runner.h"
 #include "proxy/demo/demo_traffic.h"
-#include "proxy/http/parser.h"
+#include "proxy/http1/parser.h"
 #include "tests/support/json_line.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/sidemeter_process.h"

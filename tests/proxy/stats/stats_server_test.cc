@@ -12,7 +12,7 @@
 
 #include <memory>
 
-#include "proxy/worker.h"
+#include "proxy/worker/worker.h"
 #include "tests/proxy/stats/loop_client.h"
 #include "tests/proxy/stats/traffic.h"
 #include "tests/support/exposition_check.h"

@@ -1,0 +1,507 @@
+#include "proxy/http1/server_connection.h"
+
+#include "proxy/http1/chunk_framing.h"
+#include "proxy/worker/worker.h"
+
+namespace sidemeter {
+namespace {
+
+// Above this many queued bytes toward the client, stop producing: memory per connection
+// stays bounded whatever the body size.
+constexpr size_t kHighWater = 256 * 1024;
+// Flush a batch early once it is this big.
+constexpr size_t kFlushAt = 64 * 1024;
+// Pipelined bytes held while an exchange is in flight before we stop reading.
+constexpr size_t kMaxPendingInput = 64 * 1024;
+// After answering with Connection: close, how long we keep reading (and discarding) so
+// the client sees our answer instead of an RST triggered by its unread bytes.
+constexpr uint64_t kLingerMs = 2000;
+// Body pieces at least this big skip the batch buffer: they go from the read buffer to
+// the other socket in one writev with whatever was batched, instead of being copied.
+constexpr size_t kDirectWriteAt = 8 * 1024;
+// An idle keep-alive connection should cost next to nothing: buffers a big exchange grew
+// are dropped, small ones kept warm.
+constexpr size_t kKeepCapacity = 16 * 1024;
+
+http::ParserLimits request_limits(const conf::Config& cfg) {
+  http::ParserLimits l;
+  l.max_start_line_bytes = cfg.limits.max_request_line_bytes;
+  l.max_head_bytes = cfg.limits.max_header_bytes;
+  l.max_fields = cfg.limits.max_headers;
+  l.max_body_bytes = cfg.limits.max_request_body_bytes;
+  return l;
+}
+
+}  // namespace
+
+Http1ServerConnection::Http1ServerConnection(Worker& worker)
+    : worker_(worker),
+      snapshot_(worker.snapshot()),
+      tcp_(worker.loop(), worker.read_buffer(), this),
+      parser_(http::MessageKind::kRequest, request_limits(*snapshot_->config), *this),
+      exchange_(worker, *this) {
+  timer_.init(worker.loop(), this, on_timer);
+  handles_.hold(2);  // tcp_ and timer_, both initialised above
+}
+
+void Http1ServerConnection::accept_and_start(uv_stream_t* listener, bool over_capacity) {
+  worker_.refresh_now();
+  worker_.link(this);
+  worker_.gauges().downstream_connections_active.inc();
+  counted_ = !over_capacity;
+  if (uv_accept(listener, tcp_.stream()) != 0) {
+    close_now(false);
+    return;
+  }
+  worker_.gauges().downstream_connections_total.inc();
+  if (over_capacity) {
+    worker_.gauges().downstream_connections_refused.inc();
+    http::append_local_response(503, "over the connection limit", true, out_);
+    if (flush() == net::Alive::kGone) return;
+    linger_then_close();
+    return;
+  }
+  tcp_.set_nodelay();
+  const net::SocketAddress peer = transport_->peer_address();
+  peer_.client_ip = peer.ip();
+  peer_.client_port = peer.valid() ? peer.port() : 0;
+  peer_.secure = transport_->secure();
+  state_ = State::kIdle;
+  arm_timer(config().timeouts.downstream_idle_ms);
+  if (transport_->start_reading() != 0) close_now(true);
+}
+
+void Http1ServerConnection::drain() {
+  keep_alive_ = false;
+  if (state_ == State::kIdle && pending_in_.empty()) close_now(false);
+}
+
+void Http1ServerConnection::force_close() { close_now(true); }
+
+// ---------------------------------------------------------------- client bytes
+
+void Http1ServerConnection::on_transport_read(std::string_view data) {
+  worker_.refresh_now();
+  switch (state_) {
+    case State::kLingering:
+    case State::kClosing:
+      return;  // discarded on purpose
+    case State::kTunnel:
+      arm_timer(config().timeouts.tunnel_idle_ms);
+      switch (exchange_.on_tunnel_data(data)) {
+        case SendResult::kGone:
+          close_now(true);
+          return;
+        case SendResult::kFull:
+          transport_->stop_reading();
+          return;
+        case SendResult::kOk:
+          return;
+      }
+      return;
+    case State::kRequest:
+      if (request_head_seen_) arm_timer(config().timeouts.downstream_idle_ms);
+      break;
+    default:
+      break;
+  }
+  if (input_paused_) {
+    pending_in_.append(data);
+    if (pending_in_.size() > kMaxPendingInput) transport_->stop_reading();
+    return;
+  }
+  process_input(data);
+}
+
+void Http1ServerConnection::process_input(std::string_view data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    if (state_ == State::kIdle) {
+      // The first byte of a new request starts the exchange and its header timer.
+      if (snapshot_ != worker_.snapshot()) {  // a reload since the last exchange
+        snapshot_ = worker_.snapshot();
+        parser_.set_limits(request_limits(config()));
+      }
+      exchange_.begin(snapshot_, peer_);
+      state_ = State::kRequest;
+      arm_timer(config().timeouts.request_header_ms);
+    } else if (state_ != State::kRequest) {
+      break;  // an exchange is still answering: later bytes wait their turn
+    }
+    auto r = parser_.feed(data.substr(off));
+    off += r.consumed;
+    if (state_ == State::kClosing || state_ == State::kLingering) return;
+    if (r.status == http::FeedStatus::kError) {
+      reject_request(parser_.error());
+      return;
+    }
+    if (r.status == http::FeedStatus::kPaused) {
+      input_paused_ = true;
+      break;
+    }
+  }
+  if (off < data.size()) {
+    pending_in_.append(data.substr(off));
+    input_paused_ = true;
+    if (pending_in_.size() > kMaxPendingInput) transport_->stop_reading();
+  }
+  exchange_.on_request_read_done();
+}
+
+void Http1ServerConnection::resume_input() {
+  if (state_ == State::kClosing || state_ == State::kLingering) return;
+  input_paused_ = false;
+  if (state_ == State::kRequest) parser_.resume();
+  if (!pending_in_.empty()) {
+    std::string pending;
+    pending.swap(pending_in_);
+    process_input(pending);
+    if (state_ == State::kClosing || state_ == State::kLingering) return;
+  }
+  if (peer_eof_) {
+    if (state_ == State::kIdle) close_now(false);
+    if (state_ == State::kRequest) lose_client(StreamLoss::kReadingRequest);
+    return;
+  }
+  if (!input_paused_ && transport_->start_reading() != 0) close_now(true);
+}
+
+// ---------------------------------------------------------------- request parser
+
+http::SinkAction Http1ServerConnection::on_head(const http::MessageHead& head) {
+  request_head_seen_ = true;
+  http10_client_ = head.version_minor == 0;
+  keep_alive_ = keep_alive_ && head.keep_alive && !worker_.draining();
+  // The header timer is done; a stalled body is caught by the idle timer instead.
+  arm_timer(config().timeouts.downstream_idle_ms);
+  return exchange_.on_request_head(head) == RequestFlow::kContinue ? http::SinkAction::kContinue
+                                                                   : http::SinkAction::kPause;
+}
+
+http::SinkAction Http1ServerConnection::on_body(std::string_view data) {
+  return exchange_.on_request_body(data) == RequestFlow::kContinue ? http::SinkAction::kContinue
+                                                                   : http::SinkAction::kPause;
+}
+
+http::SinkAction Http1ServerConnection::on_message_complete() {
+  exchange_.on_request_complete(parser_.body_wire_bytes());
+  request_complete_ = true;
+  if (state_ == State::kRequest) {
+    state_ = State::kResponseWait;
+    timer_.cancel();  // the upstream's response timer runs now
+  }
+  return http::SinkAction::kPause;  // one request at a time
+}
+
+void Http1ServerConnection::reject_request(http::ParseError error) {
+  const http::ParseErrorInfo info = http::parse_error_info(error);
+  std::optional<http::Method> method;
+  if (!parser_.head_complete()) method = parser_.request_method();
+  exchange_.on_request_rejected(info.status, info.reason, method);
+}
+
+// ---------------------------------------------------------------- response (DownstreamStream)
+
+void Http1ServerConnection::send_interim_head(const http::MessageHead& head) {
+  if (http10_client_) return;  // interim responses do not exist in HTTP/1.0
+  http::ForwardResponseContext ctx;
+  http::append_forward_response_head(head, ctx, out_);
+}
+
+void Http1ServerConnection::send_response_head(const http::MessageHead& head) {
+  switch (head.framing) {
+    case http::BodyFraming::kNone:
+      response_framing_ = ResponseFraming::kNone;
+      break;
+    case http::BodyFraming::kContentLength:
+      response_framing_ = ResponseFraming::kLength;
+      break;
+    case http::BodyFraming::kChunked:
+    case http::BodyFraming::kUntilClose:
+      // Re-framed for HTTP/1.1 clients so the client connection survives a backend
+      // that closes; HTTP/1.0 clients can only be told "until close".
+      response_framing_ = http10_client_ ? ResponseFraming::kClose : ResponseFraming::kChunked;
+      break;
+  }
+  if (response_framing_ == ResponseFraming::kClose || !request_complete_ || worker_.draining())
+    keep_alive_ = false;
+  http::ForwardResponseContext ctx;
+  ctx.keep_alive_downstream = keep_alive_;
+  ctx.chunked_body = response_framing_ == ResponseFraming::kChunked;
+  ctx.downstream_http10 = http10_client_;
+  http::append_forward_response_head(head, ctx, out_);
+}
+
+SendResult Http1ServerConnection::send_body(std::string_view data) {
+  const bool chunked = response_framing_ == ResponseFraming::kChunked;
+  if (data.size() >= kDirectWriteAt) {
+    if (write_direct(data, chunked) == net::Alive::kGone) return SendResult::kGone;
+    return congested() ? SendResult::kFull : SendResult::kOk;
+  }
+  if (chunked) {
+    http::append_chunk(out_, data);
+  } else {
+    out_.append(data);
+  }
+  if (out_.size() >= kFlushAt) {
+    if (flush() == net::Alive::kGone) return SendResult::kGone;
+    if (congested()) return SendResult::kFull;
+  }
+  return SendResult::kOk;
+}
+
+void Http1ServerConnection::end_response() {
+  if (response_framing_ == ResponseFraming::kChunked) out_.append(http::kLastChunk);
+  response_ended_ = true;
+}
+
+net::Alive Http1ServerConnection::flush() {
+  if (!out_.empty() && state_ != State::kClosing) {
+    const int rc = transport_->write(out_);
+    out_.clear();
+    if (rc != 0) lose_client(StreamLoss::kWritingResponse);
+  }
+  return state_ == State::kClosing ? net::Alive::kGone : net::Alive::kYes;
+}
+
+net::Alive Http1ServerConnection::write_direct(std::string_view data, bool chunked) {
+  char hex[24];
+  const std::string_view parts[4] = {out_, chunked ? http::chunk_header(hex, data.size()) : "",
+                                     data, chunked ? http::kChunkEnd : ""};
+  const int rc = transport_->writev(parts, 4);
+  out_.clear();
+  if (rc != 0) {
+    lose_client(StreamLoss::kWritingResponse);
+    return net::Alive::kGone;
+  }
+  return net::Alive::kYes;
+}
+
+void Http1ServerConnection::finish_when_written() { maybe_finish_exchange(); }
+
+bool Http1ServerConnection::congested() const { return transport_->queued_bytes() > kHighWater; }
+
+LocalResponseSize Http1ServerConnection::queue_local_response(uint16_t status,
+                                                              std::string_view detail,
+                                                              bool close) {
+  if (close) keep_alive_ = false;
+  out_.clear();
+  http::append_local_response(status, detail, !keep_alive_, out_);
+  const size_t head_end = out_.find("\r\n\r\n");
+  const size_t head_bytes = head_end == std::string::npos ? out_.size() : head_end + 4;
+  response_ended_ = true;
+  return LocalResponseSize{head_bytes, out_.size() - head_bytes};
+}
+
+void Http1ServerConnection::send_local_response() {
+  if (flush() == net::Alive::kGone) return;
+  if (!keep_alive_ || !request_complete_) {
+    exchange_.on_response_written();
+    linger_then_close();
+    return;
+  }
+  maybe_finish_exchange();
+}
+
+void Http1ServerConnection::resume_request() {
+  if (state_ == State::kTunnel) {
+    if (transport_->start_reading() != 0) close_now(true);
+    return;
+  }
+  if (state_ == State::kRequest && input_paused_) resume_input();
+}
+
+void Http1ServerConnection::reset() { close_now(true); }
+
+// ---------------------------------------------------------------- upgrade and tunnel
+
+void Http1ServerConnection::send_upgrade_head(const http::MessageHead& head) {
+  http::ForwardResponseContext ctx;
+  ctx.upgrade = true;
+  http::append_forward_response_head(head, ctx, out_);
+  state_ = State::kTunnel;
+  worker_.gauges().tunnels_active.inc();
+}
+
+void Http1ServerConnection::open_tunnel() {
+  arm_timer(config().timeouts.tunnel_idle_ms);
+  input_paused_ = false;
+  if (!pending_in_.empty()) {  // client bytes that came right behind the upgrade request
+    if (exchange_.on_tunnel_data(pending_in_) == SendResult::kGone) {
+      close_now(true);
+      return;
+    }
+    pending_in_.clear();
+  }
+  if (transport_->start_reading() != 0) close_now(true);
+}
+
+SendResult Http1ServerConnection::send_tunnel_data(std::string_view data) {
+  arm_timer(config().timeouts.tunnel_idle_ms);
+  if (transport_->write(data) != 0) {
+    close_now(true);
+    return SendResult::kGone;
+  }
+  return congested() ? SendResult::kFull : SendResult::kOk;
+}
+
+void Http1ServerConnection::send_tunnel_eof() {
+  upstream_eof_ = true;
+  if (peer_eof_) {
+    close_now(false);
+    return;
+  }
+  transport_->shutdown_write();
+}
+
+// ---------------------------------------------------------------- exchange end
+
+void Http1ServerConnection::maybe_finish_exchange() {
+  if (response_ended_ && transport_->queued_bytes() == 0 && out_.empty() &&
+      (state_ == State::kRequest || state_ == State::kResponseWait))
+    finish_exchange();
+}
+
+void Http1ServerConnection::finish_exchange() {
+  exchange_.on_response_written();
+  if (!keep_alive_ || !request_complete_ || worker_.draining()) {
+    linger_then_close();
+    return;
+  }
+  reset_for_next_request();
+  state_ = State::kIdle;
+  arm_timer(config().timeouts.downstream_idle_ms);
+  resume_input();
+}
+
+void Http1ServerConnection::reset_for_next_request() {
+  parser_.reset();
+  request_head_seen_ = false;
+  request_complete_ = false;
+  response_ended_ = false;
+  response_framing_ = ResponseFraming::kNone;
+  if (out_.capacity() > kKeepCapacity) std::string().swap(out_);
+  if (pending_in_.empty() && pending_in_.capacity() > kKeepCapacity) std::string().swap(pending_in_);
+}
+
+// The exchange is recorded with the loss; then the client connection is reset.
+void Http1ServerConnection::lose_client(StreamLoss where) {
+  exchange_.on_downstream_lost(where);
+  close_now(true);
+}
+
+void Http1ServerConnection::linger_then_close() {
+  if (state_ == State::kClosing || state_ == State::kLingering) return;
+  exchange_.on_downstream_closing();
+  state_ = State::kLingering;
+  transport_->shutdown_write();
+  if (peer_eof_) {
+    close_now(false);
+    return;
+  }
+  arm_timer(kLingerMs);
+  if (transport_->start_reading() != 0) close_now(false);
+}
+
+// ---------------------------------------------------------------- transport events
+
+void Http1ServerConnection::on_transport_eof() {
+  worker_.refresh_now();
+  peer_eof_ = true;
+  switch (state_) {
+    case State::kIdle:
+      if (!input_paused_) close_now(false);
+      return;
+    case State::kRequest:
+      if (!input_paused_) lose_client(StreamLoss::kReadingRequest);
+      return;
+    case State::kResponseWait:
+      // A half-close after a complete request: answer, then close (as HAProxy does).
+      keep_alive_ = false;
+      return;
+    case State::kTunnel:
+      if (upstream_eof_ || !exchange_.on_tunnel_eof()) close_now(false);
+      return;
+    case State::kLingering:
+      close_now(false);
+      return;
+    case State::kClosing:
+      return;
+  }
+}
+
+void Http1ServerConnection::on_transport_error(int) {
+  worker_.refresh_now();
+  switch (state_) {
+    case State::kRequest:
+      lose_client(StreamLoss::kReadingRequest);
+      return;
+    case State::kResponseWait:
+      lose_client(StreamLoss::kWritingResponse);
+      return;
+    default:
+      close_now(true);
+      return;
+  }
+}
+
+void Http1ServerConnection::on_transport_drained() {
+  worker_.refresh_now();
+  switch (state_) {
+    case State::kTunnel:
+      exchange_.on_downstream_drained();
+      return;
+    case State::kRequest:
+    case State::kResponseWait:
+      exchange_.on_downstream_drained();
+      maybe_finish_exchange();
+      return;
+    default:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- timers and close
+
+void Http1ServerConnection::on_timer(void* owner) {
+  auto* self = static_cast<Http1ServerConnection*>(owner);
+  self->worker_.refresh_now();
+  switch (self->state_) {
+    case State::kIdle:
+    case State::kLingering:
+    case State::kTunnel:
+      self->close_now(false);
+      return;
+    case State::kRequest:
+      self->exchange_.on_request_timed_out();
+      return;
+    default:
+      return;
+  }
+}
+
+void Http1ServerConnection::close_now(bool reset) {
+  if (state_ == State::kClosing) return;
+  const bool was_tunnel = state_ == State::kTunnel;
+  state_ = State::kClosing;
+  exchange_.on_downstream_closing();
+  if (was_tunnel) worker_.gauges().tunnels_active.dec();
+  worker_.unlink(this);
+  worker_.gauges().downstream_connections_active.dec();
+  if (counted_) worker_.process().downstream_connections.fetch_sub(1, std::memory_order_relaxed);
+  counted_ = false;
+  transport_->close(reset);
+  timer_.close(on_timer_closed);
+}
+
+void Http1ServerConnection::on_transport_closed() { handle_closed(); }
+
+void Http1ServerConnection::on_timer_closed(uv_handle_t* h) {
+  static_cast<Http1ServerConnection*>(DeadlineTimer::owner_of(h))->handle_closed();
+}
+
+void Http1ServerConnection::handle_closed() {
+  if (handles_.release()) delete this;
+}
+
+}  // namespace sidemeter

@@ -1,0 +1,132 @@
+#pragma once
+// One HTTP/1 client connection: the transport, the request parser, keep-alive and
+// pipelining (one exchange at a time; pipelined bytes wait in pending_in_), response
+// framing (chunked re-framing, HTTP/1.0 clients, Connection fields), the bytes of local
+// responses, lingering close, the idle/header/body timers and the byte relay after a 101.
+// What a request means — the upstream attempt, retries, local answers, the sample — is
+// its Exchange's business (proxy/exchange/exchange.h), driven through DownstreamStream.
+//
+// Lives in proxy/http1/ with the codec it speaks, but builds into the proxy library: the
+// http1 syntax library itself stays free of libuv and metrics.
+// Frees itself only after its last close callback (proxy/net/handle_owner.h).
+#include <uv.h>
+
+#include <optional>
+#include <string>
+
+#include "proxy/config_snapshot.h"
+#include "proxy/deadline_timer.h"
+#include "proxy/exchange/downstream_stream.h"
+#include "proxy/exchange/exchange.h"
+#include "proxy/http1/parser.h"
+#include "proxy/net/handle_owner.h"
+#include "proxy/net/tcp_transport.h"
+
+namespace sidemeter {
+
+class Worker;
+
+class Http1ServerConnection final : public net::TransportHandler,
+                                    public http::MessageSink,
+                                    public DownstreamStream {
+ public:
+  explicit Http1ServerConnection(Worker& worker);
+  // Accept from the listener and start; on failure the object closes itself.
+  void accept_and_start(uv_stream_t* listener, bool over_capacity);
+  // Worker drain: close now if idle, otherwise after the exchange in progress.
+  void drain();
+  void force_close();
+
+  Http1ServerConnection* next = nullptr;  // worker's intrusive list
+  Http1ServerConnection* prev = nullptr;
+
+  // net::TransportHandler
+  void on_transport_connected(int) override {}
+  void on_transport_read(std::string_view data) override;
+  void on_transport_eof() override;
+  void on_transport_error(int uv_error) override;
+  void on_transport_drained() override;
+  void on_transport_closed() override;
+
+  // http::MessageSink (the request parser)
+  http::SinkAction on_head(const http::MessageHead& head) override;
+  http::SinkAction on_body(std::string_view data) override;
+  http::SinkAction on_message_complete() override;
+
+  // DownstreamStream (what the exchange asks of us)
+  void send_interim_head(const http::MessageHead& head) override;
+  void send_response_head(const http::MessageHead& head) override;
+  SendResult send_body(std::string_view data) override;
+  void end_response() override;
+  net::Alive flush() override;
+  void finish_when_written() override;
+  bool congested() const override;
+  LocalResponseSize queue_local_response(uint16_t status, std::string_view detail,
+                                         bool close) override;
+  void send_local_response() override;
+  void resume_request() override;
+  void send_upgrade_head(const http::MessageHead& head) override;
+  void open_tunnel() override;
+  SendResult send_tunnel_data(std::string_view data) override;
+  void send_tunnel_eof() override;
+  void reset() override;
+
+ private:
+  enum class State : uint8_t {
+    kIdle,         // between requests (keep-alive)
+    kRequest,      // reading a request head or body; the exchange is in flight
+    kResponseWait, // request fully read, response in flight
+    kTunnel,       // after 101: bytes both ways
+    kLingering,    // answered and FIN sent: discard input briefly so no RST eats the answer
+    kClosing,
+  };
+  enum class ResponseFraming : uint8_t { kNone, kLength, kChunked, kClose };
+
+  ~Http1ServerConnection() override = default;
+  void process_input(std::string_view data);
+  void resume_input();
+  // Sends the batch plus `data` in one writev, framed as a chunk when asked.
+  net::Alive write_direct(std::string_view data, bool chunked);
+  void maybe_finish_exchange();
+  void finish_exchange();
+  void reset_for_next_request();
+  void reject_request(http::ParseError error);
+  void lose_client(StreamLoss where);
+  void linger_then_close();
+  void close_now(bool reset);
+  void arm_timer(uint64_t ms) { timer_.set(ms); }
+  static void on_timer(void* self);
+  static void on_timer_closed(uv_handle_t* h);
+  void handle_closed();
+  const conf::Config& config() const { return *snapshot_->config; }
+
+  Worker& worker_;
+  // The configuration of the exchange in progress (or of the next one): taken at accept
+  // and again as each exchange starts, never in the middle of one.
+  ConfigSnapshotPtr snapshot_;
+  net::TcpTransport tcp_;
+  // Every read and write goes through this, so a TLS transport wrapping tcp_ can take
+  // its place without the rest noticing.
+  net::Transport* transport_ = &tcp_;
+  http::Parser parser_;
+  DeadlineTimer timer_;
+  net::HandleOwner handles_;  // transport + timer
+  DownstreamPeer peer_;
+  Exchange exchange_;  // the one in flight (HTTP/1: one at a time)
+  State state_ = State::kIdle;
+  bool counted_ = false;        // holds a slot in the process-wide connection count
+  bool keep_alive_ = true;      // this connection continues after the current exchange
+  bool input_paused_ = false;   // parser paused (pipelined request or backpressure)
+  bool peer_eof_ = false;
+  bool upstream_eof_ = false;   // tunnel: the upstream finished sending
+  bool http10_client_ = false;
+  bool request_head_seen_ = false;
+  bool request_complete_ = false;
+  bool response_ended_ = false;  // the exchange has nothing more to send
+  ResponseFraming response_framing_ = ResponseFraming::kNone;
+
+  std::string pending_in_;  // bytes read but not yet parsed (pipelining, backpressure)
+  std::string out_;         // response bytes batched until the end of a read
+};
+
+}  // namespace sidemeter
