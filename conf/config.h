@@ -168,7 +168,7 @@ struct AlertDelivery {
 
 struct Alerts {
   // The escalation guide: avg latency 500 ms / 1 s, error rate 1 % / 5 %, CPU 80 % / 95 %
-  // (window 1m, for 30s). A rule in `rules` with the same name replaces a default one.
+  // (window 1m, for 30s); certificate expiry below 14 / 3 days (for 0s). A rule in `rules` with the same name replaces a default one.
   bool default_rules = true;
   std::vector<metrics::alerts::RuleSpec> rules;
   // Added to every alert sent (pod, namespace, ...), in file order; keys are label names.

@@ -2,6 +2,7 @@
 // span keys → hash. The only file that sees yaml-cpp. It never stops at the first error:
 // an operator fixing a file wants the whole list in one go.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -113,6 +114,17 @@ class Loader {
   void error(const YAML::Mark& mark, const std::string& message) {
     if (quiet_lines_.count(mark.line + 1) != 0) return;
     errors_.push_back(position(file_, mark.line + 1, mark.column + 1) + message);
+  }
+
+  // An error about the key at `path` (an item key as "tls.certificates[0].certificate_file"),
+  // at its position when it came from the file.
+  void error_at(const std::string& path, const std::string& message) {
+    auto it = marks_.find(path);
+    if (it != marks_.end()) {
+      error(it->second, message);
+    } else {
+      errors_.push_back(file_ + ": " + message);
+    }
   }
 
  private:
@@ -261,6 +273,7 @@ class Loader {
   // only once every key parsed, so one mistake is reported once.
   void set_item(const Field& f, const YAML::Node& item) {
     f.add_item(config_);
+    const std::string indexed = f.path + "[" + std::to_string(f.item_count(config_) - 1) + "].";
     std::vector<const Field*> keys = item_keys(f);
     std::vector<std::string> names;
     for (const Field* k : keys) names.push_back(k->path.substr(f.path.size() + 1));
@@ -311,6 +324,7 @@ class Loader {
       const auto& [key, value] = it->second;
       YAML::Mark mark = value.IsNull() ? key.Mark() : value.Mark();
       marks[k.path] = mark;
+      marks_[indexed + name] = mark;
       bool blocked = false;
       for (const std::string& need : k.needs) blocked = blocked || wrong.count(need) != 0;
       if (blocked || !set_scalar(k, k.path, mark, value)) {
@@ -400,6 +414,43 @@ void read_token_file(const std::string& config_path, const std::string& where, C
   }
 }
 
+// 0 when `path` opens for reading and is not a directory, else the errno.
+int readable(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  struct stat st {};
+  int err = ::fstat(fd, &st) != 0 ? errno : (S_ISDIR(st.st_mode) ? EISDIR : 0);
+  ::close(fd);
+  return err;
+}
+
+// The TLS keys' files: relative to the config file's directory, and readable now, so a
+// missing key or certificate is found by --check-config and by a reload, not by the first
+// handshake. (The transport parses them; here only that they can be read.)
+void check_tls_files(const std::string& config_path, Loader& loader, Config& c) {
+  std::vector<std::pair<std::string, std::string*>> files;
+  for (size_t i = 0; i < c.tls.certificates.size(); ++i) {
+    const std::string item = "tls.certificates[" + std::to_string(i) + "].";
+    files.emplace_back(item + "certificate_file", &c.tls.certificates[i].certificate_file);
+    files.emplace_back(item + "private_key_file", &c.tls.certificates[i].private_key_file);
+  }
+  files.emplace_back("tls.client_ca_file", &c.tls.client_ca_file);
+  files.emplace_back("upstream.tls.ca_file", &c.upstream.tls.ca_file);
+  files.emplace_back("upstream.tls.certificate_file",
+                     &c.upstream.tls.client_certificate.certificate_file);
+  files.emplace_back("upstream.tls.private_key_file",
+                     &c.upstream.tls.client_certificate.private_key_file);
+  for (auto& [key, value] : files) {
+    if (value->empty()) continue;
+    *value = relative_to(config_path, *value);
+    if (int err = readable(*value); err != 0) {
+      std::string message = key;
+      message.append(": ").append(*value).append(": ").append(std::strerror(err));
+      loader.error_at(key, message);
+    }
+  }
+}
+
 void load_file(const std::string& path, const Environment& env, Config& config,
                std::vector<std::string>& errors, std::map<std::string, std::string>& where) {
   std::string raw;
@@ -424,6 +475,7 @@ void load_file(const std::string& path, const Environment& env, Config& config,
   Loader loader(path, std::move(quiet_lines), config, errors);
   loader.walk(root, "");
   read_token_file(path, loader.where("stats.token_file").value_or(path + ": "), config, errors);
+  check_tls_files(path, loader, config);
   if (config.access_log.path != "stderr")
     config.access_log.path = relative_to(path, config.access_log.path);
   for (const Field& f : schema()) {

@@ -333,10 +333,45 @@ std::string parse_size(const std::string& path, const std::string& text, bool nu
   return {};
 }
 
+// A duration kept in seconds, for a figure counted in days: "14d", "72h", "90m", "0".
+// Days are accepted here only, not by parse_duration_ms (every other key tops out at 24h).
+std::string parse_long_duration(const std::string& path, const std::string& text, bool null,
+                                uint64_t max_days, double& out_s) {
+  const std::string range = "0-" + std::to_string(max_days) + "d";
+  if (null) return missing(path, "a duration like 14d or 72h, " + range);
+  uint64_t ms = 0;
+  if (text.size() > 1 && text.back() == 'd') {
+    uint64_t days = 0;
+    const std::string digits = text.substr(0, text.size() - 1);
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), days);
+    if (ec != std::errc() || end != digits.data() + digits.size() || digits[0] == '+')
+      return path + ": expected a duration like 14d or 72h, got '" + text + "'";
+    if (days > max_days) return path + " must be " + range + ", got " + text;
+    ms = days * kDay;
+  } else {
+    try {
+      ms = parse_duration_ms(text);
+    } catch (const ConfigError& e) {
+      return path + ": " + e.what() + " (or days: 14d)";
+    }
+    if (ms > max_days * kDay) return path + " must be " + range + ", got " + text;
+  }
+  if (ms % kSecond != 0) return path + " must be whole seconds, got " + text;
+  out_s = static_cast<double>(ms / kSecond);
+  return {};
+}
+
+std::string format_long_duration(double seconds) {
+  const auto s = static_cast<uint64_t>(seconds);
+  if (s != 0 && s % (kDay / kSecond) == 0) return std::to_string(s / (kDay / kSecond)) + "d";
+  return format_duration_ms(s * kSecond);
+}
+
 // A threshold in the unit its figure is measured in.
 std::string parse_threshold(const std::string& path, const al::FigureRef& ref,
                             const std::string& text, bool null, double& out) {
   std::string figure = al::figure_ref_name(ref);
+  if (al::is_seconds(ref.figure)) return parse_long_duration(path, text, null, 3650, out);
   if (al::is_duration(ref.figure)) {
     uint64_t ms = 0;
     std::string err = parse_duration(path, text, null, {0, kDay}, ms);
@@ -368,6 +403,7 @@ std::string parse_threshold(const std::string& path, const al::FigureRef& ref,
 }
 
 std::string show_threshold(const al::FigureRef& ref, double value) {
+  if (al::is_seconds(ref.figure)) return format_long_duration(value);
   if (al::is_duration(ref.figure)) return format_duration_ms(static_cast<uint64_t>(value));
   if (al::is_bytes(ref.figure)) return std::to_string(static_cast<uint64_t>(value));
   if (al::is_ratio(ref.figure)) return format_percent(value);
@@ -859,6 +895,191 @@ void add_access_log(std::vector<Field>& t) {
                     [](auto& c) -> auto& { return c.access_log.queue_max_bytes; }));
 }
 
+// ---- TLS -----------------------------------------------------------------------------
+
+// A file named by a TLS key: "" = none. Made relative to the config file's directory and
+// checked for readability by the loader, which knows that directory.
+template <class At>
+Field file(std::string path, At at) {
+  Field f;
+  f.path = path;
+  f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
+  f.set = [at](Config& c, const std::string& text, bool null) {
+    at(c) = null ? "" : text;
+    return std::string();
+  };
+  f.show = [at](const Config& c) { return yaml_quote(at(c)); };
+  return f;
+}
+
+std::string parse_tls_version(const std::string& path, const std::string& text, bool null,
+                              TlsVersion& out) {
+  if (!null && (text == "TLSv1.2" || text == "1.2")) {
+    out = TlsVersion::k1_2;
+  } else if (!null && (text == "TLSv1.3" || text == "1.3")) {
+    out = TlsVersion::k1_3;
+  } else if (!null && (text == "TLSv1" || text == "TLSv1.0" || text == "TLSv1.1" ||
+                       text == "1.0" || text == "1.1")) {
+    return path + ": TLS 1.0 and 1.1 are not offered (RFC 8996); expected TLSv1.2 or TLSv1.3, "
+                  "got '" + text + "'";
+  } else {
+    return path + ": expected TLSv1.2 or TLSv1.3, got '" + (null ? "" : text) + "'";
+  }
+  return {};
+}
+
+template <class At>
+Field tls_version(std::string path, At at) {
+  Field f;
+  f.path = path;
+  f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
+  f.set = [path, at](Config& c, const std::string& text, bool null) {
+    return parse_tls_version(path, text, null, at(c));
+  };
+  f.show = [at](const Config& c) { return std::string(tls_version_name(at(c))); };
+  return f;
+}
+
+// An OpenSSL cipher list or TLS 1.3 suite list. OpenSSL itself judges the names when the
+// transport loads them; here only what could never be one.
+template <class At>
+Field cipher_list(std::string path, At at) {
+  Field f;
+  f.path = path;
+  f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
+  f.set = [path, at](Config& c, const std::string& text, bool null) -> std::string {
+    if (null || text.empty()) return missing(path, "a colon-separated list of names");
+    if (text.size() > 4096) return path + " is longer than 4096 characters";
+    for (char ch : text) {
+      if (!token_char(ch)) return path + " must be printable ASCII without spaces";
+    }
+    at(c) = text;
+    return {};
+  };
+  f.show = [at](const Config& c) { return yaml_quote(at(c)); };
+  return f;
+}
+
+// A DNS name or an IP address (no brackets, no port); "" = upstream.address's host.
+std::string check_server_name(const std::string& name) {
+  if (name.size() > 253) return "is longer than 253 characters";
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '_';
+    if (!ok) {
+      std::string message =
+          "must be a host name or an IP address (letters, digits, '.', '-', ':'), got '";
+      return message.append(name).append("'");
+    }
+  }
+  return {};
+}
+
+void add_downstream_tls(std::vector<Field>& t) {
+  const std::string p = "tls.certificates";
+  auto list = [](auto& c) -> auto& { return c.tls.certificates; };
+  using Certs = std::vector<TlsCertificate>;
+  t.push_back(items(p, list));
+  t.back().check_item = [p](const Config& c) {
+    std::vector<Problem> out;
+    const Certs& cs = c.tls.certificates;
+    for (size_t i = 0; i + 1 < cs.size(); ++i) {
+      if (cs[i] == cs.back())
+        out.push_back({{p + ".certificate_file"},
+                       p + "[" + std::to_string(cs.size() - 1) +
+                           "]: the same certificate_file and private_key_file as " + p + "[" +
+                           std::to_string(i) + "]"});
+    }
+    return out;
+  };
+  for (const char* key : {"certificate_file", "private_key_file"}) {
+    const bool cert = std::string_view(key) == "certificate_file";
+    const std::string path = p + "." + key;
+    t.push_back(item_key(path, list,
+        [path, cert](Certs& cs, const std::string& text, bool null) -> std::string {
+          if (null || text.empty())
+            return missing(path, cert ? "a PEM file: the certificate, then its chain"
+                                      : "a PEM file: the certificate's private key");
+          (cert ? cs.back().certificate_file : cs.back().private_key_file) = text;
+          return {};
+        },
+        [cert](const TlsCertificate& tc) -> std::optional<std::string> {
+          return yaml_quote(cert ? tc.certificate_file : tc.private_key_file);
+        }));
+    t.back().required = true;
+  }
+  t.push_back(tls_version("tls.min_version", [](auto& c) -> auto& { return c.tls.min_version; }));
+  t.push_back(cipher_list("tls.ciphers", [](auto& c) -> auto& { return c.tls.ciphers; }));
+  t.push_back(cipher_list("tls.ciphersuites", [](auto& c) -> auto& { return c.tls.ciphersuites; }));
+  {
+    Field mtls;
+    mtls.path = "tls.client_certificate";
+    mtls.copy = [](Config& to, const Config& from) {
+      to.tls.client_certificate = from.tls.client_certificate;
+    };
+    mtls.set = [](Config& c, const std::string& text, bool) -> std::string {
+      if (text == "none") {
+        c.tls.client_certificate = ClientCertificate::kNone;
+      } else if (text == "optional") {
+        c.tls.client_certificate = ClientCertificate::kOptional;
+      } else if (text == "required") {
+        c.tls.client_certificate = ClientCertificate::kRequired;
+      } else {
+        return "tls.client_certificate: expected none, optional or required, got '" + text + "'";
+      }
+      return {};
+    };
+    mtls.show = [](const Config& c) -> std::string {
+      switch (c.tls.client_certificate) {
+        case ClientCertificate::kOptional: return "optional";
+        case ClientCertificate::kRequired: return "required";
+        default: return "none";
+      }
+    };
+    t.push_back(mtls);
+  }
+  t.push_back(file("tls.client_ca_file", [](auto& c) -> auto& { return c.tls.client_ca_file; }));
+  t.push_back(boolean("tls.session_tickets", [](auto& c) -> auto& { return c.tls.session_tickets; }));
+  t.push_back(duration("tls.session_ticket_rotation", {kMinute, kDay},
+                       [](auto& c) -> auto& { return c.tls.session_ticket_rotation_ms; }));
+  t.push_back(count("tls.session_cache_size", 0, 10'000'000,
+                    [](auto& c) -> auto& { return c.tls.session_cache_size; }));
+  t.push_back(duration("tls.handshake_timeout", {100, kHour},
+                       [](auto& c) -> auto& { return c.tls.handshake_timeout_ms; }));
+}
+
+void add_upstream_tls(std::vector<Field>& t) {
+  t.push_back(boolean("upstream.tls.enabled", [](auto& c) -> auto& { return c.upstream.tls.enabled; }));
+  t.push_back(file("upstream.tls.ca_file", [](auto& c) -> auto& { return c.upstream.tls.ca_file; }));
+  {
+    Field name;
+    name.path = "upstream.tls.server_name";
+    name.copy = [](Config& to, const Config& from) {
+      to.upstream.tls.server_name = from.upstream.tls.server_name;
+    };
+    name.set = [](Config& c, const std::string& text, bool null) -> std::string {
+      std::string value = null ? "" : text;
+      if (std::string err = check_server_name(value); !err.empty())
+        return "upstream.tls.server_name " + err;
+      c.upstream.tls.server_name = value;
+      return {};
+    };
+    name.show = [](const Config& c) { return yaml_quote(c.upstream.tls.server_name); };
+    t.push_back(name);
+  }
+  t.push_back(boolean("upstream.tls.verify", [](auto& c) -> auto& { return c.upstream.tls.verify; }));
+  t.push_back(file("upstream.tls.certificate_file", [](auto& c) -> auto& {
+    return c.upstream.tls.client_certificate.certificate_file;
+  }));
+  t.push_back(file("upstream.tls.private_key_file", [](auto& c) -> auto& {
+    return c.upstream.tls.client_certificate.private_key_file;
+  }));
+  t.push_back(tls_version("upstream.tls.min_version",
+                          [](auto& c) -> auto& { return c.upstream.tls.min_version; }));
+  t.push_back(boolean("upstream.tls.session_resumption",
+                      [](auto& c) -> auto& { return c.upstream.tls.session_resumption; }));
+}
+
 std::vector<Field> build() {
   std::vector<Field> t;
   const DurationRange timeout{1, kDay};
@@ -866,6 +1087,7 @@ std::vector<Field> build() {
   t.back().restart_only = true;
   t.push_back(count("workers", 0, 256, [](auto& c) -> auto& { return c.workers; }));
   t.back().restart_only = true;
+  add_downstream_tls(t);
 
   t.push_back(address("upstream.address", PortRule::kRequired,
                       [](auto& c) -> auto& { return c.upstream.address; }));
@@ -877,6 +1099,7 @@ std::vector<Field> build() {
                        [](auto& c) -> auto& { return c.upstream.probe_interval_ms; }));
   t.push_back(boolean("upstream.retry_on_stale_connection",
                       [](auto& c) -> auto& { return c.upstream.retry_on_stale_connection; }));
+  add_upstream_tls(t);
 
   t.push_back(duration("timeouts.request_header", timeout,
                        [](auto& c) -> auto& { return c.timeouts.request_header_ms; }));
@@ -1019,6 +1242,10 @@ bool same_endpoint(const HostPort& a, const HostPort& b) { return a.port != 0 &&
 
 }  // namespace
 
+std::string_view tls_version_name(TlsVersion v) {
+  return v == TlsVersion::k1_3 ? "TLSv1.3" : "TLSv1.2";
+}
+
 const std::vector<Field>& schema() {
   static const std::vector<Field> table = build();
   return table;
@@ -1041,6 +1268,33 @@ std::vector<Problem> check_combinations(const Config& c) {
     out.push_back({{"upstream.address", "listen"},
                    "upstream.address is listen (" + c.listen.to_string() +
                        "): requests would loop through sidemeter"});
+  const DownstreamTls& tls = c.tls;
+  if (tls.client_certificate != ClientCertificate::kNone && tls.client_ca_file.empty()) {
+    std::string message = "tls.client_certificate is ";
+    message += tls.client_certificate == ClientCertificate::kRequired ? "required" : "optional";
+    message += " but tls.client_ca_file is not set (the CAs client certificates are verified "
+               "against)";
+    out.push_back({{"tls.client_ca_file", "tls.client_certificate"}, message});
+  }
+  if (tls.client_certificate == ClientCertificate::kNone && !tls.client_ca_file.empty())
+    out.push_back({{"tls.client_ca_file", "tls.client_certificate"},
+                   "tls.client_ca_file is set but tls.client_certificate is none (set it to "
+                   "optional or required to ask clients for a certificate)"});
+  if (tls.client_certificate != ClientCertificate::kNone && !tls.enabled())
+    out.push_back({{"tls.client_certificate", "tls.certificates"},
+                   "tls.client_certificate needs tls.certificates (without them the listener "
+                   "is plain HTTP)"});
+  const TlsCertificate& up = c.upstream.tls.client_certificate;
+  if (up.certificate_file.empty() != up.private_key_file.empty()) {
+    const bool no_cert = up.certificate_file.empty();
+    std::string message =
+        "upstream.tls.certificate_file and upstream.tls.private_key_file go together (a "
+        "client certificate and its key): ";
+    message += no_cert ? "certificate_file" : "private_key_file";
+    message += " is not set";
+    out.push_back({{no_cert ? "upstream.tls.private_key_file" : "upstream.tls.certificate_file"},
+                   message});
+  }
   if (c.routes.patterns.size() > c.routes.max)
     out.push_back({{"routes.patterns", "routes.max"},
                    std::to_string(c.routes.patterns.size()) +

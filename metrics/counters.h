@@ -41,6 +41,7 @@ enum class DurationMetric : uint8_t {
   kUpstreamTtfb,
   kUpstreamTotal,
   kProxyOverhead,
+  kUpstreamTlsHandshake,  // fresh TLS connections only: TCP connected → handshake done
   kCount
 };
 enum class SizeMetric : uint8_t { kRequestBody, kResponseBody, kCount };

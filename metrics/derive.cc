@@ -20,14 +20,17 @@ Derived derive(const PhaseTimes& t, bool upstream_reused) {
   if (!upstream_reused) {
     d.has_upstream_connect =
         span(t.upstream_connect_start, t.upstream_connect_done, d.upstream_connect);
+    d.has_upstream_tls_handshake =
+        span(t.upstream_connect_done, t.upstream_tls_done, d.upstream_tls_handshake);
   }
   d.has_upstream_ttfb = span(t.upstream_request_sent, t.upstream_first_byte, d.upstream_ttfb);
   d.has_upstream_total = span(t.upstream_connect_start, t.upstream_response_done, d.upstream_total);
 
   if (d.has_total) {
     // Time spent waiting on someone else: receiving the request from the client, opening
-    // the upstream connection, and the upstream working on the request (sent -> response
-    // complete). Whatever the union of those leaves of the total is the proxy's own:
+    // the upstream connection (TCP, then TLS), and the upstream working on the request
+    // (sent -> response complete). The intervals may overlap (a request body still
+    // arriving while the connect runs): their union is counted, so nothing twice. Whatever the union of those leaves of the total is the proxy's own:
     // parsing and forwarding the request, forwarding the response, queueing in our loop.
     // (A missing request_sent, e.g. a failure before sending, falls back to connect start;
     // an attempt that failed waited until it failed, so that is its end.)
@@ -36,7 +39,7 @@ Derived derive(const PhaseTimes& t, bool upstream_reused) {
     struct Interval {
       uint64_t a, b;
     };
-    Interval iv[3];
+    Interval iv[4];
     int n = 0;
     auto add = [&](uint64_t a, uint64_t b) {
       if (a == 0 || b == 0 || b < a) return;
@@ -46,9 +49,10 @@ Derived derive(const PhaseTimes& t, bool upstream_reused) {
     };
     add(lo, t.request_body_done);
     add(t.upstream_connect_start, t.upstream_connect_done);
+    add(t.upstream_connect_done, t.upstream_tls_done);
     add(t.upstream_request_sent != 0 ? t.upstream_request_sent : t.upstream_connect_start,
         t.upstream_response_done != 0 ? t.upstream_response_done : t.upstream_failed);
-    for (int i = 1; i < n; ++i)  // insertion sort of at most three
+    for (int i = 1; i < n; ++i)  // insertion sort of at most four
       for (int j = i; j > 0 && iv[j].a < iv[j - 1].a; --j) std::swap(iv[j], iv[j - 1]);
     uint64_t waited = 0, cur_a = 0, cur_b = 0;
     bool open = false;

@@ -12,13 +12,19 @@ struct Derived {
   // All in nanoseconds; valid only when the matching has_* flag is set.
   uint64_t total = 0;             // response_last_byte_written - request_first_byte
   uint64_t upstream_connect = 0;  // connect_done - connect_start, fresh connections only
+                                  // (the TCP connect: TLS is the next phase)
+  // upstream_tls_done - upstream_connect_done, fresh TLS connections only.
+  uint64_t upstream_tls_handshake = 0;
   uint64_t upstream_ttfb = 0;     // upstream_first_byte - upstream_request_sent
   uint64_t upstream_total = 0;    // upstream_response_done - upstream_connect_start
   // total minus the time spent waiting on the client (request read) or on the upstream
-  // (connect .. response done): what the proxy itself added. Clamped at 0.
+  // (connect, TLS handshake, request sent .. response done): what the proxy itself added.
+  // Clamped at 0. (The handshake counts as waiting: its CPU share on our side is not
+  // separable from the round trips, and the upstream's own figures would not hold it.)
   uint64_t proxy_overhead = 0;
   bool has_total = false;
   bool has_upstream_connect = false;
+  bool has_upstream_tls_handshake = false;
   bool has_upstream_ttfb = false;
   bool has_upstream_total = false;
   bool has_proxy_overhead = false;

@@ -36,6 +36,7 @@ std::string_view upstream_error_name(UpstreamError e) {
     case UpstreamError::kResponseTimeout: return "response_timeout";
     case UpstreamError::kInvalidResponse: return "invalid_response";
     case UpstreamError::kClosedEarly: return "closed_early";
+    case UpstreamError::kTlsHandshakeFailed: return "tls_handshake_failed";
     case UpstreamError::kCount: break;
   }
   return "unknown";

@@ -27,6 +27,8 @@ enum class UpstreamError : uint8_t {
   kResponseTimeout,      // no complete response head within upstream_response timeout
   kInvalidResponse,      // response failed RFC 9112 checks
   kClosedEarly,          // clean close (FIN) before the response was complete
+  kTlsHandshakeFailed,   // the TLS handshake with the upstream failed (verification, no
+                         // shared cipher or version, alert, close mid-handshake)
   kCount
 };
 std::string_view upstream_error_name(UpstreamError e);  // "connect_refused", ...
@@ -47,7 +49,10 @@ struct PhaseTimes {
   uint64_t request_headers_done = 0;   // request head complete
   uint64_t request_body_done = 0;      // request body complete (== headers_done if none)
   uint64_t upstream_connect_start = 0; // connect started, or pooled connection taken
-  uint64_t upstream_connect_done = 0;  // connected (== connect_start when reused)
+  uint64_t upstream_connect_done = 0;  // TCP connected (== connect_start when reused)
+  // TLS handshake finished on a fresh upstream connection; 0 when plain, reused, or not
+  // reached (a failed handshake is upstream_failed with kTlsHandshakeFailed).
+  uint64_t upstream_tls_done = 0;
   uint64_t upstream_request_sent = 0;  // request head written to upstream socket
   uint64_t upstream_first_byte = 0;    // first response byte from upstream
   uint64_t upstream_response_done = 0; // response complete from upstream

@@ -530,7 +530,40 @@ Snapshot Registry::snapshot() {
     t.upstream_retries_total += g.upstream_retries_total.get();
     t.tunnels_active += g.tunnels_active.get();
   }
+  fill_tls(snap.tls);
   return snap;
+}
+
+void Registry::set_certificates(std::vector<CertificateExpiry> certificates) {
+  std::lock_guard lock(mu_);
+  certificates_ = std::move(certificates);
+}
+
+void Registry::fill_tls(TlsStats& out) {
+  for (const auto& sh : shards_) {
+    TlsCounters& c = sh->tls_;
+    for (size_t side = 0; side < kTlsSides; ++side) {
+      c.duration_[side].read_into(out.duration[side]);
+      tls_max_[side] = std::max(tls_max_[side], c.duration_[side].take_max());
+      for (size_t v = 0; v < kTlsVersions; ++v) {
+        for (size_t r = 0; r < 2; ++r) out.handshakes[side][v][r] += c.handshakes_[side][v][r].get();
+      }
+      for (size_t f = 0; f < kTlsFailures; ++f) out.failures[side][f] += c.failures_[side][f].get();
+    }
+  }
+  for (size_t side = 0; side < kTlsSides; ++side) {
+    Histogram& h = out.duration[side];
+    // A sample's bucket may be read before its max (the writer stores the max last): the
+    // highest non-empty bucket bounds the maximum from below.
+    const std::span<const uint64_t> b = h.buckets();
+    for (size_t i = b.size(); i-- > 0;) {
+      if (b[i] == 0) continue;
+      tls_max_[side] = std::max(tls_max_[side], h.layout().lower(uint32_t(i)));
+      break;
+    }
+    h.set_max(h.count() ? tls_max_[side] : 0);
+  }
+  out.certificates = certificates_;
 }
 
 std::vector<RouteKey> Registry::matching_keys(std::optional<uint32_t> route,

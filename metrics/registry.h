@@ -56,6 +56,11 @@ class Registry {
   History history() const;
   uint64_t ticks() const;
 
+  // The certificates in force (served downstream, presented upstream), replacing the
+  // previous list: the control thread calls it at each (re)load. Thread-safe; every
+  // snapshot from then on carries it.
+  void set_certificates(std::vector<CertificateExpiry> certificates);
+
   // One window of every (route, method) matching: route is a template compared exactly
   // ("" = every route, "other" = the overflow route), method unset = every method. Counts
   // add up; latency quantiles come from the merged histograms (as in Snapshot::routes), so
@@ -110,6 +115,9 @@ class Registry {
   void close_point(uint64_t seq);
   void fill_window(Snapshot& snap, size_t w, double quota) const;
   void fill_routes(Snapshot& snap) const;
+  // Every shard's TLS counters summed (cumulative), and the certificates. Under mu_.
+  // Histograms carry their maximum since start (tls_max_).
+  void fill_tls(TlsStats& out);
   // Keys of active_keys_ of route id `route` (unset = every route) and method (unset =
   // every method). Under mu_.
   std::vector<RouteKey> matching_keys(std::optional<uint32_t> route,
@@ -147,6 +155,8 @@ class Registry {
   std::array<CpuSample, SlotRing::kCapacity + 1> cpu_;
   std::array<HistoryPoint, SlotRing::kCapacity> points_;  // by seq % capacity, like ring_
   CpuSample cpu_first_;
+  std::vector<CertificateExpiry> certificates_;  // under mu_
+  std::array<uint64_t, kTlsSides> tls_max_{};     // handshake duration maxima since start
 };
 
 }  // namespace sidemeter::metrics

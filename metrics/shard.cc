@@ -27,10 +27,10 @@ Shard::Shard(RouteTable& routes)
       route_slots_((routes.max_routes() + 1) * kMethods),
       durations_{AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
                  AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
-                 AtomicHistogram(kDurationLayout)},
+                 AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout)},
       sizes_{AtomicHistogram(kSizeLayout), AtomicHistogram(kSizeLayout)},
       routes_(new std::atomic<RouteMethod*>[route_slots_]) {
-  static_assert(kDurationMetrics == 5 && kSizeMetrics == 2, "update the initialisers above");
+  static_assert(kDurationMetrics == 6 && kSizeMetrics == 2, "update the initialisers above");
   for (size_t i = 0; i < route_slots_; ++i) routes_[i].store(nullptr, std::memory_order_relaxed);
 }
 
@@ -72,6 +72,9 @@ void Shard::record(const ExchangeSample& s) {
     if (s.upstream_error != UpstreamError::kNone) upstream_errors_[size_t(s.upstream_error)].add(1);
     if (d.has_upstream_connect) {
       durations_[size_t(DurationMetric::kUpstreamConnect)].record(d.upstream_connect);
+    }
+    if (d.has_upstream_tls_handshake) {
+      durations_[size_t(DurationMetric::kUpstreamTlsHandshake)].record(d.upstream_tls_handshake);
     }
     if (d.has_upstream_ttfb)
       durations_[size_t(DurationMetric::kUpstreamTtfb)].record(d.upstream_ttfb);

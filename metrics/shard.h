@@ -11,6 +11,7 @@
 #include "metrics/histogram.h"
 #include "metrics/recorder.h"
 #include "metrics/route_template.h"
+#include "metrics/tls_stats.h"
 #include "metrics/worker_gauges.h"
 
 namespace sidemeter::metrics {
@@ -38,6 +39,9 @@ class alignas(64) Shard final : public Recorder {
   void record(const ExchangeSample& sample) override;
   WorkerGauges& gauges() { return gauges_; }
   const WorkerGauges& gauges() const { return gauges_; }
+  // The worker's TLS handshakes (its TLS transport is the one writer).
+  TlsCounters& tls() { return tls_; }
+  const TlsCounters& tls() const { return tls_; }
 
  private:
   friend class Registry;
@@ -85,6 +89,7 @@ class alignas(64) Shard final : public Recorder {
   std::unique_ptr<std::atomic<RouteMethod*>[]> routes_;
 
   WorkerGauges gauges_;
+  TlsCounters tls_;
 };
 
 }  // namespace sidemeter::metrics

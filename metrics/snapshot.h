@@ -11,6 +11,7 @@
 #include "metrics/counters.h"
 #include "metrics/histogram.h"
 #include "metrics/process_stats.h"
+#include "metrics/tls_stats.h"
 
 namespace sidemeter::metrics {
 
@@ -111,6 +112,8 @@ struct Snapshot {
   std::vector<Histogram> size_histograms;
   GaugeTotals gauges;
   ProcessFigures process;  // valid=false when process stats are disabled
+  // Handshakes summed over the workers since start, and the certificates loaded now.
+  TlsStats tls;
 
   const WindowStats& window(Window w) const { return windows[size_t(w)]; }
 };

@@ -22,6 +22,24 @@ RuleSpec rule(std::string name, FigureRef figure, double warning, double critica
   return r;
 }
 
+// Below 14 days: warning; below 3 days: critical. At once (for 0): expiry is not a
+// traffic window that a blip could cross, and the figure covers its window from the first
+// evaluation, so a certificate loaded already close to expiry alerts at start. Not
+// judged while no certificate is loaded (plain HTTP both ways).
+RuleSpec certificate_rule() {
+  constexpr double kDay = 24 * 3600;
+  RuleSpec r;
+  r.name = "TlsCertificateExpiringSoon";
+  r.figure = FigureRef{Figure::kTlsCertificateExpiry, Stat::kNone, UpstreamError::kNone};
+  r.comparison = Comparison::kBelow;
+  r.warning = Threshold{14 * kDay, std::nullopt};
+  r.critical = Threshold{3 * kDay, std::nullopt};
+  r.window = RuleWindow::k1m;
+  r.for_ms = 0;
+  r.min_requests = 0;
+  return r;
+}
+
 }  // namespace
 
 std::vector<RuleSpec> default_rules() {
@@ -31,6 +49,7 @@ std::vector<RuleSpec> default_rules() {
       rule("ErrorRateHigh", FigureRef{Figure::kErrorRate, Stat::kNone, UpstreamError::kNone},
            0.01, 0.05, 10),
       rule("CpuHigh", FigureRef{Figure::kCpu, Stat::kNone, UpstreamError::kNone}, 0.80, 0.95, 0),
+      certificate_rule(),
   };
 }
 

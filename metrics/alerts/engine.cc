@@ -184,7 +184,7 @@ std::vector<Transition> Engine::evaluate(const Inputs& in, uint64_t now_ns,
     out.push_back(std::move(t));
   }
   m.retired.clear();
-  for (const auto& r : m.rules) r->evaluate(rule_value(r->spec(), in), now_ns, now_unix_ms, out);
+  for (const auto& r : m.rules) r->evaluate(rule_value(r->spec(), in, now_unix_ms), now_ns, now_unix_ms, out);
   if (in.slo_counts) {
     for (const auto& s : m.slos) s->evaluate(in.slo_counts(s->state.spec), now_ns, now_unix_ms, out);
   }

@@ -110,7 +110,8 @@ struct Inputs {
 
 // The escalation guide: LatencyAvgHigh (latency.avg 500ms / 1s), ErrorRateHigh
 // (error_rate 1 % / 5 %), CpuHigh (cpu 80 % / 95 %); window 1m, for 30s, min_requests 10
-// for the two request-based ones.
+// for the two request-based ones. TlsCertificateExpiringSoon: tls_certificate_expiry
+// below 14 days (warning) / 3 days (critical), for 0.
 std::vector<RuleSpec> default_rules();
 // `user` rules after the defaults (when enabled); a user rule named like a default
 // replaces it in place.

@@ -1,5 +1,6 @@
 #include "metrics/alerts/figures.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -96,6 +97,7 @@ Reading read_service(const FigureRef& f, RuleWindow w, const WindowStats& ws,
       r.seconds = window_seconds(w);
       r.value = upstream_up ? 1 : 0;
       break;
+    case Figure::kTlsCertificateExpiry:  // needs the clock: rule_value reads it
     case Figure::kCount: break;
   }
   return r;
@@ -119,7 +121,16 @@ Reading read_route(const FigureRef& f, const RouteWindowStats& ws) {
   return r;
 }
 
-double rule_value(const RuleSpec& rule, const Inputs& in) {
+double certificate_expiry_seconds(const std::vector<CertificateExpiry>& certificates,
+                                  uint64_t now_unix_ms) {
+  if (certificates.empty()) return kNaN;
+  int64_t earliest = certificates.front().not_after_unix_s;
+  for (const CertificateExpiry& c : certificates) earliest = std::min(earliest, c.not_after_unix_s);
+  // In ms first: a certificate expiring within the second reads as a fraction, not 0.
+  return (double(earliest) * 1000.0 - double(now_unix_ms)) / 1000.0;
+}
+
+double rule_value(const RuleSpec& rule, const Inputs& in, uint64_t now_unix_ms) {
   const bool scoped = !rule.route.empty() || rule.method.has_value();
   Reading r{kNaN, 0, 0};
   if (scoped) {
@@ -127,6 +138,10 @@ double rule_value(const RuleSpec& rule, const Inputs& in) {
     r = read_route(rule.figure, in.scoped(rule.route, rule.method, metrics_window(rule.window)));
   } else if (rule.figure.figure == Figure::kUpstreamUp) {
     r = Reading{in.upstream_up ? 1.0 : 0.0, 0, window_seconds(rule.window)};
+  } else if (rule.figure.figure == Figure::kTlsCertificateExpiry) {
+    if (in.snapshot == nullptr) return kNaN;
+    r = Reading{certificate_expiry_seconds(in.snapshot->tls.certificates, now_unix_ms), 0,
+                window_seconds(rule.window)};
   } else {
     if (in.snapshot == nullptr) return kNaN;
     r = read_service(rule.figure, rule.window, in.snapshot->window(metrics_window(rule.window)),

@@ -7,7 +7,8 @@ namespace {
 
 constexpr std::array<std::string_view, size_t(Figure::kCount)> kFigureNames = {
     "latency", "upstream_ttfb", "proxy_overhead", "request_size", "response_size",
-    "error_rate", "upstream_error_rate", "rps", "cpu", "rss", "open_fds", "upstream_up"};
+    "error_rate", "upstream_error_rate", "rps", "cpu", "rss", "open_fds", "upstream_up",
+    "tls_certificate_expiry"};
 constexpr std::array<std::string_view, size_t(Stat::kCount)> kStatNames = {
     "", "avg", "p50", "p90", "p95", "p99", "max"};
 
@@ -47,6 +48,7 @@ bool is_bytes(Figure f) { return is_size(f) || f == Figure::kRss; }
 bool is_ratio(Figure f) {
   return f == Figure::kErrorRate || f == Figure::kUpstreamErrorRate || f == Figure::kCpu;
 }
+bool is_seconds(Figure f) { return f == Figure::kTlsCertificateExpiry; }
 bool counts_requests(Figure f) {
   return has_stats(f) || f == Figure::kErrorRate || f == Figure::kUpstreamErrorRate;
 }

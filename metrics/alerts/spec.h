@@ -24,6 +24,10 @@ enum class Figure : uint8_t {
   kRss,                // bytes, resident memory
   kOpenFds,            // count
   kUpstreamUp,         // 1 reachable, 0 not
+  // seconds until the earliest loaded certificate (served or presented upstream) expires,
+  // negative once expired; not judged while no certificate is loaded. Not a window figure:
+  // it reads the certificates in force and the wall clock, whatever the rule's window.
+  kTlsCertificateExpiry,
   kCount
 };
 // Which statistic of a distribution figure (latency, ttfb, overhead, sizes); kNone for
@@ -51,6 +55,7 @@ std::string figure_ref_name(const FigureRef& f);  // inverse of parse_figure
 bool is_duration(Figure f);        // thresholds written as durations (ms)
 bool is_bytes(Figure f);           // thresholds written as sizes (bytes)
 bool is_ratio(Figure f);           // thresholds written as percentages ("1%")
+bool is_seconds(Figure f);         // thresholds written as durations ("14d", "72h"), kept in s
 bool counts_requests(Figure f);    // min_requests applies (figures computed from requests)
 // May be scoped to a route and/or method with at least one of its statistics (per-route
 // windows hold requests, errors, body byte totals and the latency distribution).

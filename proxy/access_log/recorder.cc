@@ -101,6 +101,8 @@ void format_line(const metrics::ExchangeSample& s, const metrics::Derived& d,
     append_ms(out, "request_ms", request_ns);
   }
   if (d.has_upstream_connect) append_ms(out, "upstream_connect_ms", d.upstream_connect);
+  if (d.has_upstream_tls_handshake)
+    append_ms(out, "upstream_tls_handshake_ms", d.upstream_tls_handshake);
   if (d.has_upstream_ttfb) append_ms(out, "upstream_ttfb_ms", d.upstream_ttfb);
   if (d.has_upstream_total) append_ms(out, "upstream_total_ms", d.upstream_total);
   if (d.has_proxy_overhead) append_ms(out, "proxy_overhead_ms", d.proxy_overhead);

@@ -21,6 +21,7 @@ std::string_view unit_of(const std::string& figure) {
   if (metrics::alerts::is_duration(ref->figure)) return "ms";
   if (metrics::alerts::is_bytes(ref->figure)) return "bytes";
   if (metrics::alerts::is_ratio(ref->figure)) return "ratio";
+  if (metrics::alerts::is_seconds(ref->figure)) return "s";
   return "";
 }
 

@@ -1,8 +1,12 @@
 #include "proxy/stats/json_format.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "metrics/exchange_sample.h"
 #include "proxy/stats/alerts_format.h"
 #include "proxy/text/json_writer.h"
+#include "proxy/text/rfc3339.h"
 
 #ifndef SIDEMETER_VERSION
 #define SIDEMETER_VERSION "unknown"
@@ -109,6 +113,8 @@ void window(std::string& out, const metrics::WindowStats& w) {
   duration(o.key("latency_ms"), w.durations[size_t(DurationMetric::kLatency)]);
   duration(o.key("upstream_ttfb_ms"), w.durations[size_t(DurationMetric::kUpstreamTtfb)]);
   duration(o.key("upstream_connect_ms"), w.durations[size_t(DurationMetric::kUpstreamConnect)]);
+  duration(o.key("upstream_tls_handshake_ms"),
+           w.durations[size_t(DurationMetric::kUpstreamTlsHandshake)]);
   duration(o.key("upstream_total_ms"), w.durations[size_t(DurationMetric::kUpstreamTotal)]);
   duration(o.key("proxy_overhead_ms"), w.durations[size_t(DurationMetric::kProxyOverhead)]);
   size(o.key("request_bytes"), w.sizes[size_t(SizeMetric::kRequestBody)]);
@@ -160,6 +166,87 @@ void route_window(std::string& out, const metrics::RouteWindowStats& w) {
     resp.u("total", w.response_body_bytes);
   }
   status_classes(o.key("status"), w.status_classes);
+}
+
+// A cumulative handshake histogram as D (its max is the maximum since start).
+metrics::DurationSummary summarize(const metrics::Histogram& h) {
+  metrics::DurationSummary d;
+  d.count = h.count();
+  if (d.count == 0) return d;
+  std::array<double, metrics::kSummaryQuantiles.size()> q{};
+  h.quantiles(metrics::kSummaryQuantiles, q, h.max());
+  constexpr double kMs = 1e6;
+  d.avg_ms = h.mean() / kMs;
+  d.p50_ms = q[0] / kMs;
+  d.p90_ms = q[1] / kMs;
+  d.p95_ms = q[2] / kMs;
+  d.p99_ms = q[3] / kMs;
+  d.p999_ms = q[4] / kMs;
+  d.max_ms = double(h.max()) / kMs;
+  return d;
+}
+
+void tls_side(std::string& out, const metrics::TlsStats& tls, metrics::TlsSide side,
+              bool configured) {
+  const size_t s = size_t(side);
+  Obj o(out);
+  o.b("enabled", configured);
+  uint64_t handshakes = 0, failures = 0;
+  {
+    Obj by_version(o.key("handshakes"));
+    for (size_t v = 0; v < metrics::kTlsVersions; ++v) {
+      Obj n(by_version.key(metrics::tls_version_seen_name(metrics::TlsVersionSeen(v))));
+      n.u("full", tls.handshakes[s][v][0]);
+      n.u("resumed", tls.handshakes[s][v][1]);
+      handshakes += tls.handshakes[s][v][0] + tls.handshakes[s][v][1];
+    }
+  }
+  o.u("handshakes_total", handshakes);
+  {
+    Obj by_reason(o.key("failures"));
+    for (size_t f = 0; f < metrics::kTlsFailures; ++f) {
+      by_reason.u(metrics::tls_failure_name(metrics::TlsFailure(f)), tls.failures[s][f]);
+      failures += tls.failures[s][f];
+    }
+  }
+  o.u("failures_total", failures);
+  duration(o.key("handshake_ms"), summarize(tls.duration[s]));
+}
+
+void tls(std::string& out, const metrics::TlsStats& tls, const JsonExtras& extras) {
+  Obj o(out);
+  for (size_t s = 0; s < metrics::kTlsSides; ++s) {
+    tls_side(o.key(metrics::tls_side_name(metrics::TlsSide(s))), tls, metrics::TlsSide(s),
+             extras.tls_configured[s]);
+  }
+  std::vector<const metrics::CertificateExpiry*> certs;
+  for (const metrics::CertificateExpiry& c : tls.certificates) certs.push_back(&c);
+  std::stable_sort(certs.begin(), certs.end(), [](const auto* a, const auto* b) {
+    return a->not_after_unix_s < b->not_after_unix_s;
+  });
+  std::string& list = o.key("certificates");
+  list += '[';
+  for (size_t i = 0; i < certs.size(); ++i) {
+    const metrics::CertificateExpiry& c = *certs[i];
+    if (i > 0) list += ',';
+    Obj co(list);
+    co.s("name", c.name);
+    co.s("side", metrics::tls_side_name(c.side));
+    co.s("file", c.file);
+    std::string& at = co.key("not_after");
+    at += '"';
+    text::append_rfc3339_ms(at, uint64_t(std::max<int64_t>(c.not_after_unix_s, 0)) * 1000);
+    at += '"';
+    text::append_int(co.key("not_after_unix_s"), c.not_after_unix_s);
+    if (extras.now_unix_ms == 0) {
+      co.key("seconds_left") += "null";
+    } else {
+      // Whole seconds, negative once expired (floor: 0.5 s left is 0, 0.5 s past is -1).
+      const int64_t now_s = int64_t(extras.now_unix_ms / 1000);
+      text::append_int(co.key("seconds_left"), c.not_after_unix_s - now_s);
+    }
+  }
+  list += ']';
 }
 
 template <typename F>
@@ -236,6 +323,7 @@ void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,
     pr.opt_int("threads", p.valid ? p.threads : -1);
     pr.opt_int("cgroup_memory_max", p.valid ? p.cgroup_memory_max : -1);
   }
+  tls(o.key("tls"), snap.tls, extras);
   append_alerts_json(extras.alerts, o.key("alerts"));
   append_slos_json(extras.alerts, o.key("slos"));
 }
@@ -262,6 +350,8 @@ void append_history_json(const metrics::History& history, std::string& out) {
                      p.durations[size_t(DurationMetric::kUpstreamTtfb)]);
     history_duration(po.key("upstream_connect_ms"),
                      p.durations[size_t(DurationMetric::kUpstreamConnect)]);
+    history_duration(po.key("upstream_tls_handshake_ms"),
+                     p.durations[size_t(DurationMetric::kUpstreamTlsHandshake)]);
     history_duration(po.key("proxy_overhead_ms"),
                      p.durations[size_t(DurationMetric::kProxyOverhead)]);
     history_size(po.key("request_bytes"), p.sizes[size_t(SizeMetric::kRequestBody)]);

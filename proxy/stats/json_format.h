@@ -2,17 +2,24 @@
 // GET /stats and the /stats/stream frames: the snapshot as one JSON object.
 //   {"version", "uptime_s", "ticks", "upstream_up", "draining", "config_hash", "windows": {"1s": W, "10s": W, "1m": W,
 //    "5m": W, "total": W}, "routes": [{"route", "method", "windows": {...: RW}}],
-//    "connections": {...}, "process": {...}, "alerts": [...], "slos": [...]}
+//    "connections": {...}, "process": {...}, "tls": T, "alerts": [...], "slos": [...]}
 //    (alerts and slos: proxy/stats/alerts_format.h)
 // W  = {"seconds", "requests", "rps", "errors", "error_rate", "latency_ms": D,
-//       "upstream_ttfb_ms": D, "upstream_connect_ms": D, "upstream_total_ms": D,
-//       "proxy_overhead_ms": D, "request_bytes": S, "response_bytes": S,
+//       "upstream_ttfb_ms": D, "upstream_connect_ms": D, "upstream_tls_handshake_ms": D,
+//       "upstream_total_ms": D, "proxy_overhead_ms": D, "request_bytes": S, "response_bytes": S,
 //       "status": {"1xx".."5xx"}, "status_codes": {"200": n}, "upstream_errors": {kind: n},
 //       "downstream_errors": {kind: n}, "rejected": {reason: n}, "retries", "cpu_percent"}
 // RW = {"seconds", "requests", "rps", "errors", "error_rate", "latency_ms": D,
 //       "request_bytes": {"total"}, "response_bytes": {"total"}, "status": {...}}
 // D  = {"count", "avg", "p50", "p90", "p95", "p99", "p999", "max"} (milliseconds)
 // S  = {"total", "avg", "p50", "p95", "max"} (bytes)
+// T  = {"downstream": TS, "upstream": TS, "certificates": [C]}, cumulative since start
+// TS = {"enabled" (configured now), "handshakes": {"TLSv1.2"|"TLSv1.3"|"other":
+//       {"full": n, "resumed": n}}, "handshakes_total", "failures": {reason: n},
+//       "failures_total", "handshake_ms": D (completed handshakes)}
+// C  = {"name", "side", "file", "not_after" (RFC 3339), "not_after_unix_s",
+//       "seconds_left" (null without a wall clock)}, earliest expiry first
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -43,6 +50,8 @@ struct JsonExtras {
   bool draining = false;
   std::string_view config_hash;  // "config_hash": the configuration in force
   const metrics::alerts::Status* alerts = nullptr;  // null: "alerts": [], "slos": []
+  std::array<bool, metrics::kTlsSides> tls_configured{};  // by metrics::TlsSide
+  uint64_t now_unix_ms = 0;  // for certificates' seconds_left; 0: unknown (null)
 };
 
 void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,
@@ -53,7 +62,7 @@ void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,
 //   {"version", "ticks", "points": [P]}
 // P  = {"seq", "requests", "rps", "errors", "error_rate", "upstream_errors",
 //       "latency_ms": H, "upstream_ttfb_ms": H, "upstream_connect_ms": H,
-//       "proxy_overhead_ms": H, "request_bytes": B, "response_bytes": B,
+//       "upstream_tls_handshake_ms": H, "proxy_overhead_ms": H, "request_bytes": B, "response_bytes": B,
 //       "cpu_percent": n|null, "rss_bytes": n|null}
 // H  = {"count", "avg", "p50", "p95", "p99", "max"} (milliseconds)
 // B  = {"total", "avg", "p95", "max"} (bytes)

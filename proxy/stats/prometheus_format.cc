@@ -168,6 +168,9 @@ void window_summaries(Writer& w, const metrics::Snapshot& snap) {
        "Upstream connect time quantiles over a rolling window (fresh connections)."},
       {DurationMetric::kProxyOverhead, "sidemeter_proxy_overhead_window_seconds",
        "Time added by the proxy itself, quantiles over a rolling window."},
+      {DurationMetric::kUpstreamTlsHandshake, "sidemeter_upstream_tls_handshake_window_seconds",
+       "Upstream TLS handshake time of exchanges that opened a TLS connection (TCP connected "
+       "to handshake done), quantiles over a rolling window."},
   };
   static constexpr Window kWindows[] = {Window::k10s, Window::k1m, Window::k5m};
   static constexpr std::string_view kQuantiles[] = {"0.5", "0.9", "0.95", "0.99", "0.999"};
@@ -350,6 +353,69 @@ void alert_families(Writer& w, const ExpositionExtras& x) {
   }
 }
 
+void tls_families(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x) {
+  using metrics::TlsSide;
+  const metrics::TlsStats& tls = snap.tls;
+  std::array<bool, metrics::kTlsSides> shown{};
+  bool any = false;
+  for (size_t s = 0; s < metrics::kTlsSides; ++s) {
+    shown[s] = tls_side_shown(tls, TlsSide(s), x.tls_configured[s]);
+    any = any || shown[s];
+  }
+  constexpr double kNs = 1e-9;
+  if (any) {
+    constexpr std::string_view kDuration = "sidemeter_tls_handshake_duration_seconds";
+    w.family(kDuration, Type::kHistogram,
+             "Duration of completed TLS handshakes, by side.");
+    std::vector<uint64_t> counts(kFineDurationBounds.size());
+    for (size_t s = 0; s < metrics::kTlsSides; ++s) {
+      if (!shown[s]) continue;
+      const metrics::Histogram& h = tls.duration[s];
+      cumulative_at_bounds(h, kFineDurationBounds, kNs, counts);
+      const Label labels[] = {{"side", metrics::tls_side_name(TlsSide(s))}};
+      w.histogram(kDuration, labels, kFineDurationBounds, counts, double(h.sum()) * kNs,
+                  h.count());
+    }
+    constexpr std::string_view kHandshakes = "sidemeter_tls_handshakes";
+    w.family(kHandshakes, Type::kCounter,
+             "Completed TLS handshakes, by side, negotiated version and whether the session "
+             "was resumed.");
+    for (size_t s = 0; s < metrics::kTlsSides; ++s) {
+      if (!shown[s]) continue;
+      for (size_t v = 0; v < metrics::kTlsVersions; ++v) {
+        for (size_t r = 0; r < 2; ++r) {
+          const Label labels[] = {
+              {"side", metrics::tls_side_name(TlsSide(s))},
+              {"version", metrics::tls_version_seen_name(metrics::TlsVersionSeen(v))},
+              {"resumed", r ? "true" : "false"}};
+          w.counter(kHandshakes, labels, double(tls.handshakes[s][v][r]));
+        }
+      }
+    }
+    constexpr std::string_view kFailures = "sidemeter_tls_handshake_failures";
+    w.family(kFailures, Type::kCounter, "Failed TLS handshakes, by side and reason.");
+    for (size_t s = 0; s < metrics::kTlsSides; ++s) {
+      if (!shown[s]) continue;
+      for (size_t f = 0; f < metrics::kTlsFailures; ++f) {
+        const Label labels[] = {{"side", metrics::tls_side_name(TlsSide(s))},
+                                {"reason", metrics::tls_failure_name(metrics::TlsFailure(f))}};
+        w.counter(kFailures, labels, double(tls.failures[s][f]));
+      }
+    }
+  }
+  if (!tls.certificates.empty()) {
+    constexpr std::string_view kExpiry = "sidemeter_tls_certificate_expiry_timestamp_seconds";
+    w.family(kExpiry, Type::kGauge,
+             "Unix time at which a loaded certificate expires (its notAfter); side downstream: "
+             "served to clients, upstream: presented to the upstream.");
+    for (const metrics::CertificateExpiry& c : tls.certificates) {
+      const Label labels[] = {
+          {"name", c.name}, {"side", metrics::tls_side_name(c.side)}, {"file", c.file}};
+      w.sample(kExpiry, "", labels, double(c.not_after_unix_s));
+    }
+  }
+}
+
 void process(Writer& w, const metrics::ProcessFigures& p) {
   if (!p.valid) return;
   w.family("process_cpu_seconds", Type::kCounter,
@@ -386,6 +452,21 @@ std::string_view exposition_content_type(ExpositionFormat f) {
   return f == ExpositionFormat::kOpenMetrics
              ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
              : "text/plain; version=0.0.4; charset=utf-8";
+}
+
+bool tls_side_shown(const metrics::TlsStats& tls, metrics::TlsSide side, bool configured) {
+  if (configured) return true;
+  const size_t s = size_t(side);
+  if (tls.duration[s].count() != 0) return true;
+  for (const auto& version : tls.handshakes[s]) {
+    for (uint64_t n : version) {
+      if (n != 0) return true;
+    }
+  }
+  for (uint64_t n : tls.failures[s]) {
+    if (n != 0) return true;
+  }
+  return false;
 }
 
 void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> bounds, double unit,
@@ -437,6 +518,7 @@ void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& ex
   error_counters(w, snap);
   gauges(w, snap, extras);
   alert_families(w, extras);
+  tls_families(w, snap, extras);
   process(w, snap.process);
   w.end();
 }

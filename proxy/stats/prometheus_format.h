@@ -14,6 +14,7 @@
 #include "metrics/counters.h"
 #include "metrics/histogram.h"
 #include "metrics/snapshot.h"
+#include "metrics/tls_stats.h"
 
 namespace sidemeter::stats {
 
@@ -71,7 +72,14 @@ struct ExpositionExtras {
     uint64_t dropped_write_error = 0;
   };
   std::optional<AccessLog> access_log;
+  // Sides with TLS configured (by metrics::TlsSide): the TLS families show a side when it
+  // is configured or has counted anything, with every version and reason at 0 included.
+  std::array<bool, metrics::kTlsSides> tls_configured{};
 };
+
+// Whether the TLS families (and /stats "tls") report `side`: configured now, or counted
+// something since start (a side switched off by a reload keeps its counters).
+bool tls_side_shown(const metrics::TlsStats& tls, metrics::TlsSide side, bool configured);
 
 void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,
                        ExpositionFormat format, std::string& out);

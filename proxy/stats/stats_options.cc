@@ -14,6 +14,8 @@ StatsOptions options_from_config(const conf::Config& config) {
   o.stream_interval_s = s.stream_interval_s;
   o.max_connections = s.max_connections;
   o.idle_timeout_ms = s.idle_timeout_ms;
+  o.tls_downstream = config.tls.enabled();
+  o.tls_upstream = config.upstream.tls.enabled;
   return o;
 }
 

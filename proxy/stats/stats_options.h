@@ -24,6 +24,10 @@ struct StatsOptions {
   size_t max_response_backlog_bytes = size_t{4} << 20;
   uint32_t max_connections = 1024;    // stats connections incl. subscribers
   uint64_t idle_timeout_ms = 30'000;  // no complete request for this long: close
+  // TLS configured on the listener / towards the upstream: the TLS figures show that side
+  // (with zeros) even before its first handshake.
+  bool tls_downstream = false;
+  bool tls_upstream = false;
 };
 
 StatsOptions options_from_config(const conf::Config& config);

@@ -15,6 +15,7 @@
 #include "proxy/stats/stats_connection.h"
 #include "proxy/stats/statsd_format.h"
 #include "proxy/text/json_writer.h"
+#include "proxy/text/rfc3339.h"
 
 namespace sidemeter {
 namespace {
@@ -90,7 +91,16 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
   bool upstream_up() const { return upstream_source ? upstream_source() : upstream_reachable; }
   bool ready() const { return listening && proxy_listening && upstream_up() && !draining; }
   stats::JsonExtras json_extras() const {
-    return stats::JsonExtras{upstream_up(), draining, config_status.hash, alerts.get()};
+    stats::JsonExtras x{upstream_up(), draining, config_status.hash, alerts.get()};
+    x.tls_configured = tls_configured();
+    x.now_unix_ms = text::unix_now_ms();
+    return x;
+  }
+  std::array<bool, metrics::kTlsSides> tls_configured() const {
+    std::array<bool, metrics::kTlsSides> out{};
+    out[size_t(metrics::TlsSide::kDownstream)] = options.tls_downstream;
+    out[size_t(metrics::TlsSide::kUpstream)] = options.tls_upstream;
+    return out;
   }
 
   // --- ticks ---
@@ -361,6 +371,7 @@ void StatsServer::Impl::serve_metrics(StatsConnection& c, const StatsRequest& r)
     deliveries_view.push_back({d.receiver, d.success, d.failure, d.dropped});
   extras.deliveries = deliveries_view;
   if (access_log_source) extras.access_log = access_log_source();
+  extras.tls_configured = tls_configured();
   std::string body;
   body.reserve(64 * 1024);
   stats::append_exposition(snapshot(), extras, format, body);

@@ -97,6 +97,20 @@ void StatsdFormatter::format(const metrics::Snapshot& snap, metrics::Window wind
   l.add("response_bytes", double(delta(now.response_body_bytes, was.response_body_bytes)), "c");
   l.add("upstream_retries", double(delta(now.upstream_retries, was.upstream_retries)), "c");
   previous_ = now;
+  // TLS handshakes and failures per side, once there are any (plain HTTP sends none).
+  for (size_t s = 0; s < metrics::kTlsSides; ++s) {
+    uint64_t handshakes = 0, failures = 0;
+    for (const auto& version : snap.tls.handshakes[s]) handshakes += version[0] + version[1];
+    for (uint64_t n : snap.tls.failures[s]) failures += n;
+    const std::string_view side = metrics::tls_side_name(metrics::TlsSide(s));
+    if (const uint64_t d = delta(handshakes, previous_tls_[s][0])) {
+      l.add("tls_handshakes", double(d), "c", "side", side);
+    }
+    if (const uint64_t d = delta(failures, previous_tls_[s][1])) {
+      l.add("tls_handshake_failures", double(d), "c", "side", side);
+    }
+    previous_tls_[s] = {handshakes, failures};
+  }
 
   // Gauges from the window.
   const metrics::WindowStats& w = snap.window(window);
@@ -119,6 +133,7 @@ void StatsdFormatter::format(const metrics::Snapshot& snap, metrics::Window wind
       {DurationMetric::kLatency, "latency_ms"},
       {DurationMetric::kUpstreamTtfb, "upstream_ttfb_ms"},
       {DurationMetric::kUpstreamConnect, "upstream_connect_ms"},
+      {DurationMetric::kUpstreamTlsHandshake, "upstream_tls_handshake_ms"},
       {DurationMetric::kProxyOverhead, "proxy_overhead_ms"},
   };
   std::string name;

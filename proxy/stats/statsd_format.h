@@ -5,6 +5,7 @@
 // ("sidemeter.latency_ms.p99:12.5|g"), not as "|ms" timers: a StatsD timer expects raw
 // samples, and feeding it our percentiles would make the server compute percentiles of
 // percentiles.
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ class StatsdFormatter {
  private:
   StatsdFormatOptions options_;
   metrics::Scalars previous_;
+  // Per side: TLS handshakes and failures at the previous flush.
+  std::array<std::array<uint64_t, 2>, metrics::kTlsSides> previous_tls_{};
 };
 
 }  // namespace sidemeter::stats

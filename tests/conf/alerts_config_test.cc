@@ -265,7 +265,8 @@ TEST(AlertsConfigErrors, AWrongFigureDoesNotCascade) {
   EXPECT_EQ(error_of(rule("name: a\nfigure: zzzzzz\nwarning: 1%\n")),
             "F:4:15: alerts.rules.figure: unknown figure 'zzzzzz' (latency.p99, "
             "upstream_ttfb.p99, proxy_overhead.p99, request_size.avg, response_size.avg, "
-            "error_rate, upstream_error_rate, rps, cpu, rss, open_fds, upstream_up, ...)");
+            "error_rate, upstream_error_rate, rps, cpu, rss, open_fds, upstream_up, "
+            "tls_certificate_expiry, ...)");
   EXPECT_EQ(error_of(rule("name: a\nfigure:\nwarning: 1%\n")),
             "F:4:7: alerts.rules.figure: missing value (expected a figure like latency.p99 or "
             "error_rate)");

@@ -218,7 +218,7 @@ TEST(Hash, SameConfigSameHashWhateverTheSpelling) {
 }
 
 TEST(Hash, EveryKeyChangesIt) {
-  const char* changes[] = {
+  std::vector<std::string> changes = {
       "listen: 0.0.0.0:8081\n",
       "workers: 1\n",
       "upstream: {address: 127.0.0.1:8001}\n",
@@ -286,8 +286,35 @@ TEST(Hash, EveryKeyChangesIt) {
       "access_log: {queue_max_bytes: 65536}\n",
       "measure: false\n",
   };
+  // The TLS keys that name files need real ones.
+  TempDir dir;
+  const std::string a = dir.write("a.crt", "x"), b = dir.write("b.crt", "x");
+  const std::string k = dir.write("a.key", "x"), l = dir.write("b.key", "x");
+  const std::string ca = dir.write("ca.pem", "x"), ca2 = dir.write("ca2.pem", "x");
+  const auto cert = [](const std::string& crt, const std::string& key) {
+    std::string out = "certificates: [{certificate_file: ";
+    return out.append(crt).append(", private_key_file: ").append(key).append("}]");
+  };
+  const auto braces = [](std::string section, const std::string& inner) {
+    return section.append(": {").append(inner).append("}\n");
+  };
+  for (const std::string& inner :
+       {cert(a, k), cert(b, k), cert(a, l), std::string("min_version: TLSv1.3"),
+        std::string("ciphers: ECDHE-RSA-AES128-GCM-SHA256"),
+        std::string("ciphersuites: TLS_AES_128_GCM_SHA256"),
+        cert(a, k) + ", client_certificate: optional, client_ca_file: " + ca,
+        cert(a, k) + ", client_certificate: optional, client_ca_file: " + ca2,
+        std::string("session_tickets: false"), std::string("session_ticket_rotation: 2h"),
+        std::string("session_cache_size: 0"), std::string("handshake_timeout: 1s")})
+    changes.push_back(braces("tls", inner));
+  for (const std::string& inner :
+       {std::string("enabled: true"), "ca_file: " + ca, std::string("server_name: app"),
+        std::string("verify: false"), "certificate_file: " + a + ", private_key_file: " + k,
+        "certificate_file: " + a + ", private_key_file: " + l,
+        std::string("min_version: TLSv1.3"), std::string("session_resumption: false")})
+    changes.push_back(std::string("upstream: {tls: {") + inner + "}}\n");
   std::set<std::string> hashes{load_text("").config->hash};
-  for (const char* yaml : changes) {
+  for (const std::string& yaml : changes) {
     auto r = load_text(yaml);
     ASSERT_TRUE(r.config) << yaml << ::testing::PrintToString(r.errors);
     EXPECT_TRUE(hashes.insert(r.config->hash).second) << yaml;

@@ -23,12 +23,32 @@ TEST(PrintConfig, TheDefaultsInTheSchemasShape) {
   Config defaults;
   EXPECT_EQ(body(print_config(defaults)), R"(listen: "0.0.0.0:8080"
 workers: 0
+tls:
+  certificates: []
+  min_version: TLSv1.2
+  ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+  ciphersuites: "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+  client_certificate: none
+  client_ca_file: ""
+  session_tickets: true
+  session_ticket_rotation: 1h
+  session_cache_size: 20480
+  handshake_timeout: 10s
 upstream:
   address: "127.0.0.1:8000"
   max_idle_per_worker: 128
   resolve_interval: 10s
   probe_interval: 2s
   retry_on_stale_connection: true
+  tls:
+    enabled: false
+    ca_file: ""
+    server_name: ""
+    verify: true
+    certificate_file: ""
+    private_key_file: ""
+    min_version: TLSv1.2
+    session_resumption: true
 timeouts:
   request_header: 10s
   upstream_connect: 5s
@@ -103,8 +123,12 @@ TEST(PrintConfig, DurationsInTheirNaturalUnit) {
 }
 
 TEST(PrintConfig, EveryKeyOfTheSchema) {
-  // One rule and one SLO with every optional key, so the item keys show too.
+  // One rule and one SLO with every optional key, so the item keys show too, and one
+  // certificate.
+  TempDir dir;
+  const std::string crt = dir.write("tls.crt", "x"), key = dir.write("tls.key", "x");
   auto r = load_text(
+      std::string("tls:\n  certificates: [{certificate_file: ") + crt + ", private_key_file: " + key + "}]\n"
       "alerts:\n  rules: [{name: a, figure: latency.p99, warning: 2s, warning_resolve: 1s,"
       " critical: 4s, critical_resolve: 3s, route: /a, method: GET}]\n"
       "slos: [{name: s, kind: latency, objective: 99%, threshold: 1s, route: /a,"

@@ -106,6 +106,59 @@ TEST(Derive, OverheadClampsAtZeroAndWaitsClipToTheExchange) {
   EXPECT_EQ(derive(v, false).proxy_overhead, 0u);
 }
 
+// The same exchange over TLS: TCP connect 140..160, handshake 160..166, sent 170.
+PhaseTimes full_tls() {
+  PhaseTimes t = full();
+  t.upstream_tls_done = 166;
+  return t;
+}
+
+TEST(Derive, TlsHandshakeIsItsOwnPhase) {
+  const Derived d = derive(full_tls(), false);
+  ASSERT_TRUE(d.has_upstream_tls_handshake && d.has_upstream_connect);
+  EXPECT_EQ(d.upstream_tls_handshake, 6u);
+  EXPECT_EQ(d.upstream_connect, 20u);  // still the TCP connect alone
+  EXPECT_EQ(d.upstream_ttfb, 230u);
+  EXPECT_EQ(d.upstream_total, 360u);   // connect start .. response done: TLS included
+  // Waiting: client [100,130], TCP [140,160], TLS [160,166], upstream [170,500]; the
+  // handshake is not the proxy's overhead: 420 - (30 + 26 + 330) = 34 (40 plain, less 6).
+  EXPECT_EQ(d.proxy_overhead, 34u);
+  // Nothing counted twice: the phases before the request is sent add up to connect start
+  // .. tls done, and overhead + waits = total.
+  EXPECT_EQ(d.upstream_connect + d.upstream_tls_handshake, 166u - 140u);
+}
+
+TEST(Derive, PlainReusedOrFailedConnectionsHaveNoTlsPhase) {
+  EXPECT_FALSE(derive(full(), false).has_upstream_tls_handshake);  // plain: tls_done 0
+  PhaseTimes reused = full_tls();
+  reused.upstream_connect_done = reused.upstream_connect_start;
+  EXPECT_FALSE(derive(reused, true).has_upstream_tls_handshake);
+  // The handshake failed: no tls_done, the attempt waited until it failed (and that wait
+  // is the upstream's, not overhead).
+  PhaseTimes failed = full();
+  failed.upstream_request_sent = 0;
+  failed.upstream_first_byte = 0;
+  failed.upstream_response_done = 0;
+  failed.upstream_failed = 180;
+  failed.response_last_byte_written = 200;
+  const Derived d = derive(failed, false);
+  EXPECT_FALSE(d.has_upstream_tls_handshake);
+  EXPECT_TRUE(d.has_upstream_connect);
+  // Waiting: [100,130] and [140,180]; ours: 130-140 and 180-200.
+  EXPECT_EQ(d.proxy_overhead, 30u);
+  // Out of order (tls done before TCP connected): absent, not a huge unsigned value.
+  PhaseTimes bogus = full_tls();
+  bogus.upstream_tls_done = 150;
+  EXPECT_FALSE(derive(bogus, false).has_upstream_tls_handshake);
+}
+
+TEST(Derive, TlsWaitOverlappingTheRequestBodyIsCountedOnce) {
+  PhaseTimes t = full_tls();
+  t.request_body_done = 165;  // the body still arrived during the handshake
+  // Union [100,166] + [170,500] = 66 + 330 of 420.
+  EXPECT_EQ(derive(t, false).proxy_overhead, 24u);
+}
+
 TEST(Derive, OutOfOrderTimestampsAreAbsent) {
   PhaseTimes t = full();
   t.upstream_first_byte = 150;  // before request sent: bogus

@@ -276,6 +276,119 @@ TEST(RegistryFigures, ErrorsStatusesUpstreamAndRejects) {
   EXPECT_EQ(s.duration_histograms[0].count(), 7u);
 }
 
+TEST(RegistryTls, SumsEveryWorkersHandshakesCumulatively) {
+  FakeClock clock(kSec);
+  Registry reg(no_process(), clock);
+  Shard& a = reg.add_shard();
+  Shard& b = reg.add_shard();
+  EXPECT_EQ(reg.snapshot().tls.duration[0].count(), 0u);
+  a.tls().record_handshake(TlsSide::kDownstream, TlsVersionSeen::k1_3, false, 2 * kMs);
+  a.tls().record_handshake(TlsSide::kDownstream, TlsVersionSeen::k1_3, true, 100'000);
+  b.tls().record_handshake(TlsSide::kDownstream, TlsVersionSeen::k1_2, false, 5 * kMs);
+  b.tls().record_handshake(TlsSide::kUpstream, TlsVersionSeen::k1_3, true, 300'000);
+  a.tls().record_failure(TlsSide::kDownstream, TlsFailure::kPlainHttp);
+  b.tls().record_failure(TlsSide::kDownstream, TlsFailure::kPlainHttp);
+  b.tls().record_failure(TlsSide::kUpstream, TlsFailure::kUnknownCa);
+  // No tick needed: handshakes are cumulative, read when the snapshot is taken.
+  Snapshot s = reg.snapshot();
+  const TlsStats& t = s.tls;
+  constexpr size_t kDown = size_t(TlsSide::kDownstream), kUp = size_t(TlsSide::kUpstream);
+  EXPECT_EQ(t.handshakes[kDown][size_t(TlsVersionSeen::k1_3)][0], 1u);
+  EXPECT_EQ(t.handshakes[kDown][size_t(TlsVersionSeen::k1_3)][1], 1u);
+  EXPECT_EQ(t.handshakes[kDown][size_t(TlsVersionSeen::k1_2)][0], 1u);
+  EXPECT_EQ(t.handshakes[kDown][size_t(TlsVersionSeen::kOther)][0], 0u);
+  EXPECT_EQ(t.handshakes[kUp][size_t(TlsVersionSeen::k1_3)][1], 1u);
+  EXPECT_EQ(t.failures[kDown][size_t(TlsFailure::kPlainHttp)], 2u);
+  EXPECT_EQ(t.failures[kUp][size_t(TlsFailure::kUnknownCa)], 1u);
+  EXPECT_EQ(t.failures[kUp][size_t(TlsFailure::kPlainHttp)], 0u);
+  EXPECT_EQ(t.duration[kDown].count(), 3u);
+  EXPECT_EQ(t.duration[kDown].sum(), 7 * kMs + 100'000);
+  EXPECT_EQ(t.duration[kDown].max(), 5 * kMs);
+  EXPECT_EQ(t.duration[kUp].count(), 1u);
+  EXPECT_EQ(t.duration[kUp].max(), 300'000u);
+  // A later snapshot still holds everything (and the maximum since start), plus what came.
+  a.tls().record_handshake(TlsSide::kDownstream, TlsVersionSeen::k1_3, true, 1 * kMs);
+  Snapshot again = reg.snapshot();
+  EXPECT_EQ(again.tls.duration[kDown].count(), 4u);
+  EXPECT_EQ(again.tls.duration[kDown].max(), 5 * kMs);
+  EXPECT_EQ(again.tls.handshakes[kDown][size_t(TlsVersionSeen::k1_3)][1], 2u);
+  EXPECT_EQ(again.tls.failures[kDown][size_t(TlsFailure::kPlainHttp)], 2u);
+}
+
+TEST(RegistryTls, CertificatesAreWhatTheControlPlaneSetLast) {
+  FakeClock clock(kSec);
+  Registry reg(no_process(), clock);
+  EXPECT_TRUE(reg.snapshot().tls.certificates.empty());
+  reg.set_certificates({{"example.com", "/tls/a.crt", TlsSide::kDownstream, 1'900'000'000},
+                        {"client", "/tls/c.crt", TlsSide::kUpstream, 1'800'000'000}});
+  Snapshot s = reg.snapshot();
+  ASSERT_EQ(s.tls.certificates.size(), 2u);
+  EXPECT_EQ(s.tls.certificates[0].name, "example.com");
+  EXPECT_EQ(s.tls.certificates[1].side, TlsSide::kUpstream);
+  EXPECT_EQ(s.tls.certificates[1].not_after_unix_s, 1'800'000'000);
+  // A reload replaces the list; a reload to plain HTTP empties it.
+  reg.set_certificates({{"example.com", "/tls/b.crt", TlsSide::kDownstream, 1'950'000'000}});
+  EXPECT_EQ(reg.snapshot().tls.certificates.size(), 1u);
+  reg.set_certificates({});
+  EXPECT_TRUE(reg.snapshot().tls.certificates.empty());
+}
+
+TEST(RegistryTls, SetCertificatesFromAnotherThreadWhileSnapshotting) {
+  FakeClock clock(kSec);
+  Registry reg(no_process(), clock);
+  std::atomic<bool> done{false};
+  std::thread control([&] {
+    for (int i = 0; i < 200; ++i) {
+      std::vector<CertificateExpiry> certs(size_t(i % 3 + 1),
+                                           {"n", "/f", TlsSide::kDownstream, int64_t(i)});
+      reg.set_certificates(std::move(certs));
+    }
+    done = true;
+  });
+  while (!done) {
+    Snapshot s = reg.snapshot();
+    ASSERT_LE(s.tls.certificates.size(), 3u);
+    for (const CertificateExpiry& c : s.tls.certificates) {
+      ASSERT_EQ(c.not_after_unix_s, s.tls.certificates[0].not_after_unix_s);
+    }
+  }
+  control.join();
+}
+
+TEST(RegistryTls, UpstreamTlsPhaseForFreshTlsConnectionsOnly) {
+  FakeClock clock(kSec);
+  Registry reg(no_process(), clock);
+  Shard& sh = reg.add_shard();
+  ExchangeSample s = sample(200, 10 * kMs);
+  s.local_response = false;
+  s.upstream_attempts = 1;
+  s.t.upstream_connect_start = s.t.request_first_byte + 1 * kMs;
+  s.t.upstream_connect_done = s.t.upstream_connect_start + 100'000;
+  s.t.upstream_tls_done = s.t.upstream_connect_done + 2 * kMs;
+  s.t.upstream_request_sent = s.t.upstream_tls_done + 10'000;
+  s.t.upstream_first_byte = s.t.upstream_request_sent + 3 * kMs;
+  s.t.upstream_response_done = s.t.upstream_first_byte + 1'000;
+  sh.record(s);
+  ExchangeSample reused = s;  // a pooled TLS connection: no connect, no handshake
+  reused.upstream_reused = true;
+  reused.t.upstream_connect_done = reused.t.upstream_connect_start;
+  reused.t.upstream_tls_done = 0;
+  sh.record(reused);
+  ExchangeSample plain = s;  // a fresh plain connection
+  plain.t.upstream_tls_done = 0;
+  sh.record(plain);
+  clock.advance_ns(kSec);
+  reg.tick();
+  const Snapshot snap = reg.snapshot();
+  const WindowStats& w = snap.window(Window::k1s);
+  const DurationSummary& tls = w.durations[size_t(DurationMetric::kUpstreamTlsHandshake)];
+  EXPECT_EQ(tls.count, 1u);
+  EXPECT_NEAR(tls.p50_ms, 2.0, 2.0 / 128);
+  EXPECT_EQ(w.durations[size_t(DurationMetric::kUpstreamConnect)].count, 2u);
+  EXPECT_NEAR(w.durations[size_t(DurationMetric::kUpstreamConnect)].max_ms, 0.1, 0.1 / 128);
+  EXPECT_EQ(w.durations[size_t(DurationMetric::kUpstreamTtfb)].count, 3u);
+}
+
 TEST(RegistryFigures, RoutesAreTemplatedAndCapped) {
   FakeClock clock(kSec);
   RegistryOptions o = no_process();

@@ -1,4 +1,5 @@
 #include "metrics/alerts/engine.h"
+#include "metrics/alerts/figures.h"
 
 #include <gtest/gtest.h>
 
@@ -68,7 +69,7 @@ const AlertState* find(const Status& s, std::string_view name, Severity sev) {
 
 TEST(AlertDefaults, EscalationGuide) {
   std::vector<RuleSpec> d = default_rules();
-  ASSERT_EQ(d.size(), 3u);
+  ASSERT_EQ(d.size(), 4u);
   EXPECT_EQ(d[0].name, "LatencyAvgHigh");
   EXPECT_EQ(figure_ref_name(d[0].figure), "latency.avg");
   EXPECT_DOUBLE_EQ(d[0].warning->value, 500);
@@ -81,22 +82,29 @@ TEST(AlertDefaults, EscalationGuide) {
   EXPECT_EQ(d[2].name, "CpuHigh");
   EXPECT_DOUBLE_EQ(d[2].warning->value, 0.80);
   EXPECT_DOUBLE_EQ(d[2].critical->value, 0.95);
-  for (const RuleSpec& r : d) {
-    EXPECT_EQ(r.window, RuleWindow::k1m);
-    EXPECT_EQ(r.for_ms, 30'000u);
-    EXPECT_EQ(r.comparison, Comparison::kAbove);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(d[i].window, RuleWindow::k1m);
+    EXPECT_EQ(d[i].for_ms, 30'000u);
+    EXPECT_EQ(d[i].comparison, Comparison::kAbove);
   }
+  EXPECT_EQ(d[3].name, "TlsCertificateExpiringSoon");
+  EXPECT_EQ(figure_ref_name(d[3].figure), "tls_certificate_expiry");
+  EXPECT_EQ(d[3].comparison, Comparison::kBelow);
+  EXPECT_DOUBLE_EQ(d[3].warning->value, 14 * 86400);
+  EXPECT_DOUBLE_EQ(d[3].critical->value, 3 * 86400);
+  EXPECT_EQ(d[3].for_ms, 0u);
+  EXPECT_EQ(d[3].min_requests, 0u);
 }
 
 TEST(AlertDefaults, UserRulesReplaceByNameOrFollow) {
   RuleSpec mine = rule("ErrorRateHigh", figure(Figure::kErrorRate), 0.02, std::nullopt);
   RuleSpec extra = rule("RssHigh", figure(Figure::kRss), 1e9, std::nullopt);
   std::vector<RuleSpec> e = effective_rules(true, {extra, mine});
-  ASSERT_EQ(e.size(), 4u);
+  ASSERT_EQ(e.size(), 5u);
   EXPECT_EQ(e[1].name, "ErrorRateHigh");
   EXPECT_DOUBLE_EQ(e[1].warning->value, 0.02);
   EXPECT_FALSE(e[1].critical.has_value());
-  EXPECT_EQ(e[3].name, "RssHigh");
+  EXPECT_EQ(e[4].name, "RssHigh");
   e = effective_rules(false, {extra, mine});
   ASSERT_EQ(e.size(), 2u);
   EXPECT_EQ(e[0].name, "RssHigh");
@@ -118,12 +126,13 @@ TEST(AlertEngine, DefaultLatencyRuleGoesPendingFiringAndBack) {
   EXPECT_EQ(t[1].alert.severity, Severity::kCritical);
   const Status& s = engine.status();
   EXPECT_EQ(s.evaluated_unix_ms, unix_ms(30));
-  ASSERT_EQ(s.alerts.size(), 6u);  // 3 rules x 2 severities, warning first
+  ASSERT_EQ(s.alerts.size(), 8u);  // 4 rules x 2 severities, warning first
   EXPECT_EQ(s.alerts[0].severity, Severity::kWarning);
   EXPECT_EQ(s.alerts[1].severity, Severity::kCritical);
   EXPECT_EQ(s.alerts[1].state, State::kFiring);
-  // CPU unknown (no process figures): not evaluated.
+  // CPU unknown (no process figures): not evaluated; no certificate loaded: neither.
   EXPECT_TRUE(std::isnan(find(s, "CpuHigh", Severity::kWarning)->value));
+  EXPECT_TRUE(std::isnan(find(s, "TlsCertificateExpiringSoon", Severity::kCritical)->value));
 
   fw.traffic(100, 0, 50);
   t = engine.evaluate(fw.inputs(), ns(40), unix_ms(40));
@@ -384,6 +393,69 @@ TEST(AlertEngine, RemovedRuleResolvesOnTheNextEvaluation) {
   EXPECT_EQ(t[0].alert.state, State::kOk);
   EXPECT_EQ(t[1].alert.window, "5m");
   EXPECT_EQ(t[1].alert.state, State::kFiring);
+}
+
+// The default certificate rule on a process that starts with a certificate 10 days from
+// expiry: warning at the first evaluation (no window to fill: expiry is no traffic
+// figure), critical once under 3 days, and resolved by a reload with a renewed one.
+TEST(AlertEngine, CertificateExpiryFiresAtStartAndResolvesOnRenewal) {
+  Engine engine(default_rules(), {});
+  FakeWindow fw;
+  fw.set_seconds(1);  // one second after start: every window barely covered
+  constexpr int64_t kDay = 86400;
+  const int64_t now_s = int64_t(unix_ms(1) / 1000);
+  fw.snap.tls.certificates = {
+      {"example.com", "/tls/a.crt", TlsSide::kDownstream, now_s + 10 * kDay},
+      {"client", "/tls/c.crt", TlsSide::kUpstream, now_s + 300 * kDay}};
+  auto t = engine.evaluate(fw.inputs(), ns(1), unix_ms(1));
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].alert.alertname, "TlsCertificateExpiringSoon");
+  EXPECT_EQ(t[0].alert.severity, Severity::kWarning);
+  EXPECT_EQ(t[0].from, State::kOk);
+  EXPECT_EQ(t[0].alert.state, State::kFiring);  // for 0: straight to firing
+  EXPECT_DOUBLE_EQ(t[0].alert.value, double(10 * kDay));  // the earliest certificate
+  EXPECT_EQ(t[0].alert.figure, "tls_certificate_expiry");
+  EXPECT_EQ(t[0].alert.comparison, Comparison::kBelow);
+  const AlertState* crit = find(engine.status(), "TlsCertificateExpiringSoon", Severity::kCritical);
+  ASSERT_NE(crit, nullptr);
+  EXPECT_EQ(crit->state, State::kOk);
+
+  // Seven days later (the clock moves; the certificates do not): under 3 days left.
+  const double later = 7.0 * kDay + 2;
+  t = engine.evaluate(fw.inputs(), ns(later), unix_ms(later));
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].alert.severity, Severity::kCritical);
+  EXPECT_EQ(t[0].alert.state, State::kFiring);
+  EXPECT_DOUBLE_EQ(t[0].alert.value, double(3 * kDay - 1));  // strictly below 3 days
+
+  // Expired: still firing, value negative.
+  const double expired = 11.0 * kDay;
+  EXPECT_TRUE(engine.evaluate(fw.inputs(), ns(expired), unix_ms(expired)).empty());
+  EXPECT_LT(find(engine.status(), "TlsCertificateExpiringSoon", Severity::kCritical)->value, 0);
+
+  // A reload put a renewed certificate in force: both resolve at the next evaluation.
+  fw.snap.tls.certificates[0].not_after_unix_s = now_s + 100 * kDay;
+  t = engine.evaluate(fw.inputs(), ns(expired + 1), unix_ms(expired + 1));
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].alert.state, State::kOk);
+  EXPECT_EQ(t[1].alert.state, State::kOk);
+}
+
+TEST(AlertEngine, CertificateExpiryIsNotJudgedWithoutCertificates) {
+  RuleSpec r = rule("Cert", figure(Figure::kTlsCertificateExpiry), 14.0 * 86400, 3.0 * 86400);
+  r.comparison = Comparison::kBelow;
+  r.for_ms = 0;
+  Engine engine({r}, {});
+  FakeWindow fw;
+  EXPECT_TRUE(engine.evaluate(fw.inputs(), ns(0), unix_ms(0)).empty());
+  EXPECT_TRUE(std::isnan(engine.status().alerts[0].value));
+  // Nor without a snapshot.
+  EXPECT_TRUE(engine.evaluate(Inputs{}, ns(1), unix_ms(1)).empty());
+  // A fraction of a second counts: 500 ms left reads 0.5, not 0 or 1.
+  const int64_t at = int64_t(unix_ms(2) / 1000) + 1;
+  EXPECT_DOUBLE_EQ(certificate_expiry_seconds({{"a", "f", TlsSide::kDownstream, at}},
+                                              uint64_t(at) * 1000 - 500),
+                   0.5);
 }
 
 }  // namespace

@@ -89,6 +89,7 @@ TEST(FormatLine, EveryField) {
   EXPECT_EQ(doc.get("downstream_error"), nullptr);
   EXPECT_DOUBLE_EQ(num(doc, "request_ms"), 1.0);
   EXPECT_DOUBLE_EQ(num(doc, "upstream_connect_ms"), 2.0);
+  EXPECT_EQ(doc.get("upstream_tls_handshake_ms"), nullptr);  // a plain connection
   EXPECT_DOUBLE_EQ(num(doc, "upstream_ttfb_ms"), 6.95);
   EXPECT_DOUBLE_EQ(num(doc, "upstream_total_ms"), 11.0);
   EXPECT_DOUBLE_EQ(num(doc, "latency_ms"), 12.345);
@@ -131,6 +132,15 @@ TEST(FormatLine, PhasesNotReachedAreLeftOut) {
     EXPECT_EQ(doc.get(k), nullptr) << k;
   EXPECT_DOUBLE_EQ(num(doc, "latency_ms"), 1.0);
   EXPECT_EQ(num(doc, "upstream_attempts"), 0);
+}
+
+TEST(FormatLine, UpstreamTlsHandshake) {
+  metrics::ExchangeSample s = full_sample();
+  s.t.upstream_tls_done = s.t.upstream_connect_done + 30'000;  // before request_sent
+  ASSERT_LT(s.t.upstream_tls_done, s.t.upstream_request_sent);
+  const JsonValue doc = format(s);
+  EXPECT_DOUBLE_EQ(num(doc, "upstream_tls_handshake_ms"), 0.03);
+  EXPECT_DOUBLE_EQ(num(doc, "upstream_connect_ms"), 2.0);  // still the TCP connect
 }
 
 TEST(FormatLine, UpstreamFailureAndRetry) {

@@ -51,12 +51,13 @@ TEST(JsonFormat, DocumentFollowsTheSchema) {
   const JsonValue doc = parse_ok(text);
   EXPECT_EQ(keys(&doc),
             (std::vector<std::string>{"version", "uptime_s", "ticks", "upstream_up", "draining", "config_hash",
-                                      "windows", "routes", "connections", "process", "alerts", "slos"}));
+                                      "windows", "routes", "connections", "process", "tls", "alerts", "slos"}));
   EXPECT_EQ(keys(doc.get("windows")), (std::vector<std::string>{"10s", "1m", "5m", "total"}));
   const JsonValue* w = doc.at("windows.1m");
   ASSERT_NE(w, nullptr);
   for (const char* k : {"requests", "rps", "errors", "error_rate", "latency_ms", "upstream_ttfb_ms",
-                        "upstream_connect_ms", "proxy_overhead_ms", "request_bytes",
+                        "upstream_connect_ms", "upstream_tls_handshake_ms",
+                        "proxy_overhead_ms", "request_bytes",
                         "response_bytes", "status", "upstream_errors", "downstream_errors"}) {
     EXPECT_NE(w->get(k), nullptr) << k;
   }
@@ -184,6 +185,7 @@ TEST(HistoryJson, ShapeAndFiguresPerSecond) {
                                                "latency_ms",
                                                "upstream_ttfb_ms",
                                                "upstream_connect_ms",
+                                               "upstream_tls_handshake_ms",
                                                "proxy_overhead_ms",
                                                "request_bytes",
                                                "response_bytes",
@@ -217,6 +219,81 @@ TEST(HistoryJson, ShapeAndFiguresPerSecond) {
   EXPECT_EQ(third.get("error_rate")->number, 0.5);
   EXPECT_EQ(third.get("upstream_errors")->number, 1);
   EXPECT_NEAR(third.at("upstream_connect_ms.max")->number, 0.5, 0.5 / 100);
+}
+
+TEST(JsonFormat, TlsObject) {
+  TestRegistry r;
+  metrics::TlsCounters& tls = r.shard.tls();
+  tls.record_handshake(metrics::TlsSide::kDownstream, metrics::TlsVersionSeen::k1_3, false, 2'000'000);
+  tls.record_handshake(metrics::TlsSide::kDownstream, metrics::TlsVersionSeen::k1_3, true, 500'000);
+  tls.record_handshake(metrics::TlsSide::kDownstream, metrics::TlsVersionSeen::k1_2, false, 4'000'000);
+  tls.record_failure(metrics::TlsSide::kDownstream, metrics::TlsFailure::kPlainHttp);
+  tls.record_failure(metrics::TlsSide::kUpstream, metrics::TlsFailure::kUnknownCa);
+  r.registry.set_certificates(
+      {{"api.example.com", "/tls/api.crt", metrics::TlsSide::kDownstream, 1'767'225'600},
+       {"client", "/tls/client.crt", metrics::TlsSide::kUpstream, 1'764'547'200}});
+  r.record({.path = "/a", .connect_ns = 100'000, .tls_ns = 3'000'000});
+  r.tick();
+  JsonExtras extras;
+  extras.tls_configured[size_t(metrics::TlsSide::kDownstream)] = true;
+  extras.now_unix_ms = 1'764'460'800'500;  // 2025-11-30T00:00:00.5Z
+  std::string text;
+  append_stats_json(r.registry.snapshot(), extras, {}, text);
+  const JsonValue doc = parse_ok(text);
+  const JsonValue* t = doc.get("tls");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(keys(t), (std::vector<std::string>{"downstream", "upstream", "certificates"}));
+  const JsonValue* down = t->get("downstream");
+  EXPECT_EQ(keys(down), (std::vector<std::string>{"enabled", "handshakes", "handshakes_total",
+                                                  "failures", "failures_total", "handshake_ms"}));
+  EXPECT_TRUE(down->get("enabled")->boolean);
+  EXPECT_FALSE(t->at("upstream.enabled")->boolean);
+  EXPECT_EQ(keys(down->get("handshakes")),
+            (std::vector<std::string>{"TLSv1.2", "TLSv1.3", "other"}));
+  const JsonValue* v13 = down->get("handshakes")->get("TLSv1.3");
+  ASSERT_NE(v13, nullptr);
+  EXPECT_EQ(v13->get("full")->number, 1);
+  EXPECT_EQ(v13->get("resumed")->number, 1);
+  EXPECT_EQ(down->get("handshakes")->get("TLSv1.2")->get("full")->number, 1);
+  EXPECT_EQ(down->get("handshakes_total")->number, 3);
+  EXPECT_EQ(down->at("failures.plain_http")->number, 1);
+  EXPECT_EQ(down->at("failures.unknown_ca")->number, 0);
+  EXPECT_EQ(keys(down->get("failures")).size(), metrics::kTlsFailures);
+  EXPECT_EQ(down->get("failures_total")->number, 1);
+  EXPECT_EQ(t->at("upstream.failures.unknown_ca")->number, 1);
+  EXPECT_EQ(t->at("upstream.handshakes_total")->number, 0);
+  EXPECT_EQ(down->at("handshake_ms.count")->number, 3);
+  EXPECT_NEAR(down->at("handshake_ms.p50")->number, 2.0, 2.0 * 0.01);
+  EXPECT_NEAR(down->at("handshake_ms.max")->number, 4.0, 4.0 * 0.01);
+  EXPECT_EQ(t->at("upstream.handshake_ms.count")->number, 0);
+
+  // Earliest expiry first, RFC 3339 and Unix seconds, seconds left from now (floored).
+  const JsonValue* certs = t->get("certificates");
+  ASSERT_TRUE(certs && certs->is_array());
+  ASSERT_EQ(certs->array.size(), 2u);
+  const JsonValue& first = certs->array[0];
+  EXPECT_EQ(keys(&first), (std::vector<std::string>{"name", "side", "file", "not_after",
+                                                    "not_after_unix_s", "seconds_left"}));
+  EXPECT_EQ(first.get("name")->string, "client");
+  EXPECT_EQ(first.get("side")->string, "upstream");
+  EXPECT_EQ(first.get("file")->string, "/tls/client.crt");
+  EXPECT_EQ(first.get("not_after")->string, "2025-12-01T00:00:00.000Z");
+  EXPECT_EQ(first.get("not_after_unix_s")->number, 1'764'547'200);
+  EXPECT_EQ(first.get("seconds_left")->number, 86'400);
+  EXPECT_EQ(certs->array[1].get("name")->string, "api.example.com");
+  EXPECT_EQ(certs->array[1].get("not_after")->string, "2026-01-01T00:00:00.000Z");
+
+  // The exchange's upstream TLS phase, in the windows.
+  EXPECT_EQ(doc.at("windows.1m.upstream_tls_handshake_ms.count")->number, 1);
+  EXPECT_NEAR(doc.at("windows.1m.upstream_tls_handshake_ms.p50")->number, 3.0, 3.0 * 0.01);
+  EXPECT_NEAR(doc.at("windows.1m.upstream_connect_ms.p50")->number, 0.1, 0.1 * 0.01);
+
+  // Without a wall clock, seconds_left is null rather than a guess.
+  text.clear();
+  append_stats_json(r.registry.snapshot(), {}, {}, text);
+  const JsonValue again = parse_ok(text);
+  EXPECT_EQ(again.get("tls")->get("certificates")->array[0].get("seconds_left")->type,
+            JsonValue::Type::kNull);
 }
 
 }  // namespace

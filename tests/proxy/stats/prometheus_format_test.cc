@@ -169,5 +169,109 @@ TEST(PrometheusFormat, NegotiatesOpenMetricsFromAccept) {
             std::string_view::npos);
 }
 
+TEST(PrometheusFormat, NoTlsFamiliesWithoutTls) {
+  TestRegistry r;
+  record_mix(r);
+  std::string text;
+  append_exposition(r.registry.snapshot(), {}, ExpositionFormat::kPrometheusText, text);
+  const auto c = testing::check_exposition(text, false);
+  ASSERT_TRUE(c.errors.empty()) << join_errors(c) << text;
+  EXPECT_EQ(text.find("sidemeter_tls_"), std::string::npos) << text;
+  // The upstream TLS phase summary is there like the other phases (empty: NaN, count 0).
+  EXPECT_EQ(c.value("sidemeter_upstream_tls_handshake_window_seconds_count", {{"window", "1m"}}), 0);
+  // The new upstream error kind is listed with the others.
+  EXPECT_EQ(c.value("sidemeter_upstream_errors_total", {{"error_type", "tls_handshake_failed"}}), 0);
+}
+
+TEST(PrometheusFormat, TlsFamilies) {
+  TestRegistry r;
+  metrics::TlsCounters& tls = r.shard.tls();
+  using metrics::TlsSide;
+  using metrics::TlsVersionSeen;
+  tls.record_handshake(TlsSide::kDownstream, TlsVersionSeen::k1_3, false, 2'000'000);
+  tls.record_handshake(TlsSide::kDownstream, TlsVersionSeen::k1_3, true, 200'000);
+  tls.record_handshake(TlsSide::kDownstream, TlsVersionSeen::k1_2, false, 3'000'000);
+  tls.record_failure(TlsSide::kDownstream, metrics::TlsFailure::kNoSharedCipher);
+  r.registry.set_certificates(
+      {{"api.example.com", "/tls/api.crt", TlsSide::kDownstream, 1'767'225'600}});
+  r.record({.path = "/a", .connect_ns = 100'000, .tls_ns = 3'000'000}, 2);
+  r.record({.path = "/a",
+            .status = 502,
+            .connect_ns = 100'000,
+            .upstream_error = metrics::UpstreamError::kTlsHandshakeFailed});
+  r.tick();
+  ExpositionExtras extras;
+  extras.tls_configured[size_t(TlsSide::kDownstream)] = true;
+  for (auto f : {ExpositionFormat::kPrometheusText, ExpositionFormat::kOpenMetrics}) {
+    const bool om = f == ExpositionFormat::kOpenMetrics;
+    std::string text;
+    append_exposition(r.registry.snapshot(), extras, f, text);
+    const auto c = testing::check_exposition(text, om);
+    ASSERT_TRUE(c.errors.empty()) << join_errors(c) << text;
+    EXPECT_EQ(c.types.at("sidemeter_tls_handshake_duration_seconds"), "histogram");
+    EXPECT_EQ(c.types.at(om ? "sidemeter_tls_handshakes" : "sidemeter_tls_handshakes_total"),
+              "counter");
+    EXPECT_EQ(c.types.at(om ? "sidemeter_tls_handshake_failures"
+                            : "sidemeter_tls_handshake_failures_total"),
+              "counter");
+    EXPECT_EQ(c.types.at("sidemeter_tls_certificate_expiry_timestamp_seconds"), "gauge");
+  }
+  std::string text;
+  append_exposition(r.registry.snapshot(), extras, ExpositionFormat::kPrometheusText, text);
+  const auto c = testing::check_exposition(text, false);
+  ASSERT_TRUE(c.errors.empty()) << join_errors(c) << text;
+  const std::vector<std::pair<std::string, std::string>> down = {{"side", "downstream"}};
+  EXPECT_EQ(c.value("sidemeter_tls_handshake_duration_seconds_count", down), 3);
+  EXPECT_NEAR(*c.value("sidemeter_tls_handshake_duration_seconds_sum", down), 0.0052, 1e-12);
+  EXPECT_EQ(c.value("sidemeter_tls_handshake_duration_seconds_bucket",
+                    {{"side", "downstream"}, {"le", "0.00025"}}),
+            1);
+  EXPECT_EQ(c.value("sidemeter_tls_handshake_duration_seconds_bucket",
+                    {{"side", "downstream"}, {"le", "0.0035"}}),
+            3);
+  EXPECT_EQ(c.value("sidemeter_tls_handshakes_total",
+                    {{"side", "downstream"}, {"version", "TLSv1.3"}, {"resumed", "true"}}),
+            1);
+  EXPECT_EQ(c.value("sidemeter_tls_handshakes_total",
+                    {{"side", "downstream"}, {"version", "TLSv1.2"}, {"resumed", "false"}}),
+            1);
+  // Every version and reason of a shown side is there, at 0 when nothing happened.
+  EXPECT_EQ(c.value("sidemeter_tls_handshakes_total",
+                    {{"side", "downstream"}, {"version", "other"}, {"resumed", "true"}}),
+            0);
+  EXPECT_EQ(c.count("sidemeter_tls_handshakes_total"), metrics::kTlsVersions * 2);
+  EXPECT_EQ(c.count("sidemeter_tls_handshake_failures_total"), metrics::kTlsFailures);
+  EXPECT_EQ(c.value("sidemeter_tls_handshake_failures_total",
+                    {{"side", "downstream"}, {"reason", "no_shared_cipher"}}),
+            1);
+  EXPECT_EQ(c.value("sidemeter_tls_handshake_failures_total",
+                    {{"side", "downstream"}, {"reason", "handshake_timeout"}}),
+            0);
+  // Upstream TLS is not configured and counted nothing: no upstream series.
+  EXPECT_EQ(c.find("sidemeter_tls_handshakes_total", {{"side", "upstream"}}), nullptr);
+  EXPECT_EQ(c.value("sidemeter_tls_certificate_expiry_timestamp_seconds",
+                    {{"name", "api.example.com"}, {"side", "downstream"}, {"file", "/tls/api.crt"}}),
+            1'767'225'600);
+  // The exchanges' phase and error kind.
+  EXPECT_EQ(c.value("sidemeter_upstream_tls_handshake_window_seconds_count", {{"window", "1m"}}), 2);
+  EXPECT_NEAR(*c.value("sidemeter_upstream_tls_handshake_window_seconds",
+                       {{"window", "1m"}, {"quantile", "0.5"}}),
+              0.003, 0.003 * 0.01);
+  EXPECT_EQ(c.value("sidemeter_upstream_errors_total", {{"error_type", "tls_handshake_failed"}}), 1);
+
+  // An upstream handshake counted while upstream TLS is not (or no longer) configured
+  // still shows: counters never vanish with a reload.
+  tls.record_failure(TlsSide::kUpstream, metrics::TlsFailure::kUnknownCa);
+  text.clear();
+  append_exposition(r.registry.snapshot(), extras, ExpositionFormat::kPrometheusText, text);
+  const auto later = testing::check_exposition(text, false);
+  ASSERT_TRUE(later.errors.empty()) << join_errors(later) << text;
+  EXPECT_EQ(later.value("sidemeter_tls_handshake_failures_total",
+                        {{"side", "upstream"}, {"reason", "unknown_ca"}}),
+            1);
+  EXPECT_EQ(later.value("sidemeter_tls_handshake_duration_seconds_count", {{"side", "upstream"}}),
+            0);
+}
+
 }  // namespace
 }  // namespace sidemeter::stats

@@ -364,7 +364,8 @@ TEST_F(StatsEndToEnd, ChromiumRendersTheDashboardFromTheStream) {
         "document.body.dataset.frames || 0,"
         "document.getElementById('ch-rps').dataset.points || 0,"
         "document.querySelectorAll('#alerts li[data-state=firing][data-rule=DemoTrafficSeen]').length,"
-        "document.querySelectorAll('#slos .slo').length].join('|')\","
+        "document.querySelectorAll('#slos .slo').length,"
+        "document.getElementById('tls-panel').hidden].join('|')\","
         "\"returnByValue\":true}";
     auto evaluate = [&] {
       auto r = chrome.call("Runtime.evaluate", expr, session);
@@ -376,14 +377,14 @@ TEST_F(StatsEndToEnd, ChromiumRendersTheDashboardFromTheStream) {
       state = evaluate();
       // The first moment both a frame and the history are in: right after load.
       const std::vector<std::string> fields = split(state);
-      if (first_state.empty() && fields.size() == 9 && fields[0].rfind("Frame ", 0) == 0 &&
+      if (first_state.empty() && fields.size() == 10 && fields[0].rfind("Frame ", 0) == 0 &&
           fields[4] != "0") {
         first_state = state;
       }
       // Two frames seen: the stream keeps pushing, not just the one at subscription.
       // ... and the alert the demo traffic fires is on screen (for the screenshot too).
       if (!first_state.empty() && state.find("|live|") != std::string::npos &&
-          fields.size() == 9 && fields[7] != "0") {
+          fields.size() == 10 && fields[7] != "0") {
         const std::string first = state.substr(0, state.find(' ', 6));
         std::string later = evaluate();
         while (later.substr(0, later.find(' ', 6)) == first &&
@@ -406,16 +407,17 @@ TEST_F(StatsEndToEnd, ChromiumRendersTheDashboardFromTheStream) {
   ASSERT_EQ(state.rfind("Frame ", 0), 0u) << state;
   EXPECT_NE(state.find("|live|"), std::string::npos) << state;
   // Fields: footer | route rows | conn | rps card | backfilled | frames | chart points |
-  // firing alerts | SLO panels.
+  // firing alerts | SLO panels | TLS panel hidden.
   const std::vector<std::string> f = split(state), f0 = split(first_state);
-  ASSERT_EQ(f.size(), 9u) << state;
+  ASSERT_EQ(f.size(), 10u) << state;
+  EXPECT_EQ(f[9], "true") << "the TLS panel shows without TLS: " << state;
   EXPECT_EQ(f[7], "1") << "the DemoTrafficSeen alert is not shown firing: " << state;
   EXPECT_EQ(f[8], "2") << "the two SLO panels are not shown: " << state;
   EXPECT_GT(std::atoi(f[1].c_str()), 0) << state;  // at least one route row (demo traffic)
   EXPECT_GT(std::atof(f[3].c_str()), 0) << state;  // demo RPS
   // Right after load the charts already hold the seconds before the page opened: more
   // points than frames received, and at least the history that existed before loading.
-  ASSERT_EQ(f0.size(), 9u) << "history never arrived: " << state;
+  ASSERT_EQ(f0.size(), 10u) << "history never arrived: " << state;
   const int backfilled = std::atoi(f0[4].c_str()), frames = std::atoi(f0[5].c_str());
   const int chart_points = std::atoi(f0[6].c_str());
   EXPECT_GE(backfilled, int(history_points)) << first_state;

@@ -93,5 +93,33 @@ TEST(StatsdFormat, WindowForInterval) {
   EXPECT_EQ(statsd_window_for(120), metrics::Window::k5m);
 }
 
+TEST(StatsdFormat, TlsHandshakesAndTheUpstreamTlsPhase) {
+  TestRegistry r;
+  StatsdFormatter f(StatsdFormatOptions{});
+  std::vector<std::string> packets;
+  r.tick();
+  f.format(r.registry.snapshot(), metrics::Window::k1s, true, packets);
+  EXPECT_FALSE(has_prefix(lines_of(packets), "sidemeter.tls_"));  // plain HTTP: none
+  r.shard.tls().record_handshake(metrics::TlsSide::kDownstream, metrics::TlsVersionSeen::k1_3,
+                                 false, 1'000'000);
+  r.shard.tls().record_handshake(metrics::TlsSide::kDownstream, metrics::TlsVersionSeen::k1_2,
+                                 true, 1'000'000);
+  r.shard.tls().record_failure(metrics::TlsSide::kUpstream, metrics::TlsFailure::kBadCertificate);
+  r.record({.path = "/a", .connect_ns = 100'000, .tls_ns = 2'000'000});
+  r.tick();
+  packets.clear();
+  f.format(r.registry.snapshot(), metrics::Window::k1s, true, packets);
+  auto lines = lines_of(packets);
+  EXPECT_TRUE(has(lines, "sidemeter.tls_handshakes:2|c|#side:downstream"));
+  EXPECT_TRUE(has(lines, "sidemeter.tls_handshake_failures:1|c|#side:upstream"));
+  EXPECT_FALSE(has_prefix(lines, "sidemeter.tls_handshakes:0"));
+  EXPECT_TRUE(has_prefix(lines, "sidemeter.upstream_tls_handshake_ms.p50:"));
+  // Deltas: nothing new, nothing sent.
+  r.tick();
+  packets.clear();
+  f.format(r.registry.snapshot(), metrics::Window::k1s, true, packets);
+  EXPECT_FALSE(has_prefix(lines_of(packets), "sidemeter.tls_"));
+}
+
 }  // namespace
 }  // namespace sidemeter::stats

@@ -18,6 +18,7 @@ struct SampleSpec {
   uint16_t status = 200;
   uint64_t ttfb_ns = 1'000'000;  // upstream time to first byte
   uint64_t connect_ns = 0;       // 0: pooled connection (no connect recorded)
+  uint64_t tls_ns = 0;           // with connect_ns: the upstream TLS handshake after it
   uint64_t request_body = 0;
   uint64_t response_body = 100;
   metrics::UpstreamError upstream_error = metrics::UpstreamError::kNone;
@@ -25,9 +26,9 @@ struct SampleSpec {
   const char* reject_reason = nullptr;
 };
 
-// Total latency of a sample built from `spec`: ttfb + connect + 30 us of fixed phases.
+// Total latency of a sample built from `spec`: ttfb + connect + tls + 30 us of fixed phases.
 inline uint64_t sample_latency_ns(const SampleSpec& spec) {
-  return spec.ttfb_ns + spec.connect_ns + 30'000;
+  return spec.ttfb_ns + spec.connect_ns + (spec.connect_ns ? spec.tls_ns : 0) + 30'000;
 }
 
 inline metrics::ExchangeSample make_sample(const SampleSpec& spec) {
@@ -38,7 +39,10 @@ inline metrics::ExchangeSample make_sample(const SampleSpec& spec) {
   s.t.request_body_done = t0 + 2'000;
   s.t.upstream_connect_start = t0 + 10'000;
   s.t.upstream_connect_done = s.t.upstream_connect_start + spec.connect_ns;
-  s.t.upstream_request_sent = s.t.upstream_connect_done + 5'000;
+  if (spec.connect_ns != 0 && spec.tls_ns != 0)
+    s.t.upstream_tls_done = s.t.upstream_connect_done + spec.tls_ns;
+  s.t.upstream_request_sent =
+      (s.t.upstream_tls_done ? s.t.upstream_tls_done : s.t.upstream_connect_done) + 5'000;
   s.t.upstream_first_byte = s.t.upstream_request_sent + spec.ttfb_ns;
   s.t.upstream_response_done = s.t.upstream_first_byte + 10'000;
   s.t.response_last_byte_written = s.t.upstream_response_done + 5'000;
