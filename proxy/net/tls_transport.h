@@ -5,8 +5,12 @@
 // records OpenSSL produces are gathered in a third and given to the TcpTransport in one
 // write (which sends what the socket takes and copies only the rest). No buffer is
 // held per connection between calls: an idle connection keeps only OpenSSL's SSL object
-// (SSL_MODE_RELEASE_BUFFERS returns its record buffers), see tls_transport.cc for the
-// figures.
+// (SSL_MODE_RELEASE_BUFFERS returns its record buffers). Measured by
+// tests/proxy/net/tls_memory_test (OpenSSL 3.0, ECDSA P-256, TLS 1.3, OpenSSL's heap
+// only): an idle server connection holds ~13 KB (45 KB without the mode), an idle
+// client one ~21 KB (it keeps the server's certificate with its session); a 16 KiB
+// record passing through adds ~16.4 KB for the time of the call. Ours on top: 224 bytes
+// of TlsTransport and the TcpTransport (464) a plain connection has anyway.
 //
 // Ownership: the connection owns both. It embeds the TcpTransport (the socket's owner,
 // as for plain HTTP) and, on a TLS port or upstream, a heap TlsTransport built on it,

@@ -158,6 +158,11 @@ class TlsLoop {
     return connect(std::move(ssl));
   }
 
+  // Frees client ends already closed (their TLS state goes with them).
+  void drop_closed_clients() {
+    std::erase_if(clients_, [](const std::unique_ptr<End>& e) { return e->closed; });
+  }
+
   size_t accepted() const { return servers_.size(); }
   End& server(size_t i) { return *servers_.at(i); }
 

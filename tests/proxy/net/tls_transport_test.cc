@@ -234,9 +234,12 @@ TEST_F(TlsTransportTest, SniPicksTheCertificate) {
   wild.dns = {"*.wild.example"};
   CertOptions first;
   first.dns = {"default.test"};
+  CertOptions cn_only;  // no subjectAltName at all: its CN is its name
+  cn_only.common_name = "legacy.example";
   auto conf = server_conf({ca_->issue(first, dir_->path(), "sni-default"),
                            ca_->issue(a, dir_->path(), "sni-a"),
-                           ca_->issue(wild, dir_->path(), "sni-wild")});
+                           ca_->issue(wild, dir_->path(), "sni-wild"),
+                           ca_->issue(cn_only, dir_->path(), "sni-cn")});
   loop_.listen(server_ctx(conf));
   struct Case {
     std::string sni;
@@ -246,6 +249,7 @@ TEST_F(TlsTransportTest, SniPicksTheCertificate) {
       {"a.example", "a.example"},       {"A.Example", "a.example"},
       {"x.wild.example", "*.wild.example"}, {"a.b.wild.example", "default.test"},
       {"wild.example", "default.test"}, {"unknown.test", "default.test"},
+      {"legacy.example", "(no SAN)"},
   };
   for (const auto& k : cases) {
     auto cc = client_conf(k.sni);
@@ -548,6 +552,38 @@ TEST_F(TlsTransportTest, NoSharedCipher) {
   EXPECT_EQ(c.connected, kErrTlsHandshake);
   EXPECT_EQ(loop_.counters().failures(kDown, TlsFailure::kNoSharedCipher), 1u);
   EXPECT_EQ(loop_.counters().failures(kUp, TlsFailure::kNoSharedCipher), 1u);
+}
+
+TEST_F(TlsTransportTest, ServesTheChainFromTheCertificateFile) {
+  // leaf + intermediate in one file; the client trusts only the root.
+  TestCa intermediate = ca_->intermediate("sidemeter test intermediate");
+  CertOptions o;
+  o.dns = {"server.test"};
+  loop_.listen(server_ctx(server_conf({intermediate.issue(o, dir_->path(), "chained")})));
+  End& c = handshake(*client_ctx(client_conf()));
+  EXPECT_EQ(c.connected, 0);
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(c.ssl());
+  ASSERT_NE(chain, nullptr);
+  EXPECT_EQ(sk_X509_num(chain), 2);
+}
+
+TEST_F(MutualTlsTest, OptionalClientCertificate) {
+  auto conf = server_conf();
+  conf.client_certificate = conf::ClientCertificate::kOptional;
+  conf.client_ca_file = ca_file_;
+  loop_.listen(server_ctx(conf));
+  End& without = attempt(*client_ctx(client_conf()));
+  EXPECT_EQ(without.connected, 0);
+  EXPECT_TRUE(loop_.server(0).secured);
+  EXPECT_EQ(SSL_get0_peer_certificate(loop_.server(0).ssl()), nullptr);
+  End& with = attempt(*client_ctx(with_client_cert(*ca_, "optional-client")));
+  EXPECT_EQ(with.connected, 0);
+  EXPECT_TRUE(loop_.server(1).secured);
+  EXPECT_NE(SSL_get0_peer_certificate(loop_.server(1).ssl()), nullptr);
+  // Presented but not chaining to client_ca_file: refused even when optional.
+  attempt(*client_ctx(with_client_cert(*other_ca_, "optional-stranger")));
+  EXPECT_EQ(loop_.server(2).errors, std::vector<int>{kErrTlsHandshake});
+  EXPECT_EQ(loop_.counters().failures(kDown, TlsFailure::kUnknownCa), 1u);
 }
 
 // 64 MiB each way through an echoing server that stops reading while its queue is
