@@ -198,7 +198,7 @@ void TlsTransport::shutdown_write() {
       return;
     case State::kIdle:
     case State::kHandshaking:
-      if (role_ == Role::kClient) {  // held bytes first, then close_notify and FIN
+      if (!held_.empty() || role_ == Role::kClient) {  // held bytes, close_notify, FIN
         shutdown_after_handshake_ = true;
         return;
       }
@@ -353,25 +353,25 @@ void TlsTransport::handshake_done() {
     counters_->record_handshake(side(), metrics::parse_tls_version_seen(info_.version),
                                 info_.resumed, info_.handshake_ns);
   }
-  if (role_ == Role::kServer) {
-    apply_read_wish();
-    handler_->on_transport_secured(info_);
-    return;
-  }
+  int rc = 0;
   if (!held_.empty()) {
     std::string held;
     held.swap(held_);  // the capacity goes with it
-    int rc = seal(held.data(), held.size());
+    rc = seal(held.data(), held.size());
     int flushed = flush_sealed();
     if (rc == 0) rc = flushed;
+  }
+  if (rc == 0 && shutdown_after_handshake_) shutdown_write();
+  apply_read_wish();
+  if (role_ == Role::kServer) {
     if (rc != 0) {
-      handler_->on_transport_connected(rc);
+      handler_->on_transport_error(rc);
       return;
     }
+    handler_->on_transport_secured(info_);
+  } else {
+    handler_->on_transport_connected(rc);
   }
-  if (shutdown_after_handshake_) shutdown_write();
-  apply_read_wish();
-  handler_->on_transport_connected(0);
 }
 
 void TlsTransport::fail(metrics::TlsFailure reason) {

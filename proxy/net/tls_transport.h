@@ -71,13 +71,14 @@ class TlsTransport final : public Transport, private TransportHandler {
   int start_reading() override;
   void stop_reading() override;
   bool reading() const override { return want_read_; }
-  // Before the handshake is done (client) the plaintext is held, counted in
-  // queued_bytes(), and sent after it. After a failure: UV_EPIPE. A TLS error while
+  // Before the handshake is done the plaintext is held, counted in queued_bytes(), and
+  // sealed and sent once it is (before on_transport_connected / on_transport_secured). After a failure: UV_EPIPE. A TLS error while
   // sealing: UV_EPROTO.
   int write(std::string_view data) override { return writev(&data, 1); }
   int writev(const std::string_view* parts, size_t count) override;
   size_t queued_bytes() const override { return tcp_->queued_bytes() + held_.size(); }
-  // close_notify, then FIN once every queued byte is written.
+  // close_notify, then FIN once every queued byte is written. During the handshake, with
+  // bytes held (or as a client), after the handshake and those bytes.
   void shutdown_write() override;
   void close(bool reset) override;
   bool closing() const override { return closing_; }
@@ -130,7 +131,7 @@ class TlsTransport final : public Transport, private TransportHandler {
   TransportHandler* handler_;
   metrics::TlsCounters* counters_;
   std::string_view input_;    // ciphertext OpenSSL has yet to pull (within one read)
-  std::string held_;          // client plaintext written before the handshake finished
+  std::string held_;          // plaintext written before the handshake finished
   TlsInfo info_;
   uint64_t start_ns_ = 0;
   int write_error_ = 0;       // the TcpTransport refused sealed bytes

@@ -184,6 +184,17 @@ TEST_F(TlsTransportTest, Tls13HandshakeAlpnSniEchoAndOrderlyShutdown) {
   EXPECT_EQ(loop_.counters().handshakes(kDown, TlsVersionSeen::k1_3, true), 0u);
 }
 
+TEST_F(TlsTransportTest, HeldBytesAndShutdownBeforeTheHandshakeKeepTheirOrder) {
+  loop_.listen(server_ctx(server_conf()));
+  End& c = loop_.connect(client_ctx(client_conf())->new_ssl());
+  ASSERT_EQ(c.t().write("request"), 0);
+  c.t().shutdown_write();  // must not cut the handshake, nor the held bytes
+  loop_.run_until([&] { return loop_.accepted() == 1 && loop_.server(0).eof; });
+  EXPECT_EQ(c.connected, 0);
+  EXPECT_EQ(loop_.server(0).received, "request");
+  EXPECT_TRUE(loop_.server(0).errors.empty());
+}
+
 TEST_F(TlsTransportTest, Tls12Handshake) {
   loop_.listen(server_ctx(server_conf()));
   auto ctx = client_ctx(client_conf());
