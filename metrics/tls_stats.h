@@ -49,6 +49,13 @@ class TlsCounters {
   TlsCounters();
   void record_handshake(TlsSide side, TlsVersionSeen version, bool resumed, uint64_t duration_ns);
   void record_failure(TlsSide side, TlsFailure reason);
+  // Read access (any thread) for tests; the registry reads the fields directly.
+  uint64_t handshakes(TlsSide side, TlsVersionSeen version, bool resumed) const {
+    return handshakes_[size_t(side)][size_t(version)][resumed ? 1 : 0].get();
+  }
+  uint64_t failures(TlsSide side, TlsFailure reason) const {
+    return failures_[size_t(side)][size_t(reason)].get();
+  }
 
  private:
   friend class Registry;
