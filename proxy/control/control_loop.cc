@@ -60,6 +60,9 @@ ControlLoop::ControlLoop(conf::CommandLine cli, ConfigSnapshotPtr snapshot,
   alerting_ = std::make_unique<Alerting>(*current_->config, registry_);
   config_status_.hash = current_->config->hash;
   config_status_.last_reload_success_s = unix_now_s();
+  // Before the first alert evaluation, so an almost expired certificate pages at once.
+  registry_.set_certificates(loaded_certificates(*current_));
+  last_ticket_rotation_ms_ = uv_now(&loop_);
 }
 
 ControlLoop::~ControlLoop() {
@@ -172,6 +175,7 @@ void ControlLoop::on_signal(int signum) {
 }
 
 void ControlLoop::on_tick() {
+  check_tls();
   uint64_t before = registry_.ticks();
   registry_.tick();
   if (registry_.ticks() != before) {
@@ -188,6 +192,41 @@ void ControlLoop::on_tick() {
     int64_t delta = release_free_memory();
     log::info("memory_released", {{"connections", conns}, {"inner_pages_kib", -delta}});
   }
+}
+
+// Once a second: certificates and keys replaced on disk (a Kubernetes Secret update swaps
+// a symlink) are loaded without a signal, and the ticket key rotates on schedule. A
+// half-written pair (certificate written, key not yet) fails to build: logged once, and
+// tried again at every tick until the files agree.
+void ControlLoop::check_tls() {
+  if (draining_ || stopped_) return;
+  const ConfigSnapshotPtr& running = newest_;
+  const conf::DownstreamTls& tls = running->config->tls;
+  if (tls.enabled() && tls.session_tickets &&
+      uv_now(&loop_) - last_ticket_rotation_ms_ >= tls.session_ticket_rotation_ms) {
+    running->ticket_keys->rotate();
+    last_ticket_rotation_ms_ = uv_now(&loop_);
+    log::info("tls_ticket_key_rotated", {});
+  }
+  if (!tls_files_changed(*running)) {
+    tls_reload_error_.clear();
+    return;
+  }
+  ConfigSnapshotPtr snapshot;
+  try {
+    snapshot = make_snapshot(running->config, running.get(), /*rebuild_tls=*/true);
+  } catch (const net::TlsConfigError& e) {
+    std::string error = join(e.problems(), "; ");
+    if (error != tls_reload_error_)
+      log::error("tls_reload_failed", {{"trigger", "file_change"}, {"errors", error},
+                                       {"note", "the certificates in use stay; retried each second"}});
+    tls_reload_error_ = std::move(error);
+    return;
+  }
+  tls_reload_error_.clear();
+  newest_ = snapshot;
+  log::info("tls_reloaded", {{"trigger", "file_change"}, {"generation", snapshot->generation}});
+  publish(std::move(snapshot));
 }
 
 void ControlLoop::start_resolve_timer() {
@@ -231,7 +270,21 @@ StatsServer::ReloadAnswer ControlLoop::reload(std::string_view trigger) {
       std::make_shared<conf::Config>(conf::keep_restart_only_keys(running, *loaded.config));
   if (demo_upstream_) effective->upstream.address = *demo_upstream_;
   std::shared_ptr<const conf::Config> config = std::move(effective);
-  ConfigSnapshotPtr snapshot = make_snapshot(config, newest_.get());
+  ConfigSnapshotPtr snapshot;
+  try {
+    // TLS contexts are rebuilt when their keys or their files changed (a certificate
+    // renewed in place counts), else kept with their session cache.
+    snapshot = make_snapshot(config, newest_.get());
+  } catch (const net::TlsConfigError& e) {
+    ++config_status_.reloads_failure;
+    update_config_status();
+    log::error("config_reload_failed", {{"trigger", trigger},
+                                        {"errors", join(e.problems(), "; ")},
+                                        {"error_count", uint64_t(e.problems().size())},
+                                        {"config_hash", newest_->config->hash}});
+    return {false, "not reloaded, the running configuration stays:\n" +
+                       join(e.problems(), "\n") + "\n"};
+  }
   newest_ = snapshot;
   ++config_status_.reloads_success;
   config_status_.last_reload_success_s = unix_now_s();
@@ -277,6 +330,7 @@ void ControlLoop::publish(ConfigSnapshotPtr snapshot) {
                                       {"note", "requests get 502 until it resolves"}});
   current_ = snapshot;
   broadcast(worker_command::ApplyConfig{snapshot});
+  registry_.set_certificates(loaded_certificates(*snapshot));
   std::string error;
   if (!stats_->reconfigure(stats::options_from_config(after), error))
     log::warn("stats_reconfigure_failed", {{"error", error}});

@@ -60,6 +60,7 @@ class ControlLoop {
   void begin_drain(int signum);
   void force_stop(int exit_code);
   void on_tick();
+  void check_tls();
   void start_resolve_timer();
   void publish(ConfigSnapshotPtr snapshot);
   void broadcast(const WorkerCommand& command);
@@ -96,6 +97,8 @@ class ControlLoop {
   bool draining_ = false;
   bool stopped_ = false;
   bool ran_ = false;
+  uint64_t last_ticket_rotation_ms_ = 0;  // loop time of the last ticket key rotation
+  std::string tls_reload_error_;  // the last failed rebuild after a file change, logged once
 };
 
 }  // namespace sidemeter

@@ -159,6 +159,7 @@ bool Exchange::start_upstream(bool allow_pool) {
   sample_.upstream_attempts++;
   sample_.t.upstream_connect_start = now();
   sample_.t.upstream_connect_done = 0;
+  sample_.t.upstream_tls_done = 0;
   sample_.t.upstream_request_sent = 0;
   UpstreamConnection* c = allow_pool ? worker_.pool().take() : nullptr;
   if (c != nullptr) {
@@ -213,8 +214,17 @@ void Exchange::note_request_written(UpstreamConnection::RequestWrite w) {
 }
 
 void Exchange::on_upstream_connected() {
-  sample_.t.upstream_connect_done = now();  // the callback's entry: when the connect completed
-  mark_request_sent();                      // the buffered request was just written
+  // The callback's entry: when the connection became ready. Over TLS that is the end of
+  // the handshake, and the TCP connect completed earlier.
+  const uint64_t ready = now();
+  const uint64_t tcp_done = up_ != nullptr ? up_->tcp_connected_ns() : 0;
+  if (tcp_done != 0) {
+    sample_.t.upstream_connect_done = tcp_done;
+    sample_.t.upstream_tls_done = ready;
+  } else {
+    sample_.t.upstream_connect_done = ready;
+  }
+  mark_request_sent();  // the buffered request was just written
 }
 
 // Read the clock again after our own work: the time from the request's arrival to here

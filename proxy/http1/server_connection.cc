@@ -54,21 +54,48 @@ void Http1ServerConnection::accept_and_start(uv_stream_t* listener, bool over_ca
     return;
   }
   worker_.gauges().downstream_connections_total.inc();
+  const net::TlsServerContext* tls = snapshot_->downstream_tls.get();
   if (over_capacity) {
     worker_.gauges().downstream_connections_refused.inc();
+    // A plain-text 503 means nothing to a TLS client, and a handshake is exactly the
+    // work an overloaded proxy must not take on: a TLS listener just closes.
+    if (tls != nullptr) {
+      close_now(false);
+      return;
+    }
     http::append_local_response(503, "over the connection limit", true, out_);
     if (flush() == net::Alive::kGone) return;
     linger_then_close();
     return;
   }
   tcp_.set_nodelay();
+  uint64_t first_timeout = config().timeouts.downstream_idle_ms;
+  if (tls != nullptr) {
+    net::SslPtr ssl = tls->new_ssl();
+    if (!ssl) {  // OpenSSL could not allocate: nothing sensible to answer
+      close_now(true);
+      return;
+    }
+    tls_ = std::make_unique<net::TlsTransport>(&tcp_, std::move(ssl),
+                                               net::TlsTransport::Role::kServer,
+                                               worker_.tls_buffers(), this, worker_.tls_counters());
+    transport_ = tls_.get();
+    handshaking_ = true;
+    first_timeout = config().tls.handshake_timeout_ms;
+  }
   const net::SocketAddress peer = transport_->peer_address();
   peer_.client_ip = peer.ip();
   peer_.client_port = peer.valid() ? peer.port() : 0;
   peer_.secure = transport_->secure();
   state_ = State::kIdle;
-  arm_timer(config().timeouts.downstream_idle_ms);
+  arm_timer(first_timeout);
   if (transport_->start_reading() != 0) close_now(true);
+}
+
+void Http1ServerConnection::on_transport_secured(const net::TlsInfo&) {
+  worker_.refresh_now();
+  handshaking_ = false;
+  if (state_ == State::kIdle) arm_timer(config().timeouts.downstream_idle_ms);
 }
 
 void Http1ServerConnection::drain() {
@@ -430,8 +457,19 @@ void Http1ServerConnection::on_transport_eof() {
   }
 }
 
-void Http1ServerConnection::on_transport_error(int) {
+void Http1ServerConnection::on_transport_error(int error) {
   worker_.refresh_now();
+  if (error == net::kErrTlsPlainHttp) {
+    // The transport queued a plain-text 400 (counted as plain_http): let it arrive.
+    handshaking_ = false;
+    linger_then_close();
+    return;
+  }
+  if (error == net::kErrTlsHandshake) {
+    // Counted by reason; the alert OpenSSL queued goes out before the FIN.
+    close_now(false);
+    return;
+  }
   switch (state_) {
     case State::kRequest:
       lose_client(StreamLoss::kReadingRequest);
@@ -468,6 +506,9 @@ void Http1ServerConnection::on_timer(void* owner) {
   self->worker_.refresh_now();
   switch (self->state_) {
     case State::kIdle:
+      if (self->handshaking_) self->transport_->note_handshake_timeout();
+      self->close_now(false);
+      return;
     case State::kLingering:
     case State::kTunnel:
       self->close_now(false);

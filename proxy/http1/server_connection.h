@@ -21,6 +21,7 @@
 #include "proxy/http1/parser.h"
 #include "proxy/net/handle_owner.h"
 #include "proxy/net/tcp_transport.h"
+#include "proxy/net/tls_transport.h"
 
 namespace sidemeter {
 
@@ -42,6 +43,7 @@ class Http1ServerConnection final : public net::TransportHandler,
 
   // net::TransportHandler
   void on_transport_connected(int) override {}
+  void on_transport_secured(const net::TlsInfo& info) override;
   void on_transport_read(std::string_view data) override;
   void on_transport_eof() override;
   void on_transport_error(int uv_error) override;
@@ -105,8 +107,9 @@ class Http1ServerConnection final : public net::TransportHandler,
   // and again as each exchange starts, never in the middle of one.
   ConfigSnapshotPtr snapshot_;
   net::TcpTransport tcp_;
-  // Every read and write goes through this, so a TLS transport wrapping tcp_ can take
-  // its place without the rest noticing.
+  // On a TLS listener, wraps tcp_ (declared after it, so it goes first).
+  std::unique_ptr<net::TlsTransport> tls_;
+  // Every read and write goes through this: tls_ when there is one, else tcp_.
   net::Transport* transport_ = &tcp_;
   http::Parser parser_;
   DeadlineTimer timer_;
@@ -120,6 +123,7 @@ class Http1ServerConnection final : public net::TransportHandler,
   bool peer_eof_ = false;
   bool upstream_eof_ = false;   // tunnel: the upstream finished sending
   bool http10_client_ = false;
+  bool handshaking_ = false;    // TLS: the idle timer is the handshake deadline meanwhile
   bool request_head_seen_ = false;
   bool request_complete_ = false;
   bool response_ended_ = false;  // the exchange has nothing more to send

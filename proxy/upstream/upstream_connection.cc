@@ -37,12 +37,29 @@ UpstreamConnection::UpstreamConnection(Worker& worker, ConfigSnapshotPtr snapsho
       parser_(http::MessageKind::kResponse, response_limits(*snapshot_->config), *this) {
   timer_.init(worker.loop(), this, on_timer);
   handles_.hold(2);  // tcp_ and timer_, both initialised above
+  if (snapshot_->upstream_tls) {
+    // Null only when OpenSSL cannot allocate: the connect then fails as a handshake.
+    net::SslPtr ssl = snapshot_->upstream_tls->new_ssl();
+    if (ssl) {
+      tls_ = std::make_unique<net::TlsTransport>(&tcp_, std::move(ssl),
+                                                 net::TlsTransport::Role::kClient,
+                                                 worker.tls_buffers(), this, worker.tls_counters());
+      transport_ = tls_.get();
+    } else {
+      ssl_unavailable_ = true;
+    }
+  }
   worker_.gauges().upstream_connections_active.inc();
   worker_.gauges().upstream_connections_total.inc();
 }
 
 net::Alive UpstreamConnection::connect(const net::SocketAddress& addr) {
   state_ = State::kConnecting;
+  if (ssl_unavailable_) {
+    observer_ = nullptr;
+    close_now(false);
+    return net::Alive::kGone;
+  }
   start_timer(config().timeouts.upstream_connect_ms);
   if (transport_->connect(addr) != 0) {
     observer_ = nullptr;
@@ -176,19 +193,29 @@ void UpstreamConnection::become_idle() {
   transport_->start_reading();
 }
 
+void UpstreamConnection::on_transport_tcp_connected() {
+  worker_.refresh_now();
+  tcp_.set_nodelay();
+  tcp_connected_ = true;
+  if (worker_.measuring()) tcp_connected_ns_ = worker_.now_ns();
+}
+
 void UpstreamConnection::on_transport_connected(int status) {
   worker_.refresh_now();
   stop_timer();
   // Readiness follows real connects; the load keeps the shared line clean when unchanged.
+  // A failed TLS handshake still reached the upstream: that is a TLS problem (counted by
+  // reason, answered 502 tls_handshake_failed), not an unreachable backend.
   UpstreamTarget& target = *snapshot_->upstream;
-  target.set_reachable(status == 0);
+  target.set_reachable(status == 0 || status == net::kErrTlsHandshake);
   if (status != 0) {
-    fail(status == UV_ETIMEDOUT ? metrics::UpstreamError::kConnectTimeout
-                                : metrics::UpstreamError::kConnectRefused);
+    fail(status == net::kErrTlsHandshake ? metrics::UpstreamError::kTlsHandshakeFailed
+         : status == UV_ETIMEDOUT        ? metrics::UpstreamError::kConnectTimeout
+                                         : metrics::UpstreamError::kConnectRefused);
     return;
   }
   state_ = State::kActive;
-  tcp_.set_nodelay();
+  if (!tls_) tcp_.set_nodelay();
   transport_->start_reading();
   if (!pre_connect_.empty()) {
     std::string out;
@@ -384,7 +411,12 @@ void UpstreamConnection::on_timer(void* owner) {
   self->worker_.refresh_now();
   switch (self->state_) {
     case State::kConnecting:
-      self->snapshot_->upstream->set_reachable(false);
+      if (self->tls_ && self->tcp_connected_) {
+        // TCP made it; the handshake did not finish in time (counted as such).
+        self->transport_->note_handshake_timeout();
+      } else {
+        self->snapshot_->upstream->set_reachable(false);
+      }
       self->fail(metrics::UpstreamError::kConnectTimeout);
       return;
     case State::kActive:

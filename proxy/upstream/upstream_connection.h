@@ -13,6 +13,7 @@
 #include "proxy/http1/parser.h"
 #include "proxy/net/handle_owner.h"
 #include "proxy/net/tcp_transport.h"
+#include "proxy/net/tls_transport.h"
 
 namespace sidemeter {
 
@@ -91,9 +92,16 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   uint64_t response_wire_bytes_body() const { return parser_.body_wire_bytes(); }
   bool response_started() const { return response_bytes_ > 0; }
   const UpstreamTarget* target() const { return snapshot_->upstream.get(); }
+  // The TLS context it was made with (null: plain TCP); the pool retires a connection
+  // whose context a reload replaced.
+  const net::TlsClientContext* tls_context() const { return snapshot_->upstream_tls.get(); }
+  // TLS only: when the TCP connect completed and the handshake began (the worker's
+  // clock, 0 when not measuring or plain). The connect and TLS phases meet there.
+  uint64_t tcp_connected_ns() const { return tcp_connected_ns_; }
 
   // net::TransportHandler
   void on_transport_connected(int status) override;
+  void on_transport_tcp_connected() override;
   void on_transport_read(std::string_view data) override;
   void on_transport_eof() override;
   void on_transport_error(int uv_error) override;
@@ -125,9 +133,11 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   Worker& worker_;
   ConfigSnapshotPtr snapshot_;
   net::TcpTransport tcp_;
-  // Every read and write goes through this, so a TLS transport wrapping tcp_ can take
-  // its place without the rest noticing.
+  // With upstream TLS, wraps tcp_ (declared after it, so it goes first).
+  std::unique_ptr<net::TlsTransport> tls_;
+  // Every read and write goes through this: tls_ when there is one, else tcp_.
   net::Transport* transport_ = &tcp_;
+  uint64_t tcp_connected_ns_ = 0;
   http::Parser parser_;
   DeadlineTimer timer_;
   net::HandleOwner handles_;  // transport + timer
@@ -147,6 +157,8 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   bool final_head_seen_ = false;
   bool read_paused_ = false;
   bool upgrade_101_ = false;
+  bool tcp_connected_ = false;    // TLS: the handshake is under way
+  bool ssl_unavailable_ = false;  // OpenSSL could not make the SSL object
 };
 
 }  // namespace sidemeter

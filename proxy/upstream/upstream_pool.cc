@@ -18,6 +18,7 @@ void UpstreamPool::put(UpstreamConnection* c) {
   const ConfigSnapshot& current = *worker_.snapshot();
   // A connection to an upstream that a reload replaced is retired, never reused.
   if (worker_.draining() || c->target() != current.upstream.get() ||
+      c->tls_context() != current.upstream_tls.get() ||
       idle_.size() >= current.config->upstream.max_idle_per_worker) {
     c->abandon(false);
     return;

@@ -15,7 +15,7 @@ namespace sidemeter {
 
 Worker::Worker(int index, ProcessState& process, int listen_fd, metrics::Recorder& recorder,
                metrics::WorkerGauges& gauges, ConfigSnapshotPtr snapshot,
-               access_log::AccessLogRecorder* access_log)
+               access_log::AccessLogRecorder* access_log, metrics::TlsCounters* tls_counters)
     : index_(index),
       process_(process),
       listen_fd_(listen_fd),
@@ -25,7 +25,8 @@ Worker::Worker(int index, ProcessState& process, int listen_fd, metrics::Recorde
       gauges_(gauges),
       snapshot_(std::move(snapshot)),
       measuring_(snapshot_->config->measure),
-      read_buffer_(std::make_unique<net::ReadBuffer>()) {
+      read_buffer_(std::make_unique<net::ReadBuffer>()),
+      tls_counters_(tls_counters) {
   uv_loop_init(&loop_);
   pool_ = std::make_unique<UpstreamPool>(*this);
   configure_access_log();  // before the thread starts: no race with it
@@ -109,9 +110,9 @@ void Worker::on_command(WorkerCommand& command) {
 }
 
 void Worker::apply(ConfigSnapshotPtr snapshot) {
-  if (snapshot->upstream != snapshot_->upstream) {
-    // The upstream moved: idle connections to the old address retire now; busy ones
-    // finish their exchange and are not pooled again (UpstreamPool::put).
+  if (snapshot->upstream != snapshot_->upstream || snapshot->upstream_tls != snapshot_->upstream_tls) {
+    // The upstream moved, or how we speak TLS to it changed: idle connections retire
+    // now; busy ones finish their exchange and are not pooled again (UpstreamPool::put).
     pool_->close_all();
   }
   snapshot_ = std::move(snapshot);

@@ -15,7 +15,9 @@
 #include "metrics/recorder.h"
 #include "metrics/worker_gauges.h"
 #include "proxy/config_snapshot.h"
+#include "metrics/tls_stats.h"
 #include "proxy/net/tcp_transport.h"
+#include "proxy/net/tls_transport.h"
 #include "proxy/process_state.h"
 #include "proxy/worker/command_queue.h"
 
@@ -49,7 +51,8 @@ class Worker {
   // `recorder` too), used while the configuration has access_log.path set; may be null.
   Worker(int index, ProcessState& process, int listen_fd, metrics::Recorder& recorder,
          metrics::WorkerGauges& gauges, ConfigSnapshotPtr snapshot,
-         access_log::AccessLogRecorder* access_log = nullptr);
+         access_log::AccessLogRecorder* access_log = nullptr,
+         metrics::TlsCounters* tls_counters = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -66,6 +69,14 @@ class Worker {
   // For connections on this worker's thread.
   uv_loop_t* loop() { return &loop_; }
   net::ReadBuffer* read_buffer() { return read_buffer_.get(); }
+  // Scratch for this loop's TLS transports (256 KiB), made on first use: a worker that
+  // never sees TLS never pays for it.
+  net::TlsBuffers* tls_buffers() {
+    if (!tls_buffers_) tls_buffers_ = std::make_unique<net::TlsBuffers>();
+    return tls_buffers_.get();
+  }
+  // Where this worker's TLS handshakes are counted (null in tests that do not care).
+  metrics::TlsCounters* tls_counters() { return tls_counters_; }
   UpstreamPool& pool() { return *pool_; }
   // The shard, or the access log's fan-out (shard + log line) while the log is on.
   metrics::Recorder& recorder() { return *active_recorder_; }
@@ -113,6 +124,8 @@ class Worker {
   uv_tcp_t listener_;
   CommandQueue<WorkerCommand> commands_;
   std::unique_ptr<net::ReadBuffer> read_buffer_;
+  std::unique_ptr<net::TlsBuffers> tls_buffers_;
+  metrics::TlsCounters* tls_counters_;
   std::unique_ptr<UpstreamPool> pool_;
   std::thread thread_;
   std::function<void(int, bool)> on_exit_;
