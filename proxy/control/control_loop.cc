@@ -62,6 +62,7 @@ ControlLoop::ControlLoop(conf::CommandLine cli, ConfigSnapshotPtr snapshot,
   config_status_.last_reload_success_s = unix_now_s();
   // Before the first alert evaluation, so an almost expired certificate pages at once.
   registry_.set_certificates(loaded_certificates(*current_));
+  warn_if_unverified(*current_->config);
   last_ticket_rotation_ms_ = uv_now(&loop_);
 }
 
@@ -192,6 +193,14 @@ void ControlLoop::on_tick() {
     int64_t delta = release_free_memory();
     log::info("memory_released", {{"connections", conns}, {"inner_pages_kib", -delta}});
   }
+}
+
+// Said at every load that keeps it: anyone between us and the application could read
+// and change the traffic.
+void ControlLoop::warn_if_unverified(const conf::Config& config) {
+  if (config.upstream.tls.enabled && !config.upstream.tls.verify)
+    log::warn("upstream_tls_unverified", {{"note", "upstream.tls.verify is false: the "
+                                                   "backend's certificate is not checked"}});
 }
 
 // Once a second: certificates and keys replaced on disk (a Kubernetes Secret update swaps
@@ -331,6 +340,7 @@ void ControlLoop::publish(ConfigSnapshotPtr snapshot) {
   current_ = snapshot;
   broadcast(worker_command::ApplyConfig{snapshot});
   registry_.set_certificates(loaded_certificates(*snapshot));
+  warn_if_unverified(after);
   std::string error;
   if (!stats_->reconfigure(stats::options_from_config(after), error))
     log::warn("stats_reconfigure_failed", {{"error", error}});

@@ -61,6 +61,7 @@ class ControlLoop {
   void force_stop(int exit_code);
   void on_tick();
   void check_tls();
+  static void warn_if_unverified(const conf::Config& config);
   void start_resolve_timer();
   void publish(ConfigSnapshotPtr snapshot);
   void broadcast(const WorkerCommand& command);
