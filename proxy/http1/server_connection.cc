@@ -70,16 +70,15 @@ void Http1ServerConnection::accept_and_start(uv_stream_t* listener, bool over_ca
   }
   tcp_.set_nodelay();
   uint64_t first_timeout = config().timeouts.downstream_idle_ms;
-  if (tls != nullptr) {
-    net::SslPtr ssl = tls->new_ssl();
-    if (!ssl) {  // OpenSSL could not allocate: nothing sensible to answer
-      close_now(true);
-      return;
-    }
-    tls_ = std::make_unique<net::TlsTransport>(&tcp_, std::move(ssl),
-                                               net::TlsTransport::Role::kServer,
-                                               worker_.tls_buffers(), this, worker_.tls_counters());
-    transport_ = tls_.get();
+  net::TransportChoice chosen =
+      net::make_downstream_transport(tcp_, tls, worker_.tls_environment(), this);
+  if (chosen.transport == nullptr) {  // OpenSSL could not allocate: nothing sensible to answer
+    close_now(true);
+    return;
+  }
+  tls_ = std::move(chosen.tls);
+  transport_ = chosen.transport;
+  if (tls_) {
     handshaking_ = true;
     first_timeout = config().tls.handshake_timeout_ms;
   }

@@ -37,17 +37,13 @@ UpstreamConnection::UpstreamConnection(Worker& worker, ConfigSnapshotPtr snapsho
       parser_(http::MessageKind::kResponse, response_limits(*snapshot_->config), *this) {
   timer_.init(worker.loop(), this, on_timer);
   handles_.hold(2);  // tcp_ and timer_, both initialised above
-  if (snapshot_->upstream_tls) {
-    // Null only when OpenSSL cannot allocate: the connect then fails as a handshake.
-    net::SslPtr ssl = snapshot_->upstream_tls->new_ssl();
-    if (ssl) {
-      tls_ = std::make_unique<net::TlsTransport>(&tcp_, std::move(ssl),
-                                                 net::TlsTransport::Role::kClient,
-                                                 worker.tls_buffers(), this, worker.tls_counters());
-      transport_ = tls_.get();
-    } else {
-      ssl_unavailable_ = true;
-    }
+  net::TransportChoice chosen = net::make_upstream_transport(
+      tcp_, snapshot_->upstream_tls.get(), worker.tls_environment(), this);
+  if (chosen.transport != nullptr) {
+    tls_ = std::move(chosen.tls);
+    transport_ = chosen.transport;
+  } else {
+    ssl_unavailable_ = true;  // OpenSSL could not allocate: connect() gives up
   }
   worker_.gauges().upstream_connections_active.inc();
   worker_.gauges().upstream_connections_total.inc();

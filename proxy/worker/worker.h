@@ -18,6 +18,7 @@
 #include "metrics/tls_stats.h"
 #include "proxy/net/tcp_transport.h"
 #include "proxy/net/tls_transport.h"
+#include "proxy/net/transport_factory.h"
 #include "proxy/process_state.h"
 #include "proxy/worker/command_queue.h"
 
@@ -77,6 +78,10 @@ class Worker {
   }
   // Where this worker's TLS handshakes are counted (null in tests that do not care).
   metrics::TlsCounters* tls_counters() { return tls_counters_; }
+  // What the transport factory needs from this worker to make a TLS transport.
+  net::TlsEnvironment tls_environment() {
+    return {[](void* w) { return static_cast<Worker*>(w)->tls_buffers(); }, this, tls_counters_};
+  }
   UpstreamPool& pool() { return *pool_; }
   // The shard, or the access log's fan-out (shard + log line) while the log is on.
   metrics::Recorder& recorder() { return *active_recorder_; }
