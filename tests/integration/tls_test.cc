@@ -515,6 +515,51 @@ TEST_F(UpstreamTlsTest, MutualTlsToTheApplication) {
   if (HasFailure()) std::cerr << "==== proxy without a certificate\n" << bare->log_text();
 }
 
+// The application closes idle TLS connections (close_notify) sooner than the proxy's
+// pool gives them up: the next request must not fail on the dead pooled connection.
+TEST_F(UpstreamTlsTest, PooledConnectionClosedByTheApplicationIsNotUsed) {
+  start_chain(tls_section({pki_.server}) + "timeouts:\n  downstream_idle: 300ms\n",
+              trusting(pki_.ca_file));
+  ASSERT_EQ(status_of("/first"), 200);
+  // Wait until the application has closed it (its own gauge), then ask again.
+  const Labels down = {{"side", "downstream"}};
+  double open = -1;
+  for (const Deadline d = soon(); Clock::now() < d;) {
+    open = metric_now(app_->stats_port(), "sidemeter_connections_active", down);
+    if (open == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(open, 0) << "the application never closed the idle connection";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(status_of("/again"), 200);
+  EXPECT_EQ(upstream_->requests(), 4u);
+  EXPECT_EQ(wait_metric(stats(), "sidemeter_request_duration_window_seconds_count",
+                        {{"window", "5m"}}, 4),
+            4);
+  EXPECT_EQ(metric_now(stats(), kUpstreamErrors), 0);
+}
+
+// No server_name: the address's IP is what is verified (the certificate has 127.0.0.1
+// among its IP subjectAltNames); a certificate without it is refused.
+TEST_F(UpstreamTlsTest, IpAddressIsVerifiedWithoutServerName) {
+  start_chain(tls_section({pki_.server}), "    ca_file: " + pki_.ca_file + "\n");
+  EXPECT_EQ(status_of("/by-ip"), 200);
+  CertOptions o;
+  o.common_name = "127.0.0.1";  // a CN is not a subjectAltName
+  o.dns = {"localhost"};
+  PemFiles no_ip = pki_.ca.issue(o, pki_.dir.path(), "no-ip");
+  auto other_app = start_sidemeter(upstream_->address(), tls_section({no_ip}));
+  auto front = start_sidemeter("127.0.0.1:" + std::to_string(other_app->listen_port()),
+                               "upstream:\n  tls:\n    enabled: true\n    ca_file: " +
+                                   pki_.ca_file + "\n");
+  RawClient c(front->listen_port());
+  HttpMessage m;
+  ASSERT_TRUE(c.exchange(simple_get("/refused"), m).ok());
+  EXPECT_EQ(m.status, 502);
+  EXPECT_EQ(wait_metric(front->stats_port(), kFailures, with(kUp, "reason", "bad_certificate"), 1),
+            1);
+  EXPECT_EQ(upstream_->requests(), 1u);
+}
+
 struct VerifyFailure {
   const char* name;
   bool wrong_ca;
