@@ -95,6 +95,8 @@ class TlsStreamingTest : public ::testing::Test {
 
   void expect_bounded() {
     const uint64_t p = proxy_->hwm_kb(), a = app_->hwm_kb();
+    RecordProperty("proxy_hwm_growth_kb", std::to_string(p - proxy_before_));
+    RecordProperty("application_hwm_growth_kb", std::to_string(a - app_before_));
     EXPECT_LT(p - proxy_before_, kMaxGrowthKb) << "proxy before " << proxy_before_ << " KiB, after " << p;
     EXPECT_LT(a - app_before_, kMaxGrowthKb) << "application before " << app_before_ << " KiB, after " << a;
     // Both hops really were TLS, with one connection each way for the whole transfer.
