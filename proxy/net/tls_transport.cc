@@ -403,6 +403,7 @@ void TlsTransport::read_records() {
       if (filled < ReadBuffer::kSize) continue;
     }
     if (filled > 0) {
+      data_read_ = true;
       handler_->on_transport_read(std::string_view(out, filled));
       filled = 0;
       if (closing_ || read_done_) return;
@@ -420,11 +421,30 @@ void TlsTransport::read_records() {
       ERR_clear_error();
       handler_->on_transport_eof();
     } else {  // a bad record, or an alert after the handshake
+      if (role_ == Role::kClient && !data_read_ && e == SSL_ERROR_SSL &&
+          refused_after_handshake()) {
+        return;
+      }
       ERR_clear_error();
       handler_->on_transport_error(UV_EPROTO);
     }
     return;
   }
+}
+
+// TLS 1.3: a client's handshake is over once it has sent its certificate, so a server
+// that refuses that certificate says so with an alert read after the handshake, before
+// any response byte. That is still a failed handshake (its reason counted, reported as
+// kErrTlsHandshake), not a reset by the application.
+bool TlsTransport::refused_after_handshake() {
+  using F = metrics::TlsFailure;
+  const F reason = classify_tls_failure(ssl_.get());  // drains the error queue
+  if (reason != F::kNoCertificate && reason != F::kBadCertificate && reason != F::kUnknownCa &&
+      reason != F::kCertificateExpired)
+    return false;
+  if (counters_ != nullptr) counters_->record_failure(side(), reason);
+  handler_->on_transport_error(kErrTlsHandshake);
+  return true;
 }
 
 void TlsTransport::on_transport_eof() {

@@ -113,6 +113,7 @@ class TlsTransport final : public Transport, private TransportHandler {
   void handshake_done();
   void fail(metrics::TlsFailure reason);
   void read_records();
+  bool refused_after_handshake();
   int seal(const char* data, size_t len);
   int flush_sealed();
   void apply_read_wish();
@@ -140,6 +141,7 @@ class TlsTransport final : public Transport, private TransportHandler {
   bool want_read_ = false;
   bool closing_ = false;
   bool read_done_ = false;    // close_notify, EOF or a bad record: nothing more to read
+  bool data_read_ = false;    // some plaintext arrived since the handshake
   bool shutdown_after_handshake_ = false;
   uint8_t sniff_len_ = 0;
   char sniff_[16];            // the first bytes of a server connection, until they tell

@@ -338,11 +338,17 @@ void UpstreamConnection::on_transport_eof() {
   }
 }
 
-void UpstreamConnection::on_transport_error(int) {
+void UpstreamConnection::on_transport_error(int error) {
   worker_.refresh_now();
   if (end_outside_exchange(true)) return;
   switch (state_) {
     case State::kActive:
+      // TLS 1.3: the application refused our client certificate after our side of the
+      // handshake was done (counted by reason by the transport).
+      if (error == net::kErrTlsHandshake && response_bytes_ == 0) {
+        fail(metrics::UpstreamError::kTlsHandshakeFailed);
+        return;
+      }
       fail(response_bytes_ > 0 ? metrics::UpstreamError::kResetMidResponse
                                : metrics::UpstreamError::kResetBeforeResponse);
       return;
