@@ -37,6 +37,7 @@ import urllib.request
 
 import bench  # Procs, Bench (backend), free_port, render, taskset, parse_wrk, tool_versions
 import procstat
+from report import fmt, ratio  # the same number formatting as the plain-HTTP report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS = ["sidemeter", "haproxy", "nginx"]
@@ -642,16 +643,6 @@ def med(records, key, **match):
   vals = [r[key] for r in records if all(r.get(k) == v for k, v in match.items())
           and r.get(key) is not None]
   return statistics.median(vals) if vals else None
-
-
-def fmt(v, digits=1, suffix=""):
-  if v is None:
-    return "n/a"
-  return f"{v:,.{digits}f}{suffix}"
-
-
-def ratio(a, b):
-  return a / b if a is not None and b else None
 
 
 def render(records):
