@@ -6,6 +6,7 @@
 // Only conf/*.cc sees yaml-cpp. Durations are milliseconds, sizes bytes.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -144,7 +145,7 @@ struct Routes {
   bool operator==(const Routes&) const = default;
 };
 
-// An http:// URL an alert receiver listens on. (https:// comes with the TLS issue.)
+// An http:// URL an alert receiver listens on (alert delivery does not speak TLS).
 struct HttpUrl {
   std::string host;  // name or address, brackets stripped from IPv6
   uint16_t port = 80;
@@ -240,8 +241,15 @@ Environment process_environment();
 struct LoadResult {
   std::shared_ptr<const Config> config;  // null when errors is not empty
   std::vector<std::string> errors;       // every error, each "FILE:LINE:COL: message"
+  // Where each key that was set came from, as an error prefix ("FILE:LINE:COL: ",
+  // "--listen: "); item keys indexed ("tls.certificates[1].certificate_file").
+  std::map<std::string, std::string> where;
 };
 LoadResult load(const CommandLine& cli, const Environment& env = process_environment());
+// A problem found after loading that starts with the key it is about ("tls.ciphers: ...")
+// with that key's position in front (or its nearest parent's, else the file's name).
+std::string place_problem(const std::map<std::string, std::string>& where,
+                          const std::string& source_path, const std::string& problem);
 
 // The effective config as YAML, in the schema's shape, secrets shown as "<redacted>".
 std::string print_config(const Config& config);

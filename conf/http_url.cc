@@ -37,8 +37,8 @@ HttpUrl parse_http_url(const std::string& text) {
   auto fail = [&text](const std::string& why) { return ConfigError("'" + text + "': " + why); };
   if (starts_with_nocase(text, "https://"))
     throw fail(
-        "https is not supported yet (TLS to alert receivers comes with the TLS issue); "
-        "use http://");
+        "https receivers are not supported (alert delivery speaks plain HTTP; use "
+        "http://, e.g. to a local relay)");
   if (!starts_with_nocase(text, "http://")) throw fail("expected http://HOST[:PORT][/PATH]");
   for (char c : text) {
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)

@@ -104,6 +104,12 @@ class Loader {
     }
   }
 
+  void add_item_positions(std::map<std::string, std::string>& where) const {
+    for (const auto& [path, mark] : marks_)
+      if (path.find('[') != std::string::npos)
+        where.emplace(path, position(file_, mark.line + 1, mark.column + 1));
+  }
+
   // The file's position of the key at `path`, if it was there.
   std::optional<std::string> where(const std::string& path) const {
     auto it = marks_.find(path);
@@ -481,6 +487,9 @@ void load_file(const std::string& path, const Environment& env, Config& config,
   for (const Field& f : schema()) {
     if (auto w = loader.where(f.path)) where[f.path] = *w;
   }
+  // Item keys too ("tls.certificates[1].private_key_file"), so problems found after the
+  // load (TLS files OpenSSL refuses) can still point at their line.
+  loader.add_item_positions(where);
 }
 
 }  // namespace
@@ -525,7 +534,22 @@ LoadResult load(const CommandLine& cli, const Environment& env) {
   config->source_path = cli.config_path;
   config->hash = config_hash(*config);
   result.config = std::move(config);
+  result.where = std::move(where);
   return result;
+}
+
+std::string place_problem(const std::map<std::string, std::string>& where,
+                          const std::string& source_path, const std::string& problem) {
+  // "tls.certificates[1].private_key_file: /x: ..." → the key before the first ": ",
+  // then its parents, until one was set somewhere we know.
+  std::string key = problem.substr(0, problem.find(": "));
+  while (!key.empty()) {
+    if (auto it = where.find(key); it != where.end()) return it->second + problem;
+    const size_t dot = key.find_last_of(".[");
+    if (dot == std::string::npos) break;
+    key.resize(dot);
+  }
+  return (source_path.empty() ? std::string() : source_path + ": ") + problem;
 }
 
 }  // namespace sidemeter::conf

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -34,11 +35,12 @@ int start_failed(std::string_view event, const std::string& address, const std::
 }
 
 // Certificates, keys and cipher policies are only known good once OpenSSL has read
-// them: same shape and exit code as the loader's errors, all at once. The loader has
-// already checked that every file exists and is readable, at its FILE:LINE:COL.
-int tls_config_failed(const conf::Config& config, const net::TlsConfigError& e) {
-  const std::string where = config.source_path.empty() ? "flags" : config.source_path;
-  for (const std::string& p : e.problems()) fprintf(stderr, "%s: %s\n", where.c_str(), p.c_str());
+// them: same shape (FILE:LINE:COL of the key) and exit code as the loader's errors. The
+// loader has already checked that every file exists and is readable.
+int tls_config_failed(const conf::Config& config, const std::map<std::string, std::string>& where,
+                      const net::TlsConfigError& e) {
+  for (const std::string& p : e.problems())
+    fprintf(stderr, "%s\n", conf::place_problem(where, config.source_path, p).c_str());
   fprintf(stderr, "sidemeter: %zu TLS configuration error%s\n", e.problems().size(),
           e.problems().size() == 1 ? "" : "s");
   return kExitConfigError;
@@ -75,7 +77,7 @@ int main(int argc, char** argv) {
     try {
       make_snapshot(loaded.config, nullptr);
     } catch (const net::TlsConfigError& e) {
-      return tls_config_failed(*loaded.config, e);
+      return tls_config_failed(*loaded.config, loaded.where, e);
     }
     printf("%s: ok (config_hash %s)\n",
            loaded.config->source_path.empty() ? "defaults" : loaded.config->source_path.c_str(),
@@ -137,7 +139,7 @@ int main(int argc, char** argv) {
     snapshot = make_snapshot(config, nullptr);
   } catch (const net::TlsConfigError& e) {
     for (int f : fds) close(f);
-    return tls_config_failed(*config, e);
+    return tls_config_failed(*config, loaded.where, e);
   }
   if (!snapshot->upstream->refresh())
     log::warn("upstream_unresolved", {{"upstream", snapshot->upstream_authority},

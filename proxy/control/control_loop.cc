@@ -61,7 +61,9 @@ ControlLoop::ControlLoop(conf::CommandLine cli, ConfigSnapshotPtr snapshot,
   config_status_.hash = current_->config->hash;
   config_status_.last_reload_success_s = unix_now_s();
   // Before the first alert evaluation, so an almost expired certificate pages at once.
-  registry_.set_certificates(loaded_certificates(*current_));
+  std::vector<metrics::CertificateExpiry> certificates = loaded_certificates(*current_);
+  warn_if_expired(certificates);
+  registry_.set_certificates(std::move(certificates));
   warn_if_unverified(*current_->config);
   last_ticket_rotation_ms_ = uv_now(&loop_);
 }
@@ -203,6 +205,18 @@ void ControlLoop::warn_if_unverified(const conf::Config& config) {
                                                    "backend's certificate is not checked"}});
 }
 
+// An expired certificate still loads (refusing it would take the listener down with it;
+// clients decide), but never silently: a warning at each load, and the expiry alert.
+void ControlLoop::warn_if_expired(const std::vector<metrics::CertificateExpiry>& certificates) {
+  const int64_t now = int64_t(unix_now_s());
+  for (const metrics::CertificateExpiry& c : certificates) {
+    if (c.not_after_unix_s <= now)
+      log::warn("tls_certificate_expired", {{"name", c.name}, {"file", c.file},
+                                            {"side", metrics::tls_side_name(c.side)},
+                                            {"not_after_unix_s", c.not_after_unix_s}});
+  }
+}
+
 // Once a second: certificates and keys replaced on disk (a Kubernetes Secret update swaps
 // a symlink) are loaded without a signal, and the ticket key rotates on schedule. A
 // half-written pair (certificate written, key not yet) fails to build: logged once, and
@@ -226,14 +240,22 @@ void ControlLoop::check_tls() {
     snapshot = make_snapshot(running->config, running.get(), /*rebuild_tls=*/true);
   } catch (const net::TlsConfigError& e) {
     std::string error = join(e.problems(), "; ");
-    if (error != tls_reload_error_)
+    if (error != tls_reload_error_) {
+      // Counted with the other failed reloads (once per distinct failure, not per
+      // retry), so a broken Secret rotation shows on /metrics, not only in the log.
+      ++config_status_.reloads_failure;
+      update_config_status();
       log::error("tls_reload_failed", {{"trigger", "file_change"}, {"errors", error},
                                        {"note", "the certificates in use stay; retried each second"}});
+    }
     tls_reload_error_ = std::move(error);
     return;
   }
   tls_reload_error_.clear();
   newest_ = snapshot;
+  ++config_status_.reloads_success;
+  config_status_.last_reload_success_s = unix_now_s();
+  update_config_status();
   log::info("tls_reloaded", {{"trigger", "file_change"}, {"generation", snapshot->generation}});
   publish(std::move(snapshot));
 }
@@ -285,14 +307,16 @@ StatsServer::ReloadAnswer ControlLoop::reload(std::string_view trigger) {
     // renewed in place counts), else kept with their session cache.
     snapshot = make_snapshot(config, newest_.get());
   } catch (const net::TlsConfigError& e) {
+    std::vector<std::string> placed;
+    for (const std::string& p : e.problems())
+      placed.push_back(conf::place_problem(loaded.where, config->source_path, p));
     ++config_status_.reloads_failure;
     update_config_status();
     log::error("config_reload_failed", {{"trigger", trigger},
-                                        {"errors", join(e.problems(), "; ")},
-                                        {"error_count", uint64_t(e.problems().size())},
+                                        {"errors", join(placed, "; ")},
+                                        {"error_count", uint64_t(placed.size())},
                                         {"config_hash", newest_->config->hash}});
-    return {false, "not reloaded, the running configuration stays:\n" +
-                       join(e.problems(), "\n") + "\n"};
+    return {false, "not reloaded, the running configuration stays:\n" + join(placed, "\n") + "\n"};
   }
   newest_ = snapshot;
   ++config_status_.reloads_success;
@@ -339,7 +363,9 @@ void ControlLoop::publish(ConfigSnapshotPtr snapshot) {
                                       {"note", "requests get 502 until it resolves"}});
   current_ = snapshot;
   broadcast(worker_command::ApplyConfig{snapshot});
-  registry_.set_certificates(loaded_certificates(*snapshot));
+  std::vector<metrics::CertificateExpiry> certificates = loaded_certificates(*snapshot);
+  warn_if_expired(certificates);
+  registry_.set_certificates(std::move(certificates));
   warn_if_unverified(after);
   std::string error;
   if (!stats_->reconfigure(stats::options_from_config(after), error))

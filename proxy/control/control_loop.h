@@ -62,6 +62,7 @@ class ControlLoop {
   void on_tick();
   void check_tls();
   static void warn_if_unverified(const conf::Config& config);
+  static void warn_if_expired(const std::vector<metrics::CertificateExpiry>& certificates);
   void start_resolve_timer();
   void publish(ConfigSnapshotPtr snapshot);
   void broadcast(const WorkerCommand& command);

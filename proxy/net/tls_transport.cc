@@ -214,6 +214,12 @@ void TlsTransport::close(bool reset) {
   closing_ = true;
   want_read_ = false;
   input_ = {};
+  // OpenSSL drops a session from the server cache when its SSL is freed without a
+  // finished shutdown, and a keep-alive client usually closes first, without waiting for
+  // our close_notify: a clean end of a secured connection is marked as shut down so its
+  // session stays resumable. A reset (an error, a truncation) keeps OpenSSL's rule.
+  if (!reset && state_ == State::kSecured)
+    SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   tcp_->close(reset);
 }
 

@@ -448,8 +448,8 @@ TEST(AlertsConfigErrors, Labels) {
 
 TEST(AlertsConfigErrors, Delivery) {
   EXPECT_EQ(error_of("alerts:\n  delivery:\n    alertmanager_urls: [\"https://am:9093\"]\n"),
-            "F:3:25: alerts.delivery.alertmanager_urls: 'https://am:9093': https is not "
-            "supported yet (TLS to alert receivers comes with the TLS issue); use http://");
+            "F:3:25: alerts.delivery.alertmanager_urls: 'https://am:9093': https receivers are "
+            "not supported (alert delivery speaks plain HTTP; use http://, e.g. to a local relay)");
   EXPECT_EQ(error_of("alerts:\n  delivery:\n    webhook_urls: [\"http://a/\", \"http://a:80\"]\n"),
             "F:3:33: alerts.delivery.webhook_urls: 'http://a:80' is listed twice");
   EXPECT_EQ(error_of("alerts:\n  delivery:\n    webhook_urls: http://a/\n"),
@@ -688,8 +688,8 @@ TEST(HttpUrl, RefusesWithPreciseMessages) {
     return "accepted";
   };
   EXPECT_EQ(error("https://am:9093"),
-            "'https://am:9093': https is not supported yet (TLS to alert receivers comes with "
-            "the TLS issue); use http://");
+            "'https://am:9093': https receivers are not supported (alert delivery speaks plain "
+            "HTTP; use http://, e.g. to a local relay)");
   EXPECT_EQ(error("am:9093"), "'am:9093': expected http://HOST[:PORT][/PATH]");
   EXPECT_EQ(error("ftp://am"), "'ftp://am': expected http://HOST[:PORT][/PATH]");
   EXPECT_EQ(error("http://"), "'http://': empty host");
