@@ -341,6 +341,10 @@ TEST(AlertSenderTest, ServerErrorsAreRetriedAndClientErrorsAreNot) {
   EXPECT_GE(counters_of(sender, name).failure, 2u);
 
   // 400: counted once and given up; the next message is the next request.
+  // The sender counts a success as soon as it reads the answer, which can be before the
+  // receiver's thread counts the request as answered: settle first, or `before` would
+  // miss the last retry (an ASan run under load caught exactly that).
+  EXPECT_TRUE(eventually([&] { return hook.count() == hook.requests().size(); }));
   hook.set_status(400);
   uint64_t failures = counters_of(sender, name).failure;
   size_t before = hook.count();
