@@ -180,6 +180,8 @@ int main(int argc, char** argv) {
                           {"stats", stats_hp.to_string()},
                           {"stats_port", unsigned(control.stats_port())},
                           {"upstream", snapshot->upstream_authority},
+                          {"tls", config->tls.enabled()},
+                          {"upstream_tls", config->upstream.tls.enabled},
                           {"workers", workers_count},
                           {"fd_limit", fd_limit.after},
                           {"config_hash", config->hash},
