@@ -33,23 +33,6 @@ void diff_into(Histogram& prev, const Histogram& now, SparseHistogram& out, uint
   prev.set_max(std::max(prev.max(), out.max));
 }
 
-DurationSummary summarize_duration(const Histogram& h, uint64_t max) {
-  DurationSummary d;
-  d.count = h.count();
-  if (d.count == 0) return d;
-  std::array<double, kQuantiles.size()> q{};
-  h.quantiles(kQuantiles, q, max);
-  constexpr double kMs = 1e6;
-  d.avg_ms = h.mean() / kMs;
-  d.p50_ms = q[0] / kMs;
-  d.p90_ms = q[1] / kMs;
-  d.p95_ms = q[2] / kMs;
-  d.p99_ms = q[3] / kMs;
-  d.p999_ms = q[4] / kMs;
-  d.max_ms = double(max) / kMs;
-  return d;
-}
-
 SizeSummary summarize_size(const Histogram& h, uint64_t max) {
   SizeSummary s;
   s.count = h.count();
@@ -78,6 +61,23 @@ void fill_route_counts(RouteWindowStats& out, const RouteScalars& sc) {
 }
 
 }  // namespace
+
+DurationSummary summarize_duration(const Histogram& h, uint64_t max) {
+  DurationSummary d;
+  d.count = h.count();
+  if (d.count == 0) return d;
+  std::array<double, kQuantiles.size()> q{};
+  h.quantiles(kQuantiles, q, max);
+  constexpr double kMs = 1e6;
+  d.avg_ms = h.mean() / kMs;
+  d.p50_ms = q[0] / kMs;
+  d.p90_ms = q[1] / kMs;
+  d.p95_ms = q[2] / kMs;
+  d.p99_ms = q[3] / kMs;
+  d.p999_ms = q[4] / kMs;
+  d.max_ms = double(max) / kMs;
+  return d;
+}
 
 Registry::RouteAgg::RouteAgg(RouteKey k)
     : key(k),

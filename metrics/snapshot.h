@@ -30,6 +30,10 @@ struct DurationSummary {
   double avg_ms = 0, p50_ms = 0, p90_ms = 0, p95_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
 };
 
+// `h`'s count, mean and kSummaryQuantiles in ms (±1 %, see histogram.h); `max` is the
+// largest value it saw (the histogram alone only knows its bucket).
+DurationSummary summarize_duration(const Histogram& h, uint64_t max);
+
 struct SizeSummary {
   uint64_t count = 0;
   uint64_t total = 0;  // bytes

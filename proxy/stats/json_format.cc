@@ -168,23 +168,6 @@ void route_window(std::string& out, const metrics::RouteWindowStats& w) {
   status_classes(o.key("status"), w.status_classes);
 }
 
-// A cumulative handshake histogram as D (its max is the maximum since start).
-metrics::DurationSummary summarize(const metrics::Histogram& h) {
-  metrics::DurationSummary d;
-  d.count = h.count();
-  if (d.count == 0) return d;
-  std::array<double, metrics::kSummaryQuantiles.size()> q{};
-  h.quantiles(metrics::kSummaryQuantiles, q, h.max());
-  constexpr double kMs = 1e6;
-  d.avg_ms = h.mean() / kMs;
-  d.p50_ms = q[0] / kMs;
-  d.p90_ms = q[1] / kMs;
-  d.p95_ms = q[2] / kMs;
-  d.p99_ms = q[3] / kMs;
-  d.p999_ms = q[4] / kMs;
-  d.max_ms = double(h.max()) / kMs;
-  return d;
-}
 
 void tls_side(std::string& out, const metrics::TlsStats& tls, metrics::TlsSide side,
               bool configured) {
@@ -210,7 +193,8 @@ void tls_side(std::string& out, const metrics::TlsStats& tls, metrics::TlsSide s
     }
   }
   o.u("failures_total", failures);
-  duration(o.key("handshake_ms"), summarize(tls.duration[s]));
+  // A cumulative handshake histogram: its max is the maximum since start.
+  duration(o.key("handshake_ms"), metrics::summarize_duration(tls.duration[s], tls.duration[s].max()));
 }
 
 void tls(std::string& out, const metrics::TlsStats& tls, const JsonExtras& extras) {
