@@ -39,11 +39,11 @@ UpstreamConnection::UpstreamConnection(Worker& worker, ConfigSnapshotPtr snapsho
   handles_.hold(2);  // tcp_ and timer_, both initialised above
   net::TransportChoice chosen = net::make_upstream_transport(
       tcp_, snapshot_->upstream_tls.get(), worker.tls_environment(), this);
+  // Null only when OpenSSL could not allocate: transport_ stays on tcp_ and connect()
+  // gives up (a TLS upstream without its TLS layer).
   if (chosen.transport != nullptr) {
     tls_ = std::move(chosen.tls);
     transport_ = chosen.transport;
-  } else {
-    ssl_unavailable_ = true;  // OpenSSL could not allocate: connect() gives up
   }
   worker_.gauges().upstream_connections_active.inc();
   worker_.gauges().upstream_connections_total.inc();
@@ -51,7 +51,7 @@ UpstreamConnection::UpstreamConnection(Worker& worker, ConfigSnapshotPtr snapsho
 
 net::Alive UpstreamConnection::connect(const net::SocketAddress& addr) {
   state_ = State::kConnecting;
-  if (ssl_unavailable_) {
+  if (snapshot_->upstream_tls && !tls_) {
     observer_ = nullptr;
     close_now(false);
     return net::Alive::kGone;

@@ -158,7 +158,6 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   bool read_paused_ = false;
   bool upgrade_101_ = false;
   bool tcp_connected_ = false;    // TLS: the handshake is under way
-  bool ssl_unavailable_ = false;  // OpenSSL could not make the SSL object
 };
 
 }  // namespace sidemeter
