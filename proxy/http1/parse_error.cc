@@ -32,6 +32,8 @@ constexpr std::array<ParseErrorInfo, static_cast<std::size_t>(ParseError::kCount
     {502, "invalid_status"},
     {400, "unexpected_data"},
     {405, "connect_not_allowed"},
+    {400, "chunk_ext_too_long"},
+    {400, "invalid_max_forwards"},
     {500, "unknown"},  // kCount: never produced
 }};
 // An entry forgotten in the table would leave kCount's slot zero-initialised.

@@ -30,7 +30,9 @@ enum class ParseError : uint8_t {
   kBodyTooLarge,           // 413
   kInvalidStatus,          // response only → 502
   kUnexpectedData,         // bytes after a message that may not be followed
-  kConnectNotAllowed,      // 405
+  kConnectNotAllowed,      // 405 (with Allow, RFC 9110 §15.5.6)
+  kChunkExtensionsTooLong, // 400 (over ChunkLineScanner::kMaxExtensionBytes on one line)
+  kInvalidMaxForwards,     // 400 (OPTIONS/TRACE whose Max-Forwards is not one 1*DIGIT)
   kCount
 };
 

@@ -25,23 +25,34 @@
 //  * Error reasons. Our rules decide first, so the reason is ours wherever both refuse.
 //    Where only llhttp refuses, its error is mapped: on the start line at once, on a
 //    field line at the head end (a head-level rule such as CL+TE may explain it better).
-//  * Chunks. Strict llhttp checks size syntax, extension syntax and CRLF after data.
-//    On top, in its callbacks: size <= INT64_MAX and the body limit (on_chunk_header),
-//    no empty extension value ("a=", accepted by 8.1), at most kMaxChunkExtBytes of
-//    extensions per chunk. The raw size line is not exposed, so leading zeros are
-//    bounded only by llhttp's overflow check (no buffering, just CPU per byte).
+//  * Chunks. Each chunk-size line is read by our scanner (chunk_line.h: the RFC 9112
+//    §7.1.1 grammar with BWS, several extensions, quoted values; size <= INT64_MAX; at
+//    most kMaxExtensionBytes of extensions), and llhttp is fed the line re-stated as
+//    "<hex size>\r\n": strict 8.1 refuses grammar-valid extensions ("5;a=b;c", BWS
+//    around ';' and '=', a quoted-pair), and extensions are dropped when forwarding
+//    anyway, so neither parser reads them differently from the other: llhttp sees none.
+//    llhttp still counts the chunk data and checks the CRLF after it; its
+//    on_chunk_complete hands the next size line back to us. The body limit is checked
+//    in on_chunk_header.
 //  * Trailers. After the last chunk the trailer lines are copied and validated like head
 //    lines (8.1 accepts obs-fold, bare LF on the final line, empty names and framing
 //    fields there), then fed to llhttp, which ends the message.
 //
+//  * Methods. The method is any RFC 9110 token (§9.1: the set is extensible, and a
+//    proxy forwards what it does not know). llhttp 8.1 knows a fixed list (the RFC 9110
+//    ones, WebDAV, PURGE, M-SEARCH, ...) and has no mode for other tokens, so for a
+//    token outside its list (QUERY, lower-case "get", RTSP's DESCRIBE) llhttp is fed the
+//    stand-in "GET" in the method's place and the rest of the line from our copy as
+//    usual. For a request llhttp reads the method only to single out CONNECT (refused by
+//    our rules before llhttp runs) and PRI with version 2.0 (the HTTP/2 preface, refused
+//    by our version rule first); framing comes from Content-Length and
+//    Transfer-Encoding alone (RFC 9112 §6.3), for every method alike. So the stand-in
+//    changes nothing llhttp decides, and the cross-check still compares every other
+//    token, the fields and the framing.
+//
 // Behaviour llhttp 8.1 imposes (stricter than RFC 9112; we keep the safer refusal):
-// methods outside its fixed list (RFC 9110 methods, WebDAV, PURGE, M-SEARCH, ...)
-// including lower-case "get" are refused with invalid_method, since llhttp has no mode
-// for arbitrary token methods and feeding it a placeholder would mean parsing the
-// request line twice with different rules; identical duplicate Content-Length ("3, 3" or
-// two fields) is refused as bad_content_length; chunk extensions with BWS around ';' or
-// '=', a quoted-pair in a quoted value, or another extension after a token value
-// ("a=b;c") are refused as bad_chunk.
+// identical duplicate Content-Length ("3, 3" or two fields) is refused as
+// bad_content_length.
 //
 // Pausing: callbacks return HPE_PAUSED (after each message, when the sink pauses, and
 // at the last chunk to switch to trailer validation); consumed counts come from
@@ -55,6 +66,8 @@
 #include <cstring>
 #include <vector>
 
+#include "proxy/http1/chunk_framing.h"
+#include "proxy/http1/chunk_line.h"
 #include "proxy/http1/field_rules.h"
 
 namespace sidemeter::http {
@@ -63,10 +76,8 @@ namespace {
 
 namespace r = rules;
 
-// Extensions are dropped when forwarding, so a long one can only be an attempt to burn
-// CPU; the old own-parser bound (4 KiB per chunk line) applied to what llhttp exposes.
-constexpr uint32_t kMaxChunkExtBytes = 4096;
-constexpr uint64_t kMaxChunkSize = static_cast<uint64_t>(INT64_MAX);
+// What llhttp reads in place of a method token it does not know (see the top).
+constexpr std::string_view kMethodStandIn = "GET";
 
 struct Span {
   uint32_t off = 0;
@@ -78,11 +89,13 @@ struct FieldSpan {
 };
 
 // kStartLine/kFields: head lines (our scanner, then llhttp). kBody: llhttp on the
-// caller's bytes. kTrailers: our scanner, then llhttp.
+// caller's bytes. kChunkLine: our scanner, then llhttp the size alone. kTrailers: our
+// scanner, then llhttp.
 enum class State : uint8_t {
   kStartLine,
   kFields,
   kBody,
+  kChunkLine,
   kTrailers,
   kDone,
   kError,
@@ -113,6 +126,20 @@ Method method_from_text(std::string_view m) {
       break;
   }
   return Method::kOther;
+}
+
+// Whether llhttp 8.1 reads `m` as a method of an HTTP/1.x request (HTTP_METHOD_MAP: its
+// RTSP-only methods are refused with an HTTP version).
+bool llhttp_knows_method(std::string_view m) {
+  static constexpr std::string_view kKnown[] = {
+#define SIDEMETER_LLHTTP_METHOD(num, name, string) #string,
+      HTTP_METHOD_MAP(SIDEMETER_LLHTTP_METHOD)
+#undef SIDEMETER_LLHTTP_METHOD
+  };
+  for (std::string_view k : kKnown) {
+    if (k == m) return true;
+  }
+  return false;
 }
 
 // field-line = field-name ":" OWS field-value OWS, validated byte by byte. Offsets are
@@ -248,9 +275,7 @@ struct Parser::Impl {
   static int cb_headers_complete(llhttp_t* p);
   static int cb_body(llhttp_t* p, const char* at, size_t len);
   static int cb_chunk_header(llhttp_t* p);
-  static int cb_chunk_extension(llhttp_t* p, const char* at, size_t len);
-  static int cb_chunk_extension_value(llhttp_t* p, const char* at, size_t len);
-  static int cb_chunk_extension_value_complete(llhttp_t* p);
+  static int cb_chunk_complete(llhttp_t* p);
   static int cb_message_complete(llhttp_t* p);
   // llhttp glue.
   ParseError run_llhttp_on_head(bool head_ready);
@@ -259,6 +284,7 @@ struct Parser::Impl {
   int on_headers_complete();
   int on_body(const char* at, size_t len);
   int on_chunk_header();
+  ParseError run_llhttp_on_chunk_line();
   int fail_in_callback(ParseError e) {
     cb_error = e;
     return HPE_USER;
@@ -284,6 +310,7 @@ struct Parser::Impl {
   uint64_t leading_bytes = 0;      // empty lines before the start line (RFC 9112 §2.2)
   Span start_a, start_b, start_c;  // method/target/version, or status code/reason
   Span path;
+  bool method_stand_in = false;  // llhttp reads kMethodStandIn instead of start_a
   bool path_is_root = false;  // absolute-form without a path: path is "/"
   Span authority;             // absolute-form authority (len 0 when origin-form)
   std::vector<FieldSpan> spans;
@@ -300,14 +327,14 @@ struct Parser::Impl {
   bool ll_head_seen = false;      // on_headers_complete ran
   bool ll_message_done = false;   // on_message_complete ran
   bool ll_last_chunk = false;     // on_chunk_header saw size 0: trailers follow
+  bool ll_chunk_done = false;     // on_chunk_complete: the next size line is ours
 
   // Body.
   const char* exec_begin = nullptr;  // start of the bytes given to the running execute
   uint64_t exec_wire_base = 0;
   uint64_t body_wire = 0;
   uint64_t body_decoded = 0;
-  uint32_t chunk_ext_bytes = 0;
-  uint32_t ext_value_bytes = 0;
+  ChunkLineScanner chunk_line;
   std::string trailer_line;
   uint64_t trailer_bytes = 0;
   uint32_t trailer_count = 0;
@@ -316,6 +343,8 @@ struct Parser::Impl {
 // Head token callbacks: offsets into head_buf, which llhttp is reading from.
 int Parser::Impl::cb_method(llhttp_t* p, const char* at, size_t len) {
   auto& m = impl_of(p);
+  // The stand-in is not in head_buf; llhttp_agrees_on_tokens checks it by its number.
+  if (m.method_stand_in) return 0;
   extend(m.ll_method, offset_in(m.head_buf, at), len);
   return 0;
 }
@@ -361,21 +390,13 @@ int Parser::Impl::cb_body(llhttp_t* p, const char* at, size_t len) {
   return impl_of(p).on_body(at, len);
 }
 int Parser::Impl::cb_chunk_header(llhttp_t* p) { return impl_of(p).on_chunk_header(); }
-int Parser::Impl::cb_chunk_extension(llhttp_t* p, const char* /*at*/, size_t len) {
+int Parser::Impl::cb_chunk_complete(llhttp_t* p) {
+  // After a data chunk's CRLF: pause so the next size line goes to our scanner. After the
+  // trailers (the last chunk's completion) llhttp goes on to on_message_complete.
   auto& m = impl_of(p);
-  m.chunk_ext_bytes += static_cast<uint32_t>(std::min<size_t>(len, kMaxChunkExtBytes + 1));
-  return m.chunk_ext_bytes > kMaxChunkExtBytes ? m.fail_in_callback(ParseError::kInvalidChunk) : 0;
-}
-int Parser::Impl::cb_chunk_extension_value(llhttp_t* p, const char* at, size_t len) {
-  impl_of(p).ext_value_bytes += static_cast<uint32_t>(std::min<size_t>(len, 1));
-  return cb_chunk_extension(p, at, len);
-}
-int Parser::Impl::cb_chunk_extension_value_complete(llhttp_t* p) {
-  // "a=" with nothing after '=': 8.1 reports an empty value instead of refusing it.
-  auto& m = impl_of(p);
-  const bool empty = m.ext_value_bytes == 0;
-  m.ext_value_bytes = 0;
-  return empty ? m.fail_in_callback(ParseError::kInvalidChunk) : 0;
+  if (m.ll_last_chunk) return 0;
+  m.ll_chunk_done = true;
+  return HPE_PAUSED;
 }
 int Parser::Impl::cb_message_complete(llhttp_t* p) {
   // Completion is reported to the sink after execute returns, when the consumed byte
@@ -397,9 +418,7 @@ const llhttp_settings_t* Parser::Impl::settings() {
     s.on_headers_complete = cb_headers_complete;
     s.on_body = cb_body;
     s.on_chunk_header = cb_chunk_header;
-    s.on_chunk_extension_name = cb_chunk_extension;
-    s.on_chunk_extension_value = cb_chunk_extension_value;
-    s.on_chunk_extension_value_complete = cb_chunk_extension_value_complete;
+    s.on_chunk_complete = cb_chunk_complete;
     s.on_message_complete = cb_message_complete;
     return s;
   }();
@@ -549,6 +568,7 @@ ParseError Parser::Impl::parse_request_line(std::string_view line, uint32_t base
   }
   head.method = method_from_text(method);
   if (head.method == Method::kConnect) return ParseError::kConnectNotAllowed;
+  method_stand_in = head.method == Method::kOther && !llhttp_knows_method(method);
 
   start_a = {base, static_cast<uint32_t>(sp1)};
   start_b = {static_cast<uint32_t>(base + sp1 + 1), static_cast<uint32_t>(target.size())};
@@ -784,6 +804,13 @@ ParseError Parser::Impl::finish_head() {
 ParseError Parser::Impl::run_llhttp_on_head(bool head_ready) {
   // llhttp reads only complete lines our rules accepted, from our copy.
   if (ll_error == ParseError::kNone && ll_fed < line_start) {
+    if (ll_fed == 0 && method_stand_in) {
+      // The stand-in in the method's place, then our copy from the SP after the method.
+      const llhttp_errno_t e = llhttp_execute(&ll, kMethodStandIn.data(), kMethodStandIn.size());
+      if (cb_error != ParseError::kNone) return cb_error;
+      if (e != HPE_OK) return ParseError::kInvalidMethod;
+      ll_fed = start_a.len;
+    }
     const llhttp_errno_t e = llhttp_execute(&ll, head_buf.data() + ll_fed, line_start - ll_fed);
     ll_fed = line_start;
     if (cb_error != ParseError::kNone) return cb_error;
@@ -806,7 +833,11 @@ bool Parser::Impl::llhttp_agrees_on_tokens() {
     return false;
   }
   if (kind == MessageKind::kRequest) {
-    if (!same(ll_method, start_a) || !same(ll_url, start_b)) return false;
+    if (method_stand_in ? ll_method.len != 0 || llhttp_get_method(&ll) != HTTP_GET
+                        : !same(ll_method, start_a)) {
+      return false;
+    }
+    if (!same(ll_url, start_b)) return false;
   } else if (llhttp_get_status_code(&ll) != head.status || !same(ll_status, start_c)) {
     return false;
   }
@@ -841,12 +872,25 @@ int Parser::Impl::on_headers_complete() {
   }
   head_done = true;
   const bool has_body = head.framing != BodyFraming::kNone;
-  state = State::kBody;
+  state = head.framing == BodyFraming::kChunked ? State::kChunkLine : State::kBody;
   if (sink.on_head(head) == SinkAction::kPause) pause_requested = true;
   // 1 = no body (HEAD, 1xx/204/304, CONNECT 2xx, CL 0): llhttp completes the message
   // right away, even when the sink asked to pause.
   if (!has_body) return 1;
   return pause_requested ? HPE_PAUSED : 0;
+}
+
+ParseError Parser::Impl::run_llhttp_on_chunk_line() {
+  // The line re-stated without extensions: llhttp checks nothing we did not, but counts
+  // the data that follows and then wants its CRLF.
+  char line[24];
+  const std::string_view restated = chunk_header(line, chunk_line.size());
+  chunk_line.reset();
+  const llhttp_errno_t e = llhttp_execute(&ll, restated.data(), restated.size());
+  if (cb_error != ParseError::kNone) return cb_error;
+  if (e == HPE_OK && !ll_last_chunk) return ParseError::kNone;
+  if (e == HPE_PAUSED && ll_last_chunk) return ParseError::kNone;
+  return ParseError::kInvalidChunk;
 }
 
 int Parser::Impl::on_body(const char* at, size_t len) {
@@ -867,10 +911,8 @@ int Parser::Impl::on_body(const char* at, size_t len) {
 }
 
 int Parser::Impl::on_chunk_header() {
+  // llhttp read the size our scanner stated, already held to INT64_MAX.
   const uint64_t size = ll.content_length;
-  chunk_ext_bytes = 0;
-  // 8.1 accepts any size that fits 64 bits; a signed 64-bit reader upstream would not.
-  if (size > kMaxChunkSize) return fail_in_callback(ParseError::kInvalidChunk);
   if (limits.max_body_bytes != 0 && body_decoded + size > limits.max_body_bytes) {
     return fail_in_callback(ParseError::kBodyTooLarge);
   }
@@ -970,12 +1012,38 @@ FeedResult Parser::Impl::feed(std::string_view data) {
           complete();
           return {FeedStatus::kPaused, pos};
         }
+        if (ll_chunk_done) {
+          ll_chunk_done = false;
+          state = State::kChunkLine;
+          llhttp_resume(&ll);
+          if (!pause_requested) continue;
+        }
+        return {FeedStatus::kPaused, pos};  // the sink asked
+      }
+      case State::kChunkLine: {
+        if (pos == n) return {FeedStatus::kOk, pos};
+        const ChunkLineScanner::Result r = chunk_line.feed(p + pos, n - pos);
+        pos += r.consumed;
+        body_wire += r.consumed;
+        switch (r.status) {
+          case ChunkLineScanner::Status::kMore:
+            continue;
+          case ChunkLineScanner::Status::kInvalid:
+            return fail(ParseError::kInvalidChunk, pos);
+          case ChunkLineScanner::Status::kExtensionsTooLong:
+            return fail(ParseError::kChunkExtensionsTooLong, pos);
+          case ChunkLineScanner::Status::kDone:
+            break;
+        }
+        const ParseError e = run_llhttp_on_chunk_line();
+        if (e != ParseError::kNone) return fail(e, pos);
         if (ll_last_chunk) {
           state = State::kTrailers;
           llhttp_resume(&ll);
-          continue;
+        } else {
+          state = State::kBody;
         }
-        return {FeedStatus::kPaused, pos};  // the sink asked
+        continue;
       }
       case State::kTrailers: {
         if (pos == n) return {FeedStatus::kOk, pos};
@@ -1056,12 +1124,13 @@ void Parser::Impl::reset() {
   ll_head_seen = false;
   ll_message_done = false;
   ll_last_chunk = false;
+  ll_chunk_done = false;
+  method_stand_in = false;
   exec_begin = nullptr;
   exec_wire_base = 0;
   body_wire = 0;
   body_decoded = 0;
-  chunk_ext_bytes = 0;
-  ext_value_bytes = 0;
+  chunk_line.reset();
   trailer_line.clear();
   trailer_bytes = 0;
   trailer_count = 0;

@@ -119,6 +119,9 @@ class Parser {
 // Transfer-Encoding replaced by the framing we chose ("Content-Length: N" for CL framing
 // or a declared CL of 0, "Transfer-Encoding: chunked" when ctx.chunked_body); no
 // Connection field (persistent by default) unless upgrading ("Connection: upgrade").
+// Via: every Via line merged into one, "1.1 <ctx.via_pseudonym>" appended ("1.0 ..." for
+// an HTTP/1.0 client; RFC 9110 §7.6.3). Max-Forwards: decremented when
+// ctx.decrement_max_forwards (the caller checked it is one 1*DIGIT field, not 0).
 // X-Forwarded-For: every client XFF line merged into one, ctx.client_ip appended.
 // X-Forwarded-Proto: the client's is dropped and ctx.proto set (we are the edge; a
 // client must not choose the scheme the backend believes). X-Forwarded-Host: the
@@ -130,12 +133,17 @@ struct ForwardRequestContext {
   bool chunked_body = false;      // we re-frame the body as chunked
   bool upgrade = false;           // forward Connection: upgrade + Upgrade
   std::string_view fallback_host; // sent as Host when the request has none (HTTP/1.0)
+  std::string_view via_pseudonym; // received-by in our Via entry; empty: none added
+  bool decrement_max_forwards = false;  // OPTIONS/TRACE with Max-Forwards >= 1
 };
 void append_forward_request_head(const MessageHead& req, const ForwardRequestContext& ctx,
                                  std::string& out);
 
 // Response policy: status line "HTTP/1.1 <code> <reason>" (standard phrase when the
-// upstream sent none); hop-by-hop and Proxy-Authenticate dropped; no framing fields on
+// upstream sent none); hop-by-hop and Proxy-Authenticate dropped; Via merged with
+// "1.x <ctx.via_pseudonym>" appended, x the upstream's version (1xx and 101 included);
+// "Date: <ctx.date>" added to a final response (>= 200) that has none (RFC 9110
+// §6.6.1); no framing fields on
 // 1xx/204; "Transfer-Encoding: chunked" when chunked_body (never to an HTTP/1.0 client),
 // else "Content-Length: N" for CL framing and for a declared length without body (HEAD,
 // 304); then "Connection: upgrade" (101), "Connection: close" or, for a kept-alive
@@ -145,14 +153,13 @@ struct ForwardResponseContext {
   bool chunked_body = false;          // we re-frame the body as chunked
   bool upgrade = false;               // 101: keep Upgrade + Connection: upgrade
   bool downstream_http10 = false;     // respond as HTTP/1.1 but no chunking to 1.0 clients
+  std::string_view via_pseudonym;     // received-by in our Via entry; empty: none added
+  std::string_view date;              // IMF-fixdate for a response without Date; empty: none
 };
 void append_forward_response_head(const MessageHead& resp, const ForwardResponseContext& ctx,
                                   std::string& out);
 
-// A short plain-text local response, body "<reason-phrase>: <detail>\n" (just
-// "<reason-phrase>\n" when detail is empty), with Connection: close when `close` is set.
-void append_local_response(uint16_t status, std::string_view detail, bool close,
-                           std::string& out);
+// Local responses: local_response.h.
 
 // Standard reason phrase ("Bad Request"); a class name for unlisted codes.
 std::string_view reason_phrase(uint16_t status);

@@ -1,9 +1,12 @@
 // Forwarded heads per RFC 9110 §7.6: hop-by-hop fields stop here, framing is re-stated
-// by us (never copied from the peer), X-Forwarded-* describe the hop we are.
+// by us (never copied from the peer), Via and X-Forwarded-* describe the hop we are.
+// Local responses too (local_response.h).
 #include <charconv>
 #include <string>
 
 #include "proxy/http1/field_rules.h"
+#include "proxy/http1/local_response.h"
+#include "proxy/http1/max_forwards.h"
 #include "proxy/http1/parser.h"
 
 namespace sidemeter::http {
@@ -20,6 +23,9 @@ enum class FieldRole : uint8_t {
   kXff,      // merged into one X-Forwarded-For line (requests)
   kXfp,      // replaced by ours (requests)
   kXfh,      // kept; suppresses our own X-Forwarded-Host (requests)
+  kVia,      // merged into one Via line, ours appended (RFC 9110 §7.6.3)
+  kDate,     // kept; suppresses the Date we would add (responses)
+  kMaxForwards,  // decremented when the exchange asks (OPTIONS, TRACE; requests)
 };
 
 FieldRole classify(std::string_view n, bool request) {
@@ -27,8 +33,12 @@ FieldRole classify(std::string_view n, bool request) {
     case 2:
       if (r::iequals_lower(n, "te")) return FieldRole::kDrop;
       break;
+    case 3:
+      if (r::iequals_lower(n, "via")) return FieldRole::kVia;
+      break;
     case 4:
       if (r::iequals_lower(n, "host")) return FieldRole::kHost;
+      if (!request && r::iequals_lower(n, "date")) return FieldRole::kDate;
       break;
     case 7:
       if (r::iequals_lower(n, "upgrade")) return FieldRole::kUpgrade;
@@ -38,6 +48,9 @@ FieldRole classify(std::string_view n, bool request) {
       if (r::iequals_lower(n, "connection") || r::iequals_lower(n, "keep-alive")) {
         return FieldRole::kDrop;
       }
+      break;
+    case 12:
+      if (request && r::iequals_lower(n, "max-forwards")) return FieldRole::kMaxForwards;
       break;
     case 14:
       if (r::iequals_lower(n, "content-length")) return FieldRole::kDrop;
@@ -108,15 +121,21 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out.append("\r\n", 2);
 }
 
-// Copies the end-to-end fields; reports the X-Forwarded-For / -Host and Host it saw.
+// Copies the end-to-end fields; reports the X-Forwarded-For / -Host, Via, Host and Date
+// it saw.
 struct Copied {
   uint32_t xff = 0;
+  uint32_t via = 0;
   bool xfh = false;
   bool host = false;
+  bool date = false;
+  bool check_connection = false;  // Connection names fields beyond close/keep-alive/upgrade
 };
-Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade, std::string& out) {
+Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade,
+                       bool decrement_max_forwards, std::string& out) {
   Copied c;
   const bool check_connection = connection_names_fields(h);
+  c.check_connection = check_connection;
   for (const HeaderField& f : h.fields) {
     const FieldRole role = classify(f.name, request);
     switch (role) {
@@ -126,6 +145,24 @@ Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade, std::st
       case FieldRole::kXff:
         ++c.xff;  // emitted merged, after the other fields
         continue;
+      case FieldRole::kVia:
+        ++c.via;  // emitted merged, with ours last
+        continue;
+      case FieldRole::kMaxForwards:
+        if (check_connection && named_in_connection(h, f.name)) continue;
+        if (decrement_max_forwards) {
+          // The exchange checked it: the only Max-Forwards, 1*DIGIT, not 0.
+          out.append(f.name);
+          out.append(": ", 2);
+          append_decremented(out, f.value);
+          out.append("\r\n", 2);
+          continue;
+        }
+        break;
+      case FieldRole::kDate:
+        c.date = true;
+        if (check_connection && named_in_connection(h, f.name)) continue;
+        break;
       case FieldRole::kUpgrade:
         if (!upgrade) continue;
         break;  // "Connection: upgrade" names it, yet it must pass when upgrading
@@ -142,6 +179,34 @@ Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade, std::st
     append_field(out, f.name, f.value);
   }
   return c;
+}
+
+// Via = #( received-protocol RWS received-by ): what earlier hops recorded, in order, then
+// us. received-protocol is the version of the message as we received it; "HTTP/" is
+// omitted, as RFC 9110 §7.6.3 allows for HTTP.
+void append_via(const MessageHead& h, const Copied& c, bool request, std::string_view pseudonym,
+                std::string& out) {
+  const size_t start = out.size();
+  out.append("Via: ", 5);
+  const size_t values = out.size();
+  if (c.via != 0) {
+    for (const HeaderField& f : h.fields) {
+      if (f.value.empty() || classify(f.name, request) != FieldRole::kVia) continue;
+      if (c.check_connection && named_in_connection(h, f.name)) continue;
+      if (out.size() != values) out.append(", ", 2);
+      out.append(f.value);
+    }
+  }
+  if (!pseudonym.empty()) {
+    if (out.size() != values) out.append(", ", 2);
+    out.append(h.version_minor == 0 ? "1.0 " : "1.1 ", 4);
+    out.append(pseudonym);
+  }
+  if (out.size() == values) {
+    out.resize(start);  // nothing to say
+    return;
+  }
+  out.append("\r\n", 2);
 }
 
 // absolute-form "http://a/p?q" -> "/p?q"; an origin server is sent origin-form
@@ -271,7 +336,8 @@ void append_forward_request_head(const MessageHead& req, const ForwardRequestCon
   out.append(target);
   out.append(" HTTP/1.1\r\n", 11);
 
-  const Copied c = copy_end_to_end(req, true, ctx.upgrade, out);
+  const Copied c = copy_end_to_end(req, true, ctx.upgrade, ctx.decrement_max_forwards, out);
+  append_via(req, c, true, ctx.via_pseudonym, out);
   if (!c.host) {
     // Only HTTP/1.0 requests get here; an HTTP/1.1 upstream requires Host. An
     // absolute-form target already named the authority.
@@ -321,7 +387,11 @@ void append_forward_response_head(const MessageHead& resp, const ForwardResponse
   out.append(resp.reason.empty() ? reason_phrase(resp.status) : resp.reason);
   out.append("\r\n", 2);
 
-  copy_end_to_end(resp, false, ctx.upgrade, out);
+  const Copied c = copy_end_to_end(resp, false, ctx.upgrade, false, out);
+  append_via(resp, c, false, ctx.via_pseudonym, out);
+  // A recipient with a clock MUST add Date to a response forwarded without one (RFC 9110
+  // §6.6.1); an interim response need not carry one.
+  if (!c.date && !ctx.date.empty() && resp.status >= 200) append_field(out, "Date", ctx.date);
 
   // 1xx and 204 never carry framing fields (RFC 9110 §8.6, RFC 9112 §6.1). A 304 or a
   // HEAD response keeps the declared Content-Length of the body it does not send.
@@ -346,25 +416,75 @@ void append_forward_response_head(const MessageHead& resp, const ForwardResponse
   out.append("\r\n", 2);
 }
 
-void append_local_response(uint16_t status, std::string_view detail, bool close, std::string& out) {
-  const std::string_view phrase = reason_phrase(status);
-  const size_t body_len = phrase.size() + (detail.empty() ? 0 : 2 + detail.size()) + 1;
-  out.reserve(out.size() + 128 + body_len + phrase.size());
+bool is_sensitive_field(std::string_view name) {
+  static constexpr std::string_view kParts[] = {"auth",    "token",    "secret",   "key",
+                                                "session", "password", "cookie", "credential"};
+  for (std::string_view part : kParts) {
+    if (name.size() < part.size()) continue;
+    for (size_t i = 0; i + part.size() <= name.size(); ++i) {
+      if (r::iequals_lower(name.substr(i, part.size()), part)) return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+// RFC 9110 §9.3.8: the request as we received it (its start line and fields), so the
+// client sees what reached this hop; the sensitive fields are left out.
+void append_reflected_request(const MessageHead& req, std::string& out) {
+  out.append(req.method_text);
+  out.push_back(' ');
+  out.append(req.target);
+  out.append(req.version_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
+  for (const HeaderField& f : req.fields) {
+    if (!is_sensitive_field(f.name)) append_field(out, f.name, f.value);
+  }
+  out.append("\r\n", 2);
+}
+
+}  // namespace
+
+void append_local_response(const LocalResponse& r, bool close, std::string_view date,
+                           std::string& out) {
+  const std::string_view phrase = reason_phrase(r.status);
+  out.reserve(out.size() + 256 + phrase.size() + r.detail.size() +
+              (r.request != nullptr ? r.request->wire_bytes : 0));
   out.append("HTTP/1.1 ", 9);
-  append_uint(out, status);
+  append_uint(out, r.status);
   out.push_back(' ');
   out.append(phrase);
-  out.append("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
-  append_uint(out, body_len);
   out.append("\r\n", 2);
+  if (!date.empty()) append_field(out, "Date", date);
+  // A 405 MUST list what the resource allows (RFC 9110 §15.5.6).
+  if (r.allow || r.status == 405) append_field(out, "Allow", kForwardedMethods);
+  const bool reflect = r.body == LocalBody::kMessage && r.request != nullptr;
+  if (r.body == LocalBody::kText) {
+    out.append("Content-Type: text/plain; charset=utf-8\r\n");
+  } else if (reflect) {
+    out.append("Content-Type: message/http\r\n");
+  }
+  out.append("Content-Length: ");
+  // The content's length is known once it is written: a slot now, filled in after.
+  const size_t length_at = out.size();
+  out.append("00000000000000000000\r\n", 22);
   if (close) out.append("Connection: close\r\n");
   out.append("\r\n", 2);
-  out.append(phrase);
-  if (!detail.empty()) {
-    out.append(": ", 2);
-    out.append(detail);
+  const size_t body_at = out.size();
+  if (r.body == LocalBody::kText) {
+    out.append(phrase);
+    if (!r.detail.empty()) {
+      out.append(": ", 2);
+      out.append(r.detail);
+    }
+    out.push_back('\n');
+  } else if (reflect) {
+    append_reflected_request(*r.request, out);
   }
-  out.push_back('\n');
+  char digits[24];
+  const auto res = std::to_chars(digits, digits + sizeof(digits), out.size() - body_at);
+  const size_t n = static_cast<size_t>(res.ptr - digits);
+  out.replace(length_at, 20, digits, n);
 }
 
 }  // namespace sidemeter::http

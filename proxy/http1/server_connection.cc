@@ -1,6 +1,8 @@
 #include "proxy/http1/server_connection.h"
 
 #include "proxy/http1/chunk_framing.h"
+#include "proxy/http1/http_date.h"
+#include "proxy/http1/local_response.h"
 #include "proxy/worker/worker.h"
 
 namespace sidemeter {
@@ -63,7 +65,10 @@ void Http1ServerConnection::accept_and_start(uv_stream_t* listener, bool over_ca
       close_now(false);
       return;
     }
-    http::append_local_response(503, "over the connection limit", true, out_);
+    http::LocalResponse over;
+    over.status = 503;
+    over.detail = "over the connection limit";
+    http::append_local_response(over, true, http::http_date_now(), out_);
     if (flush() == net::Alive::kGone) return;
     linger_then_close();
     return;
@@ -139,7 +144,22 @@ void Http1ServerConnection::on_transport_read(std::string_view data) {
   process_input(data);
 }
 
+// An exchange that ends inside this call (a local answer, an upstream failure found while
+// flushing) resumes input from here rather than from inside: pipelined requests that are
+// answered at once would otherwise nest one call deeper each.
 void Http1ServerConnection::process_input(std::string_view data) {
+  const bool outermost = !in_input_;
+  in_input_ = true;
+  consume_input(data);
+  if (!outermost) return;
+  while (resume_deferred_) {
+    resume_deferred_ = false;
+    resume_input_now();
+  }
+  in_input_ = false;
+}
+
+void Http1ServerConnection::consume_input(std::string_view data) {
   size_t off = 0;
   while (off < data.size()) {
     if (state_ == State::kIdle) {
@@ -175,6 +195,14 @@ void Http1ServerConnection::process_input(std::string_view data) {
 }
 
 void Http1ServerConnection::resume_input() {
+  if (in_input_) {
+    resume_deferred_ = true;  // process_input goes on once the current call unwinds
+    return;
+  }
+  resume_input_now();
+}
+
+void Http1ServerConnection::resume_input_now() {
   if (state_ == State::kClosing || state_ == State::kLingering) return;
   input_paused_ = false;
   if (state_ == State::kRequest) parser_.resume();
@@ -231,6 +259,7 @@ void Http1ServerConnection::reject_request(http::ParseError error) {
 void Http1ServerConnection::send_interim_head(const http::MessageHead& head) {
   if (http10_client_) return;  // interim responses do not exist in HTTP/1.0
   http::ForwardResponseContext ctx;
+  ctx.via_pseudonym = config().via_pseudonym;
   http::append_forward_response_head(head, ctx, out_);
 }
 
@@ -255,6 +284,8 @@ void Http1ServerConnection::send_response_head(const http::MessageHead& head) {
   ctx.keep_alive_downstream = keep_alive_;
   ctx.chunked_body = response_framing_ == ResponseFraming::kChunked;
   ctx.downstream_http10 = http10_client_;
+  ctx.via_pseudonym = config().via_pseudonym;
+  ctx.date = http::http_date_now();
   http::append_forward_response_head(head, ctx, out_);
 }
 
@@ -307,12 +338,11 @@ void Http1ServerConnection::finish_when_written() { maybe_finish_exchange(); }
 
 bool Http1ServerConnection::congested() const { return transport_->queued_bytes() > kHighWater; }
 
-LocalResponseSize Http1ServerConnection::queue_local_response(uint16_t status,
-                                                              std::string_view detail,
-                                                              bool close) {
+LocalResponseSize Http1ServerConnection::queue_local_response(
+    const http::LocalResponse& response, bool close) {
   if (close) keep_alive_ = false;
   out_.clear();
-  http::append_local_response(status, detail, !keep_alive_, out_);
+  http::append_local_response(response, !keep_alive_, http::http_date_now(), out_);
   const size_t head_end = out_.find("\r\n\r\n");
   const size_t head_bytes = head_end == std::string::npos ? out_.size() : head_end + 4;
   response_ended_ = true;
@@ -344,6 +374,7 @@ void Http1ServerConnection::reset() { close_now(true); }
 void Http1ServerConnection::send_upgrade_head(const http::MessageHead& head) {
   http::ForwardResponseContext ctx;
   ctx.upgrade = true;
+  ctx.via_pseudonym = config().via_pseudonym;
   http::append_forward_response_head(head, ctx, out_);
   state_ = State::kTunnel;
   worker_.gauges().tunnels_active.inc();

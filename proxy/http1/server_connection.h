@@ -63,7 +63,7 @@ class Http1ServerConnection final : public net::TransportHandler,
   net::Alive flush() override;
   void finish_when_written() override;
   bool congested() const override;
-  LocalResponseSize queue_local_response(uint16_t status, std::string_view detail,
+  LocalResponseSize queue_local_response(const http::LocalResponse& response,
                                          bool close) override;
   void send_local_response() override;
   void resume_request() override;
@@ -86,7 +86,9 @@ class Http1ServerConnection final : public net::TransportHandler,
 
   ~Http1ServerConnection() override = default;
   void process_input(std::string_view data);
+  void consume_input(std::string_view data);
   void resume_input();
+  void resume_input_now();
   // Sends the batch plus `data` in one writev, framed as a chunk when asked.
   net::Alive write_direct(std::string_view data, bool chunked);
   void maybe_finish_exchange();
@@ -124,6 +126,8 @@ class Http1ServerConnection final : public net::TransportHandler,
   bool upstream_eof_ = false;   // tunnel: the upstream finished sending
   bool http10_client_ = false;
   bool handshaking_ = false;    // TLS: the idle timer is the handshake deadline meanwhile
+  bool in_input_ = false;         // inside process_input
+  bool resume_deferred_ = false;  // resume_input was asked inside process_input
   bool request_head_seen_ = false;
   bool request_complete_ = false;
   bool response_ended_ = false;  // the exchange has nothing more to send

@@ -252,12 +252,96 @@ TEST(ParserTest, MethodMapping) {
     const Message& m = only(run(kReq, std::string(row.text) + " / HTTP/1.1\r\nHost: a\r\n\r\n"));
     EXPECT_EQ(m.head.method, row.m) << row.text;
   }
-  // Token methods outside llhttp 8.1's fixed list (lower case included) are refused: see
-  // parser.cc for why the parser does not work around llhttp here.
-  for (const char* text : {"get", "FOO", "DESCRIBE"}) {
-    EXPECT_EQ(run(kReq, std::string(text) + " / HTTP/1.1\r\nHost: a\r\n\r\n").error,
-              ParseError::kInvalidMethod)
-        << text;
+  // Any token is a method (RFC 9110 §9.1), inside llhttp 8.1's fixed list or not (then
+  // llhttp reads a stand-in): kOther, the text kept as received for forwarding.
+  for (const char* text : {"QUERY", "get", "FOO", "DESCRIBE", "PROPFIND", "X!#$%&'*+-.^_`|~9"}) {
+    const auto r = run(kReq, std::string(text) + " /q?x HTTP/1.1\r\nHost: a\r\n\r\n");
+    ASSERT_EQ(r.error, ParseError::kNone) << text << " " << parse_error_info(r.error).reason;
+    const Message& m = only(r);
+    EXPECT_EQ(m.head.method, Method::kOther) << text;
+    EXPECT_EQ(m.head.method_text, text);
+    EXPECT_EQ(m.head.target, "/q?x");
+    EXPECT_TRUE(m.complete);
+  }
+}
+
+// Framing of an unknown method follows Content-Length / Transfer-Encoding like any other
+// (RFC 9112 §6.3), split at every byte, pipelined with known methods.
+TEST(ParserTest, UnknownMethodsFrameTheirBodies) {
+  const std::string raw =
+      "QUERY /search HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+      "get /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\n\r\n"
+      "BREW /pot HTTP/1.0\r\n\r\n"
+      "QUERY http://a/abs HTTP/1.1\r\nHost: a\r\n\r\n";
+  for (size_t step : {size_t{0}, size_t{1}, size_t{5}}) {
+    SCOPED_TRACE(step);
+    const auto r = run(kReq, raw, step);
+    ASSERT_EQ(r.error, ParseError::kNone) << parse_error_info(r.error).reason;
+    ASSERT_EQ(r.messages.size(), 4u);
+    EXPECT_EQ(r.messages[0].head.method_text, "QUERY");
+    EXPECT_EQ(r.messages[0].head.framing, BodyFraming::kContentLength);
+    EXPECT_EQ(r.messages[0].body, "hello");
+    EXPECT_EQ(r.messages[1].head.method_text, "get");
+    EXPECT_EQ(r.messages[1].head.framing, BodyFraming::kChunked);
+    EXPECT_EQ(r.messages[1].body, "abc");
+    EXPECT_EQ(r.messages[2].head.method_text, "BREW");
+    EXPECT_EQ(r.messages[2].head.version_minor, 0);
+    EXPECT_EQ(r.messages[3].head.path, "/abs");
+    EXPECT_EQ(r.messages[3].head.host, "a");
+    for (const auto& m : r.messages) EXPECT_TRUE(m.complete);
+    EXPECT_EQ(r.consumed, raw.size());
+  }
+}
+
+// Everything else about a request with an unknown method is held to the same rules: the
+// stand-in does not let llhttp skip a check.
+TEST(ParserTest, UnknownMethodsKeepEveryOtherRule) {
+  struct Row {
+    std::string raw;
+    ParseError error;
+  } rows[] = {
+      {"QUERY / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+       ParseError::kContentLengthAndTransferEncoding},
+      {"QUERY / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\n",
+       ParseError::kInvalidContentLength},
+      {"QUERY / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", ParseError::kObsFold},
+      {"QUERY * HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::kInvalidTarget},
+      {"QUERY / HTTP/2.0\r\nHost: a\r\n\r\n", ParseError::kInvalidVersion},
+      {"QUERY / HTTP/1.1\r\n\r\n", ParseError::kMissingHost},
+      {"QUERY / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX",
+       ParseError::kInvalidChunk},
+      {"QU(ERY / HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::kInvalidMethod},
+      {"QUERY  / HTTP/1.1\r\nHost: a\r\n\r\n", ParseError::kInvalidTarget},
+  };
+  for (const Row& row : rows) {
+    for (size_t step : {size_t{0}, size_t{1}}) {
+      EXPECT_EQ(run(kReq, row.raw, step).error, row.error) << row.raw << " step " << step;
+    }
+  }
+}
+
+// RFC 9112 §7.1.1 with BWS: several extensions, whitespace around ';' and '=', quoted
+// values with quoted-pairs; requests and responses alike, split at every byte; dropped
+// from the decoded body.
+TEST(ParserTest, ChunkExtensionsAsTheGrammarAllows) {
+  const std::string body =
+      "5;a=1;b=2\r\nhello\r\n"
+      "1 ; a = 1 ;\tb\r\n \r\n"
+      "5;a=\"q\\\"x;y=z\"; b=\"\"\r\nworld\r\n"
+      "0 ;last=\"1\"\r\n\r\n";
+  const std::string req = "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + body;
+  const std::string resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body;
+  for (size_t step = 0; step <= 9; ++step) {
+    SCOPED_TRACE(step);
+    for (const auto& [kind, raw] : {std::pair{kReq, req}, std::pair{kResp, resp}}) {
+      const auto r = run(kind, raw, step);
+      ASSERT_EQ(r.error, ParseError::kNone) << parse_error_info(r.error).reason;
+      const Message& m = only(r);
+      EXPECT_TRUE(m.complete);
+      EXPECT_EQ(m.body, "hello world");
+      EXPECT_EQ(m.body_wire, body.size());
+      EXPECT_EQ(r.consumed, raw.size());
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "proxy/http1/local_response.h"
 #include "proxy/http1/parser.h"
 
 namespace sidemeter::http {
@@ -275,10 +276,15 @@ TEST(ForwardResponseTest, ProxyAuthenticateDropped) {
 
 TEST(LocalResponseTest, ExactBytes) {
   std::string out;
-  append_local_response(400, "obs_fold", true, out);
+  constexpr std::string_view kDate = "Sun, 06 Nov 1994 08:49:37 GMT";
+  LocalResponse r;
+  r.status = 400;
+  r.detail = "obs_fold";
+  append_local_response(r, true, kDate, out);
   const std::string body = "Bad Request: obs_fold\n";
   EXPECT_EQ(out,
             "HTTP/1.1 400 Bad Request\r\n"
+            "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n"
             "Content-Length: " +
                 std::to_string(body.size()) +
@@ -287,9 +293,12 @@ TEST(LocalResponseTest, ExactBytes) {
                 "\r\n" +
                 body);
   out.clear();
-  append_local_response(502, "", false, out);
+  r.status = 502;
+  r.detail = "";
+  append_local_response(r, false, kDate, out);
   EXPECT_EQ(out,
             "HTTP/1.1 502 Bad Gateway\r\n"
+            "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n"
             "Content-Length: 12\r\n"
             "\r\n"
