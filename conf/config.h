@@ -201,6 +201,9 @@ struct Config {
   Alerts alerts;
   std::vector<metrics::alerts::SloSpec> slos;
   AccessLog access_log;
+  // received-by in the Via field added to every forwarded request and response (RFC 9110
+  // §7.6.3: pseudonym [":" port], pseudonym a token): "1.1 sidemeter".
+  std::string via_pseudonym = "sidemeter";
   bool measure = true;  // off only for benchmarking the cost of measuring
 
   std::string source_path;  // the file it was loaded from, "" if none

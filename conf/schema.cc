@@ -185,6 +185,28 @@ std::string check_token(const std::string& token) {
   return {};
 }
 
+// received-by = pseudonym [ ":" port ], pseudonym = token (RFC 9110 §7.6.3): anything else
+// would break the Via field every forwarded message carries.
+std::string check_via_pseudonym(const std::string& value) {
+  if (value.empty()) return "must not be empty (RFC 9110 requires a Via on forwarded messages)";
+  if (value.size() > 100) return "is longer than 100 characters";
+  const size_t colon = value.find(':');
+  const std::string_view name = std::string_view(value).substr(0, colon);
+  const auto tchar = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  };
+  if (name.empty() || !std::all_of(name.begin(), name.end(), tchar))
+    return "must be a token (letters, digits, !#$%&'*+-.^_`|~), optionally followed by :PORT";
+  if (colon != std::string::npos) {
+    const std::string_view port = std::string_view(value).substr(colon + 1);
+    if (port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return "must be a token, optionally followed by :PORT (1-5 digits)";
+  }
+  return {};
+}
+
 std::string check_prefix(const std::string& prefix) {
   if (prefix.size() > 100) return "is longer than 100 characters";
   for (char c : prefix) {
@@ -1232,6 +1254,20 @@ std::vector<Field> build() {
   add_alerts(t);
   add_slos(t);
   add_access_log(t);
+  {
+    Field via;
+    via.path = "via_pseudonym";
+    via.copy = [](Config& to, const Config& from) { to.via_pseudonym = from.via_pseudonym; };
+    via.set = [](Config& c, const std::string& text, bool null) -> std::string {
+      std::string value = null ? "" : text;
+      if (std::string err = check_via_pseudonym(value); !err.empty())
+        return "via_pseudonym " + err;
+      c.via_pseudonym = value;
+      return {};
+    };
+    via.show = [](const Config& c) { return yaml_quote(c.via_pseudonym); };
+    t.push_back(via);
+  }
   t.push_back(boolean("measure", [](auto& c) -> auto& { return c.measure; }));
   // Switching it under exchanges in flight would record half-timed samples.
   t.back().restart_only = true;

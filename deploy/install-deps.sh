@@ -16,8 +16,10 @@ packages=(
 if [ "${1:-}" = "--test" ]; then
   # End-to-end checks of the stats port: promtool and a real Prometheus server scrape it,
   # headless Chromium renders the dashboard; Alertmanager receives the alerts; the
-  # openssl CLI (s_client) is the independent TLS client of the TLS tests.
-  packages+=(prometheus prometheus-alertmanager chromium openssl)
+  # openssl CLI (s_client) is the independent TLS client of the TLS tests; varnish brings
+  # varnishtest, whose scripted clients and servers check the RFC 9110 intermediary duties
+  # (tests/varnishtest; no varnishd is run).
+  packages+=(prometheus prometheus-alertmanager chromium openssl varnish)
 fi
 
 missing=()

@@ -16,7 +16,7 @@ std::string_view method_name(Method m) {
     case Method::kOther:
     case Method::kCount: break;
   }
-  return "OTHER";
+  return "_OTHER";  // OpenTelemetry's http.request.method for any other method
 }
 
 std::optional<Method> parse_method(std::string_view name) {

@@ -12,7 +12,9 @@ namespace sidemeter::metrics {
 enum class Method : uint8_t {
   kGet, kHead, kPost, kPut, kDelete, kConnect, kOptions, kTrace, kPatch, kOther, kCount
 };
-std::string_view method_name(Method m);  // "GET" ... "OTHER"
+// "GET" ... "PATCH"; kOther (any other token, QUERY, PROPFIND, lower-case "get") is
+// "_OTHER", as OpenTelemetry's http.request.method spells it, in every output.
+std::string_view method_name(Method m);
 // "GET" ... "PATCH" (exact, upper case) → the method; anything else → nullopt.
 std::optional<Method> parse_method(std::string_view name);
 

@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/http1/local_response.h"
 #include "proxy/http1/message.h"
 #include "proxy/net/handle_owner.h"
 
@@ -92,11 +93,12 @@ class DownstreamStream {
   // upstream until on_downstream_drained).
   virtual bool congested() const = 0;
 
-  // --- local answers (502, 504, 408, 400...): the codec writes the bytes.
-  // Replaces anything buffered with the response for `status`, `detail` as its reason
-  // text; `close` asks for the connection to close after it. No I/O yet, so the exchange
-  // can count the sizes before anything can fail.
-  virtual LocalResponseSize queue_local_response(uint16_t status, std::string_view detail,
+  // --- local answers (502, 504, 408, 400..., and the 200 to an OPTIONS or TRACE with
+  // Max-Forwards: 0): the codec writes the bytes, with Date and without Via.
+  // Replaces anything buffered with `response` (views valid for the call); `close` asks
+  // for the connection to close after it. No I/O yet, so the exchange can count the sizes
+  // before anything can fail.
+  virtual LocalResponseSize queue_local_response(const http::LocalResponse& response,
                                                  bool close) = 0;
   // Writes it and ends the exchange like finish_when_written (on_response_written). Must
   // be the caller's last act.

@@ -2,6 +2,8 @@
 
 #include "proxy/exchange/exchange_method.h"
 #include "proxy/http1/field_rules.h"
+#include "proxy/http1/max_forwards.h"
+#include "proxy/http1/parse_error.h"
 #include "proxy/upstream/upstream_pool.h"
 #include "proxy/worker/worker.h"
 
@@ -44,6 +46,8 @@ void Exchange::begin(const ConfigSnapshotPtr& snapshot, const DownstreamPeer& pe
   response_complete_ = false;
   upgrade_requested_ = false;
   tunnel_ = false;
+  decrement_max_forwards_ = false;
+  max_forwards_answer_ = false;
   sample_ = metrics::ExchangeSample{};
   sample_.t.request_first_byte = now();
   sample_.client_ip = peer.client_ip;
@@ -65,6 +69,10 @@ RequestFlow Exchange::on_request_head(const http::MessageHead& head) {
                       (head.framing == http::BodyFraming::kContentLength && head.content_length > 0);
   upgrade_requested_ = head.upgrade;
   if (!request_has_body_) sample_.t.request_body_done = sample_.t.request_headers_done;
+  if (method_ == http::Method::kOptions || method_ == http::Method::kTrace) {
+    if (apply_max_forwards(head) == RequestFlow::kPause) return RequestFlow::kPause;
+    if (max_forwards_answer_) return RequestFlow::kContinue;  // nothing goes upstream
+  }
   if (!start_upstream(true)) return RequestFlow::kPause;
   send_request_head();
   return RequestFlow::kContinue;
@@ -89,7 +97,58 @@ void Exchange::on_request_complete(uint64_t body_wire_bytes) {
   request_complete_ = true;
 }
 
-void Exchange::on_request_read_done() { (void)flush(); }
+void Exchange::on_request_read_done() {
+  if (max_forwards_answer_ && request_complete_ && in_flight_) {
+    // Outside the parser's callbacks: the codec may move on to the next request inside.
+    max_forwards_answer_ = false;
+    answer_as_final_recipient(false);
+    return;
+  }
+  (void)flush();
+}
+
+RequestFlow Exchange::apply_max_forwards(const http::MessageHead& head) {
+  std::string_view value;
+  switch (http::read_max_forwards(head, value)) {
+    case http::MaxForwards::kAbsent:
+      return RequestFlow::kContinue;
+    case http::MaxForwards::kPositive:
+      decrement_max_forwards_ = true;
+      return RequestFlow::kContinue;
+    case http::MaxForwards::kInvalid: {
+      const http::ParseErrorInfo info = http::parse_error_info(http::ParseError::kInvalidMaxForwards);
+      on_request_rejected(info.status, info.reason, std::nullopt);
+      return RequestFlow::kPause;
+    }
+    case http::MaxForwards::kZero:
+      break;
+  }
+  if (request_has_body_) {
+    // A TRACE must not have content (RFC 9110 §9.3.8), an OPTIONS rarely has: answer
+    // now and close rather than read a body nobody will see.
+    answer_as_final_recipient(true);
+    return RequestFlow::kPause;
+  }
+  max_forwards_answer_ = true;
+  return RequestFlow::kContinue;
+}
+
+// We are the final recipient (Max-Forwards: 0). OPTIONS: what we forward, no content.
+// TRACE: the request reflected as message/http without its sensitive fields, the SHOULD
+// of RFC 9110 §9.3.8 (what reached this hop is what a TRACE is for; credentials and
+// cookies are what cross-site tracing steals, so they stay out).
+void Exchange::answer_as_final_recipient(bool close) {
+  http::LocalResponse r;
+  r.status = 200;
+  if (method_ == http::Method::kOptions) {
+    r.body = http::LocalBody::kEmpty;
+    r.allow = true;
+  } else {
+    r.body = http::LocalBody::kMessage;
+    r.request = req_;
+  }
+  respond_locally(r, close);
+}
 
 void Exchange::on_request_rejected(uint16_t status, const char* reason,
                                    std::optional<http::Method> method) {
@@ -191,6 +250,8 @@ void Exchange::send_request_head() {
   ctx.chunked_body = request_chunked_;
   ctx.upgrade = upgrade_requested_;
   ctx.fallback_host = snapshot().upstream_authority;
+  ctx.via_pseudonym = snapshot().config->via_pseudonym;
+  ctx.decrement_max_forwards = decrement_max_forwards_;
   up_->send_request_head(*req_, ctx);
 }
 
@@ -354,11 +415,18 @@ void Exchange::on_upstream_tunnel_eof() { stream_.send_tunnel_eof(); }
 // ---------------------------------------------------------------- the end
 
 void Exchange::respond_locally(uint16_t status, std::string_view detail, bool close) {
+  http::LocalResponse r;
+  r.status = status;
+  r.detail = detail;
+  respond_locally(r, close);
+}
+
+void Exchange::respond_locally(const http::LocalResponse& response, bool close) {
   abandon_upstream();
-  sample_.status = status;
+  sample_.status = response.status;
   sample_.local_response = true;
   // What the client gets is what it would have got from the upstream: count it alike.
-  const LocalResponseSize size = stream_.queue_local_response(status, detail, close);
+  const LocalResponseSize size = stream_.queue_local_response(response, close);
   sample_.response_head_bytes = size.head_bytes;
   sample_.response_body_bytes = size.body_bytes;
   response_head_sent_ = true;

@@ -80,6 +80,12 @@ class Exchange final : public UpstreamObserver {
   net::Alive upstream_failed(metrics::UpstreamError error);
   // Always ends the exchange's part: the caller returns after it.
   void respond_locally(uint16_t status, std::string_view detail, bool close);
+  void respond_locally(const http::LocalResponse& response, bool close);
+  // OPTIONS / TRACE (RFC 9110 §7.6.2): kPause when the request was answered here (its
+  // Max-Forwards is 0 and it has a body, or the field is invalid); sets
+  // max_forwards_answer_ when the answer waits for the end of the request.
+  RequestFlow apply_max_forwards(const http::MessageHead& head);
+  void answer_as_final_recipient(bool close);
   void reset_downstream(metrics::DownstreamError error);
   void note_request_written(UpstreamConnection::RequestWrite w);
   void mark_request_sent();
@@ -106,6 +112,10 @@ class Exchange final : public UpstreamObserver {
   bool response_complete_ = false;
   bool upgrade_requested_ = false;
   bool tunnel_ = false;  // a 101 was forwarded: bytes both ways
+  bool decrement_max_forwards_ = false;  // forwarded OPTIONS/TRACE with Max-Forwards >= 1
+  // OPTIONS/TRACE with Max-Forwards: 0 and no body: answered here once it is complete (at
+  // the end of the read batch), so the connection can stay open.
+  bool max_forwards_answer_ = false;
 };
 
 }  // namespace sidemeter

@@ -160,8 +160,8 @@ Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade,
         }
         break;
       case FieldRole::kDate:
-        c.date = true;
         if (check_connection && named_in_connection(h, f.name)) continue;
+        c.date = true;
         break;
       case FieldRole::kUpgrade:
         if (!upgrade) continue;
@@ -327,7 +327,8 @@ std::string_view reason_phrase(uint16_t status) {
 
 void append_forward_request_head(const MessageHead& req, const ForwardRequestContext& ctx,
                                  std::string& out) {
-  out.reserve(out.size() + req.wire_bytes + 160 + ctx.client_ip.size() + req.host.size());
+  out.reserve(out.size() + req.wire_bytes + 160 + ctx.client_ip.size() + req.host.size() +
+              ctx.via_pseudonym.size());
   out.append(req.method_text);
   out.push_back(' ');
   bool needs_slash = false;
@@ -380,7 +381,8 @@ void append_forward_request_head(const MessageHead& req, const ForwardRequestCon
 
 void append_forward_response_head(const MessageHead& resp, const ForwardResponseContext& ctx,
                                   std::string& out) {
-  out.reserve(out.size() + resp.wire_bytes + 64);
+  out.reserve(out.size() + resp.wire_bytes + 64 + 24 + ctx.via_pseudonym.size() +
+              ctx.date.size());  // + "Via: 1.1 \r\n" and "Date: \r\n"
   out.append("HTTP/1.1 ", 9);
   append_uint(out, resp.status);
   out.push_back(' ');

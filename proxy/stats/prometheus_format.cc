@@ -35,10 +35,8 @@ const char* type_name(Type t) {
   return "untyped";
 }
 
-// OpenTelemetry spells methods outside the standard set "_OTHER".
-std::string_view otel_method(metrics::Method m) {
-  return m == metrics::Method::kOther ? std::string_view("_OTHER") : metrics::method_name(m);
-}
+// OpenTelemetry spells methods outside the standard set "_OTHER", as method_name does.
+std::string_view otel_method(metrics::Method m) { return metrics::method_name(m); }
 
 class Writer {
  public:

@@ -186,6 +186,27 @@ TEST(LoaderErrors, Tokens) {
             "F:3:13: stats.statsd.prefix may contain only letters, digits, '.', '_' and '-'");
 }
 
+// Via's received-by (RFC 9110 §7.6.3): a token, optionally ":PORT".
+TEST(LoaderErrors, ViaPseudonym) {
+  const std::string token_rule =
+      "must be a token (letters, digits, !#$%&'*+-.^_`|~), optionally followed by :PORT";
+  EXPECT_EQ(error_of("via_pseudonym: \"a b\"\n"), "F:1:16: via_pseudonym " + token_rule);
+  EXPECT_EQ(error_of("via_pseudonym: \"a,b\"\n"), "F:1:16: via_pseudonym " + token_rule);
+  EXPECT_EQ(error_of("via_pseudonym: \":80\"\n"), "F:1:16: via_pseudonym " + token_rule);
+  EXPECT_EQ(error_of("via_pseudonym: \"a:8x\"\n"),
+            "F:1:16: via_pseudonym must be a token, optionally followed by :PORT (1-5 digits)");
+  EXPECT_EQ(error_of("via_pseudonym: \"\"\n"),
+            "F:1:16: via_pseudonym must not be empty (RFC 9110 requires a Via on forwarded "
+            "messages)");
+  EXPECT_EQ(error_of("via_pseudonym: " + std::string(101, 'a') + "\n"),
+            "F:1:16: via_pseudonym is longer than 100 characters");
+  for (const char* ok : {"edge", "proxy.example.com:8080", "a!#$%&'*+-.^_`|~9"}) {
+    auto r = load_text(std::string("via_pseudonym: \"") + ok + "\"\n");
+    ASSERT_TRUE(r.config) << ok << ::testing::PrintToString(r.errors);
+    EXPECT_EQ(r.config->via_pseudonym, ok);
+  }
+}
+
 TEST(LoaderErrors, ManyErrorsInFileOrder) {
   auto r = load_text(R"(listen: 0.0.0.0:99999
 workers: 300

@@ -52,6 +52,7 @@ stats:
 routes:
   patterns: ["/users/{id}/orders", "/static/{*}"]
   max: 50
+via_pseudonym: "edge-1:8080"
 measure: false
 )");
   ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
@@ -88,6 +89,7 @@ measure: false
   EXPECT_EQ(c.stats.statsd.prefix, "app.");
   EXPECT_EQ(c.routes.patterns, (std::vector<std::string>{"/users/{id}/orders", "/static/{*}"}));
   EXPECT_EQ(c.routes.max, 50u);
+  EXPECT_EQ(c.via_pseudonym, "edge-1:8080");
   EXPECT_FALSE(c.measure);
   EXPECT_FALSE(c.demo);
 }
@@ -284,6 +286,7 @@ TEST(Hash, EveryKeyChangesIt) {
       "access_log: {slow: 1s}\n",
       "access_log: {include_query: true}\n",
       "access_log: {queue_max_bytes: 65536}\n",
+      "via_pseudonym: edge-1\n",
       "measure: false\n",
   };
   // The TLS keys that name files need real ones.

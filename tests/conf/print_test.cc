@@ -97,6 +97,7 @@ access_log:
   slow: 0s
   include_query: false
   queue_max_bytes: 4194304
+via_pseudonym: "sidemeter"
 measure: true
 )");
 }

@@ -134,6 +134,12 @@ TEST(FormatLine, PhasesNotReachedAreLeftOut) {
   EXPECT_EQ(num(doc, "upstream_attempts"), 0);
 }
 
+TEST(FormatLine, UnlistedMethodIsOpenTelemetrysOther) {
+  metrics::ExchangeSample s = full_sample();
+  s.method = metrics::Method::kOther;  // QUERY, PROPFIND, lower-case "get", ...
+  EXPECT_EQ(str(format(s), "method"), "_OTHER");
+}
+
 TEST(FormatLine, UpstreamTlsHandshake) {
   metrics::ExchangeSample s = full_sample();
   s.t.upstream_tls_done = s.t.upstream_connect_done + 30'000;  // before request_sent
