@@ -142,8 +142,8 @@ void append_forward_request_head(const MessageHead& req, const ForwardRequestCon
 // Response policy: status line "HTTP/1.1 <code> <reason>" (standard phrase when the
 // upstream sent none); hop-by-hop and Proxy-Authenticate dropped; Via merged with
 // "1.x <ctx.via_pseudonym>" appended, x the upstream's version (1xx and 101 included);
-// "Date: <ctx.date>" added to a final response (>= 200) that has none (RFC 9110
-// §6.6.1); no framing fields on
+// "Date: <ctx.date>" added to a response that has none (RFC 9110 §6.6.1, 1xx included);
+// no framing fields on
 // 1xx/204; "Transfer-Encoding: chunked" when chunked_body (never to an HTTP/1.0 client),
 // else "Content-Length: N" for CL framing and for a declared length without body (HEAD,
 // 304); then "Connection: upgrade" (101), "Connection: close" or, for a kept-alive

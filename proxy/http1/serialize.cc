@@ -392,8 +392,8 @@ void append_forward_response_head(const MessageHead& resp, const ForwardResponse
   const Copied c = copy_end_to_end(resp, false, ctx.upgrade, false, out);
   append_via(resp, c, false, ctx.via_pseudonym, out);
   // A recipient with a clock MUST add Date to a response forwarded without one (RFC 9110
-  // §6.6.1); an interim response need not carry one.
-  if (!c.date && !ctx.date.empty() && resp.status >= 200) append_field(out, "Date", ctx.date);
+  // §6.6.1): "a response message", so interim ones too.
+  if (!c.date && !ctx.date.empty()) append_field(out, "Date", ctx.date);
 
   // 1xx and 204 never carry framing fields (RFC 9110 §8.6, RFC 9112 §6.1). A 304 or a
   // HEAD response keeps the declared Content-Length of the body it does not send.

@@ -260,6 +260,7 @@ void Http1ServerConnection::send_interim_head(const http::MessageHead& head) {
   if (http10_client_) return;  // interim responses do not exist in HTTP/1.0
   http::ForwardResponseContext ctx;
   ctx.via_pseudonym = config().via_pseudonym;
+  ctx.date = http::http_date_now();
   http::append_forward_response_head(head, ctx, out_);
 }
 
@@ -375,6 +376,7 @@ void Http1ServerConnection::send_upgrade_head(const http::MessageHead& head) {
   http::ForwardResponseContext ctx;
   ctx.upgrade = true;
   ctx.via_pseudonym = config().via_pseudonym;
+  ctx.date = http::http_date_now();
   http::append_forward_response_head(head, ctx, out_);
   state_ = State::kTunnel;
   worker_.gauges().tunnels_active.inc();

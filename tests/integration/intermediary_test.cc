@@ -136,7 +136,7 @@ TEST_F(IntermediaryTest, ViaOnInterimHeadAnd304Responses) {
   ASSERT_TRUE(c.read_response(interim, opts).ok());
   EXPECT_EQ(interim.status, 103);
   EXPECT_EQ(interim.header("via").value_or(""), "1.1 sidemeter");
-  EXPECT_FALSE(interim.has("date"));  // only final responses get one added
+  EXPECT_TRUE(is_imf_fixdate(interim.header("date").value_or(""))) << interim.head_raw;
   ASSERT_TRUE(c.read_response(resp).ok());
   EXPECT_EQ(resp.body, "final");
   EXPECT_EQ(resp.header("via").value_or(""), "1.1 sidemeter");
@@ -161,6 +161,7 @@ TEST_F(IntermediaryTest, ViaOnTheUpgradeRequestAndThe101) {
   ASSERT_EQ(resp.status, 101) << resp.head_raw;
   EXPECT_EQ(resp.header("x-seen-via").value_or(""), "1.1 sidemeter");
   EXPECT_EQ(resp.header("via").value_or(""), "1.1 sidemeter");
+  EXPECT_TRUE(is_imf_fixdate(resp.header("date").value_or(""))) << resp.head_raw;
 }
 
 TEST_F(IntermediaryTest, PseudonymFromTheConfigAndReloaded) {

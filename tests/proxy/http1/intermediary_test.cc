@@ -118,14 +118,15 @@ TEST(ViaTest, ResponseGetsOursWithTheUpstreamsVersion) {
 
 TEST(ViaTest, InterimSwitchingProtocolsHeadAnd304CarryIt) {
   EXPECT_EQ(fwd_resp("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n", via_resp()),
-            "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nVia: 1.1 sidemeter\r\n\r\n");
-  ForwardResponseContext up = via_resp("");
+            "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nVia: 1.1 sidemeter\r\n"
+            "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
+  ForwardResponseContext up = via_resp();
   up.upgrade = true;
   EXPECT_EQ(fwd_resp("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
                      "Upgrade: websocket\r\n\r\n",
                      up),
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nVia: 1.1 sidemeter\r\n"
-            "Connection: upgrade\r\n\r\n");
+            "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: upgrade\r\n\r\n");
   EXPECT_EQ(fwd_resp("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n", via_resp(), Method::kHead),
             "HTTP/1.1 200 OK\r\nVia: 1.1 sidemeter\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
             "Content-Length: 12\r\n\r\n");
@@ -136,7 +137,7 @@ TEST(ViaTest, InterimSwitchingProtocolsHeadAnd304CarryIt) {
 
 // --- Date (RFC 9110 §6.6.1)
 
-TEST(DateTest, AddedOnlyToAFinalResponseWithoutOne) {
+TEST(DateTest, AddedToAResponseWithoutOne) {
   ForwardResponseContext ctx;
   ctx.date = kDate;
   EXPECT_EQ(fwd_resp("HTTP/1.1 204 No Content\r\n\r\n", ctx),
@@ -144,7 +145,12 @@ TEST(DateTest, AddedOnlyToAFinalResponseWithoutOne) {
   // The upstream's own Date is kept, whatever its case, and not doubled.
   EXPECT_EQ(fwd_resp("HTTP/1.1 204 No Content\r\ndate: Tue, 01 Jan 2030 00:00:00 GMT\r\n\r\n", ctx),
             "HTTP/1.1 204 No Content\r\ndate: Tue, 01 Jan 2030 00:00:00 GMT\r\n\r\n");
-  EXPECT_EQ(fwd_resp("HTTP/1.1 100 Continue\r\n\r\n", ctx), "HTTP/1.1 100 Continue\r\n\r\n");
+  // "A response message" (RFC 9110 §6.6.1): interim ones too.
+  EXPECT_EQ(fwd_resp("HTTP/1.1 100 Continue\r\n\r\n", ctx),
+            "HTTP/1.1 100 Continue\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
+  // No clock reading given: nothing added.
+  EXPECT_EQ(fwd_resp("HTTP/1.1 204 No Content\r\n\r\n", ForwardResponseContext{}),
+            "HTTP/1.1 204 No Content\r\n\r\n");
   // A request's Date is the client's business: never added, never touched.
   ForwardRequestContext rctx;
   EXPECT_EQ(fwd_req("POST / HTTP/1.1\r\nHost: h\r\nDate: x\r\nContent-Length: 0\r\n\r\n", rctx),
