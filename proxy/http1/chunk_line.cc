@@ -1,5 +1,7 @@
 #include "proxy/http1/chunk_line.h"
 
+#include <array>
+
 #include "proxy/http1/field_rules.h"
 
 namespace sidemeter::http {
@@ -8,19 +10,44 @@ namespace {
 
 namespace r = rules;
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+constexpr std::array<int8_t, 256> make_hex_values() {
+  std::array<int8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[static_cast<size_t>(c)] = static_cast<int8_t>(
+        c >= '0' && c <= '9' ? c - '0'
+        : c >= 'a' && c <= 'f' ? c - 'a' + 10
+        : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                               : -1);
+  }
+  return t;
 }
+constexpr std::array<int8_t, 256> kHexValues = make_hex_values();
+
+int hex_value(char c) { return kHexValues[static_cast<unsigned char>(c)]; }
 
 // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ): the field-vchar class exactly.
 bool is_quoted_pair_char(char c) { return r::has_class(c, r::kFieldVchar); }
 
 }  // namespace
 
+size_t ChunkLineScanner::plain_line_length(const char* p, size_t n, uint64_t& size) {
+  size_t i = 0;
+  uint64_t v = 0;
+  for (; i < n && i < 15; ++i) {
+    const int d = hex_value(p[i]);
+    if (d < 0) break;
+    v = v * 16 + static_cast<uint64_t>(d);
+  }
+  if (i == 0 || i + 1 >= n || p[i] != '\r' || p[i + 1] != '\n') return 0;
+  size = v;
+  return i + 2;
+}
+
 ChunkLineScanner::Result ChunkLineScanner::feed(const char* p, size_t n) {
+  if (state_ == State::kFirstDigit) {
+    // Most lines are plain and whole in the buffer: no state machine for them.
+    if (const size_t len = plain_line_length(p, n, size_); len != 0) return {Status::kDone, len};
+  }
   for (size_t i = 0; i < n; ++i) {
     const char c = p[i];
     switch (state_) {

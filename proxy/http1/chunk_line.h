@@ -42,7 +42,13 @@ class ChunkLineScanner {
   // Reads the line on from p[0, n). After kDone, call reset() before the next line;
   // after kInvalid / kExtensionsTooLong the line is lost (the message cannot go on).
   Result feed(const char* p, size_t n);
+
+  // The length of a whole plain line at p[0, n): 1 to 15 hex digits then CRLF (no
+  // extension, at most 2^60 - 1, so within kMaxSize); 0 when p does not start with one.
+  // Such a line reads the same to any chunked parser, llhttp included.
+  static size_t plain_line_length(const char* p, size_t n, uint64_t& size);
   uint64_t size() const { return size_; }
+  bool fresh() const { return state_ == State::kFirstDigit; }  // no byte of a line read yet
   void reset() {
     state_ = State::kFirstDigit;
     size_ = 0;

@@ -31,9 +31,11 @@
 //    "<hex size>\r\n": strict 8.1 refuses grammar-valid extensions ("5;a=b;c", BWS
 //    around ';' and '=', a quoted-pair), and extensions are dropped when forwarding
 //    anyway, so neither parser reads them differently from the other: llhttp sees none.
-//    llhttp still counts the chunk data and checks the CRLF after it; its
-//    on_chunk_complete hands the next size line back to us. The body limit is checked
-//    in on_chunk_header.
+//    A plain line ("<1-15 hex digits>\r\n", the usual one) that lies whole in the
+//    caller's buffer reads the same to both, so llhttp reads it there, with the data
+//    after it, in the same call. llhttp counts the chunk data and checks the CRLF after
+//    it; its on_chunk_complete hands the next size line back to us. The body limit is
+//    checked in on_chunk_header.
 //  * Trailers. After the last chunk the trailer lines are copied and validated like head
 //    lines (8.1 accepts obs-fold, bare LF on the final line, empty names and framing
 //    fields there), then fed to llhttp, which ends the message.
@@ -809,7 +811,7 @@ ParseError Parser::Impl::run_llhttp_on_head(bool head_ready) {
       const llhttp_errno_t e = llhttp_execute(&ll, kMethodStandIn.data(), kMethodStandIn.size());
       if (cb_error != ParseError::kNone) return cb_error;
       if (e != HPE_OK) return ParseError::kInvalidMethod;
-      ll_fed = start_a.len;
+      ll_fed = start_a.off + start_a.len;  // the start line opens head_buf: off is 0
     }
     const llhttp_errno_t e = llhttp_execute(&ll, head_buf.data() + ll_fed, line_start - ll_fed);
     ll_fed = line_start;
@@ -1018,10 +1020,23 @@ FeedResult Parser::Impl::feed(std::string_view data) {
           llhttp_resume(&ll);
           if (!pause_requested) continue;
         }
+        if (ll_last_chunk) {  // a plain "0\r\n" llhttp read itself: trailers are ours
+          state = State::kTrailers;
+          llhttp_resume(&ll);
+          continue;
+        }
         return {FeedStatus::kPaused, pos};  // the sink asked
       }
       case State::kChunkLine: {
         if (pos == n) return {FeedStatus::kOk, pos};
+        uint64_t plain_size = 0;
+        if (chunk_line.fresh() &&
+            ChunkLineScanner::plain_line_length(p + pos, n - pos, plain_size) != 0) {
+          // "<hex>\r\n", whole here: llhttp reads it as we would, so it reads it where it
+          // lies, with the data after it, in one call (and on_chunk_header checks it).
+          state = State::kBody;
+          continue;
+        }
         const ChunkLineScanner::Result r = chunk_line.feed(p + pos, n - pos);
         pos += r.consumed;
         body_wire += r.consumed;
