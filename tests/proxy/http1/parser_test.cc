@@ -272,12 +272,14 @@ TEST(ParserTest, UnknownMethodsFrameTheirBodies) {
       "QUERY /search HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
       "get /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\n\r\n"
       "BREW /pot HTTP/1.0\r\n\r\n"
-      "QUERY http://a/abs HTTP/1.1\r\nHost: a\r\n\r\n";
+      "QUERY http://a/abs HTTP/1.1\r\nHost: a\r\n\r\n"
+      "\r\nQUERY /after-an-empty-line HTTP/1.1\r\nHost: a\r\n\r\n";
   for (size_t step : {size_t{0}, size_t{1}, size_t{5}}) {
     SCOPED_TRACE(step);
     const auto r = run(kReq, raw, step);
     ASSERT_EQ(r.error, ParseError::kNone) << parse_error_info(r.error).reason;
-    ASSERT_EQ(r.messages.size(), 4u);
+    ASSERT_EQ(r.messages.size(), 5u);
+    EXPECT_EQ(r.messages[4].head.target, "/after-an-empty-line");
     EXPECT_EQ(r.messages[0].head.method_text, "QUERY");
     EXPECT_EQ(r.messages[0].head.framing, BodyFraming::kContentLength);
     EXPECT_EQ(r.messages[0].body, "hello");
