@@ -17,7 +17,17 @@ inline constexpr uint16_t kMinStatus = 100;  // status codes tracked one by one:
 inline constexpr uint16_t kMaxStatus = 599;
 inline constexpr size_t kStatusCodes = kMaxStatus - kMinStatus + 1;
 inline constexpr size_t kMaxRejectReasons = 32;  // distinct reasons; the rest -> "other"
-inline constexpr size_t kMaxCodesPerRoute = 12;  // distinct codes per (route, method)
+// Series of http_server_request_duration_seconds per (route, method): distinct (status
+// code, error type) pairs, the last two slots shared by the pairs beyond.
+inline constexpr size_t kMaxSeriesPerRoute = 16;
+inline constexpr size_t kErrorTypes = size_t(ErrorType::kCount);
+
+// errors / requests for display: 0 without requests, never above 1 (the figures are exact
+// within one reading, but a window is the difference of two and must stay sane whatever).
+inline double error_ratio(uint64_t errors, uint64_t requests) {
+  if (requests == 0) return 0.0;
+  return double(errors < requests ? errors : requests) / double(requests);
+}
 
 // Fixed boundaries (upper, inclusive, "le") of http_server_request_duration_seconds, the
 // same in every pod so the series sum across pods. Spaced ~1-2.5-5 with extra points where

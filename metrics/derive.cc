@@ -16,7 +16,10 @@ bool span(uint64_t start, uint64_t end, uint64_t& out) {
 
 Derived derive(const PhaseTimes& t, bool upstream_reused) {
   Derived d;
-  d.has_total = span(t.request_first_byte, t.response_last_byte_written, d.total);
+  // Cut short: the exchange took until it ended, as long as the client was kept waiting.
+  const uint64_t end =
+      t.response_last_byte_written != 0 ? t.response_last_byte_written : t.exchange_ended;
+  d.has_total = span(t.request_first_byte, end, d.total);
   if (!upstream_reused) {
     d.has_upstream_connect =
         span(t.upstream_connect_start, t.upstream_connect_done, d.upstream_connect);
@@ -33,9 +36,10 @@ Derived derive(const PhaseTimes& t, bool upstream_reused) {
     // arriving while the connect runs): their union is counted, so nothing twice. Whatever the union of those leaves of the total is the proxy's own:
     // parsing and forwarding the request, forwarding the response, queueing in our loop.
     // (A missing request_sent, e.g. a failure before sending, falls back to connect start;
-    // an attempt that failed waited until it failed, so that is its end.)
+    // an attempt that failed waited until it failed, so that is its end; one still going
+    // when the exchange was cut short waited until then.)
     const uint64_t lo = t.request_first_byte;
-    const uint64_t hi = t.response_last_byte_written;
+    const uint64_t hi = end;
     struct Interval {
       uint64_t a, b;
     };
@@ -50,8 +54,11 @@ Derived derive(const PhaseTimes& t, bool upstream_reused) {
     add(lo, t.request_body_done);
     add(t.upstream_connect_start, t.upstream_connect_done);
     add(t.upstream_connect_done, t.upstream_tls_done);
+    uint64_t upstream_end = t.upstream_response_done != 0 ? t.upstream_response_done
+                                                          : t.upstream_failed;
+    if (upstream_end == 0 && t.response_last_byte_written == 0) upstream_end = t.exchange_ended;
     add(t.upstream_request_sent != 0 ? t.upstream_request_sent : t.upstream_connect_start,
-        t.upstream_response_done != 0 ? t.upstream_response_done : t.upstream_failed);
+        upstream_end);
     for (int i = 1; i < n; ++i)  // insertion sort of at most four
       for (int j = i; j > 0 && iv[j].a < iv[j - 1].a; --j) std::swap(iv[j], iv[j - 1]);
     uint64_t waited = 0, cur_a = 0, cur_b = 0;

@@ -10,7 +10,9 @@ namespace sidemeter::metrics {
 // phases are not recorded in their histogram (a 0 would drag the low quantiles down).
 struct Derived {
   // All in nanoseconds; valid only when the matching has_* flag is set.
-  uint64_t total = 0;             // response_last_byte_written - request_first_byte
+  // response_last_byte_written - request_first_byte, or exchange_ended -
+  // request_first_byte when the response was cut short (see exchange_sample.h).
+  uint64_t total = 0;
   uint64_t upstream_connect = 0;  // connect_done - connect_start, fresh connections only
                                   // (the TCP connect: TLS is the next phase)
   // upstream_tls_done - upstream_connect_done, fresh TLS connections only.

@@ -1,5 +1,7 @@
 #include "metrics/exchange_sample.h"
 
+#include <cstdio>
+
 namespace sidemeter::metrics {
 
 std::string_view method_name(Method m) {
@@ -52,6 +54,20 @@ std::string_view downstream_error_name(DownstreamError e) {
     case DownstreamError::kCount: break;
   }
   return "unknown";
+}
+
+std::string_view error_type_name(ErrorType t, uint16_t status, char (&buf)[8]) {
+  const uint8_t v = uint8_t(t);
+  if (t == ErrorType::kNone || t >= ErrorType::kCount) return {};
+  if (t <= ErrorType::kTlsHandshakeFailed) return upstream_error_name(UpstreamError(v));
+  if (t <= ErrorType::kHeaderTimeout) {
+    return downstream_error_name(DownstreamError(v - uint8_t(ErrorType::kTlsHandshakeFailed)));
+  }
+  if (t == ErrorType::kStatusCode) {
+    const int n = snprintf(buf, sizeof buf, "%u", unsigned(status));
+    if (n > 0 && size_t(n) < sizeof buf) return std::string_view(buf, size_t(n));
+  }
+  return "_OTHER";
 }
 
 }  // namespace sidemeter::metrics

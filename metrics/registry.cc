@@ -54,7 +54,7 @@ void fill_route_counts(RouteWindowStats& out, const RouteScalars& sc) {
   out.requests = sc.requests;
   out.errors = sc.errors;
   out.rps = ratio(double(sc.requests), out.seconds);
-  out.error_rate = ratio(double(sc.errors), double(sc.requests));
+  out.error_rate = error_ratio(sc.errors, sc.requests);
   out.status_classes = sc.status_classes;
   out.request_body_bytes = sc.request_body_bytes;
   out.response_body_bytes = sc.response_body_bytes;
@@ -112,6 +112,11 @@ Shard& Registry::add_shard() {
 uint64_t Registry::ticks() const {
   std::lock_guard lock(mu_);
   return seq_;
+}
+
+uint64_t Registry::inconsistent_reads() const {
+  std::lock_guard lock(mu_);
+  return inconsistent_reads_;
 }
 
 void Registry::tick() {
@@ -187,27 +192,46 @@ History Registry::history() const {
   return h;
 }
 
+// The counters of whole records only (Shard's sequence lock). The worker never waits; a
+// worker preempted mid-record could hold us off, so after a bounded number of tries the
+// last reading is taken as it is (a record may then show in one figure and not yet in
+// another; the next reading makes up for it, and ratios are clamped on display).
+template <typename F>
+auto Registry::read_consistent(const Shard& sh, F read) {
+  bool whole = false;
+  auto value = sh.seq_.read(read, whole);
+  if (!whole) inconsistent_reads_++;
+  return value;
+}
+
 void Registry::collect(Slot& s) {
   Scalars now;
   std::array<uint64_t, kStatusCodes> codes{};
-  for (const auto& sh : shards_) {
-    now.requests += sh->requests_.get();
-    now.errors += sh->errors_.get();
-    for (size_t i = 0; i < kStatusClasses; ++i)
-      now.status_classes[i] += sh->status_classes_[i].get();
-    for (size_t i = 0; i < kUpstreamErrorKinds; ++i) {
-      now.upstream_errors[i] += sh->upstream_errors_[i].get();
-    }
-    for (size_t i = 0; i < kDownstreamErrorKinds; ++i) {
-      now.downstream_errors[i] += sh->downstream_errors_[i].get();
-    }
-    now.upstream_attempts += sh->upstream_attempts_.get();
-    now.upstream_retries += sh->upstream_retries_.get();
-    now.request_head_bytes += sh->request_head_bytes_.get();
-    now.request_body_bytes += sh->request_body_bytes_.get();
-    now.response_head_bytes += sh->response_head_bytes_.get();
-    now.response_body_bytes += sh->response_body_bytes_.get();
-    for (size_t c = 0; c < kStatusCodes; ++c) codes[c] += sh->status_codes_[c].get();
+  for (const auto& shp : shards_) {
+    const Shard& sh = *shp;
+    // Short on purpose (a writer flat out leaves gaps of a few ns between records): the
+    // figures that are divided by one another or must add up to requests.
+    now.add(read_consistent(sh, [&sh] {
+      Scalars n;
+      n.requests = sh.requests_.get();
+      n.errors = sh.errors_.get();
+      for (size_t i = 0; i < kStatusClasses; ++i) n.status_classes[i] = sh.status_classes_[i].get();
+      for (size_t i = 0; i < kUpstreamErrorKinds; ++i) {
+        n.upstream_errors[i] = sh.upstream_errors_[i].get();
+      }
+      for (size_t i = 0; i < kDownstreamErrorKinds; ++i) {
+        n.downstream_errors[i] = sh.downstream_errors_[i].get();
+      }
+      n.upstream_attempts = sh.upstream_attempts_.get();
+      n.upstream_retries = sh.upstream_retries_.get();
+      n.request_head_bytes = sh.request_head_bytes_.get();
+      n.request_body_bytes = sh.request_body_bytes_.get();
+      n.response_head_bytes = sh.response_head_bytes_.get();
+      n.response_body_bytes = sh.response_body_bytes_.get();
+      return n;
+    }));
+    // Per code, like the histograms: may lead or lag the classes by a record.
+    for (size_t c = 0; c < kStatusCodes; ++c) codes[c] += sh.status_codes_[c].get();
   }
   s.scalars = now;
   s.scalars.subtract(total_);
@@ -296,22 +320,24 @@ void Registry::collect_routes(Slot& s) {
     for (const auto& sh : shards_) {
       Shard::RouteMethod* rm = sh->routes_[key].load(std::memory_order_acquire);
       if (rm == nullptr) continue;
-      now.requests += rm->requests.get();
-      now.errors += rm->errors.get();
-      for (size_t i = 0; i < kStatusClasses; ++i)
-        now.status_classes[i] += rm->status_classes[i].get();
-      now.request_body_bytes += rm->request_body_bytes.get();
-      now.response_body_bytes += rm->response_body_bytes.get();
+      now.add(read_consistent(*sh, [rm] {
+        RouteScalars n;
+        n.requests = rm->requests.get();
+        n.errors = rm->errors.get();
+        for (size_t i = 0; i < kStatusClasses; ++i) n.status_classes[i] = rm->status_classes[i].get();
+        n.request_body_bytes = rm->request_body_bytes.get();
+        n.response_body_bytes = rm->response_body_bytes.get();
+        return n;
+      }));
       rm->latency.read_into(scratch_dur_);
       max = std::max(max, rm->latency.take_max());
       for (const Shard::CodeSeries& cs : rm->codes) {
-        const uint16_t code = cs.code.load(std::memory_order_acquire);
-        if (code == 0) continue;
-        const uint16_t key_code = code == Shard::kOverflowCode ? 0 : code;
+        const uint32_t series = cs.key.load(std::memory_order_acquire);
+        if (series == 0) continue;
         auto it = std::find_if(agg.codes.begin(), agg.codes.end(),
-                               [&](const CodeAgg& c) { return c.code == key_code; });
+                               [&](const CodeAgg& c) { return c.key == series; });
         if (it == agg.codes.end()) {
-          agg.codes.push_back(CodeAgg{key_code, {}, 0});
+          agg.codes.push_back(CodeAgg{series, {}, 0});
           it = agg.codes.end() - 1;
         }
         for (size_t b = 0; b < kRequestDurationBuckets; ++b) it->buckets[b] += cs.buckets[b].get();
@@ -413,7 +439,7 @@ void Registry::fill_window(Snapshot& snap, size_t w, double quota) const {
   out.requests = sc.requests;
   out.errors = sc.errors;
   out.rps = ratio(double(sc.requests), out.seconds);
-  out.error_rate = ratio(double(sc.errors), double(sc.requests));
+  out.error_rate = error_ratio(sc.errors, sc.requests);
   for (size_t m = 0; m < kDurationMetrics; ++m)
     out.durations[m] = summarize_duration(durs[m], dmax[m]);
   for (size_t m = 0; m < kSizeMetrics; ++m) out.sizes[m] = summarize_size(sizes[m], smax[m]);
@@ -490,7 +516,13 @@ void Registry::fill_routes(Snapshot& snap) const {
       DurationSeries ds;
       ds.route = snap.routes.back().route;
       ds.method = snap.routes.back().method;
-      ds.code = c.code;
+      if (c.key == Shard::kOverflowOk || c.key == Shard::kOverflowError) {
+        ds.code_other = true;
+        ds.error_type = c.key == Shard::kOverflowOk ? ErrorType::kNone : ErrorType::kOther;
+      } else {
+        ds.code = uint16_t(c.key & 0xffff);
+        ds.error_type = ErrorType((c.key >> 16) & 0xff);
+      }
       ds.buckets = c.buckets;
       for (uint64_t b : c.buckets) ds.count += b;
       ds.sum_seconds = double(c.sum_ns) / 1e9;
@@ -691,8 +723,9 @@ alerts::EventCounts Registry::slo_events(const alerts::SloSpec& slo) const {
   alerts::EventCounts out;
   out.total = requests;
   // A failed exchange is never good, however fast it failed. Requests without a latency
-  // are already bad (not in the histogram) and taken to be errors; the other errors come
-  // off the fast ones (stricter than exact when some of them were slow, never kinder).
+  // yet (the histograms are read apart from the counters) are already bad and taken to
+  // be errors; the other errors come off the fast ones (stricter than exact when some of
+  // them were slow, never kinder).
   const uint64_t untimed = requests > timed ? requests - timed : 0;
   const uint64_t timed_errors = errors > untimed ? errors - untimed : 0;
   const uint64_t fast_ok = fast > timed_errors ? fast - timed_errors : 0;

@@ -55,6 +55,9 @@ class Registry {
   // tick(); meant for the stats thread, at most once per tick.
   History history() const;
   uint64_t ticks() const;
+  // Shard readings taken although a record was being written (a worker held off the
+  // reader too long; see read_consistent). Thread-safe w.r.t. tick().
+  uint64_t inconsistent_reads() const;
 
   // The certificates in force (served downstream, presented upstream), replacing the
   // previous list: the control thread calls it at each (re)load. Thread-safe; every
@@ -76,16 +79,18 @@ class Registry {
   //    bound is <= the threshold, so the SLI is never flattered: the only requests
   //    misjudged are good ones in the bucket straddling the threshold, i.e. within one
   //    bucket width (< 1/64 = 1.6 % of the threshold; 8.2 us at 1 ms .. 8.4 ms at 1 s)
-  //    below it, counted bad. Requests without a latency (no response sent) count bad,
-  //    and so does every error (is_error), however fast: errors are taken off the fast
-  //    count, which errs strict when some errors were also slow.
+  //    below it, counted bad. Every error (is_error) counts bad too, however fast: errors
+  //    are taken off the fast count, which errs strict when some errors were also slow.
+  //    Every exchange has a latency (a cut-short one up to its end), so a client abort
+  //    is judged by how long the client had waited; a request whose latency the reading
+  //    does not hold yet counts bad.
   // Service scope (route "" and no method) reads the service figures, otherwise the
   // matching (route, method) aggregates as in scoped_window. Thread-safe w.r.t. tick().
   alerts::EventCounts slo_events(const alerts::SloSpec& slo) const;
 
  private:
   struct CodeAgg {
-    uint16_t code = 0;
+    uint32_t key = 0;  // Shard::CodeSeries::key
     std::array<uint64_t, kRequestDurationBuckets> buckets{};
     uint64_t sum_ns = 0;
   };
@@ -106,6 +111,8 @@ class Registry {
     double cpu_s = 0;
   };
 
+  template <typename F>
+  auto read_consistent(const Shard& sh, F read);
   void collect(Slot& s);
   void collect_routes(Slot& s);
   uint32_t reject_id(const char* reason);
@@ -133,6 +140,7 @@ class Registry {
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<Shard>> shards_;
   uint64_t seq_ = 0;  // slots completed
+  uint64_t inconsistent_reads_ = 0;  // under mu_
 
   // Cumulative figures at the last tick: the "total" window and the base of the next delta.
   Scalars total_;

@@ -18,10 +18,6 @@ size_t duration_bucket(uint64_t ns) {
 
 }  // namespace
 
-bool is_error(const ExchangeSample& s) {
-  return s.status >= 500 || (s.status == 0 && s.upstream_error != UpstreamError::kNone);
-}
-
 Shard::Shard(RouteTable& routes)
     : route_cache_(routes),
       route_slots_((routes.max_routes() + 1) * kMethods),
@@ -41,6 +37,9 @@ Shard::~Shard() {
 void Shard::record(const ExchangeSample& s) {
   const Derived d = derive(s.t, s.upstream_reused);
   const bool error = is_error(s);
+  const ErrorType type = error_type(s);
+  seq_.begin_write();  // the readers take whole records only (seqlock.h)
+
   const bool rejected = s.downstream_error == DownstreamError::kRequestRejected;
   const bool has_status = s.status >= kMinStatus && s.status <= kMaxStatus;
   const size_t status_class = s.status / 100 - 1;
@@ -88,12 +87,15 @@ void Shard::record(const ExchangeSample& s) {
   if (has_status) rm.status_classes[status_class].add(1);
   rm.request_body_bytes.add(s.request_body_bytes);
   rm.response_body_bytes.add(s.response_body_bytes);
-  if (d.has_total) rm.latency.record(d.total);
-  // Exchanges without a measurable duration (the response was never fully written) stay
-  // out of the duration series rather than pretending to have taken 0 s.
-  if (has_status && d.has_total) record_code(rm, s.status, d.total);
-  // Last, with release: the registry skips routes whose request count did not move.
+  // Every exchange has a duration (exchange_sample.h); one without its timestamps (none
+  // in the proxy) stays out rather than pretending to have taken 0 s.
+  if (d.has_total) {
+    rm.latency.record(d.total);
+    record_series(rm, has_status ? s.status : 0, type, d.total);
+  }
+  // With release: the registry skips routes whose request count did not move.
   rm.requests.add_release(1);
+  seq_.end_write();
 }
 
 Shard::RouteMethod& Shard::route_method(uint32_t route, Method m) {
@@ -108,24 +110,41 @@ Shard::RouteMethod& Shard::route_method(uint32_t route, Method m) {
   return *rm;
 }
 
-void Shard::record_code(RouteMethod& rm, uint16_t status, uint64_t latency_ns) {
-  uint8_t& slot = rm.code_slot[status - kMinStatus];
-  if (slot == 0) {
-    if (rm.codes_used < kMaxCodesPerRoute - 1) {
-      rm.codes[rm.codes_used].code.store(status, std::memory_order_release);
-      slot = ++rm.codes_used;
-    } else {
-      // Too many distinct codes on one route: they share a final "other" series.
-      CodeSeries& last = rm.codes[kMaxCodesPerRoute - 1];
-      if (last.code.load(std::memory_order_relaxed) == 0) {
-        last.code.store(kOverflowCode, std::memory_order_release);
-      }
-      slot = kMaxCodesPerRoute;
+void Shard::record_series(RouteMethod& rm, uint16_t status, ErrorType type,
+                          uint64_t latency_ns) {
+  CodeSeries* series = nullptr;
+  if (type == ErrorType::kNone && status >= kMinStatus && status <= kMaxStatus) {
+    uint8_t& slot = rm.code_slot[status - kMinStatus];
+    if (slot == 0) {
+      series = &claim_series(rm, series_key(status, type));
+      slot = uint8_t(series - rm.codes.data() + 1);
     }
+    series = &rm.codes[slot - 1];
+  } else {
+    series = &claim_series(rm, series_key(status, type));
   }
-  CodeSeries& series = rm.codes[slot - 1];
-  series.buckets[duration_bucket(latency_ns)].add(1);
-  series.sum_ns.add(latency_ns);
+  series->buckets[duration_bucket(latency_ns)].add(1);
+  series->sum_ns.add(latency_ns);
+}
+
+Shard::CodeSeries& Shard::claim_series(RouteMethod& rm, uint32_t key) {
+  for (uint8_t i = 0; i < rm.codes_used; ++i) {
+    if (rm.keys[i] == key) return rm.codes[i];
+  }
+  if (rm.codes_used < rm.keys.size()) {
+    const uint8_t i = rm.codes_used++;
+    rm.keys[i] = key;
+    rm.codes[i].key.store(key, std::memory_order_release);
+    return rm.codes[i];
+  }
+  // Too many distinct pairs on one route: the rest share an "other" series, one for those
+  // that completed normally and one for those that did not.
+  const bool ok = ((key >> 16) & 0xff) == uint32_t(ErrorType::kNone);
+  CodeSeries& last = rm.codes[kMaxSeriesPerRoute - (ok ? 2 : 1)];
+  if (last.key.load(std::memory_order_relaxed) == 0) {
+    last.key.store(ok ? kOverflowOk : kOverflowError, std::memory_order_release);
+  }
+  return last;
 }
 
 void Shard::record_reject(const char* reason) {

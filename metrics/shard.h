@@ -1,7 +1,10 @@
 #pragma once
 // One worker's cumulative figures. The worker thread is the only writer (no locks, no
 // read-modify-write instructions); the registry's stats thread reads them with relaxed
-// loads and turns successive readings into per-second deltas.
+// loads and turns successive readings into per-second deltas. Each record() is one write
+// section of a sequence lock, so the reader can take the counters of whole records only
+// (requests, errors, classes, kinds of the same records: a ratio of two of them is exact,
+// never above 1); histograms are read outside it and may lead or lag by a record.
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -11,19 +14,15 @@
 #include "metrics/histogram.h"
 #include "metrics/recorder.h"
 #include "metrics/route_template.h"
+#include "metrics/seqlock.h"
 #include "metrics/tls_stats.h"
 #include "metrics/worker_gauges.h"
 
 namespace sidemeter::metrics {
 
-// What "an error" is, decided once for every figure that says "errors":
-//  - a 5xx was sent downstream (whoever generated it), or
-//  - no response was sent (status 0) because of an upstream error.
-// 4xx are the client's problem: counted per class and code, never as errors. Client aborts
-// and other downstream failures are counted per kind in downstream_errors, not as errors.
+// What "an error" is: is_error() in exchange_sample.h, with the rest of the policy.
 // A rejected request (local 4xx) never reaches upstream figures; retries count attempts,
 // not requests (requests = exchanges recorded).
-bool is_error(const ExchangeSample& s);
 
 class Registry;
 
@@ -46,21 +45,33 @@ class alignas(64) Shard final : public Recorder {
  private:
   friend class Registry;
 
-  // One (route, method, status code) series of http_server_request_duration_seconds.
+  // One (route, method, status code, error type) series of
+  // http_server_request_duration_seconds. Its key: kSeriesClaimed | error type << 16 |
+  // status code (0: none sent), or one of the two overflow keys.
   struct CodeSeries {
-    std::atomic<uint16_t> code{0};  // 0 = free; published with release once claimed
+    std::atomic<uint32_t> key{0};  // 0 = free; published with release once claimed
     std::array<Count, kRequestDurationBuckets> buckets;  // per bucket, not cumulative
     Count sum_ns;
   };
-  static constexpr uint16_t kOverflowCode = 1;  // codes beyond kMaxCodesPerRoute
+  static constexpr uint32_t kSeriesClaimed = 1u << 31;
+  static constexpr uint32_t series_key(uint16_t status, ErrorType type) {
+    return kSeriesClaimed | uint32_t(type) << 16 | status;
+  }
+  // Pairs beyond the first kMaxSeriesPerRoute - 2 of a route share one of the last two
+  // slots: completed normally, or not (whose error type is then "_OTHER").
+  static constexpr uint32_t kOverflowOk = 1;
+  static constexpr uint32_t kOverflowError = 2;
 
   struct RouteMethod {
     Count requests, errors, request_body_bytes, response_body_bytes;
     std::array<Count, kStatusClasses> status_classes;
     AtomicHistogram latency{kDurationLayout};
-    std::array<CodeSeries, kMaxCodesPerRoute> codes;
-    std::array<uint8_t, kStatusCodes> code_slot{};  // writer only: status -> slot + 1
-    uint8_t codes_used = 0;                         // writer only
+    std::array<CodeSeries, kMaxSeriesPerRoute> codes;
+    // Writer only. Completed normally with a status: status -> slot + 1, one load. Others
+    // (errors are rare): a scan of keys.
+    std::array<uint8_t, kStatusCodes> code_slot{};
+    std::array<uint32_t, kMaxSeriesPerRoute - 2> keys{};
+    uint8_t codes_used = 0;
   };
 
   struct RejectReason {
@@ -69,9 +80,12 @@ class alignas(64) Shard final : public Recorder {
   };
 
   RouteMethod& route_method(uint32_t route, Method m);
-  void record_code(RouteMethod& rm, uint16_t status, uint64_t latency_ns);
+  void record_series(RouteMethod& rm, uint16_t status, ErrorType type, uint64_t latency_ns);
+  CodeSeries& claim_series(RouteMethod& rm, uint32_t key);
   void record_reject(const char* reason);
 
+  // Each record() is one write section: the registry reads whole records only.
+  SeqLock seq_;
   RouteCache route_cache_;
   const size_t route_slots_;  // (max_routes + 1) * kMethods
 

@@ -85,7 +85,10 @@ struct RouteStats {
 struct DurationSeries {
   std::string route;
   Method method = Method::kOther;
-  uint16_t code = 0;  // 0 = "other" (a route with more than kMaxCodesPerRoute codes)
+  uint16_t code = 0;        // status sent downstream; 0 = none went out
+  bool code_other = false;  // pairs beyond the route's kMaxSeriesPerRoute - 2, merged
+  // kNone: completed normally; kOther also for merged pairs that did not.
+  ErrorType error_type = ErrorType::kNone;
   // Per bucket, NOT cumulative: buckets[i] counts durations <= kRequestDurationBounds[i]
   // and > the previous bound; the last entry is the +Inf bucket.
   std::array<uint64_t, kRequestDurationBuckets> buckets{};

@@ -62,7 +62,7 @@ void summarize_slot(const Slot& s, HistoryPoint& out) {
   out.seq = s.seq;
   out.requests = s.scalars.requests;
   out.errors = s.scalars.errors;
-  out.error_rate = s.scalars.requests ? double(s.scalars.errors) / double(s.scalars.requests) : 0;
+  out.error_rate = error_ratio(s.scalars.errors, s.scalars.requests);
   out.upstream_errors = 0;
   for (size_t k = 1; k < kUpstreamErrorKinds; ++k)
     out.upstream_errors += s.scalars.upstream_errors[k];

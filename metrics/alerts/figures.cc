@@ -37,6 +37,12 @@ double per_request(double x, uint64_t requests) {
   return requests > 0 ? x / double(requests) : kNaN;
 }
 
+// A share of the requests (errors, upstream errors): never above 1, whatever a reading
+// held (counters.h, error_ratio).
+double share(uint64_t part, uint64_t requests) {
+  return requests > 0 ? error_ratio(part, requests) : kNaN;
+}
+
 }  // namespace
 
 metrics::Window metrics_window(RuleWindow w) {
@@ -66,7 +72,7 @@ Reading read_service(const FigureRef& f, RuleWindow w, const WindowStats& ws,
     case Figure::kResponseSize:
       r.value = size_stat(ws.sizes[size_t(SizeMetric::kResponseBody)], f.stat);
       break;
-    case Figure::kErrorRate: r.value = per_request(double(ws.errors), ws.requests); break;
+    case Figure::kErrorRate: r.value = share(ws.errors, ws.requests); break;
     case Figure::kUpstreamErrorRate: {
       uint64_t n = 0;
       if (f.upstream_error != UpstreamError::kNone) {
@@ -74,7 +80,7 @@ Reading read_service(const FigureRef& f, RuleWindow w, const WindowStats& ws,
       } else {
         for (size_t k = 1; k < kUpstreamErrorKinds; ++k) n += ws.totals.upstream_errors[k];
       }
-      r.value = per_request(double(n), ws.requests);
+      r.value = share(n, ws.requests);
       break;
     }
     case Figure::kRps: r.value = ws.seconds > 0 ? ws.rps : kNaN; break;
@@ -108,7 +114,7 @@ Reading read_route(const FigureRef& f, const RouteWindowStats& ws) {
   if (!route_scopable(f)) return r;
   switch (f.figure) {
     case Figure::kLatency: r.value = duration_stat(ws.latency, f.stat); break;
-    case Figure::kErrorRate: r.value = per_request(double(ws.errors), ws.requests); break;
+    case Figure::kErrorRate: r.value = share(ws.errors, ws.requests); break;
     case Figure::kRps: r.value = ws.seconds > 0 ? ws.rps : kNaN; break;
     case Figure::kRequestSize:
       r.value = per_request(double(ws.request_body_bytes), ws.requests);

@@ -17,7 +17,7 @@ enum class Figure : uint8_t {
   kProxyOverhead,      // ms, time spent in sidemeter itself
   kRequestSize,        // bytes, request body
   kResponseSize,       // bytes, response body
-  kErrorRate,          // ratio 0-1 of requests that are errors (5xx or failed exchange)
+  kErrorRate,          // ratio 0-1 of requests that are errors (is_error: 5xx or upstream failed)
   kUpstreamErrorRate,  // ratio 0-1 of requests with an upstream error (one kind or all)
   kRps,                // requests per second
   kCpu,                // ratio 0-1 of the CPU available (cgroup quota, else the CPUs we may run on)

@@ -176,6 +176,7 @@ void Exchange::on_request_timed_out() {
 }
 
 void Exchange::on_downstream_lost(StreamLoss where) {
+  note_response_bytes();
   if (sample_.downstream_error == metrics::DownstreamError::kNone)
     sample_.downstream_error = where == StreamLoss::kReadingRequest
                                    ? metrics::DownstreamError::kClientAbortRequest
@@ -339,10 +340,7 @@ http::SinkAction Exchange::on_upstream_body(std::string_view data) {
 
 http::SinkAction Exchange::on_upstream_complete() {
   sample_.t.upstream_response_done = now();
-  if (up_ != nullptr) {
-    sample_.response_head_bytes = up_->response_wire_bytes_head();
-    sample_.response_body_bytes = up_->response_wire_bytes_body();
-  }
+  note_response_bytes();
   stream_.end_response();
   response_complete_ = true;
   up_ = nullptr;  // the connection returns to the pool (or closes) by itself
@@ -363,7 +361,16 @@ void Exchange::on_upstream_read_done() {
 }
 
 void Exchange::on_upstream_failed(metrics::UpstreamError error) {
+  note_response_bytes();  // a response cut short: what of it came (and went on)
   (void)upstream_failed(error);
+}
+
+// Response sizes as the upstream socket saw them: the whole response, or the part that
+// came before it was cut short (by either side). Not for local answers (no upstream).
+void Exchange::note_response_bytes() {
+  if (up_ == nullptr || !response_head_sent_ || !in_flight_) return;
+  sample_.response_head_bytes = up_->response_wire_bytes_head();
+  sample_.response_body_bytes = up_->response_wire_bytes_body();
 }
 
 net::Alive Exchange::upstream_failed(metrics::UpstreamError error) {
@@ -445,7 +452,16 @@ void Exchange::record() {
   if (!in_flight_) return;
   in_flight_ = false;
   worker_.gauges().requests_active.dec();
-  if (worker_.measuring()) worker_.recorder().record(sample_);
+  if (!worker_.measuring()) return;
+  if (sample_.t.response_last_byte_written != 0) {
+    sample_.t.exchange_ended = sample_.t.response_last_byte_written;
+  } else {
+    // Cut short: it lasted until now (read afresh, not the callback's cached time), and
+    // that duration is what the histograms get (metrics/exchange_sample.h).
+    worker_.refresh_now();
+    sample_.t.exchange_ended = now();
+  }
+  worker_.recorder().record(sample_);
 }
 
 void Exchange::abandon_upstream() {

@@ -90,6 +90,7 @@ class Exchange final : public UpstreamObserver {
   void note_request_written(UpstreamConnection::RequestWrite w);
   void mark_request_sent();
   void mark_last_byte_written();
+  void note_response_bytes();
   void capture_for_access_log(const http::MessageHead& head);
   void record();
   void abandon_upstream();

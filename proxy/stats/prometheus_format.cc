@@ -128,24 +128,32 @@ void hdr_histogram(Writer& w, std::string_view name, std::string_view help,
 
 void request_duration(Writer& w, const metrics::Snapshot& snap) {
   constexpr std::string_view kName = "http_server_request_duration_seconds";
-  w.family(kName, Type::kHistogram, "Duration of HTTP server requests.");
+  w.family(kName, Type::kHistogram,
+           "Duration of HTTP server requests: every exchange, a cut-short one up to its end; "
+           "error_type says why one did not complete normally.");
   std::array<uint64_t, metrics::kRequestDurationBounds.size()> cumulative{};
   char code[8];
+  char error[8];
   for (const metrics::DurationSeries& s : snap.request_duration) {
     uint64_t running = 0;
     for (size_t i = 0; i < cumulative.size(); ++i) {
       running += s.buckets[i];
       cumulative[i] = running;
     }
-    std::string_view code_text = "other";  // codes beyond the per-route cap share one series
-    if (s.code != 0) {
-      const int n = snprintf(code, sizeof code, "%u", unsigned(s.code));
-      code_text = std::string_view(code, size_t(n));
+    // OTel: the status code only when one was sent, error.type only when the exchange
+    // failed. Pairs beyond the per-route cap share "other" series.
+    Label labels[4] = {{"http_route", s.route}, {"http_request_method", otel_method(s.method)}};
+    size_t n = 2;
+    if (s.code_other) {
+      labels[n++] = {"http_response_status_code", "other"};
+    } else if (s.code != 0) {
+      const int len = snprintf(code, sizeof code, "%u", unsigned(s.code));
+      labels[n++] = {"http_response_status_code", std::string_view(code, size_t(len))};
     }
-    const Label labels[] = {{"http_route", s.route},
-                            {"http_request_method", otel_method(s.method)},
-                            {"http_response_status_code", code_text}};
-    w.histogram(kName, labels, metrics::kRequestDurationBounds, cumulative, s.sum_seconds, s.count);
+    const std::string_view type = metrics::error_type_name(s.error_type, s.code, error);
+    if (!type.empty()) labels[n++] = {"error_type", type};
+    w.histogram(kName, std::span<const Label>(labels, n), metrics::kRequestDurationBounds,
+                cumulative, s.sum_seconds, s.count);
   }
 }
 
@@ -198,7 +206,8 @@ void window_rates(Writer& w, const metrics::Snapshot& snap) {
     w.sample("sidemeter_window_requests_per_second", "", l, snap.window(win).rps);
   }
   w.family("sidemeter_window_error_ratio", Type::kGauge,
-           "Share of requests that failed (5xx or no response) over a rolling window.");
+           "Share of requests that failed on the server side (5xx sent, or the upstream failed: "
+           "502/504, response cut mid-body, none) over a rolling window; never above 1.");
   for (Window win : kWindows) {
     const Label l[] = {{"window", metrics::kWindowNames[size_t(win)]}};
     w.sample("sidemeter_window_error_ratio", "", l, snap.window(win).error_rate);

@@ -79,7 +79,7 @@ TEST(Derive, LocalResponseWithoutUpstream) {
 
 TEST(Derive, MissingTimestampsAreNotRecorded) {
   PhaseTimes t = full();
-  t.response_last_byte_written = 0;  // client went away
+  t.response_last_byte_written = 0;  // neither written whole nor ended: a bare sample
   t.upstream_first_byte = 0;
   const Derived d = derive(t, false);
   EXPECT_FALSE(d.has_total);
@@ -87,6 +87,36 @@ TEST(Derive, MissingTimestampsAreNotRecorded) {
   EXPECT_FALSE(d.has_upstream_ttfb);
   EXPECT_TRUE(d.has_upstream_connect);
   EXPECT_FALSE(derive(PhaseTimes{}, false).has_total);
+}
+
+TEST(Derive, ACutShortExchangeLastsUntilItEnded) {
+  // The client left at 700 while the response was streaming: the upstream was still
+  // sending (no response_done), nothing was written whole.
+  PhaseTimes t = full();
+  t.upstream_response_done = 0;
+  t.response_last_byte_written = 0;
+  t.exchange_ended = 700;
+  const Derived d = derive(t, false);
+  ASSERT_TRUE(d.has_total);
+  EXPECT_EQ(d.total, 600u);
+  EXPECT_FALSE(d.has_upstream_total);  // the upstream never finished
+  // The attempt still going waited until the end: [100,130] + [140,160] + [170,700]; only
+  // 130-140 and 160-170 are the proxy's, as in a whole exchange (before: the whole tail).
+  ASSERT_TRUE(d.has_proxy_overhead);
+  EXPECT_EQ(d.proxy_overhead, 20u);
+  // The upstream cut it mid-body at 450 and the exchange ended at 460: waited to 450.
+  PhaseTimes u = full();
+  u.upstream_response_done = 0;
+  u.upstream_failed = 450;
+  u.response_last_byte_written = 0;
+  u.exchange_ended = 460;
+  const Derived e = derive(u, false);
+  EXPECT_EQ(e.total, 360u);
+  EXPECT_EQ(e.proxy_overhead, 30u);  // 130-140, 160-170, 450-460
+  // Written whole, the last byte is the end, whatever came after it.
+  PhaseTimes w = full();
+  w.exchange_ended = 900;
+  EXPECT_EQ(derive(w, false).total, 420u);
 }
 
 TEST(Derive, OverheadClampsAtZeroAndWaitsClipToTheExchange) {

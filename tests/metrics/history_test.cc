@@ -203,6 +203,21 @@ TEST_F(HistoryTest, KeepsTheLast300SecondsWithoutHoles) {
   EXPECT_EQ(h.points.back().requests, 1u);
 }
 
+TEST(HistoryClamp, ASecondNeverReadsAnErrorRateAboveOne) {
+  // A slot is the difference of two readings; should a reading ever split a record
+  // (seqlock.h gave up on a preempted worker), the rate shown still stays within [0, 1].
+  Slot s;
+  s.seq = 1;
+  s.scalars.requests = 2;
+  s.scalars.errors = 3;
+  HistoryPoint p;
+  summarize_slot(s, p);
+  EXPECT_EQ(p.error_rate, 1.0);
+  s.scalars.requests = 0;
+  summarize_slot(s, p);
+  EXPECT_EQ(p.error_rate, 0.0);
+}
+
 TEST(SparseQuantiles, MatchDenseHistogramQuantiles) {
   Histogram dense(kDurationLayout), prev(kDurationLayout);
   SparseHistogram sparse;

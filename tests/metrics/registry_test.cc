@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "metrics/clock.h"
@@ -171,6 +173,7 @@ TEST(RegistryFigures, ErrorsStatusesUpstreamAndRejects) {
   ok.t.upstream_request_sent = ok.t.upstream_connect_done + 10'000;
   ok.t.upstream_first_byte = ok.t.upstream_request_sent + kMs;
   ok.t.upstream_response_done = ok.t.upstream_first_byte + 100'000;
+  ok.t.exchange_ended = ok.t.response_last_byte_written;
   ok.response_body_bytes = 1000;
   ok.request_head_bytes = 80;
   sh.record(ok);
@@ -180,26 +183,41 @@ TEST(RegistryFigures, ErrorsStatusesUpstreamAndRejects) {
   reused.upstream_attempts = 2;  // one retry
   sh.record(reused);
 
-  ExchangeSample bad_gateway = ok;
+  ExchangeSample bad_gateway = ok;  // connect refused: our 502
   bad_gateway.status = 502;
   bad_gateway.local_response = true;
   bad_gateway.upstream_error = UpstreamError::kConnectRefused;
+  bad_gateway.t.upstream_connect_done = bad_gateway.t.upstream_request_sent = 0;
+  bad_gateway.t.upstream_first_byte = bad_gateway.t.upstream_response_done = 0;
+  bad_gateway.t.upstream_failed = bad_gateway.t.upstream_connect_start + 10'000;
   sh.record(bad_gateway);
 
   ExchangeSample not_found = ok;
   not_found.status = 404;
   sh.record(not_found);
 
-  ExchangeSample reset_mid = ok;  // nothing complete was sent: an error, status 0
-  reset_mid.status = 0;
-  reset_mid.upstream_error = UpstreamError::kResetMidResponse;
-  reset_mid.t.response_last_byte_written = 0;
-  sh.record(reset_mid);
+  // Cut short: no last byte written, the exchange ended at a time of its own.
+  const auto cut_short = [&](ExchangeSample s, uint64_t ended_after) {
+    s.t.response_last_byte_written = 0;
+    s.t.upstream_response_done = 0;
+    s.t.exchange_ended = s.t.request_first_byte + ended_after;
+    return s;
+  };
+  ExchangeSample no_response = cut_short(ok, 3 * kMs);  // nothing went out: an error
+  no_response.status = 0;
+  no_response.upstream_error = UpstreamError::kResetBeforeResponse;
+  no_response.t.upstream_first_byte = 0;
+  sh.record(no_response);
 
-  ExchangeSample abort = ok;  // the client left: a downstream error, not an error
-  abort.status = 0;
+  // The 200 status line went out, then the upstream reset: the client got a truncated
+  // response, an error in its 2xx class.
+  ExchangeSample cut_mid = cut_short(ok, 4 * kMs);
+  cut_mid.upstream_error = UpstreamError::kResetMidResponse;
+  sh.record(cut_mid);
+
+  // The client left mid-download: a downstream error, not an error; still a 2xx.
+  ExchangeSample abort = cut_short(ok, 5 * kMs);
   abort.downstream_error = DownstreamError::kClientAbortResponse;
-  abort.t.response_last_byte_written = 0;
   sh.record(abort);
 
   ExchangeSample rejected = sample(400, kMs);
@@ -207,6 +225,7 @@ TEST(RegistryFigures, ErrorsStatusesUpstreamAndRejects) {
   rejected.reject_reason = "cl_and_te";
   rejected.upstream_attempts = 1;  // bogus on purpose: rejected never counts upstream
   rejected.upstream_error = UpstreamError::kInvalidResponse;
+  rejected.t.exchange_ended = rejected.t.response_last_byte_written;
   sh.record(rejected);
   static const char kSameText[] = "cl_and_te";  // another pointer, same reason
   rejected.reject_reason = kSameText;
@@ -218,62 +237,78 @@ TEST(RegistryFigures, ErrorsStatusesUpstreamAndRejects) {
   reg.tick();
   const Snapshot s = reg.snapshot();
   const WindowStats& w = s.window(Window::k1s);
-  EXPECT_EQ(w.requests, 9u);
-  EXPECT_EQ(w.errors, 2u);  // 502 and the upstream reset
-  EXPECT_NEAR(w.error_rate, 2.0 / 9, 1e-12);
-  EXPECT_EQ(w.totals.status_classes[1], 2u);  // 2xx
+  EXPECT_EQ(w.requests, 10u);
+  EXPECT_EQ(w.errors, 3u);  // the 502, the reset before any response, the 200 cut mid-body
+  EXPECT_NEAR(w.error_rate, 3.0 / 10, 1e-12);
+  EXPECT_EQ(w.totals.status_classes[1], 4u);  // 2xx: ok, reused, cut mid-body, aborted
   EXPECT_EQ(w.totals.status_classes[3], 4u);  // 404 + 3 x 400
   EXPECT_EQ(w.totals.status_classes[4], 1u);
   ASSERT_EQ(w.status_codes.size(), 4u);
-  EXPECT_EQ(w.status_codes[0], (std::pair<uint16_t, uint64_t>{200, 2}));
+  EXPECT_EQ(w.status_codes[0], (std::pair<uint16_t, uint64_t>{200, 4}));
   EXPECT_EQ(w.status_codes[1], (std::pair<uint16_t, uint64_t>{400, 3}));
   EXPECT_EQ(w.totals.upstream_errors[size_t(UpstreamError::kConnectRefused)], 1u);
+  EXPECT_EQ(w.totals.upstream_errors[size_t(UpstreamError::kResetBeforeResponse)], 1u);
   EXPECT_EQ(w.totals.upstream_errors[size_t(UpstreamError::kResetMidResponse)], 1u);
   EXPECT_EQ(w.totals.upstream_errors[size_t(UpstreamError::kInvalidResponse)], 0u);
   EXPECT_EQ(w.totals.downstream_errors[size_t(DownstreamError::kClientAbortResponse)], 1u);
   EXPECT_EQ(w.totals.downstream_errors[size_t(DownstreamError::kRequestRejected)], 3u);
-  EXPECT_EQ(w.totals.upstream_attempts, 7u);  // six proxied exchanges, one of them retried
+  EXPECT_EQ(w.totals.upstream_attempts, 8u);  // seven proxied exchanges, one of them retried
   EXPECT_EQ(w.totals.upstream_retries, 1u);
-  EXPECT_EQ(w.totals.request_head_bytes, 6u * 80);
+  EXPECT_EQ(w.totals.request_head_bytes, 7u * 80);
   ASSERT_EQ(w.rejected.size(), 2u);
   EXPECT_EQ(w.rejected[0], (std::pair<std::string, uint64_t>{"cl_and_te", 2}));
   EXPECT_EQ(w.rejected[1], (std::pair<std::string, uint64_t>{"obs_fold", 1}));
 
-  // Latency: 4 complete proxied + 3 rejected; connect only for the 5 fresh connections.
-  EXPECT_EQ(w.latency().count, 7u);
+  // Every exchange has a latency, the cut-short ones up to their end (the abort's 5 ms
+  // is the maximum); connect only for the 5 fresh connections that connected.
+  EXPECT_EQ(w.latency().count, 10u);
+  EXPECT_NEAR(w.latency().max_ms, 5.0, 1e-9);
   EXPECT_EQ(w.durations[size_t(DurationMetric::kUpstreamConnect)].count, 5u);
   EXPECT_NEAR(w.durations[size_t(DurationMetric::kUpstreamConnect)].p50_ms, 0.05, 0.05 / 128);
-  EXPECT_EQ(w.durations[size_t(DurationMetric::kUpstreamTtfb)].count, 6u);
+  EXPECT_EQ(w.durations[size_t(DurationMetric::kUpstreamTtfb)].count, 5u);
   EXPECT_NEAR(w.durations[size_t(DurationMetric::kUpstreamTtfb)].p99_ms, 1.0, 1.0 / 128);
-  EXPECT_NEAR(w.latency().max_ms, 2.0, 1e-9);
-  EXPECT_EQ(w.sizes[size_t(SizeMetric::kResponseBody)].total, 6000u);
+  EXPECT_EQ(w.sizes[size_t(SizeMetric::kResponseBody)].total, 7000u);
   EXPECT_EQ(w.sizes[size_t(SizeMetric::kResponseBody)].max, 1000u);
-  EXPECT_EQ(w.sizes[size_t(SizeMetric::kResponseBody)].count, 9u);
+  EXPECT_EQ(w.sizes[size_t(SizeMetric::kResponseBody)].count, 10u);
 
   // One (route, method): /a GET.
   ASSERT_EQ(s.routes.size(), 1u);
   EXPECT_EQ(s.routes[0].route, "/a");
   EXPECT_EQ(s.routes[0].method, Method::kGet);
-  EXPECT_EQ(s.routes[0].windows[size_t(Window::k1s)].requests, 9u);
-  EXPECT_EQ(s.routes[0].windows[size_t(Window::k1s)].errors, 2u);
-  EXPECT_EQ(s.routes[0].windows[size_t(Window::k1s)].latency.count, 7u);
+  EXPECT_EQ(s.routes[0].windows[size_t(Window::k1s)].requests, 10u);
+  EXPECT_EQ(s.routes[0].windows[size_t(Window::k1s)].errors, 3u);
+  EXPECT_EQ(s.routes[0].windows[size_t(Window::k1s)].latency.count, 10u);
   EXPECT_EQ(s.routes[0].windows[size_t(Window::kTotal)].status_classes[3], 4u);
 
-  // Prometheus series: 200 x2, 502, 404, 400 x3 (status 0 has no series).
-  ASSERT_EQ(s.request_duration.size(), 4u);
+  // Prometheus series, one per (code, error type); their counts add up to requests.
+  std::map<std::pair<uint16_t, ErrorType>, const DurationSeries*> series;
   uint64_t series_total = 0;
   for (const DurationSeries& d : s.request_duration) {
+    EXPECT_FALSE(d.code_other);
     series_total += d.count;
-    if (d.code == 200) {
-      EXPECT_EQ(d.count, 2u);
-      EXPECT_NEAR(d.sum_seconds, 0.004, 1e-12);
-      // 2 ms <= 2.0 ms bound (index 4): non-cumulative bucket counts.
-      EXPECT_EQ(d.buckets[4], 2u);
-    }
+    EXPECT_TRUE(series.emplace(std::pair(d.code, d.error_type), &d).second);
   }
-  EXPECT_EQ(series_total, 7u);
+  EXPECT_EQ(series_total, 10u);
+  ASSERT_EQ(series.size(), 7u);
+  const auto count_of = [&](uint16_t code, ErrorType t) -> uint64_t {
+    auto it = series.find({code, t});
+    return it == series.end() ? 0 : it->second->count;
+  };
+  EXPECT_EQ(count_of(200, ErrorType::kNone), 2u);
+  EXPECT_EQ(count_of(502, ErrorType::kConnectRefused), 1u);
+  EXPECT_EQ(count_of(404, ErrorType::kNone), 1u);
+  EXPECT_EQ(count_of(0, ErrorType::kResetBeforeResponse), 1u);
+  EXPECT_EQ(count_of(200, ErrorType::kResetMidResponse), 1u);
+  EXPECT_EQ(count_of(200, ErrorType::kClientAbortResponse), 1u);
+  EXPECT_EQ(count_of(400, ErrorType::kNone), 3u);  // answered whole: a 4xx is no error
+  const DurationSeries& ok_series = *series.at({200, ErrorType::kNone});
+  EXPECT_NEAR(ok_series.sum_seconds, 0.004, 1e-12);
+  // 2 ms <= 2.0 ms bound (index 4): non-cumulative bucket counts.
+  EXPECT_EQ(ok_series.buckets[4], 2u);
+  // The abort's 5 ms: in the (0.0035, 0.005] bucket (index 6).
+  EXPECT_EQ(series.at({200, ErrorType::kClientAbortResponse})->buckets[6], 1u);
   ASSERT_EQ(s.duration_histograms.size(), kDurationMetrics);
-  EXPECT_EQ(s.duration_histograms[0].count(), 7u);
+  EXPECT_EQ(s.duration_histograms[0].count(), 10u);
 }
 
 TEST(RegistryTls, SumsEveryWorkersHandshakesCumulatively) {
@@ -419,19 +454,33 @@ TEST(RegistryFigures, TooManyCodesOnOneRouteShareAnOtherSeries) {
   FakeClock clock(kSec);
   Registry reg(no_process(), clock);
   Shard& sh = reg.add_shard();
-  for (uint16_t code = 200; code < 200 + kMaxCodesPerRoute + 3; ++code)
-    sh.record(sample(code, kMs));
+  constexpr size_t kOwn = kMaxSeriesPerRoute - 2;  // the last two slots are shared
+  for (uint16_t code = 200; code < 200 + kOwn + 3; ++code) sh.record(sample(code, kMs));
+  // Failed pairs beyond the cap share the other "other", whose error type is _OTHER.
+  for (uint16_t code = 500; code < 503; ++code) sh.record(sample(code, kMs));
+  ExchangeSample abort = sample(200, kMs);
+  abort.downstream_error = DownstreamError::kClientAbortResponse;
+  abort.t.exchange_ended = abort.t.response_last_byte_written;
+  abort.t.response_last_byte_written = 0;
+  sh.record(abort);
   clock.advance_ns(kSec);
   reg.tick();
   const Snapshot s = reg.snapshot();
-  ASSERT_EQ(s.request_duration.size(), kMaxCodesPerRoute);
-  uint64_t other = 0, total = 0;
+  ASSERT_EQ(s.request_duration.size(), kOwn + 2);
+  uint64_t other_ok = 0, other_failed = 0, total = 0;
   for (const DurationSeries& d : s.request_duration) {
     total += d.count;
-    if (d.code == 0) other = d.count;
+    if (!d.code_other) {
+      EXPECT_EQ(d.error_type, ErrorType::kNone);
+      EXPECT_EQ(d.count, 1u);
+      continue;
+    }
+    (d.error_type == ErrorType::kNone ? other_ok : other_failed) += d.count;
+    EXPECT_TRUE(d.error_type == ErrorType::kNone || d.error_type == ErrorType::kOther);
   }
-  EXPECT_EQ(total, kMaxCodesPerRoute + 3);
-  EXPECT_EQ(other, 4u);
+  EXPECT_EQ(total, kOwn + 3 + 3 + 1);
+  EXPECT_EQ(other_ok, 3u);
+  EXPECT_EQ(other_failed, 4u);
 }
 
 TEST(RegistryFigures, GaugesAreSummedOverShards) {
@@ -522,6 +571,76 @@ TEST(RegistryConcurrency, NoSampleLostOrCountedTwice) {
   EXPECT_EQ(route_latency, n);
   EXPECT_EQ(series, n);
   EXPECT_EQ(s.routes.size(), 3u);
+}
+
+// The race behind an error_rate above 1 (played out deterministically in
+// seqlock_test.cc), here with real threads through Shard and Registry: a reading that
+// takes requests before a record and errors after it. Every exchange here is an error, so every one-second slot must
+// hold exactly as many errors (and 5xx) as requests, for the service and for the route:
+// a reading that split a record would show up as a slot with more errors than requests
+// and the next with fewer. The worker records while the stats thread ticks, with some
+// work between records as a real worker has (parsing, system calls), so readings land
+// both between and during records.
+TEST(RegistryConcurrency, EverySlotHoldsWholeRecordsOnly) {
+  FakeClock clock(kSec);  // only this thread touches it
+  Registry reg(no_process(), clock);
+  Shard& shard = reg.add_shard();
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> recorded{0};
+  std::thread worker([&] {
+    ExchangeSample s = sample(503, 2 * kMs, "/e");
+    volatile uint64_t work = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      shard.record(s);
+      recorded.store(recorded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      for (int i = 0; i < 200; ++i) work = work + 1;
+    }
+  });
+  struct Join {  // also when an assertion returns early
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Join() {
+      stop.store(true);
+      if (t.joinable()) t.join();
+    }
+  } join{stop, worker};
+  // Bounded by ticks, never by time: a loaded machine only makes fewer slots busy.
+  int busy_slots = 0, ticks = 0, exact_slots = 0;
+  bool previous_whole = true;
+  while (busy_slots < 300 && ticks < 1500) {
+    const uint64_t inconsistent = reg.inconsistent_reads();
+    clock.advance_ns(kSec);
+    reg.tick();
+    ++ticks;
+    // Exact unless the reader gave up waiting on a worker preempted mid-record (counted):
+    // a slot is the difference of two readings, so both must have been whole.
+    const bool whole = reg.inconsistent_reads() == inconsistent;
+    const bool exact = std::exchange(previous_whole, whole) && whole;
+    const Snapshot s = reg.snapshot();
+    const WindowStats& w = s.window(Window::k1s);
+    ASSERT_LE(w.error_rate, 1.0);
+    if (w.requests == 0) continue;  // the worker did not run in that second
+    ++busy_slots;
+    ASSERT_EQ(s.routes.size(), 1u);
+    const RouteWindowStats& r = s.routes[0].windows[size_t(Window::k1s)];
+    ASSERT_LE(r.error_rate, 1.0);
+    if (!exact) continue;
+    ++exact_slots;
+    ASSERT_EQ(w.errors, w.requests) << "tick " << ticks;
+    ASSERT_EQ(w.totals.status_classes[4], w.requests) << "tick " << ticks;
+    ASSERT_EQ(r.errors, r.requests) << "tick " << ticks;
+    ASSERT_EQ(r.status_classes[4], r.requests) << "tick " << ticks;
+  }
+  stop.store(true);
+  worker.join();
+  EXPECT_GT(busy_slots, 0);
+  EXPECT_GT(exact_slots, 0) << reg.inconsistent_reads() << " readings gave up";
+  clock.advance_ns(kSec);
+  reg.tick();
+  const Snapshot last = reg.snapshot();
+  const WindowStats& total = last.window(Window::kTotal);
+  EXPECT_EQ(total.requests, recorded.load());
+  EXPECT_EQ(total.errors, recorded.load());
 }
 
 }  // namespace

@@ -181,6 +181,30 @@ TEST(AlertEngine, MinRequestsResolvesAFiringAlertThroughKeepFiringFor) {
   EXPECT_EQ(t[0].alert.state, State::kOk);
 }
 
+TEST(AlertFigures, ErrorRatesNeverReadAboveOne) {
+  // A window with more errors than requests (a reading that split a record, see
+  // metrics/seqlock.h) reads 1, for the service, a route and the upstream error rate.
+  WindowStats ws;
+  ws.seconds = 60;
+  ws.requests = 4;
+  ws.errors = 5;
+  ws.totals.upstream_errors[size_t(UpstreamError::kClosedEarly)] = 6;
+  const ProcessFigures none;
+  EXPECT_EQ(read_service(figure(Figure::kErrorRate), RuleWindow::k1m, ws, none, 1, true).value,
+            1.0);
+  EXPECT_EQ(
+      read_service(figure(Figure::kUpstreamErrorRate), RuleWindow::k1m, ws, none, 1, true).value,
+      1.0);
+  RouteWindowStats rs;
+  rs.seconds = 60;
+  rs.requests = 2;
+  rs.errors = 3;
+  EXPECT_EQ(read_route(figure(Figure::kErrorRate), rs).value, 1.0);
+  ws.requests = 0;
+  EXPECT_TRUE(std::isnan(
+      read_service(figure(Figure::kErrorRate), RuleWindow::k1m, ws, none, 1, true).value));
+}
+
 TEST(AlertEngine, RpsDropFiresOnlyOnceTheWindowIsCovered) {
   RuleSpec r = rule("TrafficStopped", figure(Figure::kRps), std::nullopt, 1);
   r.comparison = Comparison::kBelow;

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <string>
+#include <utility>
 
 #include "tests/proxy/stats/traffic.h"
 #include "tests/support/exposition_check.h"
@@ -122,7 +125,7 @@ TEST(PrometheusFormat, LabelValuesAreEscapedAndSanitized) {
   metrics::DurationSeries s;
   s.route = std::string("/a\"b\\c\nd\xFF", 9);
   s.method = Method::kOther;
-  s.code = 0;
+  s.code_other = true;
   s.buckets[0] = 2;
   s.count = 2;
   s.sum_seconds = 0.0001;
@@ -139,6 +142,58 @@ TEST(PrometheusFormat, LabelValuesAreEscapedAndSanitized) {
                      {"http_response_status_code", "other"}}),
             2);
   EXPECT_EQ(c.value("sidemeter_rejected_requests_total", {{"reason", "we\"ird"}}), 3);
+}
+
+// Every exchange is in http_server_request_duration_seconds, cut-short ones too, and
+// error_type (OTel error.type) is on exactly the ones that did not complete normally.
+TEST(PrometheusFormat, EveryExchangeIsInTheDurationHistogramWithItsErrorType) {
+  using metrics::DownstreamError;
+  using metrics::UpstreamError;
+  TestRegistry r;
+  r.record({.path = "/f", .ttfb_ns = 2'000'000}, 2);                           // whole 200s
+  r.record({.path = "/f", .downstream_error = DownstreamError::kClientAbortResponse,
+            .cut_short = true}, 3);                                            // client left
+  r.record({.path = "/f", .upstream_error = UpstreamError::kClosedEarly,
+            .cut_short = true});                                               // cut mid-body
+  r.record({.path = "/f", .status = 503});                                     // a whole 503
+  r.record({.path = "/f", .status = 502, .upstream_error = UpstreamError::kConnectRefused});
+  r.record({.path = "/f", .status = 0,
+            .downstream_error = DownstreamError::kClientAbortRequest});        // none sent
+  r.tick();
+  const metrics::Snapshot snap = r.registry.snapshot();
+  for (auto f : {ExpositionFormat::kPrometheusText, ExpositionFormat::kOpenMetrics}) {
+    std::string text;
+    append_exposition(snap, {}, f, text);
+    const auto c = testing::check_exposition(text, f == ExpositionFormat::kOpenMetrics);
+    ASSERT_TRUE(c.errors.empty()) << join_errors(c) << text;
+    std::map<std::pair<std::string, std::string>, double> counts;  // (code, error_type)
+    double total = 0;
+    for (const testing::ExpositionSample& x : c.samples) {
+      if (x.name != "http_server_request_duration_seconds_count") continue;
+      EXPECT_TRUE(counts.emplace(std::pair(x.label("http_response_status_code"),
+                                           x.label("error_type")), x.value).second);
+      total += x.value;
+    }
+    using Key = std::pair<std::string, std::string>;
+    EXPECT_EQ(counts, (std::map<Key, double>{{{"200", ""}, 2},
+                                             {{"200", "client_abort_response"}, 3},
+                                             {{"200", "closed_early"}, 1},
+                                             {{"503", "503"}, 1},
+                                             {{"502", "connect_refused"}, 1},
+                                             {{"", "client_abort_request"}, 1}}))
+        << text;
+    // The same exchanges as /stats counts them: all of them, the 2xx ones, the errors.
+    const metrics::WindowStats& w = snap.window(metrics::Window::kTotal);
+    EXPECT_EQ(total, double(w.requests));
+    const double twos = counts[Key("200", "")] + counts[Key("200", "client_abort_response")] +
+                        counts[Key("200", "closed_early")];
+    EXPECT_EQ(twos, double(w.totals.status_classes[1]));
+    EXPECT_EQ(w.errors, 3u);  // closed_early, 503, 502
+    const auto* no_code = c.find("http_server_request_duration_seconds_count",
+                                 {{"error_type", "client_abort_request"}});
+    ASSERT_NE(no_code, nullptr);
+    for (const auto& [name, value] : no_code->labels) EXPECT_NE(name, "http_response_status_code");
+  }
 }
 
 TEST(PrometheusFormat, CumulativeAtBoundsNeverMissesAValueAtOrBelowABound) {

@@ -24,6 +24,9 @@ struct SampleSpec {
   metrics::UpstreamError upstream_error = metrics::UpstreamError::kNone;
   metrics::DownstreamError downstream_error = metrics::DownstreamError::kNone;
   const char* reject_reason = nullptr;
+  // The response did not go out whole (always so with status 0): no last byte written,
+  // the exchange ended when the last byte would have been.
+  bool cut_short = false;
 };
 
 // Total latency of a sample built from `spec`: ttfb + connect + tls + 30 us of fixed phases.
@@ -61,6 +64,8 @@ inline metrics::ExchangeSample make_sample(const SampleSpec& spec) {
   if (spec.upstream_error != metrics::UpstreamError::kNone && spec.status == 0) {
     s.t.upstream_first_byte = s.t.upstream_response_done = 0;
   }
+  s.t.exchange_ended = s.t.response_last_byte_written;
+  if (spec.cut_short || spec.status == 0) s.t.response_last_byte_written = 0;
   return s;
 }
 
