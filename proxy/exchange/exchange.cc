@@ -231,10 +231,11 @@ bool Exchange::start_upstream(bool allow_pool) {
   }
   sample_.upstream_reused = false;
   net::SocketAddress addr;
-  if (snapshot().upstream->current(addr)) {
+  uint32_t generation = 0;
+  if (snapshot().upstream->current(addr, &generation)) {
     c = UpstreamConnection::create(worker_, *snapshot_);
     c->attach(this, method_);
-    if (c->connect(addr) == net::Alive::kYes) {
+    if (c->connect(addr, generation) == net::Alive::kYes) {
       up_ = c;
       return true;
     }

@@ -128,7 +128,7 @@ void TcpTransport::on_write(uv_write_t* req, int status) {
   free(wr);
   if (self->closing_) return;
   if (status != 0) {
-    self->handler_->on_transport_error(status);
+    self->handler_->on_transport_write_error(status);
     return;
   }
   if (self->queued_ == 0) {

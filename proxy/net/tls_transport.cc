@@ -414,10 +414,12 @@ void TlsTransport::read_records() {
       filled = 0;
       if (closing_ || read_done_) return;
     }
-    if (flushed != 0) {
-      read_done_ = true;
-      handler_->on_transport_error(flushed);
-      return;
+    if (flushed != 0 && !write_error_told_) {
+      // We can no longer send (this flush, or an earlier write, failed); what the peer
+      // sent before may still be readable, so reading goes on unless the owner closes.
+      write_error_told_ = true;
+      handler_->on_transport_write_error(flushed);
+      if (closing_ || read_done_) return;
     }
     if (r == 1) continue;
     if (e == SSL_ERROR_WANT_READ) return;
@@ -484,6 +486,18 @@ void TlsTransport::on_transport_error(int uv_error) {
     return;
   }
   handler_->on_transport_error(uv_error);
+}
+
+void TlsTransport::on_transport_write_error(int uv_error) {
+  if (closing_) return;
+  if (state_ != State::kSecured) {  // a handshake flight (or a lingering answer) failed
+    on_transport_error(uv_error);
+    return;
+  }
+  write_error_ = uv_error;  // nothing more goes out
+  if (write_error_told_) return;
+  write_error_told_ = true;
+  handler_->on_transport_write_error(uv_error);
 }
 
 void TlsTransport::on_transport_drained() {

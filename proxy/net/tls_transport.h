@@ -103,6 +103,7 @@ class TlsTransport final : public Transport, private TransportHandler {
   void on_transport_read(std::string_view data) override;
   void on_transport_eof() override;
   void on_transport_error(int uv_error) override;
+  void on_transport_write_error(int uv_error) override;
   void on_transport_drained() override;
   void on_transport_closed() override;
 
@@ -136,6 +137,7 @@ class TlsTransport final : public Transport, private TransportHandler {
   TlsInfo info_;
   uint64_t start_ns_ = 0;
   int write_error_ = 0;       // the TcpTransport refused sealed bytes
+  bool write_error_told_ = false;  // the owner heard of write_error_ from a callback
   Role role_;
   State state_;
   bool want_read_ = false;

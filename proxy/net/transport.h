@@ -48,6 +48,10 @@ class TransportHandler {
   virtual void on_transport_read(std::string_view data) = 0;
   virtual void on_transport_eof() = 0;
   virtual void on_transport_error(int uv_error) = 0;  // UV_E* or kErrTls*
+  // A queued write failed (EPIPE, ECONNRESET...) while the read side may still hold
+  // what the peer sent before it went (an HTTP client's early response: RFC 9112 §9.5).
+  // Reading goes on unless the owner closes. By default, like any error.
+  virtual void on_transport_write_error(int uv_error) { on_transport_error(uv_error); }
   virtual void on_transport_drained() = 0;  // every queued byte has been written
   virtual void on_transport_closed() = 0;
 };

@@ -1,6 +1,12 @@
 #include "proxy/upstream/upstream_connection.h"
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
 #include "proxy/http1/chunk_framing.h"
+#include "proxy/upstream/keep_alive_hint.h"
 #include "proxy/upstream/upstream_pool.h"
 #include "proxy/worker/worker.h"
 
@@ -49,8 +55,10 @@ UpstreamConnection::UpstreamConnection(Worker& worker, ConfigSnapshotPtr snapsho
   worker_.gauges().upstream_connections_total.inc();
 }
 
-net::Alive UpstreamConnection::connect(const net::SocketAddress& addr) {
+net::Alive UpstreamConnection::connect(const net::SocketAddress& addr,
+                                       uint32_t address_generation) {
   state_ = State::kConnecting;
+  address_generation_ = address_generation;
   if (snapshot_->upstream_tls && !tls_) {
     observer_ = nullptr;
     close_now(false);
@@ -78,6 +86,9 @@ void UpstreamConnection::attach(UpstreamObserver* observer, http::Method method)
   response_keep_alive_ = true;
   final_head_seen_ = false;
   upgrade_101_ = false;
+  request_write_failed_ = false;  // always false here: such a connection is never pooled
+  request_stopped_ = false;
+  pooled_idle_limit_ms_ = kNoHint;
   batch_.clear();  // always empty here: flushed at the end of every client read
   if (state_ == State::kIdle) {
     state_ = State::kActive;
@@ -91,7 +102,12 @@ bool UpstreamConnection::sendv(const std::string_view* parts, size_t count) {
     return true;
   }
   if (state_ != State::kActive && state_ != State::kTunnel) return false;
+  if (state_ == State::kActive && request_dropped()) return true;  // dropped on purpose
   if (transport_->writev(parts, count) != 0) {
+    if (state_ == State::kActive) {
+      request_write_failed();
+      return true;
+    }
     observer_ = nullptr;  // the caller learns it from our return value
     close_now(true);
     return false;
@@ -139,7 +155,43 @@ UpstreamConnection::RequestWrite UpstreamConnection::write_batch_with(
   const bool ok = sendv(parts, 1 + count);
   batch_.clear();
   if (!ok) return RequestWrite::kBroken;
-  return active ? RequestWrite::kWritten : RequestWrite::kHeld;
+  return active && !request_dropped() ? RequestWrite::kWritten : RequestWrite::kHeld;
+}
+
+// The upstream can no longer take the request (EPIPE, ECONNRESET: it closed or reset the
+// connection). It may have answered first, and typically has: a 413 or 401 sent at once,
+// then a close without reading the body, so the kernel resets the connection on the body
+// bytes still arriving (RFC 9112 §9.6). What was received before the RST is not lost:
+// Linux's tcp_reset() purges the write queue only, reads return the queued bytes first
+// and the error (or, once a write consumed it, end of stream) after them. So the read
+// side goes on, and the response is forwarded if it completes.
+// What cannot be saved: response bytes the upstream had not yet sent when it reset (its
+// RST discards its own send queue, e.g. a response bigger than our receive window), and
+// bytes on stacks that discard received data on RST (not Linux). Then the stream ends
+// without a complete response and the attempt fails as before (broken_read_error()).
+// The response timer stays armed as a backstop.
+void UpstreamConnection::request_write_failed() {
+  request_write_failed_ = true;
+  batch_.clear();
+  pre_connect_.clear();
+}
+
+// An error response (4xx/5xx) with Connection: close arrived before the request was
+// complete: the upstream does not want the rest of the body (RFC 9112 §9.5: cease
+// sending and close our side). A 2xx or a keep-alive answer does not stop the body: a
+// streaming upstream may answer early and still read it, and one that keeps the
+// connection must read it anyway.
+void UpstreamConnection::stop_request() {
+  request_stopped_ = true;
+  batch_.clear();
+  transport_->shutdown_write();  // after what is already queued
+}
+
+// How an attempt whose request could not be written ends when the stream does before a
+// complete response: the failed write was a reset, whatever the read side reports.
+metrics::UpstreamError UpstreamConnection::broken_read_error() const {
+  return response_bytes_ > 0 ? metrics::UpstreamError::kResetMidResponse
+                             : metrics::UpstreamError::kResetBeforeResponse;
 }
 
 void UpstreamConnection::arm_response_timer() {
@@ -182,11 +234,29 @@ void UpstreamConnection::become_idle() {
   observer_ = nullptr;
   parser_.reset();
   if (batch_.capacity() > kKeepCapacity) std::string().swap(batch_);
-  start_timer(config().timeouts.upstream_idle_ms);
+  // Our idle timeout, or sooner when the upstream said it closes sooner.
+  start_timer(std::min(config().timeouts.upstream_idle_ms, pooled_idle_limit_ms_));
   read_paused_ = false;
   // Keep reading while idle: a close (or stray bytes) from the backend is noticed at
   // once and the connection leaves the pool before anyone picks it.
   transport_->start_reading();
+}
+
+// A close (FIN), a reset or stray bytes from the upstream are noticed by the idle read on
+// the loop's next turn; this catches those that arrived since that turn, typically the
+// upstream's idle close racing the request we are about to send. Any byte pending on an
+// idle connection means it is unusable, under TLS too (a close_notify is such a byte).
+// A close that is still on the wire is not seen: the stale-connection retry
+// (Exchange::upstream_failed) is there for that.
+bool UpstreamConnection::ready_for_reuse() const {
+  if (snapshot_->upstream->address_generation() != address_generation_) return false;
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(
+                    const_cast<net::TcpTransport&>(tcp_).stream()), &fd) != 0)
+    return false;
+  char byte;
+  const ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 void UpstreamConnection::on_transport_tcp_connected() {
@@ -216,10 +286,7 @@ void UpstreamConnection::on_transport_connected(int status) {
   if (!pre_connect_.empty()) {
     std::string out;
     out.swap(pre_connect_);
-    if (transport_->write(out) != 0) {
-      fail(metrics::UpstreamError::kResetBeforeResponse);
-      return;
-    }
+    if (transport_->write(out) != 0) request_write_failed();  // an answer may still come
   }
   arm_response_timer();
   if (observer_ != nullptr) observer_->on_upstream_connected();
@@ -290,9 +357,11 @@ void UpstreamConnection::finish_exchange(bool leftover_bytes) {
   exchanges_++;
   observer_ = nullptr;
   // Bytes after a complete response mean the backend and we disagree on framing:
-  // never reuse such a connection.
-  bool reusable = response_keep_alive_ && request_complete_ && !leftover_bytes &&
-                  state_ == State::kActive && !worker_.draining();
+  // never reuse such a connection. Nor one that did not carry its whole request, or
+  // whose upstream closes idle connections too soon to be worth pooling.
+  bool reusable = response_keep_alive_ && request_complete_ && !request_dropped() &&
+                  !leftover_bytes && pooled_idle_limit_ms_ != 0 && state_ == State::kActive &&
+                  !worker_.draining();
   if (reusable) {
     stop_timer();
     worker_.pool().put(this);
@@ -330,7 +399,7 @@ void UpstreamConnection::on_transport_eof() {
         finish_exchange(false);
         return;
       }
-      fail(metrics::UpstreamError::kClosedEarly);
+      fail(request_write_failed_ ? broken_read_error() : metrics::UpstreamError::kClosedEarly);
       return;
     }
     default:
@@ -357,6 +426,17 @@ void UpstreamConnection::on_transport_error(int error) {
   }
 }
 
+// A queued request write failed (TCP reports it from its write callback, TLS from its
+// own). Mid-exchange the response may still be readable: see request_write_failed().
+void UpstreamConnection::on_transport_write_error(int uv_error) {
+  if (state_ == State::kActive) {
+    worker_.refresh_now();
+    request_write_failed();
+    return;
+  }
+  on_transport_error(uv_error);
+}
+
 void UpstreamConnection::on_transport_drained() {
   worker_.refresh_now();
   if ((state_ == State::kActive || state_ == State::kTunnel) && observer_ != nullptr) {
@@ -371,6 +451,12 @@ http::SinkAction UpstreamConnection::on_head(const http::MessageHead& head) {
   } else {
     final_head_seen_ = true;
     response_keep_alive_ = head.keep_alive;
+    if (head.keep_alive) {
+      if (std::optional<uint64_t> s = upstream::keep_alive_timeout_s(head))
+        pooled_idle_limit_ms_ = upstream::pooled_idle_limit_ms(*s);
+    }
+    if (head.status >= 400 && !head.keep_alive && !request_complete_ && !request_dropped())
+      stop_request();
   }
   if (observer_ == nullptr) return http::SinkAction::kPause;
   return observer_->on_upstream_head(head);

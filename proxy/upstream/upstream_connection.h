@@ -42,8 +42,10 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
 
   // `snapshot` names the upstream it connects to and the timeouts it uses for life.
   static UpstreamConnection* create(Worker& worker, ConfigSnapshotPtr snapshot);
-  // Starts connecting; kGone if it could not even start (the object is closing then).
-  net::Alive connect(const net::SocketAddress& addr);
+  // Starts connecting to `addr`, which the target resolved as its `address_generation`
+  // (UpstreamTarget::current); kGone if it could not even start (the object is closing
+  // then).
+  net::Alive connect(const net::SocketAddress& addr, uint32_t address_generation);
 
   // Begin an exchange. `method` tells the response parser whether a body follows.
   void attach(UpstreamObserver* observer, http::Method method);
@@ -52,10 +54,22 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   // flush_request() (the end of a client read) or until the batch is big; big pieces go
   // out at once, with the batch, in one writev straight from the caller's buffer.
   enum class [[nodiscard]] RequestWrite : uint8_t {
-    kHeld,     // batched, or held until the connect completes
+    kHeld,     // batched, held until the connect completes, or dropped (the upstream
+               // can no longer take the request: see "Early responses" below)
     kWritten,  // handed to the socket now (the request's first byte may be on its way)
     kBroken,   // the connection failed and is closing; no on_upstream_failed follows
   };
+  // Early responses (RFC 9112 §9.5: a client sending a body watches for a response
+  // while it sends). The request stops going out, and what is left of it is dropped,
+  // when the upstream
+  //   - answers with an error status (4xx/5xx) and Connection: close before the request
+  //     is complete: it does not want the rest of the body, and our side is shut down
+  //     (FIN once queued bytes are out);
+  //   - or cannot take more (a write fails: EPIPE/ECONNRESET after it closed or reset).
+  //     The response it may have sent before is still readable, so the read side goes
+  //     on until that response completes (forwarded as the upstream's answer) or the
+  //     stream ends (the attempt failed: on_upstream_failed, as before).
+  // Either way the connection is never pooled afterwards.
   // `ctx.chunked_body` also says how the body pieces that follow are framed.
   void send_request_head(const http::MessageHead& req, const http::ForwardRequestContext& ctx);
   RequestWrite send_body(std::string_view data);  // decoded bytes
@@ -84,7 +98,11 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
 
   // Pool side.
   void become_idle();
+  // Whether an idle connection may carry the next request: its address is still the
+  // target's, and nothing is pending on its socket (see the .cc). One recv syscall.
+  bool ready_for_reuse() const;
   bool idle() const { return state_ == State::kIdle; }
+  uint32_t address_generation() const { return address_generation_; }
   bool reused() const { return exchanges_ > 0; }
   State state() const { return state_; }
   uint64_t first_byte_ns() const { return first_byte_ns_; }
@@ -105,6 +123,7 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   void on_transport_read(std::string_view data) override;
   void on_transport_eof() override;
   void on_transport_error(int uv_error) override;
+  void on_transport_write_error(int uv_error) override;
   void on_transport_drained() override;
   void on_transport_closed() override;
 
@@ -122,6 +141,10 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   void process(std::string_view data);
   bool end_outside_exchange(bool reset);
   void fail(metrics::UpstreamError error);
+  void request_write_failed();
+  void stop_request();
+  bool request_dropped() const { return request_write_failed_ || request_stopped_; }
+  metrics::UpstreamError broken_read_error() const;
   void close_now(bool reset);
   void finish_exchange(bool leftover_bytes);
   void start_timer(uint64_t ms);
@@ -150,6 +173,11 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   uint64_t first_byte_ns_ = 0;
   uint64_t response_bytes_ = 0;
   uint32_t exchanges_ = 0;
+  uint32_t address_generation_ = 0;
+  // From the last response's Keep-Alive timeout hint, less a margin
+  // (upstream/keep_alive_hint.h); kNoHint when it had none.
+  static constexpr uint64_t kNoHint = UINT64_MAX;
+  uint64_t pooled_idle_limit_ms_ = kNoHint;
   bool request_chunked_ = false;  // body pieces are framed as chunks
   bool request_complete_ = false;
   bool response_complete_ = false;
@@ -158,6 +186,8 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   bool read_paused_ = false;
   bool upgrade_101_ = false;
   bool tcp_connected_ = false;    // TLS: the handshake is under way
+  bool request_write_failed_ = false;  // a request write failed; reading goes on
+  bool request_stopped_ = false;       // an early error response: the body is not sent
 };
 
 }  // namespace sidemeter

@@ -8,16 +8,23 @@
 namespace sidemeter {
 
 UpstreamConnection* UpstreamPool::take() {
-  if (idle_.empty()) return nullptr;
-  UpstreamConnection* c = idle_.back();
-  idle_.pop_back();
-  return c;
+  while (!idle_.empty()) {
+    UpstreamConnection* c = idle_.back();
+    idle_.pop_back();
+    if (c->ready_for_reuse()) return c;
+    // Closed or reset by the upstream since the loop last looked, stray bytes, or an
+    // address the name no longer resolves to: retired, and the next one is tried.
+    c->abandon(false);
+  }
+  return nullptr;
 }
 
 void UpstreamPool::put(UpstreamConnection* c) {
   const ConfigSnapshot& current = *worker_.snapshot();
-  // A connection to an upstream that a reload replaced is retired, never reused.
+  // A connection to an upstream that a reload replaced, or to an address its name no
+  // longer resolves to, is retired, never reused.
   if (worker_.draining() || c->target() != current.upstream.get() ||
+      c->address_generation() != current.upstream->address_generation() ||
       c->tls_context() != current.upstream_tls.get() ||
       idle_.size() >= current.config->upstream.max_idle_per_worker) {
     c->abandon(false);

@@ -14,7 +14,8 @@ class Worker;
 class UpstreamPool {
  public:
   explicit UpstreamPool(Worker& worker) : worker_(worker) {}
-  // An idle connection ready for a request, or nullptr.
+  // An idle connection ready for a request, or nullptr. Idle connections that can no
+  // longer carry one (UpstreamConnection::ready_for_reuse) are closed on the way.
   UpstreamConnection* take();
   // The connection finished an exchange cleanly; pool it or close it if full/draining.
   void put(UpstreamConnection* c);
