@@ -277,6 +277,7 @@ TEST_F(ClientFaultTest, SlowBodyToleratedWhileMovingThenTimedOutWhenStalled) {
               deadline_in(seconds(30)));
   others.join();
   EXPECT_EQ(others.ok(), 20) << others.first_error();
+  EXPECT_LT(others.finished_at(), uploads.first_answer());
   EXPECT_GE(uploads.first_answer(), uploads.last_drip())
       << "an upload was cut off while its body was still moving";
   EXPECT_GE(uploads.first_answer() - uploads.last_drip(), milliseconds(kIdleMs - 300));
@@ -351,6 +352,9 @@ TEST_F(ClientFaultTest, SlowReaderBackPressuresUpstreamAndMemoryStaysBounded) {
   // Now we do not read: the upstream must stall.
   ASSERT_TRUE(state->stalled.wait(deadline_in(seconds(30)))) << "the upstream never stalled";
   const uint64_t rss_stalled_kb = proxy_->rss_kb();
+  std::cerr << "slow reader: upstream stalled after " << (state->written_at_stall.load() >> 20)
+            << " MiB of " << (kHuge >> 20) << " MiB; proxy RSS " << rss_before_kb << " kB -> "
+            << rss_stalled_kb << " kB\n";
   EXPECT_LT(state->written_at_stall.load(), kHuge / 2)
       << "the upstream could write most of the body to a client that reads nothing";
   EXPECT_LT(rss_stalled_kb, rss_before_kb + 32 * 1024)
