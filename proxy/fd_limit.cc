@@ -8,6 +8,13 @@ namespace sidemeter {
 
 uint64_t fds_wanted(uint64_t max_connections) { return 2 * max_connections + 1024; }
 
+uint64_t fds_reserved(uint64_t workers) { return 64 + 8 * workers; }
+
+uint64_t connection_cap(uint64_t fd_limit, uint64_t workers) {
+  const uint64_t reserved = fds_reserved(workers);
+  return fd_limit > reserved + 2 ? (fd_limit - reserved) / 2 : 1;
+}
+
 uint64_t plan_soft_limit(uint64_t soft, uint64_t hard, uint64_t wanted) {
   return std::max(soft, std::min(hard, wanted));
 }

@@ -16,6 +16,19 @@ uint64_t fds_wanted(uint64_t max_connections);
 // lower than the current soft limit.
 uint64_t plan_soft_limit(uint64_t soft, uint64_t hard, uint64_t wanted);
 
+// Descriptors kept back from client connections for the process itself: each worker's
+// event loop (an epoll, eventfds, signal pipes, its listener and libuv's spare for
+// EMFILE: about 6), the stats port's connections, files read on reload, name resolution
+// and alert delivery.
+uint64_t fds_reserved(uint64_t workers);
+
+// Downstream connections `fd_limit` descriptors can serve once the reserve is kept, each
+// with its upstream connection: the effective ceiling when the limit could not be raised
+// to fds_wanted(). At least 1. Over it a client gets a 503 (counted as refused) instead
+// of an accept failing with EMFILE, which would drop it without an answer, and would
+// leave the stats port no descriptor to answer with.
+uint64_t connection_cap(uint64_t fd_limit, uint64_t workers);
+
 struct FdLimit {
   uint64_t before = 0;
   uint64_t after = 0;

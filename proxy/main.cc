@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -93,14 +94,18 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   configure_allocator();
   FdLimit fd_limit = raise_fd_limit(config->limits.max_connections);
-  if (!fd_limit.enough())
+  const uint32_t workers_count =
+      config->workers != 0 ? config->workers : control::default_worker_count();
+  const uint64_t fd_cap = connection_cap(fd_limit.after, workers_count);
+  if (!fd_limit.enough() || fd_cap < config->limits.max_connections)
     log::warn("fd_limit_low", {{"limit", fd_limit.after},
                                {"wanted", fd_limit.wanted},
                                {"max_connections", config->limits.max_connections},
+                               {"max_connections_effective",
+                                std::min<uint64_t>(fd_cap, config->limits.max_connections)},
                                {"note", "raise the hard RLIMIT_NOFILE (ulimit -Hn) or lower "
-                                        "limits.max_connections; accepts fail beyond the limit"}});
-  const uint32_t workers_count =
-      config->workers != 0 ? config->workers : control::default_worker_count();
+                                        "limits.max_connections; connections beyond the "
+                                        "effective limit get 503"}});
 
   std::unique_ptr<demo::Demo> demo;
   std::optional<conf::HostPort> demo_upstream;
@@ -153,6 +158,8 @@ int main(int argc, char** argv) {
 
   ProcessState process;
   process.clock = &clock;
+  process.connection_cap_by_fds.store(int64_t(std::min<uint64_t>(fd_cap, INT64_MAX)),
+                                      std::memory_order_relaxed);
   // The access log: one queue and one fan-out recorder per worker, one writer thread
   // (started now if access_log.path is set, else by the first reload that sets it).
   access_log::Writer access_log(config->access_log.path);

@@ -15,6 +15,9 @@ struct ProcessState {
   // The highest downstream_connections since the control loop last took it: a spike
   // shorter than its tick would otherwise go unseen (and its memory never returned).
   std::atomic<int64_t> downstream_connections_peak{0};
+  // What the descriptor limit allows (fd_limit.h connection_cap), set before the workers
+  // start; max_connections applies up to it.
+  std::atomic<int64_t> connection_cap_by_fds{INT64_MAX};
 };
 
 }  // namespace sidemeter

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 #include "proxy/access_log/recorder.h"
@@ -158,7 +159,10 @@ void Worker::on_connection(uv_stream_t* server, int status) {
   if (status != 0) return;
   auto& count = self->process_.downstream_connections;
   const int64_t before = count.fetch_add(1, std::memory_order_relaxed);
-  bool over = before >= int64_t(self->snapshot_->config->limits.max_connections);
+  const int64_t limit =
+      std::min(int64_t(self->snapshot_->config->limits.max_connections),
+               self->process_.connection_cap_by_fds.load(std::memory_order_relaxed));
+  bool over = before >= limit;
   if (over) {
     count.fetch_sub(1, std::memory_order_relaxed);
   } else {

@@ -21,6 +21,17 @@ TEST(FdLimitTest, NeverLowersAnAlreadyHigherSoftLimit) {
   EXPECT_EQ(plan_soft_limit(65536, 1048576, 41024), 65536u);
 }
 
+TEST(FdLimitTest, ConnectionCapKeepsTheReserveAndTwoDescriptorsAConnection) {
+  EXPECT_EQ(fds_reserved(2), 80u);
+  EXPECT_EQ(connection_cap(1024, 2), (1024u - 80u) / 2);
+  EXPECT_EQ(connection_cap(128, 2), 24u);
+  // Enough for max_connections: the cap is above it and changes nothing.
+  EXPECT_GE(connection_cap(fds_wanted(20000), 4), 20000u);
+  // Below the reserve there is still one connection, never zero or a wrap-around.
+  EXPECT_EQ(connection_cap(50, 2), 1u);
+  EXPECT_EQ(connection_cap(0, 256), 1u);
+}
+
 TEST(FdLimitTest, AppliedLimitIsInForceAndWithinHard) {
   rlimit before{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &before), 0);

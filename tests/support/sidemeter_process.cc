@@ -1,9 +1,11 @@
 #include "tests/support/sidemeter_process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,7 +47,8 @@ uint64_t proc_status_kb(pid_t pid, const char* field) {
 
 }  // namespace
 
-SidemeterProcess::SidemeterProcess(std::vector<std::string> args, std::string yaml) {
+SidemeterProcess::SidemeterProcess(std::vector<std::string> args, std::string yaml,
+                                   uint64_t fd_limit) {
   std::string bin = binary_path();
   if (bin.empty()) {
     error_ = "SIDEMETER_BIN is not set";
@@ -85,6 +88,10 @@ SidemeterProcess::SidemeterProcess(std::vector<std::string> args, std::string ya
     // A crashed test must not leave a proxy behind.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
+    if (fd_limit > 0) {
+      const rlimit lim{fd_limit, fd_limit};
+      if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::_exit(126);
+    }
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
     ::execv(argv[0], argv.data());
@@ -226,6 +233,33 @@ std::vector<std::string> SidemeterProcess::events(std::string_view event) const 
 
 uint64_t SidemeterProcess::rss_kb() const { return proc_status_kb(pid_, "VmRSS"); }
 uint64_t SidemeterProcess::hwm_kb() const { return proc_status_kb(pid_, "VmHWM"); }
+
+double SidemeterProcess::cpu_seconds() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return -1;
+  // Fields after the command name (which may hold spaces) start after the last ')':
+  // state is field 3, utime 14 and stime 15, in clock ticks.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::strtod(field.c_str(), nullptr);
+  }
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  return hz > 0 ? ticks / double(hz) : -1;
+}
+
+int SidemeterProcess::open_fds() const {
+  DIR* d = ::opendir(("/proc/" + std::to_string(pid_) + "/fd").c_str());
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+  ::closedir(d);
+  return n;
+}
 
 bool SidemeterProcess::send_signal(int sig) {
   return pid_ > 0 && !exit_code_ && ::kill(pid_, sig) == 0;

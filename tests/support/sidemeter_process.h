@@ -20,8 +20,10 @@ namespace sidemeter::testing {
 class SidemeterProcess {
  public:
   // Starts the binary. If `yaml` is non-empty it is written to a temp file passed with
-  // --config before `args`. Check started() / error().
-  explicit SidemeterProcess(std::vector<std::string> args, std::string yaml = "");
+  // --config before `args`. `fd_limit` > 0 sets the child's RLIMIT_NOFILE, soft and hard,
+  // before exec (a low `ulimit -n` the proxy cannot raise). Check started() / error().
+  explicit SidemeterProcess(std::vector<std::string> args, std::string yaml = "",
+                            uint64_t fd_limit = 0);
   ~SidemeterProcess();
   SidemeterProcess(const SidemeterProcess&) = delete;
   SidemeterProcess& operator=(const SidemeterProcess&) = delete;
@@ -38,6 +40,10 @@ class SidemeterProcess {
   // From /proc/<pid>/status; 0 if unavailable.
   uint64_t rss_kb() const;
   uint64_t hwm_kb() const;
+  // User + system CPU time from /proc/<pid>/stat; negative if unavailable.
+  double cpu_seconds() const;
+  // Entries in /proc/<pid>/fd; -1 if unavailable.
+  int open_fds() const;
 
   bool send_signal(int sig);
   // Exit code (or 128+signal); nullopt on timeout.
