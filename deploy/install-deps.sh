@@ -16,8 +16,11 @@ packages=(
 if [ "${1:-}" = "--test" ]; then
   # End-to-end checks of the stats port: promtool and a real Prometheus server scrape it,
   # headless Chromium renders the dashboard; Alertmanager receives the alerts; the
-  # openssl CLI (s_client) is the independent TLS client of the TLS tests.
-  packages+=(prometheus prometheus-alertmanager chromium openssl)
+  # openssl CLI (s_client) is the independent TLS client of the TLS tests. HAProxy and
+  # nginx are the peers of the differential runs (tests/differential: the same raw requests
+  # through all three, what each forwards compared); slowhttptest is the slowloris / slow
+  # body / slow read attacker of tests/slowhttp.
+  packages+=(prometheus prometheus-alertmanager chromium openssl haproxy nginx slowhttptest)
 fi
 
 missing=()
