@@ -69,8 +69,8 @@ def chunked(name, body_bytes):
 def _malformed():
   v = []
 
-  def add(name, source, raw, reading):
-    v.append(Vector(name, source, raw + EVIL, reading))
+  def add(name, source, raw, reading, valid=False):
+    v.append(Vector(name, source, raw + EVIL, reading, valid))
 
   G = lambda n: [(b"GET", _t(n), b""), EVIL_R]  # framing-neutral defect on a GET
   P = lambda n, body=b"hello": [(b"POST", _t(n), body)]
@@ -204,7 +204,7 @@ def _malformed():
   # Chunked final: clear framing; a forwarder may pass gzip on to the upstream.
   add("te_gzip_chunked_unsupported", "reject",
       post("te_gzip_chunked_unsupported", b"Transfer-Encoding: gzip, chunked\r\n", HELLO_CHUNKED),
-      P("te_gzip_chunked_unsupported") + [EVIL_R])
+      P("te_gzip_chunked_unsupported") + [EVIL_R], valid=True)
   # An empty list element is ignored (RFC 9110 §5.6.1): this is "chunked".
   add("te_trailing_comma", "reject",
       post("te_trailing_comma", b"Transfer-Encoding: chunked,\r\n", HELLO_CHUNKED),
@@ -341,7 +341,7 @@ def _malformed():
                      ("chunk_ext_quoted_pair", b'5;a="x\\"y"\r\nhello\r\n0\r\n\r\n'),
                      ("chunk_ext_after_token_value", b"5;a=b;c=d\r\nhello\r\n0\r\n\r\n"),
                      ("chunk_line_long_ext", b"5;a=" + b"x" * 4100 + b"\r\nhello\r\n0\r\n\r\n")]:
-    add(name, "reject", chunked(name, body), P(name) + [EVIL_R])
+    add(name, "reject", chunked(name, body), P(name) + [EVIL_R], valid=True)
   # Trailers cannot change the framing already read: the reading stands; a forwarder that
   # merges Content-Length from a trailer into the head would desynchronise its upstream.
   for name, trailer in [("trailer_empty_name", b": x\r\n"),

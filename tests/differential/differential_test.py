@@ -11,7 +11,8 @@ parser (strict_http.py) and compared with the vector's reading.
 
 Safety properties asserted for sidemeter (the peers are only reported):
   S1 what it forwards re-parses cleanly (every byte belongs to a complete, unambiguously
-     framed request, or to one cut short on a connection then closed) into exactly the
+     framed request, or to one cut short on a connection it then closed; field rules
+     included: nothing a strict recipient would refuse) into exactly the
      first k requests of the vector's reading: same method, target and body bytes. So
      nothing is smuggled (EVIL appears only where the reading has it as a request of its
      own) and a body is never changed, cut or extended. A vector with no valid reading
@@ -26,6 +27,7 @@ Usage: differential_test.py [--only NAME ...] (SIDEMETER_BIN names the binary).
 """
 import argparse
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -56,6 +58,7 @@ class Outcome:
     self.forwarded = []  # [(method, target, body)] complete requests in arrival order
     self.defects = []  # field-level violations in what was forwarded (strict_http)
     self.partial = False  # a request cut short reached the upstream
+    self.dangling = False  # ... and its upstream connection was left open
     self.invalid = ""  # the strict parser's complaint about unframeable upstream bytes
     self.verdict = ""  # refused | forwarded | UNSAFE
     self.kind = ""  # why UNSAFE: BADBYTES, NOREADING, SMUGGLED, EXTRA, DIFFERS
@@ -98,7 +101,7 @@ def client_exchange(port, raw, methods):
 
 def judge(vector, segs, o):
   found = []
-  for _cid, data, _closed, arrivals in segs:
+  for _cid, data, closed, arrivals in segs:
     reqs, state, _rest = parse_requests(data)
     for r in reqs:
       if r.target.startswith(b"/__probe/"):
@@ -107,6 +110,8 @@ def judge(vector, segs, o):
       found.append((seq, r.offset, r))
     if state == "incomplete":
       o.partial = True
+      # Left open, the upstream would take whatever comes next on it as this body.
+      o.dangling |= not closed
     elif state != "complete":
       o.invalid = state
   found.sort(key=lambda t: t[:2])
@@ -117,6 +122,8 @@ def judge(vector, segs, o):
   o.verdict = "UNSAFE"
   if o.invalid:
     o.kind = "BADBYTES"
+  elif o.dangling:
+    o.kind = "DANGLING"
   elif not o.forwarded:
     o.verdict = "refused"
   elif vector.reading is None:
@@ -207,7 +214,12 @@ timeouts:
       p.stop()
     for u in upstreams.values():
       u.stop()
-  return report(vectors, results, alive, versions, elapsed, sm_rc, sm)
+  rc = report(vectors, results, alive, versions, elapsed, sm_rc, sm)
+  if rc == 0:
+    shutil.rmtree(work, ignore_errors=True)
+  else:
+    print(f"peer configurations and logs kept in {work}")
+  return rc
 
 
 def report(vectors, results, alive, versions, elapsed, sm_rc, sm):
@@ -218,7 +230,8 @@ def report(vectors, results, alive, versions, elapsed, sm_rc, sm):
         " n requests in the vector's reading; or UNSAFE as SMUGGLED (/evil as a request of its"
         " own), EXTRA (more requests than the reading), DIFFERS (method, target or body),"
         " NOREADING (the input has no valid framing, yet something went on), BADBYTES (what"
-        " went on does not frame cleanly); * the forwarded bytes break a field rule (a strict"
+        " went on does not frame cleanly), DANGLING (a request cut short on an upstream"
+        " connection left open); * the forwarded bytes break a field rule (a strict"
         " upstream would refuse them)")
   w = max(len(v.name) for v in vectors)
   cols = [max(14, max(len(cell(v, results[p][v.name])) for v in vectors)) for p in PROXIES]
