@@ -163,6 +163,20 @@ class Sidemeter:
   def alive(self):
     return self.proc.poll() is None
 
+  def sanitizer(self):
+    """"asan" or "tsan" when the binary runs under a sanitizer runtime, else "". Their
+    allocators hold freed memory back (ASan's quarantine: up to 256 MiB), so RSS bounds
+    mean nothing there."""
+    try:
+      with open(f"/proc/{self.proc.pid}/maps") as f:
+        maps = f.read()
+    except OSError:
+      return ""
+    for name in ("asan", "tsan"):
+      if f"lib{name}" in maps:
+        return name
+    return ""
+
   def log_text(self, last=60):
     with self._cv:
       tail = self.lines[-last:]
