@@ -18,8 +18,12 @@ if [ "${1:-}" = "--test" ]; then
   # headless Chromium renders the dashboard; Alertmanager receives the alerts; the
   # openssl CLI (s_client) is the independent TLS client of the TLS tests; varnish brings
   # varnishtest, whose scripted clients and servers check the RFC 9110 intermediary duties
-  # (tests/varnishtest; no varnishd is run).
-  packages+=(prometheus prometheus-alertmanager chromium openssl varnish)
+  # (tests/varnishtest; no varnishd is run). HAProxy and nginx are the peers of the
+  # differential runs (tests/differential: the same raw requests through all three, what
+  # each forwards compared); slowhttptest is the slowloris / slow body / slow read
+  # attacker of tests/slowhttp.
+  packages+=(prometheus prometheus-alertmanager chromium openssl varnish haproxy nginx
+             slowhttptest)
 fi
 
 missing=()
