@@ -18,6 +18,10 @@ if [ "${1:-}" = "--test" ]; then
   # headless Chromium renders the dashboard; Alertmanager receives the alerts; the
   # openssl CLI (s_client) is the independent TLS client of the TLS tests.
   packages+=(prometheus prometheus-alertmanager chromium openssl)
+  # The sanitizer passes and the fuzzers: clang 14 (ASan+UBSan and TSan compile several
+  # times faster than with GCC here), compiler-rt's runtimes (libFuzzer, ASan, TSan:
+  # only recommended by clang, so named), llvm-symbolizer (file:line in the reports).
+  packages+=(clang libclang-rt-14-dev llvm)
 fi
 
 missing=()

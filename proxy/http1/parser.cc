@@ -27,9 +27,11 @@
 //    field line at the head end (a head-level rule such as CL+TE may explain it better).
 //  * Chunks. Strict llhttp checks size syntax, extension syntax and CRLF after data.
 //    On top, in its callbacks: size <= INT64_MAX and the body limit (on_chunk_header),
-//    no empty extension value ("a=", accepted by 8.1), at most kMaxChunkExtBytes of
-//    extensions per chunk. The raw size line is not exposed, so leading zeros are
-//    bounded only by llhttp's overflow check (no buffering, just CPU per byte).
+//    no empty extension name or value (";;a", "a=b;", "a=", accepted by 8.1), no token
+//    value run on into a quoted string ("a=x\"\""), no DEL in a quoted one, at most
+//    kMaxChunkExtBytes of extensions per chunk. The raw size line is not exposed, so
+//    leading zeros are bounded only by llhttp's overflow check (no buffering, just CPU
+//    per byte).
 //  * Trailers. After the last chunk the trailer lines are copied and validated like head
 //    lines (8.1 accepts obs-fold, bare LF on the final line, empty names and framing
 //    fields there), then fed to llhttp, which ends the message.
@@ -249,6 +251,8 @@ struct Parser::Impl {
   static int cb_body(llhttp_t* p, const char* at, size_t len);
   static int cb_chunk_header(llhttp_t* p);
   static int cb_chunk_extension(llhttp_t* p, const char* at, size_t len);
+  static int cb_chunk_extension_name(llhttp_t* p, const char* at, size_t len);
+  static int cb_chunk_extension_name_complete(llhttp_t* p);
   static int cb_chunk_extension_value(llhttp_t* p, const char* at, size_t len);
   static int cb_chunk_extension_value_complete(llhttp_t* p);
   static int cb_message_complete(llhttp_t* p);
@@ -303,11 +307,14 @@ struct Parser::Impl {
 
   // Body.
   const char* exec_begin = nullptr;  // start of the bytes given to the running execute
+  const char* exec_end = nullptr;    // and their end
   uint64_t exec_wire_base = 0;
   uint64_t body_wire = 0;
   uint64_t body_decoded = 0;
   uint32_t chunk_ext_bytes = 0;
+  uint32_t ext_name_bytes = 0;
   uint32_t ext_value_bytes = 0;
+  bool ext_value_token = false;  // the value being read is a token, not a quoted string
   std::string trailer_line;
   uint64_t trailer_bytes = 0;
   uint32_t trailer_count = 0;
@@ -366,8 +373,37 @@ int Parser::Impl::cb_chunk_extension(llhttp_t* p, const char* /*at*/, size_t len
   m.chunk_ext_bytes += static_cast<uint32_t>(std::min<size_t>(len, kMaxChunkExtBytes + 1));
   return m.chunk_ext_bytes > kMaxChunkExtBytes ? m.fail_in_callback(ParseError::kInvalidChunk) : 0;
 }
+int Parser::Impl::cb_chunk_extension_name(llhttp_t* p, const char* at, size_t len) {
+  impl_of(p).ext_name_bytes += static_cast<uint32_t>(std::min<size_t>(len, 1));
+  return cb_chunk_extension(p, at, len);
+}
+int Parser::Impl::cb_chunk_extension_name_complete(llhttp_t* p) {
+  // An empty name (";;a", ";=b"): 8.1 reports it instead of refusing it (found by
+  // tests/fuzz/chunked_fuzzer; chunk-ext-name is a token, RFC 9112 §7.1.1).
+  auto& m = impl_of(p);
+  const bool empty = m.ext_name_bytes == 0;
+  m.ext_name_bytes = 0;
+  return empty ? m.fail_in_callback(ParseError::kInvalidChunk) : 0;
+}
 int Parser::Impl::cb_chunk_extension_value(llhttp_t* p, const char* at, size_t len) {
-  impl_of(p).ext_value_bytes += static_cast<uint32_t>(std::min<size_t>(len, 1));
+  auto& m = impl_of(p);
+  if (m.ext_value_bytes == 0 && len > 0) m.ext_value_token = at[0] != '"';
+  m.ext_value_bytes += static_cast<uint32_t>(std::min<size_t>(len, 1));
+  // A token value (found by tests/fuzz/chunked_fuzzer): 8.1 lets a quoted string follow
+  // it ("a=x\"\""), and after a ';' that ends it takes a CRLF ("a=b;", an empty name) and
+  // refuses the rest ("a=b;c"), so neither is ever valid. The byte after the span is only
+  // ours to read when the span ended inside this execute's bytes.
+  if (m.ext_value_token && (std::memchr(at, '"', len) != nullptr ||
+                            (at + len < m.exec_end && at[len] == ';'))) {
+    return m.fail_in_callback(ParseError::kInvalidChunk);
+  }
+  // A quoted value: 8.1 lets DEL through; qdtext and quoted-pair allow no CTL but HTAB.
+  if (!m.ext_value_token) {
+    for (size_t i = 0; i < len; ++i) {
+      const auto c = static_cast<unsigned char>(at[i]);
+      if ((c < 0x20 && c != '\t') || c == 0x7f) return m.fail_in_callback(ParseError::kInvalidChunk);
+    }
+  }
   return cb_chunk_extension(p, at, len);
 }
 int Parser::Impl::cb_chunk_extension_value_complete(llhttp_t* p) {
@@ -375,6 +411,7 @@ int Parser::Impl::cb_chunk_extension_value_complete(llhttp_t* p) {
   auto& m = impl_of(p);
   const bool empty = m.ext_value_bytes == 0;
   m.ext_value_bytes = 0;
+  m.ext_value_token = false;
   return empty ? m.fail_in_callback(ParseError::kInvalidChunk) : 0;
 }
 int Parser::Impl::cb_message_complete(llhttp_t* p) {
@@ -397,7 +434,8 @@ const llhttp_settings_t* Parser::Impl::settings() {
     s.on_headers_complete = cb_headers_complete;
     s.on_body = cb_body;
     s.on_chunk_header = cb_chunk_header;
-    s.on_chunk_extension_name = cb_chunk_extension;
+    s.on_chunk_extension_name = cb_chunk_extension_name;
+    s.on_chunk_extension_name_complete = cb_chunk_extension_name_complete;
     s.on_chunk_extension_value = cb_chunk_extension_value;
     s.on_chunk_extension_value_complete = cb_chunk_extension_value_complete;
     s.on_message_complete = cb_message_complete;
@@ -953,6 +991,7 @@ FeedResult Parser::Impl::feed(std::string_view data) {
       case State::kBody: {
         if (pos == n) return {FeedStatus::kOk, pos};
         exec_begin = p + pos;
+        exec_end = p + n;
         exec_wire_base = body_wire;
         const llhttp_errno_t e = llhttp_execute(&ll, p + pos, n - pos);
         const size_t used =
@@ -1057,11 +1096,14 @@ void Parser::Impl::reset() {
   ll_message_done = false;
   ll_last_chunk = false;
   exec_begin = nullptr;
+  exec_end = nullptr;
   exec_wire_base = 0;
   body_wire = 0;
   body_decoded = 0;
   chunk_ext_bytes = 0;
+  ext_name_bytes = 0;
   ext_value_bytes = 0;
+  ext_value_token = false;
   trailer_line.clear();
   trailer_bytes = 0;
   trailer_count = 0;
