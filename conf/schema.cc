@@ -1340,9 +1340,14 @@ std::vector<Problem> check_combinations(const Config& c) {
 
 std::string yaml_quote(std::string_view text) {
   std::string out = "\"";
-  for (char ch : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
     auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
+    if (c == '$' && i + 1 < text.size() && text[i + 1] == '{') {
+      // The loader interpolates before it parses YAML: a literal "${" is written "$${"
+      // so the printed config loads back to the same value.
+      out.append("$$");
+    } else if (c == '"' || c == '\\') {
       out.push_back('\\');
       out.push_back(ch);
     } else if (c < 0x20 || c == 0x7f) {

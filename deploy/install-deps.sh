@@ -24,6 +24,10 @@ if [ "${1:-}" = "--test" ]; then
   # attacker of tests/slowhttp.
   packages+=(prometheus prometheus-alertmanager chromium openssl varnish haproxy nginx
              slowhttptest)
+  # The sanitizer passes and the fuzzers: clang 14 (libFuzzer needs it), compiler-rt's
+  # runtimes (libFuzzer, ASan, TSan: only recommended by clang, so named), llvm-symbolizer
+  # (file:line in the reports).
+  packages+=(clang libclang-rt-14-dev llvm)
 fi
 
 missing=()

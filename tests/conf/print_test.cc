@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "conf/config.h"
+#include "conf/schema.h"
 #include "tests/conf/load_text.h"
 
 using namespace sidemeter::conf;
@@ -202,6 +203,23 @@ TEST(PrintConfig, QuotesAndBackslashesAreEscaped) {
   auto again = load_text(printed);
   ASSERT_TRUE(again.config) << ::testing::PrintToString(again.errors) << printed;
   EXPECT_EQ(again.config->routes.patterns, c.routes.patterns);
+}
+
+// Found by tests/fuzz/config_fuzzer: a literal "${" (written "$${" in the file) was
+// printed as "${", which the loader then took for a variable reference.
+TEST(PrintConfig, ALiteralDollarBraceRoundTrips) {
+  // file text -> value: "$${" is a literal "${"; a '$' before it stays a '$'.
+  for (const auto& [text, value] : std::vector<std::pair<std::string, std::string>>{
+           {"$${NOT_SET}", "${NOT_SET}"}, {"a$$${b}", "a$${b}"}, {"$$", "$$"}}) {
+    auto r = load_text("stats:\n  token: \"" + text + "\"\n");
+    ASSERT_TRUE(r.config) << ::testing::PrintToString(r.errors);
+    EXPECT_EQ(r.config->stats.token, value);
+    const std::string printed = dump_config(*r.config, false);
+    auto again = load_text(printed);
+    ASSERT_TRUE(again.config) << ::testing::PrintToString(again.errors) << printed;
+    EXPECT_EQ(again.config->stats.token, value) << printed;
+    EXPECT_EQ(again.config->hash, r.config->hash);
+  }
 }
 
 TEST(PrintConfig, ControlCharactersAreEscaped) {

@@ -228,12 +228,9 @@ TEST_F(LifecycleTest, StartsWithoutUpstreamReachableButIsNotReady) {
   EXPECT_EQ(readiness_status(proxy_->stats_port()), 503);
 }
 
-// ASan's allocator quarantines freed memory, so under it only the trigger is checked.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kGlibcAllocator = false;
-#else
-constexpr bool kGlibcAllocator = true;
-#endif
+// ASan's allocator quarantines freed memory (TSan's keeps shadow memory), so under them
+// only the trigger is checked.
+const bool kGlibcAllocator = !sidemeter_bin_sanitized();
 
 // A sidecar that once held many connections must not keep their memory: RSS is what the
 // pod's memory limit sees. 1500 keep-alive connections (about 6.5 MiB in the proxy) open

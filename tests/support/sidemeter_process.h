@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -16,6 +17,19 @@
 #include "tests/support/socket.h"
 
 namespace sidemeter::testing {
+
+// The binary under test runs under a sanitizer whose allocator makes RSS figures mean
+// nothing (ASan's quarantine, TSan's shadow memory): this harness was built with one, or
+// $SIDEMETER_BIN_SANITIZER names one (deploy/test.sh sets it when it points the release
+// build's suites at a sanitizer build's binary).
+inline bool sidemeter_bin_sanitized() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return true;
+#else
+  const char* s = std::getenv("SIDEMETER_BIN_SANITIZER");
+  return s != nullptr && *s != '\0';
+#endif
+}
 
 class SidemeterProcess {
  public:
