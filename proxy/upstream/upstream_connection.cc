@@ -248,12 +248,10 @@ void UpstreamConnection::become_idle() {
 // idle connection means it is unusable, under TLS too (a close_notify is such a byte).
 // A close that is still on the wire is not seen: the stale-connection retry
 // (Exchange::upstream_failed) is there for that.
-bool UpstreamConnection::ready_for_reuse() const {
+bool UpstreamConnection::ready_for_reuse() {
   if (snapshot_->upstream->address_generation() != address_generation_) return false;
   uv_os_fd_t fd = -1;
-  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(
-                    const_cast<net::TcpTransport&>(tcp_).stream()), &fd) != 0)
-    return false;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(tcp_.stream()), &fd) != 0) return false;
   char byte;
   const ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
