@@ -155,6 +155,7 @@ void Exchange::on_request_rejected(uint16_t status, const char* reason,
   sample_.downstream_error = metrics::DownstreamError::kRequestRejected;
   if (method) sample_.method = to_metrics_method(*method);
   sample_.reject_reason = reason;
+  note_response_bytes();  // when a response was already being forwarded
   abandon_upstream();  // part of the request may have gone: that connection is spoiled
   if (response_head_sent_) {
     record();
@@ -445,6 +446,7 @@ void Exchange::respond_locally(const http::LocalResponse& response, bool close) 
 void Exchange::reset_downstream(metrics::DownstreamError error) {
   if (sample_.downstream_error == metrics::DownstreamError::kNone)
     sample_.downstream_error = error;
+  note_response_bytes();
   record();
   stream_.reset();
 }
