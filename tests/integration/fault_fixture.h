@@ -1,8 +1,7 @@
 #pragma once
 // Shared by the issue-12 fault suites (upstream_fault_matrix_test, client_faults_test,
 // exhaustion_test): a proxy with two workers, the at-rest checker every scenario ends
-// with (tests/support/stats_invariants.h), and the switches for work other helpers of
-// issue 12 are doing in parallel.
+// with (tests/support/stats_invariants.h), and a bystander client.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -16,32 +15,6 @@
 
 namespace sidemeter::testing {
 
-// ------------------------------------------------------------------ pending work
-// Until the named branch is merged, a check that fails only because of what it fixes
-// makes its test SKIP with the reason (reported, never a pass). Set the switch to true
-// when the branch is merged: the checks become hard failures.
-//
-// i12-accounting: a response cut mid-body by the upstream counts as an error with its
-// kind and the body bytes the client got; every exchange is recorded once and /stats
-// and /metrics (the duration histogram included) agree on it.
-inline constexpr bool kAccountingMerged = false;
-// i12-upstream: the response an upstream sends before reading the request body (a 413,
-// a 401) reaches the client even when writing the rest of the body then fails; the
-// upstream's `Keep-Alive: timeout=N` hint retires a pooled connection before N.
-inline constexpr bool kUpstreamFixesMerged = false;
-
-struct Pending {
-  bool merged = true;
-  const char* what = "";
-  std::vector<std::string_view> rules;  // checker rules that fail until it is merged
-};
-
-inline Pending accounting_pending(std::vector<std::string_view> rules) {
-  return Pending{kAccountingMerged,
-                 "i12-accounting (cut-short responses are errors; one record, both views)",
-                 std::move(rules)};
-}
-
 // ------------------------------------------------------------------ fixture
 
 class FaultTest : public ProxyTest {
@@ -52,17 +25,11 @@ class FaultTest : public ProxyTest {
     start(std::move(handler), std::move(extra_yaml), kWorkers);
   }
 
-  // The shared invariants once the proxy is at rest. Fails the test on any finding,
-  // except when `pending` is not merged and every finding is one of its rules: then the
-  // test is skipped, naming the pending work and what failed.
-  void expect_at_rest(const StatsExpect& want, const Pending& pending = {}) {
+  // The shared invariants once the proxy is at rest; every finding fails the test.
+  void expect_at_rest(const StatsExpect& want) {
     ASSERT_TRUE(proxy_ != nullptr);
     StatsReport r = check_stats_at_rest(proxy_->stats_port(), want);
-    if (r.ok()) return;
-    if (!pending.merged && r.only(pending.rules)) {
-      GTEST_SKIP() << "pending " << pending.what << "; the checker found:\n" << r.text();
-    }
-    ADD_FAILURE() << "stats at rest:\n" << r.text();
+    EXPECT_TRUE(r.ok()) << "stats at rest:\n" << r.text();
   }
 };
 

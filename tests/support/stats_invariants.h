@@ -8,16 +8,18 @@
 //    one where that first held, so anything recorded alongside (a double count, a late
 //    record) is in it too;
 //  - /stats alone: status codes sum to their classes, classes plus the exchanges with no
-//    status sum to requests, 5xx sent are errors, errors <= requests, error_rate <= 1,
-//    rejected reasons sum to request_rejected;
+//    status sum to requests, errors lie between the upstream failures and those plus the
+//    5xx sent (README "How an exchange is counted"), error_rate <= 1, rejected reasons
+//    sum to request_rejected;
 //  - what the test knows: exact requests, statuses, errors, error kinds by side (every
 //    kind not listed must be 0: nothing blamed on the wrong side, nothing counted twice),
 //    retries, body bytes as the clients sent and saw them, connections refused;
 //  - /metrics agrees with /stats: the error, rejection, retry and connection counters,
-//    and the request-duration histogram per status code; the exposition is valid.
+//    and the request-duration histogram (every exchange once; per status code; per
+//    upstream failure kind as error_type); the exposition is valid.
 //
-// No gtest here (the support library has none): findings come back tagged with the rule
-// they broke, so a test can tell a known pending rule from a new failure.
+// No gtest here (the support library has none): findings come back as text, each tagged
+// with the rule it broke.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -63,8 +65,6 @@ struct StatsReport {
   std::vector<StatsFinding> findings;
   std::optional<JsonValue> stats;  // the settled frame, when there was one
   bool ok() const { return findings.empty(); }
-  // True when there are findings and every one of them breaks a rule in `rules`.
-  bool only(const std::vector<std::string_view>& rules) const;
   std::string text() const;
 };
 
