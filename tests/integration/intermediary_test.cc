@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <ctime>
-#include <regex>
+#include <string_view>
 #include <thread>
 
 #include "tests/integration/proxy_fixture.h"
@@ -52,11 +52,16 @@ uint64_t rejected(uint16_t stats_port, const std::string& reason, uint64_t at_le
   return value;
 }
 
+// IMF-fixdate exactly (RFC 9110 §5.6.7): read, then written back in the C locale, it must
+// come out byte for byte the same (two-digit day, English names, "GMT").
 bool is_imf_fixdate(const std::string& s) {
-  static const std::regex re(
-      "(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-3][0-9] (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
-      "[0-9]{4} [0-2][0-9]:[0-5][0-9]:[0-6][0-9] GMT");
-  return std::regex_match(s, re);
+  constexpr const char* kFormat = "%a, %d %b %Y %H:%M:%S GMT";
+  std::tm tm{};
+  const char* end = strptime(s.c_str(), kFormat, &tm);
+  if (end == nullptr || *end != '\0') return false;
+  char again[64];
+  const size_t n = std::strftime(again, sizeof again, kFormat, &tm);
+  return std::string_view(again, n) == s;
 }
 
 time_t parse_imf_fixdate(const std::string& s) {
