@@ -16,21 +16,26 @@ root=$PWD
 jobs=$(nproc)
 fuzz_seconds=${FUZZ_SECONDS:-25}
 
-cpu_now() {  # CPU seconds used so far by this script's finished children
-  local -a t
-  read -r -a t < <(times | tail -1)
-  awk -v u="${t[0]}" -v s="${t[1]}" 'function sec(x) { split(x, p, "m"); return p[1] * 60 + p[2] }
-    BEGIN { printf "%d", sec(u) + sec(s) }'
+# CPU seconds used so far by this script's finished children, into $cpu_now. `times` must
+# run in this shell (not in $(...), a subshell with no children of its own), so it writes
+# to a file.
+cpu_file=$(mktemp)
+trap 'rm -f "$cpu_file"' EXIT
+read_cpu() {
+  times >"$cpu_file"
+  cpu_now=$(awk 'NR == 2 { split($1, u, "m"); split($2, s, "m"); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$cpu_file")
 }
 phase_name=""
 phase_start() {
   phase_name=$1
   phase_wall=$(date +%s)
-  phase_cpu=$(cpu_now)
+  read_cpu
+  phase_cpu=$cpu_now
   echo "=== $phase_name"
 }
 phase_end() {
-  echo "=== $phase_name: $(($(date +%s) - phase_wall)) s wall, $(($(cpu_now) - phase_cpu)) s CPU"
+  read_cpu
+  echo "=== $phase_name: $(($(date +%s) - phase_wall)) s wall, $((cpu_now - phase_cpu)) s CPU"
 }
 
 # Only meson's errors are shown (its chatter is not); a failed setup stops the script.
