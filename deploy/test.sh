@@ -137,9 +137,10 @@ fuzz_failed=0
 FUZZ_PARALLEL=$jobs bash tests/fuzz/run_fuzzers.sh build-fuzz "$fuzz_seconds" || fuzz_failed=1
 phase_end
 
+# meson test names the log of a run with --wrapper LOGBASE-<wrapper name>, here -env.
 python3 - "$tsan_failed" "$fuzz_failed" build/meson-logs/testlog.json \
-  build-asan/meson-logs/testlog.json build/meson-logs/asan-integration.json \
-  build-tsan/meson-logs/tsan-units.json build/meson-logs/tsan-integration.json <<'PY'
+  build-asan/meson-logs/testlog.json build/meson-logs/asan-integration-env.json \
+  build-tsan/meson-logs/tsan-units.json build/meson-logs/tsan-integration-env.json <<'PY'
 import json, sys
 passed = failed = skipped = 0
 for path in sys.argv[3:]:
