@@ -94,6 +94,9 @@ struct DurationSeries {
   std::array<uint64_t, kRequestDurationBuckets> buckets{};
   uint64_t count = 0;
   double sum_seconds = 0;
+  // The same series at full resolution, in ns (Histogram's layout; to_native() gives the
+  // Prometheus native / OTLP exponential view). Empty until the registry fills it (issue 13).
+  Histogram histogram{kDurationLayout};
 };
 
 struct GaugeTotals {  // WorkerGauges summed over the workers
