@@ -479,15 +479,15 @@ bool tls_side_shown(const metrics::TlsStats& tls, metrics::TlsSide side, bool co
 void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> bounds, double unit,
                           std::span<uint64_t> out) {
   const metrics::HistogramLayout& layout = h.layout();
-  const std::span<const uint64_t> buckets = h.buckets();
+  const std::span<const uint64_t> buckets = h.stored_buckets();
   uint64_t running = 0;
-  uint32_t i = 0;
+  uint32_t j = 0;
   for (size_t b = 0; b < bounds.size(); ++b) {
     // Bucket i goes under bound b when its largest value does (metrics::counts_at_bounds).
     const auto limit = uint64_t(std::llround(bounds[b] / unit));
-    while (i < buckets.size() && layout.upper(i) <= limit) {
-      running += buckets[i];
-      ++i;
+    while (j < buckets.size() && layout.upper(h.first_bucket() + j) <= limit) {
+      running += buckets[j];
+      ++j;
     }
     out[b] = running;
   }
