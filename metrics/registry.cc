@@ -88,10 +88,10 @@ Registry::Registry(RegistryOptions options, const Clock& clock)
     : options_(std::move(options)),
       clock_(clock),
       start_ns_(clock.now_ns()),
-      routes_(options_.max_routes),
+      routes_(options_.max_routes, options_.route_admission),
       total_durations_(kDurationMetrics, Histogram(kDurationLayout)),
       total_sizes_(kSizeMetrics, Histogram(kSizeLayout)),
-      route_aggs_((options_.max_routes + 1) * kMethods) {
+      route_aggs_(routes_.id_count() * kMethods) {
   routes_.set_patterns(options_.route_patterns);
   if (options_.process_stats) {
     process_.emplace(options_.proc_root);
@@ -123,6 +123,8 @@ void Registry::tick() {
   const uint64_t now = clock_.now_ns();
   if (now < start_ns_) return;
   const uint64_t target = (now - start_ns_) / kSecondNs;
+  // The route table's clock (idle times, admission windows) is the registry's seconds.
+  routes_.advance_to(uint32_t(std::min<uint64_t>(target, UINT32_MAX)));
   std::lock_guard lock(mu_);
   if (target <= seq_) return;
 
@@ -563,6 +565,7 @@ Snapshot Registry::snapshot() {
     t.tunnels_active += g.tunnels_active.get();
   }
   fill_tls(snap.tls);
+  snap.route_table = routes_.stats();  // the table's own lock
   return snap;
 }
 

@@ -22,8 +22,9 @@
 namespace sidemeter::metrics {
 
 struct RegistryOptions {
-  size_t max_routes = RouteTable::kDefaultMaxRoutes;  // beyond: "other"
+  size_t max_routes = RouteTable::kDefaultMaxRoutes;  // automatic routes; beyond: "other"
   std::vector<std::string> route_patterns;            // see RouteTable::set_patterns
+  RouteAdmission route_admission;                     // see RouteTable
   bool process_stats = true;                          // sample CPU each tick, /proc figures
   std::string proc_root;                              // "" = live /proc and /sys
 };

@@ -20,7 +20,7 @@ size_t duration_bucket(uint64_t ns) {
 
 Shard::Shard(RouteTable& routes)
     : route_cache_(routes),
-      route_slots_((routes.max_routes() + 1) * kMethods),
+      route_slots_(routes.id_count() * kMethods),
       durations_{AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
                  AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
                  AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout)},
@@ -82,7 +82,7 @@ void Shard::record(const ExchangeSample& s) {
     }
   }
 
-  RouteMethod& rm = route_method(route_cache_.lookup(s.path), s.method);
+  RouteMethod& rm = route_method(route_cache_.lookup(s.path, has_status ? s.status : 0), s.method);
   if (error) rm.errors.add(1);
   if (has_status) rm.status_classes[status_class].add(1);
   rm.request_body_bytes.add(s.request_body_bytes);

@@ -87,7 +87,7 @@ class alignas(64) Shard final : public Recorder {
   // Each record() is one write section: the registry reads whole records only.
   SeqLock seq_;
   RouteCache route_cache_;
-  const size_t route_slots_;  // (max_routes + 1) * kMethods
+  const size_t route_slots_;  // RouteTable::id_count() * kMethods
 
   Count requests_, errors_;
   std::array<Count, kStatusClasses> status_classes_;
