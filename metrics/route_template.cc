@@ -439,7 +439,15 @@ uint32_t RouteCache::resolve(std::string_view path, uint16_t status, bool count)
   if (id == UINT32_MAX) {
     const std::string_view tmpl(buf, n);
     const uint64_t hash = std::hash<std::string_view>{}(tmpl);
-    if (const Entry* e = find(tmpl, hash)) {
+    const Entry* e = find(tmpl, hash);
+    // Another worker may have admitted it: pull admissions first, so that is not a
+    // sighting.
+    if (e == nullptr && table_.admitted_.load(std::memory_order_acquire) != admitted_) {
+      std::lock_guard lock(table_.mu_);
+      sync_locked();
+      e = find(tmpl, hash);
+    }
+    if (e != nullptr) {
       id = e->id;
     } else if (!count) {
       return table_.other_id();
@@ -458,12 +466,6 @@ uint32_t RouteCache::resolve(std::string_view path, uint16_t status, bool count)
 }
 
 uint32_t RouteCache::miss(std::string_view tmpl, uint64_t hash, uint16_t status) {
-  // Another worker may have admitted it: pull admissions first, so that is not a sighting.
-  if (table_.admitted_.load(std::memory_order_acquire) != admitted_) {
-    std::lock_guard lock(table_.mu_);
-    sync_locked();
-    if (const Entry* e = find(tmpl, hash)) return e->id;
-  }
   const bool proven = proves_route(status);
   uint32_t hits = 1;
   if (!proven) {
