@@ -46,6 +46,9 @@ struct RouteTableStats {
   size_t candidates = 0;     // templates waiting for admission (<= kMaxCandidates)
   uint64_t admissions = 0;   // automatic templates admitted
   uint64_t evictions = 0;    // automatic routes evicted to make room
+  // Requests counted on routes since evicted or freed (their series are gone), as of the
+  // last tick; filled by the registry.
+  uint64_t evicted_requests = 0;
 };
 
 // True when an upstream status shows that the path names something the application

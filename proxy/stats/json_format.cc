@@ -317,6 +317,7 @@ void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,
     rt.u("candidates", r.candidates);
     rt.u("admissions", r.admissions);
     rt.u("evictions", r.evictions);
+    rt.u("evicted_requests", r.evicted_requests);
   }
   append_alerts_json(extras.alerts, o.key("alerts"));
   append_slos_json(extras.alerts, o.key("slos"));

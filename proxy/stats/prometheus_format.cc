@@ -270,6 +270,10 @@ void route_table(Writer& w, const metrics::RouteTableStats& r) {
            "Automatic routes evicted (least recently hit, idle for routes.eviction.min_idle) to "
            "admit a new one.");
   w.counter("sidemeter_route_evictions", {}, double(r.evictions));
+  w.family("sidemeter_route_evicted_requests", Type::kCounter,
+           "Requests counted on routes since evicted or freed, whose series are gone: the "
+           "route series add up to all requests minus these.");
+  w.counter("sidemeter_route_evicted_requests", {}, double(r.evicted_requests));
 }
 
 void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x) {
