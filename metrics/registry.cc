@@ -636,6 +636,8 @@ std::vector<RouteKey> Registry::matching_keys(std::optional<uint32_t> route,
   for (RouteKey key : active_keys_) {
     if (route && key / kMethods != *route) continue;
     if (method && key % kMethods != size_t(*method)) continue;
+    // Evicted since the last tick: the id already names the route that replaced it.
+    if (route && route_aggs_[key]->generation != routes_.generation(*route)) continue;
     out.push_back(key);
   }
   return out;
