@@ -116,6 +116,7 @@ RouteTable::RouteTable(size_t max_routes, RouteAdmission admission)
     : max_routes_(max_routes),
       patterns_(std::make_shared<const Patterns>()),
       names_(2 * max_routes),
+      pattern_current_(max_routes, false),
       admission_(admission),
       slot_gen_(new std::atomic<uint32_t>[2 * max_routes]),
       last_hit_(new std::atomic<uint32_t>[max_routes]) {
@@ -151,7 +152,8 @@ void RouteTable::set_patterns(std::vector<std::string> patterns) {
     parsed.push_back(std::move(p));
   }
   std::lock_guard lock(mu_);
-  // Patterns kept keep their ids; dropped ones free theirs; new ones take a free one.
+  // Patterns kept (or dropped before and listed again) keep their ids and figures. A
+  // dropped pattern's route stays, with its figures, until a new pattern needs the slot.
   std::vector<bool> kept(max_routes_, false);
   for (Pattern& p : parsed) {
     auto it = ids_.find(p.text);
@@ -163,19 +165,25 @@ void RouteTable::set_patterns(std::vector<std::string> patterns) {
     p.id = it->second;
     kept[p.id - max_routes_] = true;
   }
-  for (const Pattern& old : *patterns_) {
-    if (!kept[old.id - max_routes_]) free_locked(old.id);
-  }
-  size_t next = 0;
+  size_t never_used = 0, dropped = 0;  // cursors: kept only grows below
   for (Pattern& p : parsed) {
     if (p.id != 0) continue;  // pattern ids are >= max_routes_ > 0
-    while (kept[next]) ++next;
-    kept[next] = true;
-    p.id = uint32_t(max_routes_ + next);
+    while (never_used < max_routes_ &&
+           (kept[never_used] || !names_[max_routes_ + never_used].empty()))
+      ++never_used;
+    size_t slot = never_used;
+    if (slot == max_routes_) {
+      while (kept[dropped]) ++dropped;  // parsed.size() <= max_routes_: one is left
+      slot = dropped;
+      free_locked(uint32_t(max_routes_ + slot));
+    }
+    kept[slot] = true;
+    p.id = uint32_t(max_routes_ + slot);
     names_[p.id] = p.text;
     ids_.emplace(p.text, p.id);
     erase_candidate_locked(p.text);
   }
+  pattern_current_ = std::move(kept);
   std::shared_ptr<const Patterns> old = std::make_shared<const Patterns>(std::move(parsed));
   patterns_.swap(old);
   // Caches read the pointer under mu_ once they see a new generation, so the counter
@@ -299,7 +307,12 @@ void RouteTable::erase_candidate_locked(std::string_view tmpl) {
 }
 
 uint32_t RouteTable::admit_locked(std::string_view tmpl, uint32_t hits, bool proven) {
-  if (auto it = ids_.find(std::string(tmpl)); it != ids_.end()) return it->second;
+  uint32_t dropped_pattern = other_id();
+  if (auto it = ids_.find(std::string(tmpl)); it != ids_.end()) {
+    const uint32_t id = it->second;
+    if (is_automatic(id) || pattern_current_[id - max_routes_]) return id;
+    dropped_pattern = id;  // admitted below, it takes the name over: one name, one route
+  }
   const uint32_t now = now_s_.load(std::memory_order_relaxed);
   if (!proven) {
     Candidate* c = nullptr;
@@ -308,6 +321,7 @@ uint32_t RouteTable::admit_locked(std::string_view tmpl, uint32_t hits, bool pro
     c->hits += hits;
     if (c->hits < admission_.hits) return other_id();
   }
+  if (dropped_pattern != other_id()) free_locked(dropped_pattern);
   const uint32_t id = take_automatic_locked(now);
   if (id == other_id()) return id;  // a candidate keeps its hits and tries again
   erase_candidate_locked(tmpl);

@@ -81,10 +81,11 @@ class RouteTable {
   // any path with those literal segments and anything in the {...} ones; a final "{*}"
   // segment matches any rest. First match wins. At most max_routes patterns (the config
   // checks it; extra ones are ignored). Each gets a route of its own at once, kept across
-  // reloads while the pattern stays; a dropped pattern's route is freed (a new
-  // generation). A pattern spelled like an admitted automatic template takes its name:
-  // the automatic route is evicted. Safe while workers look routes up (a config reload):
-  // each RouteCache switches at its next lookup.
+  // reloads while the pattern stays. A dropped pattern's route keeps its name and figures
+  // until a new pattern needs its slot (then freed: a new generation); listed again
+  // before that, it has them back. A pattern spelled like an admitted automatic template
+  // takes its name: the automatic route is evicted. Safe while workers look routes up (a
+  // config reload): each RouteCache switches at its next lookup.
   void set_patterns(std::vector<std::string> patterns);
   void set_admission(RouteAdmission admission);
   // The table's clock: whole seconds on any monotonic scale (the registry's tick). Idle
@@ -148,7 +149,8 @@ class RouteTable {
   // with the old one keep it alive through their own reference until they switch.
   std::shared_ptr<const Patterns> patterns_;        // guarded by mu_
   std::vector<std::string> names_;                  // by id < other_id(); guarded by mu_
-  std::unordered_map<std::string, uint32_t> ids_;   // admitted names; guarded by mu_
+  std::unordered_map<std::string, uint32_t> ids_;   // named ids; guarded by mu_
+  std::vector<bool> pattern_current_;  // by pattern id - max_routes_; guarded by mu_
   std::vector<uint32_t> free_automatic_;            // guarded by mu_; popped from the back
   RouteAdmission admission_;                        // guarded by mu_
   uint64_t admissions_ = 0, evictions_ = 0;         // guarded by mu_

@@ -157,9 +157,9 @@ TEST(RouteCache, SetPatternsTakesEffectAtTheNextLookup) {
   t.set_patterns({});
   EXPECT_EQ(hit(c, "/users/42"), auto_id);
   EXPECT_EQ(hit(fresh, "/users/1"), auto_id);
-  // The dropped pattern's id is freed, under a new generation.
-  EXPECT_EQ(t.name(user_id), "");
-  EXPECT_EQ(t.size(), 2u);
+  // The dropped pattern's route keeps its name (and figures) while its slot is not needed.
+  EXPECT_EQ(t.name(user_id), "/users/{user}");
+  EXPECT_EQ(t.size(), 3u);
 }
 
 TEST(RouteCache, PatternsNeedNoRoomInAFullTable) {
@@ -235,7 +235,7 @@ TEST(RouteCache, LookupsWhileTheControlThreadSwapsPatterns) {
 
   EXPECT_TRUE(failures.empty()) << failures.front();
   EXPECT_EQ(exact_passes, kSwaps + 1);  // publication 0 and each swap
-  EXPECT_EQ(t.size(), 2u);  // {id} from before the first swap, and {account}
+  EXPECT_EQ(t.size(), 3u);  // {id} from before the first swap, {user}, {account}
 }
 
 // ---------------------------------------------------------------- admission and eviction
@@ -410,18 +410,26 @@ TEST(RouteEviction, APatternTakesOverAnAutomaticTemplateOfTheSameName) {
 }
 
 TEST(RouteEviction, PatternsKeptByAReloadKeepTheirIds) {
-  RouteTable t(4);
+  RouteTable t(2);
   t.set_patterns({"/a/{x}", "/b/{x}"});
   RouteCache c(t);
   const uint32_t a = c.lookup("/a/1", 0);
   const uint32_t b = c.lookup("/b/1", 0);
   const uint32_t a_gen = t.generation(a), b_gen = t.generation(b);
-  t.set_patterns({"/c/{x}", "/a/{x}"});
+  t.set_patterns({"/a/{x}"});
   EXPECT_EQ(c.lookup("/a/2", 0), a);
+  EXPECT_EQ(t.name(b), "/b/{x}");  // dropped, figures kept while the slot is not needed
+  EXPECT_EQ(c.lookup("/b/2", 0), t.other_id());  // no longer matched...
+  t.set_patterns({"/b/{x}", "/a/{x}"});
+  EXPECT_EQ(c.lookup("/b/3", 0), b);  // ...and back with its id when listed again
+  EXPECT_EQ(t.generation(b), b_gen);
+  t.set_patterns({"/c/{x}", "/a/{x}"});  // /c needs a slot: the dropped /b gives its own
+  EXPECT_EQ(c.lookup("/a/3", 0), a);
   EXPECT_EQ(t.generation(a), a_gen);
-  EXPECT_NE(t.generation(b), b_gen);  // dropped
   const uint32_t c_id = c.lookup("/c/1", 0);
-  EXPECT_NE(c_id, t.other_id());
+  EXPECT_EQ(c_id, b);
+  EXPECT_NE(t.generation(b), b_gen);
+  EXPECT_EQ(t.name(b), "/c/{x}");
   EXPECT_EQ(t.stats().patterns, 2u);
 }
 
