@@ -141,7 +141,15 @@ struct Routes {
   // "/users/{id}/orders": literal segments match exactly, {name} any one segment, a final
   // {*} any rest. First match wins; they win over automatic templating.
   std::vector<std::string> patterns;
-  uint32_t max = 100;  // distinct route templates; beyond: "other"
+  // Automatic routes kept at once (patterns come on top, at most as many again); a
+  // template not admitted, or finding no room, is "other".
+  uint32_t max = 100;
+  // A new automatic template is admitted once answered 2xx/304, or seen admission_hits
+  // times within admission_window_s; a full table evicts the least recently hit route
+  // idle for at least eviction_min_idle_s (metrics::RouteAdmission).
+  uint32_t admission_hits = 5;
+  uint32_t admission_window_s = 60;
+  uint32_t eviction_min_idle_s = 300;
   bool operator==(const Routes&) const = default;
 };
 

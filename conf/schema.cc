@@ -1251,6 +1251,13 @@ std::vector<Field> build() {
   t.push_back(count("routes.max", 1, 10'000, [](auto& c) -> auto& { return c.routes.max; }));
   // The route table is sized once: ids index every worker's per-route figures.
   t.back().restart_only = true;
+  // 2 at least: a worker keeps a template's first sighting to itself (RouteCache).
+  t.push_back(count("routes.admission.hits", 2, 1'000,
+                    [](auto& c) -> auto& { return c.routes.admission_hits; }));
+  t.push_back(seconds("routes.admission.window", 1, 3600,
+                      [](auto& c) -> auto& { return c.routes.admission_window_s; }));
+  t.push_back(seconds("routes.eviction.min_idle", 1, 86'400,
+                      [](auto& c) -> auto& { return c.routes.eviction_min_idle_s; }));
   add_alerts(t);
   add_slos(t);
   add_access_log(t);

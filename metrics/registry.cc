@@ -91,10 +91,10 @@ Registry::Registry(RegistryOptions options, const Clock& clock)
     : options_(std::move(options)),
       clock_(clock),
       start_ns_(clock.now_ns()),
-      routes_(options_.max_routes),
+      routes_(options_.max_routes, options_.route_admission),
       total_durations_(kDurationMetrics, Histogram(kDurationLayout)),
       total_sizes_(kSizeMetrics, Histogram(kSizeLayout)),
-      route_aggs_((options_.max_routes + 1) * kMethods) {
+      route_aggs_(routes_.id_count() * kMethods) {
   routes_.set_patterns(options_.route_patterns);
   if (options_.process_stats) {
     process_.emplace(options_.proc_root);
@@ -131,6 +131,10 @@ void Registry::tick() {
 
   pending_.clear();
   collect(pending_);
+  // The route table's clock (idle times, admission windows) is the registry's seconds,
+  // advanced once the routes are collected: a route idle for a whole table second has
+  // every exchange it ever had in its aggregate when it is evicted.
+  routes_.advance_to(uint32_t(std::min<uint64_t>(target, UINT32_MAX)));
 
   // Seconds nobody ticked: empty slots, so windows expire on time.
   const uint64_t empties = target - seq_ - 1;
@@ -291,20 +295,35 @@ void Registry::collect(Slot& s) {
 }
 
 void Registry::collect_routes(Slot& s) {
+  // Replaced before they were handed over, so nothing read below can be one of them.
+  for (const auto& sh : shards_) {
+    std::vector<Shard::RouteMethod*> retired;
+    {
+      std::lock_guard lock(sh->retired_mu_);
+      retired.swap(sh->retired_);
+    }
+    for (Shard::RouteMethod* rm : retired) delete rm;
+  }
   const size_t keys = route_aggs_.size();
   for (RouteKey key = 0; key < keys; ++key) {
+    // A worker that has not recorded the id's new template yet still holds the old
+    // route's figures: they are not the new route's.
+    const uint32_t generation = routes_.generation(key / kMethods);
     uint64_t requests = 0;
     bool seen = false;
     for (const auto& sh : shards_) {
-      if (const Shard::RouteMethod* rm = sh->routes_[key].load(std::memory_order_acquire)) {
+      const Shard::RouteMethod* rm = sh->routes_[key].load(std::memory_order_acquire);
+      if (rm != nullptr && rm->generation == generation) {
         seen = true;
         requests += rm->requests.get_acquire();
       }
     }
-    if (!seen) continue;
     std::unique_ptr<RouteAgg>& agg_ptr = route_aggs_[key];
+    if (agg_ptr && agg_ptr->generation != generation) drop_route(key);
+    if (!seen) continue;
     if (!agg_ptr) {
       agg_ptr = std::make_unique<RouteAgg>(key);
+      agg_ptr->generation = generation;
       active_keys_.insert(std::upper_bound(active_keys_.begin(), active_keys_.end(), key), key);
     }
     RouteAgg& agg = *agg_ptr;
@@ -318,7 +337,7 @@ void Registry::collect_routes(Slot& s) {
     uint64_t max = 0;
     for (const auto& sh : shards_) {
       Shard::RouteMethod* rm = sh->routes_[key].load(std::memory_order_acquire);
-      if (rm == nullptr) continue;
+      if (rm == nullptr || rm->generation != generation) continue;
       now.add(read_consistent(*sh, [rm] {
         RouteScalars n;
         n.requests = rm->requests.get();
@@ -346,6 +365,16 @@ void Registry::collect_routes(Slot& s) {
     agg.max_ever = agg.total_latency.max();
     s.routes.push_back(std::move(d));
   }
+}
+
+void Registry::drop_route(RouteKey key) {
+  // The route was idle for routes.eviction.min_idle (at least a tick) before it was
+  // evicted, so its total as of the last tick is all it ever counted; exchanges recorded
+  // in flight while it was evicted may be missing from it.
+  evicted_requests_ += route_aggs_[key]->total.requests;
+  route_aggs_[key].reset();
+  active_keys_.erase(std::lower_bound(active_keys_.begin(), active_keys_.end(), key));
+  ring_.erase_route(key);
 }
 
 uint32_t Registry::reject_id(const char* reason) {
@@ -481,6 +510,8 @@ void Registry::fill_routes(Snapshot& snap) const {
   for (RouteKey key : active_keys_) {
     const RouteAgg& agg = *route_aggs_[key];
     if (agg.total.requests == 0) continue;
+    // Evicted since the last tick: the id's name is already the next route's.
+    if (agg.generation != routes_.generation(key / kMethods)) continue;
     RouteStats rs;
     rs.route = routes_.name(key / kMethods);
     rs.method = Method(key % kMethods);
@@ -574,6 +605,8 @@ Snapshot Registry::snapshot() {
     t.tunnels_active += g.tunnels_active.get();
   }
   fill_tls(snap.tls);
+  snap.route_table = routes_.stats();  // the table's own lock
+  snap.route_table.evicted_requests = evicted_requests_;
   return snap;
 }
 
@@ -615,6 +648,8 @@ std::vector<RouteKey> Registry::matching_keys(std::optional<uint32_t> route,
   for (RouteKey key : active_keys_) {
     if (route && key / kMethods != *route) continue;
     if (method && key % kMethods != size_t(*method)) continue;
+    // Evicted since the last tick: the id already names the route that replaced it.
+    if (route && route_aggs_[key]->generation != routes_.generation(*route)) continue;
     out.push_back(key);
   }
   return out;

@@ -22,8 +22,9 @@
 namespace sidemeter::metrics {
 
 struct RegistryOptions {
-  size_t max_routes = RouteTable::kDefaultMaxRoutes;  // beyond: "other"
+  size_t max_routes = RouteTable::kDefaultMaxRoutes;  // automatic routes; beyond: "other"
   std::vector<std::string> route_patterns;            // see RouteTable::set_patterns
+  RouteAdmission route_admission;                     // see RouteTable
   bool process_stats = true;                          // sample CPU each tick, /proc figures
   std::string proc_root;                              // "" = live /proc and /sys
 };
@@ -92,6 +93,7 @@ class Registry {
   struct RouteAgg {
     explicit RouteAgg(RouteKey k);
     RouteKey key;
+    uint32_t generation = 0;     // the route id's RouteTable::generation() it belongs to
     uint64_t prev_requests = 0;  // gate: skip keys that did not move
     RouteScalars total;          // cumulative at the last tick
     Histogram total_latency;
@@ -109,6 +111,10 @@ class Registry {
   auto read_consistent(const Shard& sh, F read);
   void collect(Slot& s);
   void collect_routes(Slot& s);
+  // The route of key was evicted or freed: its aggregate goes (its series leave the
+  // exposition), and so do its deltas in the ring, so the windows of the template that
+  // reuses the id never subtract them. Under mu_.
+  void drop_route(RouteKey key);
   uint32_t reject_id(const char* reason);
   void push(Slot& s);
   void apply_route_delta(const RouteDelta& d, int sign, size_t window);
@@ -135,6 +141,7 @@ class Registry {
   std::vector<std::unique_ptr<Shard>> shards_;
   uint64_t seq_ = 0;  // slots completed
   uint64_t inconsistent_reads_ = 0;  // under mu_
+  uint64_t evicted_requests_ = 0;    // under mu_: requests of dropped route aggregates
 
   // Cumulative figures at the last tick: the "total" window and the base of the next delta.
   Scalars total_;

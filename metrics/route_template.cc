@@ -112,15 +112,27 @@ std::string auto_route_template(std::string_view path) {
   return std::string(buf, auto_route_template(path, buf, sizeof buf));
 }
 
-RouteTable::RouteTable(size_t max_routes)
-    : max_routes_(max_routes), patterns_(std::make_shared<const Patterns>()) {
-  names_.reserve(max_routes);
+RouteTable::RouteTable(size_t max_routes, RouteAdmission admission)
+    : max_routes_(max_routes),
+      patterns_(std::make_shared<const Patterns>()),
+      names_(2 * max_routes),
+      pattern_current_(max_routes, false),
+      admission_(admission),
+      slot_gen_(new std::atomic<uint32_t>[2 * max_routes]),
+      last_hit_(new std::atomic<uint32_t>[max_routes]) {
+  for (size_t i = 0; i < 2 * max_routes; ++i) slot_gen_[i].store(0, std::memory_order_relaxed);
+  for (size_t i = 0; i < max_routes; ++i) last_hit_[i].store(0, std::memory_order_relaxed);
+  // Popped from the back: ids are handed out 0, 1, 2... while there is room.
+  for (size_t i = max_routes; i > 0; --i) free_automatic_.push_back(uint32_t(i - 1));
+  ring_.assign(kMaxCandidates, nullptr);
+  window_s_.store(admission.window_s, std::memory_order_relaxed);
 }
 
 void RouteTable::set_patterns(std::vector<std::string> patterns) {
   // Parsed outside the lock: workers that are warming up or reloading wait on mu_.
   Patterns parsed;
   for (std::string& text : patterns) {
+    if (parsed.size() == max_routes_) break;  // the config refuses more
     Pattern p;
     std::string_view rest = text;
     if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
@@ -139,16 +151,57 @@ void RouteTable::set_patterns(std::vector<std::string> patterns) {
     p.text = std::move(text);
     parsed.push_back(std::move(p));
   }
-  std::shared_ptr<const Patterns> next = std::make_shared<const Patterns>(std::move(parsed));
-  {
-    std::lock_guard lock(mu_);
-    patterns_.swap(next);
-    // Caches read the pointer under mu_ once they see a new generation, so the counter
-    // itself only has to be atomic, not ordered.
-    generation_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  // Patterns kept (or dropped before and listed again) keep their ids and figures. A
+  // dropped pattern's route stays, with its figures, until a new pattern needs the slot.
+  std::vector<bool> kept(max_routes_, false);
+  for (Pattern& p : parsed) {
+    auto it = ids_.find(p.text);
+    if (it == ids_.end()) continue;
+    if (is_automatic(it->second)) {
+      free_locked(it->second);  // the pattern takes the name over
+      continue;
+    }
+    p.id = it->second;
+    kept[p.id - max_routes_] = true;
   }
-  // next now holds the old set; released here, outside the lock, unless a cache still
-  // uses it.
+  size_t never_used = 0, dropped = 0;  // cursors: kept only grows below
+  for (Pattern& p : parsed) {
+    if (p.id != 0) continue;  // pattern ids are >= max_routes_ > 0
+    while (never_used < max_routes_ &&
+           (kept[never_used] || !names_[max_routes_ + never_used].empty()))
+      ++never_used;
+    size_t slot = never_used;
+    if (slot == max_routes_) {
+      while (kept[dropped]) ++dropped;  // parsed.size() <= max_routes_: one is left
+      slot = dropped;
+      free_locked(uint32_t(max_routes_ + slot));
+    }
+    kept[slot] = true;
+    p.id = uint32_t(max_routes_ + slot);
+    names_[p.id] = p.text;
+    ids_.emplace(p.text, p.id);
+    erase_candidate_locked(p.text);
+  }
+  pattern_current_ = std::move(kept);
+  std::shared_ptr<const Patterns> old = std::make_shared<const Patterns>(std::move(parsed));
+  patterns_.swap(old);
+  // Caches read the pointer under mu_ once they see a new generation, so the counter
+  // itself only has to be atomic, not ordered.
+  generation_.fetch_add(1, std::memory_order_relaxed);
+  // old is released when the lock is, unless a cache still uses it.
+}
+
+void RouteTable::set_admission(RouteAdmission admission) {
+  std::lock_guard lock(mu_);
+  admission_ = admission;
+  next_evictable_s_ = 0;  // it was computed with the old idle time
+  window_s_.store(admission.window_s, std::memory_order_relaxed);
+}
+
+void RouteTable::advance_to(uint32_t now_s) {
+  if (now_s > now_s_.load(std::memory_order_relaxed))
+    now_s_.store(now_s, std::memory_order_relaxed);
 }
 
 std::shared_ptr<const RouteTable::Patterns> RouteTable::patterns() const {
@@ -171,13 +224,15 @@ bool RouteTable::match(const Pattern& p, std::string_view path) {
 }
 
 size_t RouteTable::templatize_with(const Patterns& patterns, std::string_view path, char* out,
-                                   size_t cap) {
+                                   size_t cap, uint32_t* pattern_id) {
+  *pattern_id = UINT32_MAX;
   if (!patterns.empty()) {
     const std::string_view bare = strip_query(path);
     for (const Pattern& p : patterns) {
       if (!match(p, bare)) continue;
       if (p.text.size() > cap) return 0;
       std::memcpy(out, p.text.data(), p.text.size());
+      *pattern_id = p.id;
       return p.text.size();
     }
   }
@@ -185,7 +240,8 @@ size_t RouteTable::templatize_with(const Patterns& patterns, std::string_view pa
 }
 
 size_t RouteTable::templatize(std::string_view path, char* out, size_t cap) const {
-  return templatize_with(*patterns(), path, out, cap);
+  uint32_t pattern_id;
+  return templatize_with(*patterns(), path, out, cap, &pattern_id);
 }
 
 std::string RouteTable::templatize(std::string_view path) const {
@@ -193,20 +249,99 @@ std::string RouteTable::templatize(std::string_view path) const {
   return std::string(buf, templatize(path, buf, sizeof buf));
 }
 
-uint32_t RouteTable::intern(std::string_view tmpl) {
-  std::lock_guard lock(mu_);
-  auto it = ids_.find(std::string(tmpl));
-  if (it != ids_.end()) return it->second;
-  if (names_.size() >= max_routes_) return other_id();
-  const uint32_t id = uint32_t(names_.size());
-  names_.emplace_back(tmpl);
-  ids_.emplace(names_.back(), id);
+void RouteTable::free_locked(uint32_t id) {
+  ids_.erase(names_[id]);
+  names_[id].clear();
+  slot_gen_[id].fetch_add(1, std::memory_order_release);
+  if (is_automatic(id)) free_automatic_.push_back(id);
+  generation_.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint32_t RouteTable::take_automatic_locked(uint32_t now) {
+  if (!free_automatic_.empty()) {
+    const uint32_t id = free_automatic_.back();
+    free_automatic_.pop_back();
+    return id;
+  }
+  if (now < next_evictable_s_) return other_id();
+  // Full: the least recently hit route, if it has been idle long enough. O(max_routes),
+  // at most once per second while nothing is idle (next_evictable_s_).
+  uint32_t coldest = 0;
+  uint32_t coldest_s = UINT32_MAX;
+  for (uint32_t id = 0; id < max_routes_; ++id) {
+    const uint32_t last = last_hit_[id].load(std::memory_order_relaxed);
+    if (last < coldest_s) {
+      coldest_s = last;
+      coldest = id;
+    }
+  }
+  if (now - std::min(now, coldest_s) < admission_.min_idle_s) {
+    next_evictable_s_ = std::max(coldest_s + admission_.min_idle_s, now + 1);
+    return other_id();
+  }
+  free_locked(coldest);
+  ++evictions_;
+  free_automatic_.pop_back();  // the id free_locked just returned
+  return coldest;
+}
+
+void RouteTable::note_candidate_locked(std::string_view tmpl, uint32_t now, Candidate*& out) {
+  auto it = candidates_.find(std::string(tmpl));
+  if (it == candidates_.end()) {
+    // Every candidate holds one ring slot; when full, the oldest one makes room.
+    if (const std::string* oldest = ring_[ring_next_]) {
+      candidates_.erase(candidates_.find(*oldest));  // by iterator: the key is the node's
+    }
+    it = candidates_.emplace(std::string(tmpl), Candidate{0, now, uint32_t(ring_next_)}).first;
+    ring_[ring_next_] = &it->first;
+    ring_next_ = (ring_next_ + 1) % kMaxCandidates;
+  }
+  out = &it->second;
+}
+
+void RouteTable::erase_candidate_locked(std::string_view tmpl) {
+  auto it = candidates_.find(std::string(tmpl));
+  if (it == candidates_.end()) return;
+  ring_[it->second.ring_slot] = nullptr;
+  candidates_.erase(it);
+}
+
+uint32_t RouteTable::admit_locked(std::string_view tmpl, uint32_t hits, bool proven) {
+  uint32_t dropped_pattern = other_id();
+  if (auto it = ids_.find(std::string(tmpl)); it != ids_.end()) {
+    const uint32_t id = it->second;
+    if (is_automatic(id) || pattern_current_[id - max_routes_]) return id;
+    dropped_pattern = id;  // admitted below, it takes the name over: one name, one route
+  }
+  const uint32_t now = now_s_.load(std::memory_order_relaxed);
+  if (!proven) {
+    Candidate* c = nullptr;
+    note_candidate_locked(tmpl, now, c);
+    if (now - c->since_s >= admission_.window_s) *c = Candidate{0, now};
+    c->hits += hits;
+    if (c->hits < admission_.hits) return other_id();
+  }
+  if (dropped_pattern != other_id()) free_locked(dropped_pattern);
+  const uint32_t id = take_automatic_locked(now);
+  if (id == other_id()) return id;  // a candidate keeps its hits and tries again
+  erase_candidate_locked(tmpl);
+  names_[id] = std::string(tmpl);
+  ids_.emplace(names_[id], id);
+  last_hit_[id].store(now, std::memory_order_relaxed);
+  ++admissions_;
+  admitted_.fetch_add(1, std::memory_order_release);
   return id;
 }
 
-std::string RouteTable::name(uint32_t id) const {
+uint32_t RouteTable::intern(std::string_view tmpl) {
   std::lock_guard lock(mu_);
-  return id < names_.size() ? names_[id] : std::string(kOtherRoute);
+  return admit_locked(tmpl, 1, true);
+}
+
+std::string RouteTable::name(uint32_t id) const {
+  if (id >= other_id()) return std::string(kOtherRoute);
+  std::lock_guard lock(mu_);
+  return names_[id];
 }
 
 std::optional<uint32_t> RouteTable::find(std::string_view tmpl) const {
@@ -219,27 +354,51 @@ std::optional<uint32_t> RouteTable::find(std::string_view tmpl) const {
 
 size_t RouteTable::size() const {
   std::lock_guard lock(mu_);
-  return names_.size();
+  return ids_.size();
 }
 
-RouteCache::RouteCache(RouteTable& table) : front_(kFrontSlots), table_(table) {
+RouteTableStats RouteTable::stats() const {
+  std::lock_guard lock(mu_);
+  RouteTableStats s;
+  s.max_automatic = max_routes_;
+  s.automatic = max_routes_ - free_automatic_.size();
+  s.patterns = patterns_->size();
+  s.candidates = candidates_.size();
+  s.admissions = admissions_;
+  s.evictions = evictions_;
+  return s;
+}
+
+RouteCache::RouteCache(RouteTable& table)
+    : front_(kFrontSlots), filter_(kFilterSlots), table_(table) {
   const size_t size = std::bit_ceil(std::max<size_t>(16, 2 * (table.max_routes() + 1)));
   slots_.resize(size);
   mask_ = size - 1;
-  reload_patterns();
+  rebuild();
 }
 
-void RouteCache::reload_patterns() {
+void RouteCache::rebuild() {
   std::shared_ptr<const RouteTable::Patterns> old;
-  {
-    std::lock_guard lock(table_.mu_);
-    old = std::exchange(patterns_, table_.patterns_);
-    // Read under the lock that set_patterns bumps it under, so it names exactly the set
-    // just taken; a later reload shows up as a mismatch at the next lookup.
-    generation_ = table_.generation_.load(std::memory_order_relaxed);
-  }
-  // Raw paths may now map to other templates. The template -> id slots stay valid.
+  std::lock_guard lock(table_.mu_);
+  old = std::exchange(patterns_, table_.patterns_);
+  // Read under the lock that bumps it, so it names exactly the state mirrored now; a
+  // later change shows up as a mismatch at the next lookup.
+  generation_ = table_.generation_.load(std::memory_order_relaxed);
+  // Ids may have changed meaning: start over (rare: reloads and evictions only).
   for (FrontEntry& e : front_) e.len = 0xff;
+  for (Entry& e : slots_) e.used = false;
+  admitted_ = ~uint64_t(0);
+  sync_locked();
+}
+
+void RouteCache::sync_locked() {
+  const uint64_t admitted = table_.admitted_.load(std::memory_order_relaxed);
+  if (admitted == admitted_) return;
+  admitted_ = admitted;
+  // Holds at most max_routes entries in a table of >= 2 * (max_routes + 1) slots.
+  for (uint32_t id = 0; id < table_.max_routes_; ++id) {
+    if (!table_.names_[id].empty()) insert(table_.names_[id], id);
+  }
 }
 
 const RouteCache::Entry* RouteCache::find(std::string_view key, uint64_t hash) const {
@@ -250,56 +409,95 @@ const RouteCache::Entry* RouteCache::find(std::string_view key, uint64_t hash) c
   }
 }
 
-void RouteCache::insert(std::string key, uint32_t id) {
+void RouteCache::insert(std::string_view key, uint32_t id) {
   const uint64_t hash = std::hash<std::string_view>{}(key);
   if (find(key, hash) != nullptr) return;
   size_t i = hash & mask_;
   while (slots_[i].used) i = (i + 1) & mask_;
-  slots_[i] = Entry{hash, id, true, std::move(key)};
-}
-
-uint32_t RouteCache::lookup(std::string_view path) {
-  // Relaxed: a reload becomes visible a little later at worst, and reload_patterns() takes
-  // the table's lock, which orders the patterns it reads.
-  if (table_.generation_.load(std::memory_order_relaxed) != generation_) [[unlikely]] {
-    reload_patterns();
-  }
-  if (path.size() > kFrontKey) return lookup_template(path);
-  // FNV-1a: paths are short, and this is cheaper than std::hash's setup for them.
-  uint64_t h = 14695981039346656037ull;
-  for (char c : path) h = (h ^ uint8_t(c)) * 1099511628211ull;
-  FrontEntry& e = front_[(h ^ (h >> 32)) & (kFrontSlots - 1)];
-  // An empty view may have a null data(): memcmp/memcpy must not see it, even for 0 bytes.
-  if (e.len == path.size() && (path.empty() || std::memcmp(e.key, path.data(), path.size()) == 0))
-    return e.id;
-  const uint32_t id = lookup_template(path);
+  Entry& e = slots_[i];
+  e.hash = hash;
   e.id = id;
-  e.len = uint8_t(path.size());
-  if (!path.empty()) std::memcpy(e.key, path.data(), path.size());
-  return id;
+  e.used = true;
+  e.key.assign(key);  // reuses the string's buffer after a rebuild
 }
 
-uint32_t RouteCache::lookup_template(std::string_view path) {
-  char buf[kMaxRouteLength];
-  const size_t n = RouteTable::templatize_with(*patterns_, path, buf, sizeof buf);
-  if (n == 0) return table_.other_id();
-  const std::string_view tmpl(buf, n);
-  const uint64_t hash = std::hash<std::string_view>{}(tmpl);
-  if (const Entry* e = find(tmpl, hash)) return e->id;
-  if (complete_) return table_.other_id();
-  // Warm-up: register the template, then mirror whatever the table gained meanwhile.
-  const uint32_t id = table_.intern(tmpl);
-  std::lock_guard lock(table_.mu_);
-  sync_locked();
-  return id;
+uint32_t RouteCache::lookup(std::string_view path, uint16_t status) {
+  return resolve(path, status, true);
 }
 
-void RouteCache::sync_locked() {
-  // Holds at most max_routes entries in a table of >= 2 * (max_routes + 1) slots.
-  for (; synced_ < table_.names_.size(); ++synced_) {
-    insert(table_.names_[synced_], uint32_t(synced_));
+uint32_t RouteCache::peek(std::string_view path) { return resolve(path, 0, false); }
+
+uint32_t RouteCache::resolve(std::string_view path, uint16_t status, bool count) {
+  // Relaxed: a change becomes visible a little later at worst, and rebuild() takes the
+  // table's lock, which orders what it reads.
+  if (table_.generation_.load(std::memory_order_relaxed) != generation_) [[unlikely]] {
+    rebuild();
   }
-  complete_ = synced_ >= table_.max_routes_;
+  FrontEntry* front = nullptr;
+  if (path.size() <= kFrontKey) {
+    // FNV-1a: paths are short, and this is cheaper than std::hash's setup for them.
+    uint64_t h = 14695981039346656037ull;
+    for (char c : path) h = (h ^ uint8_t(c)) * 1099511628211ull;
+    front = &front_[(h ^ (h >> 32)) & (kFrontSlots - 1)];
+    // An empty view may have a null data(): memcmp must not see it, even for 0 bytes.
+    if (front->len == path.size() &&
+        (path.empty() || std::memcmp(front->key, path.data(), path.size()) == 0)) {
+      if (count) touch(front->id);
+      return front->id;
+    }
+  }
+  char buf[kMaxRouteLength];
+  uint32_t id = table_.other_id();
+  const size_t n = RouteTable::templatize_with(*patterns_, path, buf, sizeof buf, &id);
+  if (n == 0) return table_.other_id();
+  if (id == UINT32_MAX) {
+    const std::string_view tmpl(buf, n);
+    const uint64_t hash = std::hash<std::string_view>{}(tmpl);
+    const Entry* e = find(tmpl, hash);
+    // Another worker may have admitted it: pull admissions first, so that is not a
+    // sighting.
+    if (e == nullptr && table_.admitted_.load(std::memory_order_acquire) != admitted_) {
+      std::lock_guard lock(table_.mu_);
+      sync_locked();
+      e = find(tmpl, hash);
+    }
+    if (e != nullptr) {
+      id = e->id;
+    } else if (!count) {
+      return table_.other_id();
+    } else {
+      id = miss(tmpl, hash, status);
+      if (id == table_.other_id()) return id;  // counted towards admission: not cached
+    }
+    if (count) touch(id);
+  }
+  if (front != nullptr) {
+    front->id = id;
+    front->len = uint8_t(path.size());
+    if (!path.empty()) std::memcpy(front->key, path.data(), path.size());
+  }
+  return id;
+}
+
+uint32_t RouteCache::miss(std::string_view tmpl, uint64_t hash, uint16_t status) {
+  const bool proven = proves_route(status);
+  uint32_t hits = 1;
+  if (!proven) {
+    // A first sighting stays here; a scanner's one-off paths never reach the lock.
+    const uint32_t now = table_.now_s_.load(std::memory_order_relaxed);
+    const uint32_t window = table_.window_s_.load(std::memory_order_relaxed);
+    FilterEntry& f = filter_[(hash ^ (hash >> 29)) & (kFilterSlots - 1)];
+    if (f.hash != hash || now - f.since_s >= window) {
+      f = FilterEntry{hash, 1, now};
+      return table_.other_id();
+    }
+    hits = f.hits + 1;
+    f.hits = 0;
+  }
+  std::lock_guard lock(table_.mu_);
+  const uint32_t id = table_.admit_locked(tmpl, hits, proven);
+  sync_locked();  // this admission, and any other since
+  return id;
 }
 
 }  // namespace sidemeter::metrics

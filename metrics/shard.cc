@@ -13,8 +13,9 @@ constexpr const char* kOtherReason = "other";
 }  // namespace
 
 Shard::Shard(RouteTable& routes)
-    : route_cache_(routes),
-      route_slots_((routes.max_routes() + 1) * kMethods),
+    : route_table_(routes),
+      route_cache_(routes),
+      route_slots_(routes.id_count() * kMethods),
       durations_{AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
                  AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
                  AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout)},
@@ -30,6 +31,7 @@ Shard::RouteMethod::~RouteMethod() {
 
 Shard::~Shard() {
   for (size_t i = 0; i < route_slots_; ++i) delete routes_[i].load(std::memory_order_relaxed);
+  for (RouteMethod* rm : retired_) delete rm;
 }
 
 void Shard::record(const ExchangeSample& s) {
@@ -80,7 +82,7 @@ void Shard::record(const ExchangeSample& s) {
     }
   }
 
-  RouteMethod& rm = route_method(route_cache_.lookup(s.path), s.method);
+  RouteMethod& rm = route_method(route_cache_.lookup(s.path, has_status ? s.status : 0), s.method);
   if (error) rm.errors.add(1);
   if (has_status) rm.status_classes[status_class].add(1);
   rm.request_body_bytes.add(s.request_body_bytes);
@@ -97,10 +99,18 @@ Shard::RouteMethod& Shard::route_method(uint32_t route, Method m) {
   const size_t method = std::min(size_t(m), kMethods - 1);
   std::atomic<RouteMethod*>& slot = routes_[size_t(route) * kMethods + method];
   RouteMethod* rm = slot.load(std::memory_order_relaxed);  // we are the only writer
-  if (rm == nullptr) {
-    // Warm-up only: once per (route, method) seen by this worker, bounded by the route cap.
-    rm = new RouteMethod();
-    slot.store(rm, std::memory_order_release);
+  const uint32_t generation = route_table_.generation(route);
+  if (rm == nullptr || rm->generation != generation) [[unlikely]] {
+    // Once per (route, method) seen by this worker, and again when the id is reused for
+    // another template (the old figures go with the old route).
+    RouteMethod* fresh = new RouteMethod();
+    fresh->generation = generation;
+    slot.store(fresh, std::memory_order_release);
+    if (rm != nullptr) {
+      std::lock_guard lock(retired_mu_);
+      retired_.push_back(rm);
+    }
+    rm = fresh;
   }
   return *rm;
 }

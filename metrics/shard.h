@@ -9,6 +9,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "metrics/counters.h"
 #include "metrics/histogram.h"
@@ -69,6 +71,9 @@ class alignas(64) Shard final : public Recorder {
     RouteMethod(const RouteMethod&) = delete;
     RouteMethod& operator=(const RouteMethod&) = delete;
     ~RouteMethod();
+    // The route id's RouteTable::generation() when created: an id reused for another
+    // template gets a fresh RouteMethod, so the new route inherits nothing.
+    uint32_t generation = 0;
     Count requests, errors, request_body_bytes, response_body_bytes;
     std::array<Count, kStatusClasses> status_classes;
     // Claimed series, each published with release (nullptr: free).
@@ -93,8 +98,9 @@ class alignas(64) Shard final : public Recorder {
 
   // Each record() is one write section: the registry reads whole records only.
   SeqLock seq_;
+  RouteTable& route_table_;
   RouteCache route_cache_;
-  const size_t route_slots_;  // (max_routes + 1) * kMethods
+  const size_t route_slots_;  // RouteTable::id_count() * kMethods
 
   Count requests_, errors_;
   std::array<Count, kStatusClasses> status_classes_;
@@ -108,6 +114,10 @@ class alignas(64) Shard final : public Recorder {
   std::array<RejectReason, kMaxRejectReasons> rejects_;  // last one doubles as "other"
   // Created by the writer on first use of a (route, method), published with release.
   std::unique_ptr<std::atomic<RouteMethod*>[]> routes_;
+  // RouteMethods replaced because their id changed template (rare: evictions, dropped
+  // patterns). The registry may still be reading them, so it frees them (take_retired).
+  std::mutex retired_mu_;
+  std::vector<RouteMethod*> retired_;  // guarded by retired_mu_
 
   WorkerGauges gauges_;
   TlsCounters tls_;

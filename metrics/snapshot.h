@@ -11,6 +11,7 @@
 #include "metrics/counters.h"
 #include "metrics/histogram.h"
 #include "metrics/process_stats.h"
+#include "metrics/route_template.h"
 #include "metrics/tls_stats.h"
 
 namespace sidemeter::metrics {
@@ -126,6 +127,7 @@ struct Snapshot {
   ProcessFigures process;  // valid=false when process stats are disabled
   // Handshakes summed over the workers since start, and the certificates loaded now.
   TlsStats tls;
+  RouteTableStats route_table;  // admissions, evictions, routes in use
 
   const WindowStats& window(Window w) const { return windows[size_t(w)]; }
 };

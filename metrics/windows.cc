@@ -90,6 +90,12 @@ void SlotRing::clear() {
   for (Slot& s : slots_) s.clear();
 }
 
+void SlotRing::erase_route(RouteKey key) {
+  for (Slot& s : slots_) {
+    std::erase_if(s.routes, [key](const RouteDelta& d) { return d.key == key; });
+  }
+}
+
 WindowSums::WindowSums()
     : durations(kDurationMetrics, Histogram(kDurationLayout)),
       sizes(kSizeMetrics, Histogram(kSizeLayout)) {}

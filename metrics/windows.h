@@ -48,6 +48,8 @@ class SlotRing {
     return seq != 0 && s.seq == seq ? &s : nullptr;
   }
   void clear();
+  // Drops every delta of key (its route was evicted; the id will mean another route).
+  void erase_route(RouteKey key);
 
  private:
   std::array<Slot, kCapacity> slots_;

@@ -154,6 +154,8 @@ int main(int argc, char** argv) {
   metrics::RegistryOptions options;
   options.max_routes = config->routes.max;
   options.route_patterns = config->routes.patterns;
+  options.route_admission = {config->routes.admission_hits, config->routes.admission_window_s,
+                             config->routes.eviction_min_idle_s};
   metrics::Registry registry(options, clock);
 
   ProcessState process;

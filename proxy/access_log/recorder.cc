@@ -170,11 +170,15 @@ void AccessLogRecorder::configure(const conf::AccessLog& cfg) {
 }
 
 std::string_view AccessLogRecorder::route_name(std::string_view path) {
-  const uint32_t id = route_cache_.lookup(path);
+  const uint32_t id = route_cache_.peek(path);
   if (id >= route_names_.size()) route_names_.resize(size_t(id) + 1);
-  std::string& name = route_names_[id];
-  if (name.empty()) name = routes_.name(id);  // once per id: the table locks
-  return name;
+  RouteName& r = route_names_[id];
+  const uint32_t generation = routes_.generation(id);
+  if (r.name.empty() || r.generation != generation) {
+    r.name = routes_.name(id);  // once per id and generation: the table locks
+    r.generation = generation;
+  }
+  return r.name;
 }
 
 void AccessLogRecorder::record(const metrics::ExchangeSample& s) {

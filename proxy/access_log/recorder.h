@@ -65,7 +65,11 @@ class AccessLogRecorder final : public metrics::Recorder {
   // Its own cache, asked only for lines that are written (the shard's is private); the
   // names of the ids it returns are fixed for the table's lifetime, so they are kept.
   metrics::RouteCache route_cache_;
-  std::vector<std::string> route_names_;
+  struct RouteName {
+    uint32_t generation = 0;
+    std::string name;
+  };
+  std::vector<RouteName> route_names_;  // by route id; refetched when the id is reused
   Sampler sampler_;
   bool include_query_ = false;
   std::string line_;

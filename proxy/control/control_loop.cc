@@ -374,6 +374,10 @@ void ControlLoop::publish(ConfigSnapshotPtr snapshot) {
                      after.timeouts.upstream_connect_ms);
   if (after.routes.patterns != before.routes.patterns)
     registry_.routes().set_patterns(after.routes.patterns);
+  if (after.routes != before.routes) {
+    registry_.routes().set_admission({after.routes.admission_hits, after.routes.admission_window_s,
+                                      after.routes.eviction_min_idle_s});
+  }
   if (after.alerts != before.alerts || after.slos != before.slos) alerting_->reconfigure(after);
   if (after.upstream.resolve_interval_ms != before.upstream.resolve_interval_ms)
     start_resolve_timer();

@@ -308,6 +308,17 @@ void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,
     pr.opt_int("cgroup_memory_max", p.valid ? p.cgroup_memory_max : -1);
   }
   tls(o.key("tls"), snap.tls, extras);
+  {
+    const metrics::RouteTableStats& r = snap.route_table;
+    Obj rt(o.key("route_table"));
+    rt.u("automatic", r.automatic);
+    rt.u("max_automatic", r.max_automatic);
+    rt.u("patterns", r.patterns);
+    rt.u("candidates", r.candidates);
+    rt.u("admissions", r.admissions);
+    rt.u("evictions", r.evictions);
+    rt.u("evicted_requests", r.evicted_requests);
+  }
   append_alerts_json(extras.alerts, o.key("alerts"));
   append_slos_json(extras.alerts, o.key("slos"));
 }

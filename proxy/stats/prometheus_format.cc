@@ -251,6 +251,31 @@ void access_log(Writer& w, const ExpositionExtras& x) {
   w.counter("sidemeter_access_log_dropped", failed, double(x.access_log->dropped_write_error));
 }
 
+// The route table (README "Routes"): what is admitted, what waits, what was pushed out.
+void route_table(Writer& w, const metrics::RouteTableStats& r) {
+  w.family("sidemeter_routes_active", Type::kGauge,
+           "Routes with series of their own now, by kind (automatic: admitted templates, at "
+           "most routes.max; pattern: configured).");
+  const Label automatic[] = {{"kind", "automatic"}};
+  const Label pattern[] = {{"kind", "pattern"}};
+  w.sample("sidemeter_routes_active", "", automatic, double(r.automatic));
+  w.sample("sidemeter_routes_active", "", pattern, double(r.patterns));
+  w.family("sidemeter_route_candidates", Type::kGauge,
+           "Automatic route templates waiting for admission (counted under route=\"other\").");
+  w.sample("sidemeter_route_candidates", "", {}, double(r.candidates));
+  w.family("sidemeter_route_admissions", Type::kCounter,
+           "Automatic route templates admitted to the route table.");
+  w.counter("sidemeter_route_admissions", {}, double(r.admissions));
+  w.family("sidemeter_route_evictions", Type::kCounter,
+           "Automatic routes evicted (least recently hit, idle for routes.eviction.min_idle) to "
+           "admit a new one.");
+  w.counter("sidemeter_route_evictions", {}, double(r.evictions));
+  w.family("sidemeter_route_evicted_requests", Type::kCounter,
+           "Requests counted on routes since evicted or freed, whose series are gone: the "
+           "route series add up to all requests minus these.");
+  w.counter("sidemeter_route_evicted_requests", {}, double(r.evicted_requests));
+}
+
 void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x) {
   const metrics::GaugeTotals& g = snap.gauges;
   w.family("http_server_active_requests", Type::kGauge, "Requests being served right now.");
@@ -295,6 +320,7 @@ void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x)
   w.sample("sidemeter_config_last_reload_success_timestamp_seconds", "", {},
            x.config_last_reload_success_s);
   access_log(w, x);
+  route_table(w, snap.route_table);
 }
 
 void alert_families(Writer& w, const ExpositionExtras& x) {

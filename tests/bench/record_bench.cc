@@ -5,6 +5,8 @@
 #include <array>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "metrics/clock.h"
 #include "metrics/registry.h"
@@ -67,6 +69,35 @@ void BM_ShardRecord(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ShardRecord)->Threads(1)->Threads(2)->UseRealTime();
+
+// A scanner: every exchange a path never seen before, answered 404 (route "other",
+// templating on every record, the route table's miss path). Each thread its own paths.
+void BM_ShardRecordScanner(benchmark::State& state) {
+  Fixture& f = fixture();
+  if (state.thread_index() == 0) {
+    RegistryOptions o;
+    o.process_stats = false;
+    f.registry = std::make_unique<Registry>(o, f.clock);
+    for (int i = 0; i < state.threads(); ++i) f.shards[i] = &f.registry->add_shard();
+  }
+  std::vector<std::string> paths(1 << 16);
+  for (size_t i = 0; i < paths.size(); ++i) {
+    paths[i] = "/scan/t" + std::to_string(state.thread_index()) + "/probe-" + std::to_string(i) +
+               ".php";
+  }
+  std::vector<ExchangeSample> samples(paths.size());
+  for (size_t i = 0; i < samples.size(); ++i) {
+    samples[i] = make_sample(i);
+    samples[i].path = paths[i];
+    samples[i].status = 404;
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    f.shards[state.thread_index()]->record(samples[i++ & (samples.size() - 1)]);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ShardRecordScanner)->Threads(1)->Threads(2)->UseRealTime();
 
 void BM_RouteTemplate(benchmark::State& state) {
   RouteTable table;

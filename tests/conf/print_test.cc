@@ -80,6 +80,11 @@ stats:
 routes:
   patterns: []
   max: 100
+  admission:
+    hits: 5
+    window: 1m
+  eviction:
+    min_idle: 5m
 alerts:
   default_rules: true
   rules: []

@@ -419,7 +419,9 @@ TEST_F(AccountingTest, MixedOutcomesAgreeOnBothViews) {
           return;
         }
       },
-      "", kWorkers);
+      // A configured route: an automatic one answered a single 503 would still be waiting
+      // for admission under "other" (README "Routes").
+      "routes:\n  patterns: [\"/broken\"]\n", kWorkers);
   for (const char* target : {"/ok", "/ok", "/missing", "/broken", "/ok"}) {
     HttpMessage r = fetch(simple_get(target));
     EXPECT_GT(r.status, 0) << target;

@@ -51,7 +51,7 @@ TEST(JsonFormat, DocumentFollowsTheSchema) {
   const JsonValue doc = parse_ok(text);
   EXPECT_EQ(keys(&doc),
             (std::vector<std::string>{"version", "uptime_s", "ticks", "upstream_up", "draining", "config_hash",
-                                      "windows", "routes", "connections", "process", "tls", "alerts", "slos"}));
+                                      "windows", "routes", "connections", "process", "tls", "route_table", "alerts", "slos"}));
   EXPECT_EQ(keys(doc.get("windows")), (std::vector<std::string>{"10s", "1m", "5m", "total"}));
   const JsonValue* w = doc.at("windows.1m");
   ASSERT_NE(w, nullptr);
