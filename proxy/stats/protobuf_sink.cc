@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "metrics.pb.h"
+#include "proxy/stats/prometheus_pb.h"
 #include "metrics/native_histogram.h"
 
 namespace sidemeter::stats {
