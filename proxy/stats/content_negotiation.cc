@@ -147,9 +147,8 @@ std::optional<size_t> negotiate_media_type(std::string_view accept,
     size_t position = SIZE_MAX;  // of the range in the header
   };
   // Per offer: the most specific range that matches it (the first such on a tie).
-  constexpr size_t kMaxOffers = 8;
-  Best per_offer[kMaxOffers];
-  const size_t n = offers.size() < kMaxOffers ? offers.size() : kMaxOffers;
+  Best per_offer[kMaxMediaTypeOffers];
+  const size_t n = offers.size() < kMaxMediaTypeOffers ? offers.size() : kMaxMediaTypeOffers;
   std::string_view rest = accept;
   for (size_t position = 0; !rest.empty(); ++position) {
     const Range r = parse_range(trim(next_part(rest, ',')));

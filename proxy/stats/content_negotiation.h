@@ -31,9 +31,11 @@ struct MediaTypeOffer {
   std::span<const MediaParameter> parameters;  // those a range may ask for, e.g. version
 };
 
-// Index into `offers` of the one to answer with; no Accept header (empty) accepts anything,
+// Index into `offers` (at most kMaxMediaTypeOffers; later ones are never chosen) of the
+// one to answer with; no Accept header (empty) accepts anything,
 // so offers[0]. std::nullopt: the header accepts none of them (the caller then picks its
 // default or answers 406).
+inline constexpr size_t kMaxMediaTypeOffers = 8;
 std::optional<size_t> negotiate_media_type(std::string_view accept,
                                            std::span<const MediaTypeOffer> offers);
 
