@@ -1,8 +1,8 @@
 #include "proxy/stats/prometheus_format.h"
 
 #include <cmath>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "metrics/exchange_sample.h"
@@ -112,6 +112,7 @@ class TextSink final : public ExpositionSink {
 // OpenTelemetry spells methods outside the standard set "_OTHER", as method_name does.
 std::string_view otel_method(metrics::Method m) { return metrics::method_name(m); }
 
+// The family definitions below write to any sink (text, protobuf) under these names.
 using Type = MetricType;
 using Writer = ExpositionSink;
 
