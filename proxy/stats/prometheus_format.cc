@@ -506,8 +506,9 @@ void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> b
   uint64_t running = 0;
   uint32_t i = 0;
   for (size_t b = 0; b < bounds.size(); ++b) {
-    // Bucket i goes under bound b when its smallest value does.
-    while (i < buckets.size() && double(layout.lower(i)) * unit <= bounds[b]) {
+    // Bucket i goes under bound b when its largest value does (metrics::counts_at_bounds).
+    const auto limit = uint64_t(std::llround(bounds[b] / unit));
+    while (i < buckets.size() && layout.upper(i) <= limit) {
       running += buckets[i];
       ++i;
     }

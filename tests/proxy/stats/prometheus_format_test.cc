@@ -196,19 +196,21 @@ TEST(PrometheusFormat, EveryExchangeIsInTheDurationHistogramWithItsErrorType) {
   }
 }
 
-TEST(PrometheusFormat, CumulativeAtBoundsNeverMissesAValueAtOrBelowABound) {
+TEST(PrometheusFormat, CumulativeAtBoundsNeverCountsAValueAboveABound) {
   metrics::Histogram h(metrics::kDurationLayout);
-  h.record(50'000);          // 50 us
-  h.record(100'000);         // exactly 100 us
-  h.record(2'000'000);       // 2 ms
+  h.record(49'000);          // 49 us: more than a bucket width below 50 us
+  h.record(50'001);          // just above 50 us: never under le=0.00005
+  h.record(1'953'125);       // exactly 2^-9 s, a bucket boundary
+  h.record(2'000'000);       // exactly 2 ms: not a boundary, its bucket straddles 2 ms
   h.record(61'000'000'000);  // 61 s: only +Inf
-  const double bounds[] = {0.00005, 0.0001, 0.002, 60};
-  uint64_t out[4];
+  const double bounds[] = {0.00005, 0.001953125, 0.002, 0.00203, 60};
+  uint64_t out[5];
   cumulative_at_bounds(h, bounds, 1e-9, out);
   EXPECT_EQ(out[0], 1u);
-  EXPECT_EQ(out[1], 2u);
-  EXPECT_EQ(out[2], 3u);
-  EXPECT_EQ(out[3], 3u);
+  EXPECT_EQ(out[1], 3u);  // a value exactly at a bucket boundary counts under it
+  EXPECT_EQ(out[2], 3u);  // 2 ms's bucket ends above 2 ms: counted above (within 1.09 %)
+  EXPECT_EQ(out[3], 4u);
+  EXPECT_EQ(out[4], 4u);
 }
 
 TEST(PrometheusFormat, NegotiatesOpenMetricsFromAccept) {
