@@ -274,9 +274,8 @@ TEST(ProtobufExposition, NativeBucketsCarryTheHistogramsCountsAndZeroBucket) {
   append_exposition(snap, fx.extras, ExpositionFormat::kProtobuf, bytes);
   const std::vector<pb::MetricFamily> families = decode(bytes);
 
-  // Two connects of 300 us: one native bucket holding both, at the index of 300 us (one
-  // index of slack while to_native is the lossy placeholder: its midpoint may cross a
-  // native boundary; i13-core's exponential layout makes it exact).
+  // Two connects of 300 us: one native bucket holding both, exactly the schema-6 bucket
+  // of 300 us (the layout is the native one, to_native a copy).
   const pb::MetricFamily* connect = find(families, "sidemeter_upstream_connect_duration_seconds");
   ASSERT_NE(connect, nullptr);
   ASSERT_EQ(connect->metric_size(), 1);
@@ -285,7 +284,7 @@ TEST(ProtobufExposition, NativeBucketsCarryTheHistogramsCountsAndZeroBucket) {
                    1e-9);
   const auto cb = native_buckets(ch);
   ASSERT_EQ(cb.size(), 1u);
-  EXPECT_NEAR(cb.begin()->first, native_index(300e-6), 1);
+  EXPECT_EQ(cb.begin()->first, native_index(300e-6));
   EXPECT_EQ(cb.begin()->second, 2);
   EXPECT_EQ(ch.zero_count(), 0u);
 
@@ -297,7 +296,7 @@ TEST(ProtobufExposition, NativeBucketsCarryTheHistogramsCountsAndZeroBucket) {
   EXPECT_EQ(bh.zero_count(), 4u);
   const auto bb = native_buckets(bh);
   ASSERT_EQ(bb.size(), 1u);
-  EXPECT_NEAR(bb.begin()->first, native_index(2000), 1);
+  EXPECT_EQ(bb.begin()->first, native_index(2000));
   EXPECT_EQ(bb.begin()->second, 2);
 
   // Every other registry histogram, and TLS.
