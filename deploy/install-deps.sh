@@ -10,6 +10,9 @@ packages=(
   libuv1-dev node-llhttp libyaml-cpp-dev libssl-dev
   # the system CA store, used to verify a TLS upstream when no ca_file is configured
   ca-certificates
+  # /metrics in Prometheus' protobuf format (native histograms): its metrics.proto, protoc
+  # to compile it at build time, libprotobuf to encode
+  golang-github-prometheus-client-model-dev protobuf-compiler libprotobuf-dev
   # tests and benchmarks of the record path
   libgtest-dev libgmock-dev libbenchmark-dev python3 curl
 )

@@ -103,7 +103,7 @@ tsan_targets=(sidemeter tests/proxy/worker/command_queue_test
   tests/metrics/metrics_tests tests/proxy/control/cpu_quota_test)
 # The suites that drive workers, the stats thread, the control loop and reload.
 tsan_integration=(forwarding_test reload_test lifecycle_test drain_test readiness_test
-  alerts_test access_log_test stats_e2e)
+  alerts_test access_log_test stats_e2e native_histogram_e2e)
 tsan_reports=$root/build-tsan/tsan-reports
 phase_start "tsan build"
 configure build-tsan "${san_opts[@]}" -Db_sanitize=thread

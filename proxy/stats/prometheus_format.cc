@@ -2,9 +2,12 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "metrics/exchange_sample.h"
+#include "proxy/stats/content_negotiation.h"
+#include "proxy/stats/protobuf_sink.h"
 #include "proxy/stats/text_output.h"
 
 namespace sidemeter::stats {
@@ -14,39 +17,17 @@ using metrics::DurationMetric;
 using metrics::SizeMetric;
 using metrics::Window;
 
-struct Label {
-  std::string_view name;
-  std::string_view value;
-};
-
-enum class Type { kCounter, kGauge, kHistogram, kSummary };
-
-const char* type_name(Type t) {
-  switch (t) {
-    case Type::kCounter:
-      return "counter";
-    case Type::kGauge:
-      return "gauge";
-    case Type::kHistogram:
-      return "histogram";
-    case Type::kSummary:
-      return "summary";
-  }
-  return "untyped";
-}
-
-// OpenTelemetry spells methods outside the standard set "_OTHER", as method_name does.
-std::string_view otel_method(metrics::Method m) { return metrics::method_name(m); }
-
-class Writer {
+// The text formats: Prometheus 0.0.4 and OpenMetrics 1.0 differ only in where a counter's
+// "_total" goes and the "# EOF" line.
+class TextSink final : public ExpositionSink {
  public:
-  Writer(std::string& out, ExpositionFormat f)
+  TextSink(std::string& out, ExpositionFormat f)
       : out_(out), om_(f == ExpositionFormat::kOpenMetrics) {}
 
   // Counters are named without "_total": the text format puts it in the family name,
   // OpenMetrics only on the samples.
-  void family(std::string_view name, Type type, std::string_view help) {
-    const bool suffix = type == Type::kCounter && !om_;
+  void family(std::string_view name, MetricType type, std::string_view help) override {
+    const bool suffix = type == MetricType::kCounter && !om_;
     out_ += "# HELP ";
     out_ += name;
     if (suffix) out_ += "_total";
@@ -60,8 +41,9 @@ class Writer {
     out_ += '\n';
   }
 
+  using ExpositionSink::sample;
   void sample(std::string_view name, std::string_view suffix, std::span<const Label> labels,
-              double value, Label extra = {}) {
+              double value, Label extra) override {
     out_ += name;
     out_ += suffix;
     if (!labels.empty() || !extra.name.empty()) {
@@ -83,29 +65,38 @@ class Writer {
     out_ += '\n';
   }
 
-  void counter(std::string_view name, std::span<const Label> labels, double v) {
-    sample(name, "_total", labels, v);
-  }
-
-  // counts: cumulative, one per bound; the +Inf bucket is `count`.
+  using ExpositionSink::histogram;
   void histogram(std::string_view name, std::span<const Label> labels,
-                 std::span<const double> bounds, std::span<const uint64_t> counts, double sum,
-                 uint64_t count) {
-    for (size_t i = 0; i < bounds.size(); ++i) {
+                 const HistogramPoint& p) override {
+    for (size_t i = 0; i < p.bounds.size(); ++i) {
       le_.clear();
-      append_double_fixed(le_, bounds[i]);
-      sample(name, "_bucket", labels, double(counts[i]), {"le", le_});
+      append_double_fixed(le_, p.bounds[i]);
+      sample(name, "_bucket", labels, double(p.cumulative[i]), {"le", le_});
     }
-    sample(name, "_bucket", labels, double(count), {"le", "+Inf"});
-    sample(name, "_sum", labels, sum);
-    sample(name, "_count", labels, double(count));
+    sample(name, "_bucket", labels, double(p.count), {"le", "+Inf"});
+    sample(name, "_sum", labels, p.sum);
+    sample(name, "_count", labels, double(p.count));
   }
 
-  void end() {
+  void end() override {
     if (om_) out_ += "# EOF\n";
   }
 
  private:
+  static const char* type_name(MetricType t) {
+    switch (t) {
+      case MetricType::kCounter:
+        return "counter";
+      case MetricType::kGauge:
+        return "gauge";
+      case MetricType::kHistogram:
+        return "histogram";
+      case MetricType::kSummary:
+        return "summary";
+    }
+    return "untyped";
+  }
+
   void append_label(const Label& l) {
     out_ += l.name;
     out_ += "=\"";
@@ -118,12 +109,17 @@ class Writer {
   std::string le_;
 };
 
+// OpenTelemetry spells methods outside the standard set "_OTHER", as method_name does.
+std::string_view otel_method(metrics::Method m) { return metrics::method_name(m); }
+
+// The family definitions below write to any sink (text, protobuf) under these names.
+using Type = MetricType;
+using Writer = ExpositionSink;
+
 void hdr_histogram(Writer& w, std::string_view name, std::string_view help,
                    const metrics::Histogram& h, std::span<const double> bounds, double unit) {
   w.family(name, Type::kHistogram, help);
-  std::vector<uint64_t> counts(bounds.size());
-  cumulative_at_bounds(h, bounds, unit, counts);
-  w.histogram(name, {}, bounds, counts, double(h.sum()) * unit, h.count());
+  w.histogram(name, {}, h, unit, bounds);
 }
 
 void request_duration(Writer& w, const metrics::Snapshot& snap) {
@@ -152,8 +148,10 @@ void request_duration(Writer& w, const metrics::Snapshot& snap) {
     }
     const std::string_view type = metrics::error_type_name(s.error_type, s.code, error);
     if (!type.empty()) labels[n++] = {"error_type", type};
-    w.histogram(kName, std::span<const Label>(labels, n), metrics::kRequestDurationBounds,
-                cumulative, s.sum_seconds, s.count);
+    HistogramPoint point{metrics::kRequestDurationBounds, cumulative, s.sum_seconds, s.count};
+    point.full = &s.histogram;
+    point.unit = 1e-9;  // ns
+    w.histogram(kName, std::span<const Label>(labels, n), point);
   }
 }
 
@@ -400,14 +398,10 @@ void tls_families(Writer& w, const metrics::Snapshot& snap, const ExpositionExtr
     constexpr std::string_view kDuration = "sidemeter_tls_handshake_duration_seconds";
     w.family(kDuration, Type::kHistogram,
              "Duration of completed TLS handshakes, by side.");
-    std::vector<uint64_t> counts(kFineDurationBounds.size());
     for (size_t s = 0; s < metrics::kTlsSides; ++s) {
       if (!shown[s]) continue;
-      const metrics::Histogram& h = tls.duration[s];
-      cumulative_at_bounds(h, kFineDurationBounds, kNs, counts);
       const Label labels[] = {{"side", metrics::tls_side_name(TlsSide(s))}};
-      w.histogram(kDuration, labels, kFineDurationBounds, counts, double(h.sum()) * kNs,
-                  h.count());
+      w.histogram(kDuration, labels, tls.duration[s], kNs, kFineDurationBounds);
     }
     constexpr std::string_view kHandshakes = "sidemeter_tls_handshakes";
     w.family(kHandshakes, Type::kCounter,
@@ -476,15 +470,44 @@ void process(Writer& w, const metrics::ProcessFigures& p) {
 }  // namespace
 
 ExpositionFormat negotiate_exposition(std::string_view accept) {
-  return accept.find("application/openmetrics-text") != std::string_view::npos
-             ? ExpositionFormat::kOpenMetrics
-             : ExpositionFormat::kPrometheusText;
+  // Server order: on a tie (e.g. "*/*") the plain text format, which every scraper reads.
+  static constexpr MediaParameter kText[] = {{"version", "0.0.4"}, {"charset", "utf-8"}};
+  static constexpr MediaParameter kOpenMetrics[] = {{"version", "1.0.0"}, {"charset", "utf-8"}};
+  static constexpr MediaParameter kProtobuf[] = {{"proto", "io.prometheus.client.MetricFamily"},
+                                                 {"encoding", "delimited"}};
+  static constexpr MediaTypeOffer kOffers[] = {
+      {"text", "plain", kText},
+      {"application", "openmetrics-text", kOpenMetrics},
+      {"application", "vnd.google.protobuf", kProtobuf},
+  };
+  static constexpr ExpositionFormat kFormats[] = {ExpositionFormat::kPrometheusText,
+                                                  ExpositionFormat::kOpenMetrics,
+                                                  ExpositionFormat::kProtobuf};
+  const std::optional<size_t> chosen = negotiate_media_type(accept, kOffers);
+  return chosen ? kFormats[*chosen] : ExpositionFormat::kPrometheusText;
 }
 
 std::string_view exposition_content_type(ExpositionFormat f) {
-  return f == ExpositionFormat::kOpenMetrics
-             ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-             : "text/plain; version=0.0.4; charset=utf-8";
+  switch (f) {
+    case ExpositionFormat::kOpenMetrics:
+      return "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    case ExpositionFormat::kProtobuf:
+      return kProtobufContentType;
+    case ExpositionFormat::kPrometheusText:
+      break;
+  }
+  return "text/plain; version=0.0.4; charset=utf-8";
+}
+
+void ExpositionSink::histogram(std::string_view name, std::span<const Label> labels,
+                               const metrics::Histogram& h, double unit,
+                               std::span<const double> bounds) {
+  cumulative_.resize(bounds.size());
+  cumulative_at_bounds(h, bounds, unit, cumulative_);
+  HistogramPoint point{bounds, cumulative_, double(h.sum()) * unit, h.count()};
+  point.full = &h;
+  point.unit = unit;
+  histogram(name, labels, point);
 }
 
 bool tls_side_shown(const metrics::TlsStats& tls, metrics::TlsSide side, bool configured) {
@@ -521,7 +544,17 @@ void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> b
 
 void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,
                        ExpositionFormat format, std::string& out) {
-  Writer w(out, format);
+  if (format == ExpositionFormat::kProtobuf) {
+    const std::unique_ptr<ExpositionSink> sink = make_protobuf_sink(out);
+    append_exposition(snap, extras, *sink);
+    return;
+  }
+  TextSink text(out, format);
+  append_exposition(snap, extras, text);
+}
+
+void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,
+                       ExpositionSink& w) {
   request_duration(w, snap);
   constexpr double kNs = 1e-9;
   const auto& dur = snap.duration_histograms;

@@ -1,5 +1,6 @@
 #pragma once
-// GET /metrics: the snapshot in the Prometheus text format 0.0.4 or OpenMetrics 1.0.
+// GET /metrics: the snapshot in the Prometheus text format 0.0.4, OpenMetrics 1.0 or the
+// protobuf format (delimited io.prometheus.client.MetricFamily, with native histograms).
 // Names follow the OpenTelemetry HTTP semantic conventions in their Prometheus form
 // (http_server_request_duration_seconds, ...); proxy-specific series carry the sidemeter_
 // prefix. Units are seconds and bytes throughout.
@@ -15,12 +16,16 @@
 #include "metrics/histogram.h"
 #include "metrics/snapshot.h"
 #include "metrics/tls_stats.h"
+#include "proxy/stats/exposition_sink.h"
 
 namespace sidemeter::stats {
 
-enum class ExpositionFormat : uint8_t { kPrometheusText, kOpenMetrics };
+enum class ExpositionFormat : uint8_t { kPrometheusText, kOpenMetrics, kProtobuf };
 
-// OpenMetrics only when the scraper says it accepts it (Prometheus does by default).
+// The Accept header's choice (RFC 9110 §12.5.1 q-values, content_negotiation.h) among
+// Prometheus text 0.0.4, OpenMetrics 1.0.0 and protobuf
+// (application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+// encoding=delimited); Prometheus text when the header accepts none of them or is absent.
 ExpositionFormat negotiate_exposition(std::string_view accept_header);
 std::string_view exposition_content_type(ExpositionFormat f);
 
@@ -83,5 +88,8 @@ bool tls_side_shown(const metrics::TlsStats& tls, metrics::TlsSide side, bool co
 
 void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,
                        ExpositionFormat format, std::string& out);
+// The same families into any sink (exposition_sink.h).
+void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,
+                       ExpositionSink& sink);
 
 }  // namespace sidemeter::stats

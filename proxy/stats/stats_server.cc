@@ -353,6 +353,8 @@ void StatsServer::Impl::serve_metrics(StatsConnection& c, const StatsRequest& r)
       format = stats::ExpositionFormat::kOpenMetrics;
     } else if (f == "prometheus" || f == "text") {
       format = stats::ExpositionFormat::kPrometheusText;
+    } else if (f == "protobuf") {
+      format = stats::ExpositionFormat::kProtobuf;
     }
   }
   stats::ExpositionExtras extras;

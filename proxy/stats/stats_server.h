@@ -3,7 +3,8 @@
 // however busy the workers are, and its requests are never counted as traffic.
 //
 //   GET /               live dashboard (one self-contained page fed by /stats/stream)
-//   GET /metrics        Prometheus text 0.0.4, or OpenMetrics 1.0 when Accept asks for it
+//   GET /metrics        Prometheus text 0.0.4, OpenMetrics 1.0 or protobuf (native histograms),
+//                       by the Accept header's q-values (content_negotiation.h)
 //   GET /stats          JSON snapshot; ?window=10s|1m|5m|total|1s, ?route=<template>,
 //                       ?method=GET filter it
 //   GET /stats/stream   a frame per interval: SSE, or NDJSON with ?format=ndjson

@@ -161,6 +161,24 @@ TEST_F(StatsServerTest, MetricsServeTheTickSnapshotInBothFormats) {
   EXPECT_EQ(
       check.value("http_server_request_duration_seconds_count", {{"http_route", "/users/{id}"}}),
       5);
+
+  // Protobuf for a scraper that prefers it (protobuf_exposition_test decodes it), and the
+  // query parameter overrides the header either way.
+  constexpr const char* kProto =
+      "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
+      "encoding=delimited";
+  r = c.get("/metrics", std::string("Accept: ") + kProto + ";q=0.9,text/plain;q=0.5\r\n");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), kProto);
+  EXPECT_GT(r.body.size(), 1000u);
+  EXPECT_EQ(r.body.find("# HELP"), std::string::npos);
+  r = c.get("/metrics?format=text", std::string("Accept: ") + kProto + "\r\n");
+  EXPECT_EQ(r.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  r = c.get("/metrics?format=protobuf");
+  EXPECT_EQ(r.header("content-type"), kProto);
+  // q=0 refuses a format: OpenMetrics is not chosen just for being named.
+  r = c.get("/metrics", "Accept: application/openmetrics-text;q=0\r\n");
+  EXPECT_EQ(r.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
 }
 
 TEST_F(StatsServerTest, StatsJsonWithWindowAndRouteFilters) {
