@@ -5,6 +5,7 @@
 // within a generous RSS bound. The exact figures are printed for the README.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -72,11 +73,16 @@ TEST_F(SeriesBudget, TwelveHundredLabelCombinationsStayWithinTheTextBudget) {
   ASSERT_TRUE(check.errors.empty()) << check.errors.front();
   EXPECT_EQ(check.count("http_server_request_duration_seconds_count"), kCombinations);
 
-  // The scrape the budget is about, timed as a scraper sees it (request to last byte).
-  const auto t0 = std::chrono::steady_clock::now();
-  body = get(stats, "/metrics").body;
-  const double scrape_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  // The scrape the budget is about, timed as a scraper sees it (request to last byte);
+  // the fastest of five, since the box is shared.
+  double scrape_ms = 1e9;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    body = get(stats, "/metrics").body;
+    scrape_ms = std::min(scrape_ms, std::chrono::duration<double, std::milli>(
+                                        std::chrono::steady_clock::now() - t0)
+                                        .count());
+  }
   const size_t series = series_in(body);
   const uint64_t rss_kib = proxy_->rss_kb();
   std::map<std::string, size_t> per_family;
@@ -92,7 +98,7 @@ TEST_F(SeriesBudget, TwelveHundredLabelCombinationsStayWithinTheTextBudget) {
     }
     ++per_family[family];
   }
-  std::printf("series_budget: %zu series in %zu bytes, scrape %.1f ms, RSS %llu KiB "
+  std::printf("series_budget: %zu series in %zu bytes, scrape %.1f ms (fastest of 5), RSS %llu KiB "
               "(idle %llu KiB) with %zu label combinations on 2 workers\n",
               series, body.size(), scrape_ms, (unsigned long long)rss_kib,
               (unsigned long long)rss_idle_kib, kCombinations);
