@@ -61,6 +61,19 @@ void Histogram::quantiles(std::span<const double> qs, std::span<double> out, uin
   }
 }
 
+void counts_at_bounds(const Histogram& h, std::span<const uint64_t> bounds,
+                      std::span<uint64_t> out) {
+  std::fill(out.begin(), out.end(), 0);
+  const std::span<const uint64_t> b = h.buckets();
+  size_t k = 0;
+  for (uint32_t i = 0; i < b.size(); ++i) {
+    if (b[i] == 0) continue;
+    const uint64_t lower = h.layout().lower(i);
+    while (k < bounds.size() && bounds[k] < lower) ++k;
+    out[k] += b[i];
+  }
+}
+
 void SparseHistogram::add_to(Histogram& h) const {
   uint64_t* b = h.mutable_buckets();
   for (const Entry& e : entries) b[e.index] += e.count;

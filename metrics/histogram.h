@@ -135,6 +135,14 @@ class Histogram {
   uint64_t max_ = 0;
 };
 
+// h's samples per fixed boundary (in h's unit, ascending): out[b] counts the buckets whose
+// smallest value is <= bounds[b] and > bounds[b - 1]; out[bounds.size()] the rest (+Inf).
+// out.size() must be bounds.size() + 1. A bucket that straddles a boundary is counted below
+// it: a value within one bucket width above a boundary may be counted under it, a value at
+// or below it never misses (the rule of proxy/stats cumulative_at_bounds).
+void counts_at_bounds(const Histogram& h, std::span<const uint64_t> bounds,
+                      std::span<uint64_t> out);
+
 // Only the non-empty buckets: how one-second slot deltas are kept (most slots touch a
 // handful of buckets; 300 dense copies would cost megabytes).
 struct SparseHistogram {

@@ -313,10 +313,7 @@ void Registry::collect_routes(Slot& s) {
     RouteScalars now;
     scratch_dur_.clear();
     uint64_t max = 0;
-    for (CodeAgg& c : agg.codes) {
-      c.buckets.fill(0);
-      c.sum_ns = 0;
-    }
+    for (CodeAgg& c : agg.codes) c.latency.clear();
     for (const auto& sh : shards_) {
       Shard::RouteMethod* rm = sh->routes_[key].load(std::memory_order_acquire);
       if (rm == nullptr) continue;
@@ -329,21 +326,22 @@ void Registry::collect_routes(Slot& s) {
         n.response_body_bytes = rm->response_body_bytes.get();
         return n;
       }));
-      rm->latency.read_into(scratch_dur_);
-      max = std::max(max, rm->latency.take_max());
-      for (const Shard::CodeSeries& cs : rm->codes) {
-        const uint32_t series = cs.key.load(std::memory_order_acquire);
-        if (series == 0) continue;
+      for (const auto& slot : rm->codes) {
+        Shard::CodeSeries* cs = slot.load(std::memory_order_acquire);
+        if (cs == nullptr) continue;
         auto it = std::find_if(agg.codes.begin(), agg.codes.end(),
-                               [&](const CodeAgg& c) { return c.key == series; });
+                               [&](const CodeAgg& c) { return c.key == cs->key; });
         if (it == agg.codes.end()) {
-          agg.codes.push_back(CodeAgg{series, {}, 0});
+          agg.codes.push_back(CodeAgg{cs->key, Histogram(kDurationLayout)});
           it = agg.codes.end() - 1;
         }
-        for (size_t b = 0; b < kRequestDurationBuckets; ++b) it->buckets[b] += cs.buckets[b].get();
-        it->sum_ns += cs.sum_ns.get();
+        cs->latency.read_into(it->latency);
+        max = std::max(max, cs->latency.take_max());
       }
     }
+    // The route's latency is the sum of its series (each exchange is recorded once, in its
+    // series): the same reading, so the two never disagree.
+    for (const CodeAgg& c : agg.codes) scratch_dur_.add(c.latency);
     RouteDelta d;
     d.key = key;
     d.scalars = now;
@@ -523,9 +521,10 @@ void Registry::fill_routes(Snapshot& snap) const {
         ds.code = uint16_t(c.key & 0xffff);
         ds.error_type = ErrorType((c.key >> 16) & 0xff);
       }
-      ds.buckets = c.buckets;
-      for (uint64_t b : c.buckets) ds.count += b;
-      ds.sum_seconds = double(c.sum_ns) / 1e9;
+      counts_at_bounds(c.latency, kRequestDurationBoundsNs, ds.buckets);
+      ds.count = c.latency.count();
+      ds.sum_seconds = double(c.latency.sum()) / 1e9;
+      ds.histogram = c.latency;
       snap.request_duration.push_back(std::move(ds));
     }
   }

@@ -91,8 +91,7 @@ class Registry {
  private:
   struct CodeAgg {
     uint32_t key = 0;  // Shard::CodeSeries::key
-    std::array<uint64_t, kRequestDurationBuckets> buckets{};
-    uint64_t sum_ns = 0;
+    Histogram latency{kDurationLayout};  // cumulative at the last tick, every shard
   };
   struct RouteAgg {
     explicit RouteAgg(RouteKey k);

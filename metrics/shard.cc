@@ -10,12 +10,6 @@ namespace {
 
 constexpr const char* kOtherReason = "other";
 
-size_t duration_bucket(uint64_t ns) {
-  return size_t(
-      std::lower_bound(kRequestDurationBoundsNs.begin(), kRequestDurationBoundsNs.end(), ns) -
-      kRequestDurationBoundsNs.begin());
-}
-
 }  // namespace
 
 Shard::Shard(RouteTable& routes)
@@ -28,6 +22,10 @@ Shard::Shard(RouteTable& routes)
       routes_(new std::atomic<RouteMethod*>[route_slots_]) {
   static_assert(kDurationMetrics == 6 && kSizeMetrics == 2, "update the initialisers above");
   for (size_t i = 0; i < route_slots_; ++i) routes_[i].store(nullptr, std::memory_order_relaxed);
+}
+
+Shard::RouteMethod::~RouteMethod() {
+  for (auto& c : codes) delete c.load(std::memory_order_relaxed);
 }
 
 Shard::~Shard() {
@@ -89,10 +87,7 @@ void Shard::record(const ExchangeSample& s) {
   rm.response_body_bytes.add(s.response_body_bytes);
   // Every exchange has a duration (exchange_sample.h); one without its timestamps (none
   // in the proxy) stays out rather than pretending to have taken 0 s.
-  if (d.has_total) {
-    rm.latency.record(d.total);
-    record_series(rm, has_status ? s.status : 0, type, d.total);
-  }
+  if (d.has_total) record_series(rm, has_status ? s.status : 0, type, d.total);
   // With release: the registry skips routes whose request count did not move.
   rm.requests.add_release(1);
   seq_.end_write();
@@ -112,39 +107,38 @@ Shard::RouteMethod& Shard::route_method(uint32_t route, Method m) {
 
 void Shard::record_series(RouteMethod& rm, uint16_t status, ErrorType type,
                           uint64_t latency_ns) {
-  CodeSeries* series = nullptr;
+  size_t slot = 0;
   if (type == ErrorType::kNone && status >= kMinStatus && status <= kMaxStatus) {
-    uint8_t& slot = rm.code_slot[status - kMinStatus];
-    if (slot == 0) {
-      series = &claim_series(rm, series_key(status, type));
-      slot = uint8_t(series - rm.codes.data() + 1);
-    }
-    series = &rm.codes[slot - 1];
+    uint8_t& cached = rm.code_slot[status - kMinStatus];
+    if (cached == 0) cached = uint8_t(claim_series(rm, series_key(status, type)) + 1);
+    slot = cached - 1u;
   } else {
-    series = &claim_series(rm, series_key(status, type));
+    slot = claim_series(rm, series_key(status, type));
   }
-  series->buckets[duration_bucket(latency_ns)].add(1);
-  series->sum_ns.add(latency_ns);
+  // We are the only writer: relaxed reads our own store.
+  rm.codes[slot].load(std::memory_order_relaxed)->latency.record(latency_ns);
 }
 
-Shard::CodeSeries& Shard::claim_series(RouteMethod& rm, uint32_t key) {
+size_t Shard::claim_series(RouteMethod& rm, uint32_t key) {
   for (uint8_t i = 0; i < rm.codes_used; ++i) {
-    if (rm.keys[i] == key) return rm.codes[i];
+    if (rm.keys[i] == key) return i;
   }
+  size_t slot = 0;
   if (rm.codes_used < rm.keys.size()) {
-    const uint8_t i = rm.codes_used++;
-    rm.keys[i] = key;
-    rm.codes[i].key.store(key, std::memory_order_release);
-    return rm.codes[i];
+    slot = rm.codes_used++;
+    rm.keys[slot] = key;
+  } else {
+    // Too many distinct pairs on one route: the rest share an "other" series, one for
+    // those that completed normally and one for those that did not.
+    const bool ok = ((key >> 16) & 0xff) == uint32_t(ErrorType::kNone);
+    slot = kMaxSeriesPerRoute - (ok ? 2 : 1);
+    key = ok ? kOverflowOk : kOverflowError;
   }
-  // Too many distinct pairs on one route: the rest share an "other" series, one for those
-  // that completed normally and one for those that did not.
-  const bool ok = ((key >> 16) & 0xff) == uint32_t(ErrorType::kNone);
-  CodeSeries& last = rm.codes[kMaxSeriesPerRoute - (ok ? 2 : 1)];
-  if (last.key.load(std::memory_order_relaxed) == 0) {
-    last.key.store(ok ? kOverflowOk : kOverflowError, std::memory_order_release);
+  if (rm.codes[slot].load(std::memory_order_relaxed) == nullptr) {
+    // Warm-up only: once per series, at most kMaxSeriesPerRoute per (route, method).
+    rm.codes[slot].store(new CodeSeries(key), std::memory_order_release);
   }
-  return last;
+  return slot;
 }
 
 void Shard::record_reject(const char* reason) {

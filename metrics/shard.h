@@ -46,12 +46,14 @@ class alignas(64) Shard final : public Recorder {
   friend class Registry;
 
   // One (route, method, status code, error type) series of
-  // http_server_request_duration_seconds. Its key: kSeriesClaimed | error type << 16 |
-  // status code (0: none sent), or one of the two overflow keys.
+  // http_server_request_duration_seconds, allocated when the series is claimed. Its key:
+  // kSeriesClaimed | error type << 16 | status code (0: none sent), or one of the two
+  // overflow keys. The route's latency is the sum of its series (the registry adds them),
+  // so each exchange is recorded in one histogram only.
   struct CodeSeries {
-    std::atomic<uint32_t> key{0};  // 0 = free; published with release once claimed
-    std::array<Count, kRequestDurationBuckets> buckets;  // per bucket, not cumulative
-    Count sum_ns;
+    explicit CodeSeries(uint32_t k) : key(k) {}
+    const uint32_t key;
+    AtomicHistogram latency{kDurationLayout};  // ns, full resolution; its sum is the series'
   };
   static constexpr uint32_t kSeriesClaimed = 1u << 31;
   static constexpr uint32_t series_key(uint16_t status, ErrorType type) {
@@ -63,10 +65,14 @@ class alignas(64) Shard final : public Recorder {
   static constexpr uint32_t kOverflowError = 2;
 
   struct RouteMethod {
+    RouteMethod() = default;
+    RouteMethod(const RouteMethod&) = delete;
+    RouteMethod& operator=(const RouteMethod&) = delete;
+    ~RouteMethod();
     Count requests, errors, request_body_bytes, response_body_bytes;
     std::array<Count, kStatusClasses> status_classes;
-    AtomicHistogram latency{kDurationLayout};
-    std::array<CodeSeries, kMaxSeriesPerRoute> codes;
+    // Claimed series, each published with release (nullptr: free).
+    std::array<std::atomic<CodeSeries*>, kMaxSeriesPerRoute> codes{};
     // Writer only. Completed normally with a status: status -> slot + 1, one load. Others
     // (errors are rare): a scan of keys.
     std::array<uint8_t, kStatusCodes> code_slot{};
@@ -81,7 +87,8 @@ class alignas(64) Shard final : public Recorder {
 
   RouteMethod& route_method(uint32_t route, Method m);
   void record_series(RouteMethod& rm, uint16_t status, ErrorType type, uint64_t latency_ns);
-  CodeSeries& claim_series(RouteMethod& rm, uint32_t key);
+  // The slot of key's series, claimed (and allocated) if new.
+  size_t claim_series(RouteMethod& rm, uint32_t key);
   void record_reject(const char* reason);
 
   // Each record() is one write section: the registry reads whole records only.

@@ -90,12 +90,14 @@ struct DurationSeries {
   // kNone: completed normally; kOther also for merged pairs that did not.
   ErrorType error_type = ErrorType::kNone;
   // Per bucket, NOT cumulative: buckets[i] counts durations <= kRequestDurationBounds[i]
-  // and > the previous bound; the last entry is the +Inf bucket.
+  // and > the previous bound; the last entry is the +Inf bucket. Derived from `histogram`
+  // (counts_at_bounds: a duration within one histogram bucket above a bound may count
+  // under it, one at or below never misses).
   std::array<uint64_t, kRequestDurationBuckets> buckets{};
   uint64_t count = 0;
   double sum_seconds = 0;
   // The same series at full resolution, in ns (Histogram's layout; to_native() gives the
-  // Prometheus native / OTLP exponential view). Empty until the registry fills it (issue 13).
+  // Prometheus native / OTLP exponential view); count and sum are its count and sum.
   Histogram histogram{kDurationLayout};
 };
 

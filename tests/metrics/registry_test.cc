@@ -483,6 +483,49 @@ TEST(RegistryFigures, TooManyCodesOnOneRouteShareAnOtherSeries) {
   EXPECT_EQ(other_failed, 4u);
 }
 
+// Each series keeps a full-resolution histogram (two workers summed); the classic buckets
+// are derived from it, and the route's latency is the sum of its series, not a second record.
+TEST(RegistryFigures, EverySeriesHasItsHistogramAndTheRouteIsTheirSum) {
+  FakeClock clock(kSec);
+  Registry reg(no_process(), clock);
+  Shard& a = reg.add_shard();
+  Shard& b = reg.add_shard();
+  for (int i = 1; i <= 50; ++i) a.record(sample(200, uint64_t(i) * kMs));
+  for (int i = 51; i <= 100; ++i) b.record(sample(200, uint64_t(i) * kMs));
+  for (int i = 0; i < 7; ++i) b.record(sample(503, 2 * kSec));
+  clock.advance_ns(kSec);
+  reg.tick();
+  const Snapshot s = reg.snapshot();
+  ASSERT_EQ(s.request_duration.size(), 2u);
+  const DurationSeries* ok = nullptr;
+  const DurationSeries* unavailable = nullptr;
+  for (const DurationSeries& d : s.request_duration) (d.code == 200 ? ok : unavailable) = &d;
+  ASSERT_NE(ok, nullptr);
+  ASSERT_NE(unavailable, nullptr);
+  EXPECT_EQ(ok->histogram.count(), 100u);
+  EXPECT_EQ(ok->count, 100u);
+  EXPECT_EQ(ok->histogram.sum(), 5050 * kMs);
+  EXPECT_NEAR(ok->sum_seconds, 5.050, 1e-9);
+  EXPECT_NEAR(ok->histogram.quantile(0.5), 50.0 * kMs, 50.0 * kMs / 100);
+  EXPECT_EQ(unavailable->histogram.count(), 7u);
+  EXPECT_EQ(unavailable->histogram.bucket(kDurationLayout.index(2 * kSec)), 7u);
+  // Classic buckets from the histogram: 100 samples of 1..100 ms.
+  uint64_t classic = 0;
+  for (uint64_t n : ok->buckets) classic += n;
+  EXPECT_EQ(classic, 100u);
+  EXPECT_EQ(ok->buckets[3], 1u);                                   // (0.5 ms, 1 ms]: 1 ms
+  EXPECT_EQ(ok->buckets[13], 25u);                                 // (75 ms, 100 ms]
+  EXPECT_EQ(unavailable->buckets[20], 7u);                         // (1.5 s, 2.5 s]
+  EXPECT_EQ(ok->buckets[kRequestDurationBuckets - 1], 0u);         // +Inf
+  // The route's latency: the series summed (107 samples, max of both).
+  ASSERT_EQ(s.routes.size(), 1u);
+  const DurationSummary& route = s.routes[0].windows[size_t(Window::kTotal)].latency;
+  EXPECT_EQ(route.count, 107u);
+  EXPECT_DOUBLE_EQ(route.max_ms, 2000.0);
+  EXPECT_NEAR(route.p50_ms, 54.0, 54.0 / 100);
+  EXPECT_EQ(s.routes[0].windows[size_t(Window::k1s)].latency.count, 107u);
+}
+
 TEST(RegistryFigures, GaugesAreSummedOverShards) {
   FakeClock clock(kSec);
   Registry reg(no_process(), clock);
