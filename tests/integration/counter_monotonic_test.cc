@@ -224,5 +224,56 @@ TEST_F(CounterMonotonic, NoCounterFallsAcrossAQuietPeriod) {
   rmdir(dir);
 }
 
+// stats.histogram_buckets is live: after a reload the per-route family has the new bounds,
+// and each new "le" series carries the whole count since start (taken from the series'
+// full-resolution histogram), so nothing falls and every series still sums up.
+TEST_F(CounterMonotonic, ReloadedBoundsCarryTheWholeCountSinceStart) {
+  const std::string routes = route_patterns_yaml(10, 32);
+  start(status_upstream(), routes, /*workers=*/2);
+  if (HasFatalFailure()) return;
+  const uint16_t stats = proxy_->stats_port();
+  const std::vector<Combination> all = combinations(10, {200});
+  ASSERT_EQ(send_combinations(port(), all, 2), all.size());
+  ASSERT_TRUE(wait_figure(stats, "windows.total.requests",
+                          [&](double v) { return v >= double(all.size()); },
+                          std::chrono::seconds(20)));
+  const std::string before = get(stats, "/metrics").body;
+  const ExpositionCheck a = check_exposition(before, false);
+  ASSERT_NE(a.find("http_server_request_duration_seconds_bucket", {{"le", "0.005"}}), nullptr);
+
+  std::string yaml = make_config(upstream_->address(), routes, 2);
+  const std::string stats_section = "stats:\n  address: 127.0.0.1:0\n";
+  const size_t at = yaml.find(stats_section);
+  ASSERT_NE(at, std::string::npos) << yaml;
+  yaml.insert(at + stats_section.size(),
+              "  histogram_buckets:\n    route_request_duration: [0.003, 10]\n");
+  ASSERT_TRUE(proxy_->rewrite_config(yaml));
+  RawClient c(stats);
+  HttpMessage reload;
+  ASSERT_TRUE(c.exchange("POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                         reload)
+                  .ok());
+  ASSERT_EQ(reload.status, 200) << reload.body;
+
+  const std::string after = get(stats, "/metrics").body;
+  const ExpositionCheck b = check_exposition(after, false);
+  ASSERT_TRUE(b.errors.empty()) << b.errors.front();
+  EXPECT_EQ(b.find("http_server_request_duration_seconds_bucket", {{"le", "0.005"}}), nullptr);
+  size_t series = 0;
+  for (const ExpositionSample& s : b.samples) {
+    if (s.name != "http_server_request_duration_seconds_count") continue;
+    ++series;
+    std::vector<std::pair<std::string, std::string>> labels = s.labels;
+    EXPECT_EQ(a.value(s.name, labels), s.value) << "a reload is no reset";
+    labels.emplace_back("le", "10");
+    EXPECT_EQ(b.value("http_server_request_duration_seconds_bucket", labels), s.value)
+        << "every request of this series took under 10 s";
+    labels.back().second = "0.003";
+    EXPECT_LE(b.value("http_server_request_duration_seconds_bucket", labels), s.value);
+  }
+  EXPECT_EQ(series, all.size());
+  expect_monotonic(before, after, false);
+}
+
 }  // namespace
 }  // namespace sidemeter::testing
