@@ -344,6 +344,34 @@ TEST(PrometheusFormat, CumulativeAtBoundsNeverMissesAValueAtOrBelowABound) {
   EXPECT_EQ(out[3], 3u);
 }
 
+// The index shortcut in cumulative_at_bounds gives what the bucket-by-bucket rule gives, at
+// bounds on, just inside and just outside bucket edges, below the layout and above it.
+TEST(PrometheusFormat, CumulativeAtBoundsMatchesTheBucketByBucketRule) {
+  const metrics::HistogramLayout& layout = metrics::kDurationLayout;
+  metrics::Histogram h(layout);
+  for (uint32_t i = 0; i < layout.num_buckets; i += 7) h.record(layout.lower(i), i % 5 + 1);
+  std::vector<double> bounds = {1e-7, 9.99e-7};
+  for (uint32_t i = 1; i < layout.num_buckets; i += 97) {
+    const double edge = double(layout.lower(i)) * 1e-9;
+    bounds.insert(bounds.end(), {std::nextafter(edge, 0.0), edge, std::nextafter(edge, 1e9)});
+  }
+  bounds.insert(bounds.end(), {3599.0, 3600.0, 1e6});
+  std::sort(bounds.begin(), bounds.end());
+  for (double unit : {1e-9, 1e-6}) {
+    std::vector<uint64_t> fast(bounds.size()), slow(bounds.size());
+    cumulative_at_bounds(h, bounds, unit, fast);
+    uint64_t running = 0;
+    uint32_t i = 0;
+    for (size_t b = 0; b < bounds.size(); ++b) {
+      while (i < layout.num_buckets && double(layout.lower(i)) * unit <= bounds[b]) {
+        running += h.bucket(i++);
+      }
+      slow[b] = running;
+    }
+    EXPECT_EQ(fast, slow) << unit;
+  }
+}
+
 TEST(PrometheusFormat, NegotiatesOpenMetricsFromAccept) {
   EXPECT_EQ(negotiate_exposition("application/openmetrics-text;version=1.0.0,application/"
                                  "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;"
