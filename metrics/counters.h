@@ -44,7 +44,7 @@ inline constexpr std::array<uint64_t, kRequestDurationBounds.size()> kRequestDur
   return ns;
 }();
 
-// Durations and sizes kept in HDR histograms.
+// Durations and sizes kept in exponential histograms (histogram.h).
 enum class DurationMetric : uint8_t {
   kLatency,          // total exchange time as the client saw it
   kUpstreamConnect,  // fresh connections only

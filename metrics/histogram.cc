@@ -42,13 +42,11 @@ double Histogram::quantile(double q) const {
   return out;
 }
 
-void Histogram::quantiles(std::span<const double> qs, std::span<double> out, uint64_t max) const {
+void Histogram::quantiles(std::span<const double> qs, std::span<double> out) const {
   if (count_ == 0) {
     std::fill(out.begin(), out.end(), 0.0);
     return;
   }
-  const double lo = double(min());
-  const double hi = max ? double(max) : double(layout_->max_value);
   uint64_t seen = 0;
   uint32_t i = 0;
   const uint32_t n = uint32_t(buckets_.size());
@@ -57,7 +55,7 @@ void Histogram::quantiles(std::span<const double> qs, std::span<double> out, uin
     const uint64_t rank = std::max<uint64_t>(1, uint64_t(std::ceil(q * double(count_))));
     while (i < n && seen + buckets_[i] < rank) seen += buckets_[i++];
     if (i == n) i = n - 1;  // only reachable if count_ disagrees with the buckets
-    out[k] = std::clamp(layout_->midpoint(i), lo, std::max(lo, hi));
+    out[k] = layout_->midpoint(i);
   }
 }
 
@@ -68,8 +66,8 @@ void counts_at_bounds(const Histogram& h, std::span<const uint64_t> bounds,
   size_t k = 0;
   for (uint32_t i = 0; i < b.size(); ++i) {
     if (b[i] == 0) continue;
-    const uint64_t lower = h.layout().lower(i);
-    while (k < bounds.size() && bounds[k] < lower) ++k;
+    const uint64_t upper = h.layout().upper(i);
+    while (k < bounds.size() && bounds[k] < upper) ++k;
     out[k] += b[i];
   }
 }

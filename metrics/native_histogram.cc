@@ -1,32 +1,21 @@
 #include "metrics/native_histogram.h"
 
-#include <cmath>
-#include <map>
-
 namespace sidemeter::metrics {
 
-// PLACEHOLDER until the internal layout is exponential (issue 13): each log-linear bucket
-// is mapped to the native bucket that holds its midpoint, which is lossy. The exponential
-// layout replaces this with a 1:1 copy.
+// The layout is schema 6 already (histogram.h): bucket i >= 1 is native bucket
+// layout.native_index(i), bucket 0 the zero bucket. A 1:1 copy of the non-empty buckets.
 NativeHistogram to_native(const Histogram& h, double unit) {
   NativeHistogram out;
   out.count = h.count();
   out.sum = double(h.sum()) * unit;
-  std::map<int32_t, uint64_t> by_index;
+  const HistogramLayout& layout = h.layout();
   const auto buckets = h.buckets();
-  for (uint32_t i = 0; i < buckets.size(); ++i) {
-    if (buckets[i] == 0) continue;
-    const double v = h.layout().midpoint(i) * unit;
-    if (v <= 0) {
-      out.zero_count += buckets[i];
-      continue;
-    }
-    const auto idx = int32_t(std::ceil(std::log2(v) * double(1 << kNativeSchema)));
-    by_index[idx] += buckets[i];
-  }
+  if (!buckets.empty()) out.zero_count = buckets[0];
   int64_t prev_count = 0;
   int32_t prev_index = 0;
-  for (const auto& [idx, n] : by_index) {
+  for (uint32_t i = 1; i < buckets.size(); ++i) {
+    if (buckets[i] == 0) continue;
+    const int32_t idx = layout.native_index(i);
     if (out.spans.empty()) {
       out.spans.push_back({idx, 1});
     } else if (idx == prev_index + 1) {
@@ -34,8 +23,8 @@ NativeHistogram to_native(const Histogram& h, double unit) {
     } else {
       out.spans.push_back({idx - prev_index - 1, 1});
     }
-    out.deltas.push_back(int64_t(n) - prev_count);
-    prev_count = int64_t(n);
+    out.deltas.push_back(int64_t(buckets[i]) - prev_count);
+    prev_count = int64_t(buckets[i]);
     prev_index = idx;
   }
   return out;

@@ -14,7 +14,7 @@
 namespace sidemeter::metrics {
 
 // 64 buckets per power of two: the resolution /stats quantiles are computed at.
-inline constexpr int32_t kNativeSchema = 6;
+inline constexpr int32_t kNativeSchema = kHistogramSchema;
 
 struct NativeBucketSpan {
   int32_t offset = 0;   // first span: index of its first bucket; later ones: gap after the previous
@@ -31,8 +31,12 @@ struct NativeHistogram {
   std::vector<int64_t> deltas;          // each bucket's count minus the previous one's (first: minus 0)
 };
 
-// h's buckets as native buckets; `unit` scales the histogram's unit to the exposed one
-// (1e-9 for a histogram of nanoseconds exposed in seconds, 1 for bytes).
+// h's buckets as native buckets, a 1:1 copy (the layout is schema 6 of the exposed unit,
+// histogram.h); `unit` scales the histogram's unit to the exposed one for the sum (1e-9 for
+// a histogram of nanoseconds exposed in seconds, 1 for bytes): it must be h.layout().unit.
+// For OTLP (ExponentialHistogramDataPoint, scale = schema): positive.offset = first span's
+// offset - 1 (OTel bucket i covers (base^i, base^(i+1)], native bucket i (base^(i-1), base^i]),
+// bucket_counts = the running sum of deltas, zero_count and zero_threshold as here.
 NativeHistogram to_native(const Histogram& h, double unit);
 
 }  // namespace sidemeter::metrics

@@ -39,7 +39,7 @@ SizeSummary summarize_size(const Histogram& h, uint64_t max) {
   s.total = h.sum();
   if (s.count == 0) return s;
   std::array<double, kQuantiles.size()> q{};
-  h.quantiles(kQuantiles, q, max);
+  h.quantiles(kQuantiles, q);
   s.avg = h.mean();
   s.p50 = q[0];
   s.p95 = q[2];
@@ -67,7 +67,7 @@ DurationSummary summarize_duration(const Histogram& h, uint64_t max) {
   d.count = h.count();
   if (d.count == 0) return d;
   std::array<double, kQuantiles.size()> q{};
-  h.quantiles(kQuantiles, q, max);
+  h.quantiles(kQuantiles, q);
   constexpr double kMs = 1e6;
   d.avg_ms = h.mean() / kMs;
   d.p50_ms = q[0] / kMs;

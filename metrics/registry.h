@@ -78,7 +78,7 @@ class Registry {
   //    from the cumulative latency histogram. A bucket counts as good only when its upper
   //    bound is <= the threshold, so the SLI is never flattered: the only requests
   //    misjudged are good ones in the bucket straddling the threshold, i.e. within one
-  //    bucket width (< 1/64 = 1.6 % of the threshold; 8.2 us at 1 ms .. 8.4 ms at 1 s)
+  //    bucket width (< 2^(1/64) - 1 = 1.09 % of the threshold: 10.9 us at 1 ms)
   //    below it, counted bad. Every error (is_error) counts bad too, however fast: errors
   //    are taken off the fast count, which errs strict when some errors were also slow.
   //    Every exchange has a latency (a cut-short one up to its end), so a client abort

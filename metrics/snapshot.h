@@ -91,8 +91,8 @@ struct DurationSeries {
   ErrorType error_type = ErrorType::kNone;
   // Per bucket, NOT cumulative: buckets[i] counts durations <= kRequestDurationBounds[i]
   // and > the previous bound; the last entry is the +Inf bucket. Derived from `histogram`
-  // (counts_at_bounds: a duration within one histogram bucket above a bound may count
-  // under it, one at or below never misses).
+  // (counts_at_bounds: a duration above a bound is never counted under it; one below it by
+  // less than a bucket width, 1.09 %, may be counted above it).
   std::array<uint64_t, kRequestDurationBuckets> buckets{};
   uint64_t count = 0;
   double sum_seconds = 0;

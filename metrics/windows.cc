@@ -13,7 +13,7 @@ void summarize(const SparseHistogram& h, const HistogramLayout& layout, Duration
   d.count = h.count;
   if (h.count == 0) return;
   std::array<double, kSummaryQuantiles.size()> q{};
-  sparse_quantiles(h, layout, kSummaryQuantiles, q, h.max);
+  sparse_quantiles(h, layout, kSummaryQuantiles, q);
   d.avg_ms = double(h.sum) / double(h.count) / kNsPerMs;
   d.p50_ms = q[0] / kNsPerMs;
   d.p90_ms = q[1] / kNsPerMs;
@@ -29,7 +29,7 @@ void summarize(const SparseHistogram& h, const HistogramLayout& layout, SizeSumm
   s.total = h.sum;
   if (h.count == 0) return;
   std::array<double, kSummaryQuantiles.size()> q{};
-  sparse_quantiles(h, layout, kSummaryQuantiles, q, h.max);
+  sparse_quantiles(h, layout, kSummaryQuantiles, q);
   s.avg = double(h.sum) / double(h.count);
   s.p50 = q[0];
   s.p95 = q[2];
@@ -39,13 +39,11 @@ void summarize(const SparseHistogram& h, const HistogramLayout& layout, SizeSumm
 }  // namespace
 
 void sparse_quantiles(const SparseHistogram& h, const HistogramLayout& layout,
-                      std::span<const double> qs, std::span<double> out, uint64_t max) {
+                      std::span<const double> qs, std::span<double> out) {
   if (h.count == 0 || h.entries.empty()) {
     std::fill(out.begin(), out.end(), 0.0);
     return;
   }
-  const double lo = double(layout.lower(h.entries.front().index));
-  const double hi = max ? double(max) : double(layout.max_value);
   uint64_t seen = 0;
   size_t i = 0;
   const size_t n = h.entries.size();
@@ -54,7 +52,7 @@ void sparse_quantiles(const SparseHistogram& h, const HistogramLayout& layout,
     const uint64_t rank = std::max<uint64_t>(1, uint64_t(std::ceil(q * double(h.count))));
     while (i < n && seen + h.entries[i].count < rank) seen += h.entries[i++].count;
     if (i == n) i = n - 1;  // only if count disagrees with the entries
-    out[k] = std::clamp(layout.midpoint(h.entries[i].index), lo, std::max(lo, hi));
+    out[k] = layout.midpoint(h.entries[i].index);
   }
 }
 

@@ -68,11 +68,11 @@ struct WindowSums {
 };
 
 // Quantiles straight from a sparse histogram (entries ascending by index, as slots hold
-// them), with the same rank rule, midpoint and [min, max] clamp as Histogram::quantiles,
-// so a slot summarized here reads exactly like the dense "1s" window built from it.
-// qs ascending; out gets 0s when empty. max 0 = unknown.
+// them), with the same rank rule and midpoint as Histogram::quantiles, so a slot summarized
+// here reads exactly like the dense "1s" window built from it. qs ascending; out gets 0s
+// when empty.
 void sparse_quantiles(const SparseHistogram& h, const HistogramLayout& layout,
-                      std::span<const double> qs, std::span<double> out, uint64_t max);
+                      std::span<const double> qs, std::span<double> out);
 
 // Everything of a HistoryPoint that the slot itself holds (not cpu_percent, rss_bytes).
 void summarize_slot(const Slot& s, HistoryPoint& out);

@@ -41,10 +41,10 @@ inline constexpr std::array<double, 13> kSizeBounds = {
     64,      256,     1024,     4096,     16384,     65536,     262144,
     1048576, 4194304, 16777216, 67108864, 268435456, 1073741824};
 
-// Cumulative counts of an HDR histogram at fixed boundaries: out[i] = samples <= bounds[i]
-// (bounds in the histogram's unit times `unit`, e.g. 1e-9 for ns -> s). A log-linear bucket
-// that straddles a boundary is counted below it: a value within 1/64 above a boundary
-// may be counted under it, a value at or below it never misses.
+// Cumulative counts of a histogram at fixed boundaries: out[i] = samples <= bounds[i]
+// (bounds in the histogram's unit times `unit`, e.g. 1e-9 for ns -> s). A bucket that
+// straddles a boundary is counted above it: a value above a bound is never counted under
+// it; one at or below it by less than a bucket width (1.09 %) may be counted above it.
 void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> bounds, double unit,
                           std::span<uint64_t> out);
 

@@ -231,11 +231,11 @@ TEST(SparseQuantiles, MatchDenseHistogramQuantiles) {
   sparse.max = dense.max();
   const std::array<double, 6> qs = {0.0, 0.25, 0.5, 0.9, 0.999, 1.0};
   std::array<double, 6> a{}, b{};
-  sparse_quantiles(sparse, kDurationLayout, qs, a, sparse.max);
+  sparse_quantiles(sparse, kDurationLayout, qs, a);
   dense.quantiles(qs, b);
   for (size_t i = 0; i < qs.size(); ++i) EXPECT_DOUBLE_EQ(a[i], b[i]) << qs[i];
   SparseHistogram empty;
-  sparse_quantiles(empty, kDurationLayout, qs, a, 0);
+  sparse_quantiles(empty, kDurationLayout, qs, a);
   for (double v : a) EXPECT_EQ(v, 0.0);
 }
 

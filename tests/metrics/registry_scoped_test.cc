@@ -173,14 +173,15 @@ TEST_F(RegistryScoped, SloEventsLatencyNeverFlattered) {
   alerts::SloSpec slo;
   slo.kind = alerts::SloKind::kLatency;
   slo.latency_threshold_ms = 300;
-  // 300 ms = 3e8 ns lies in the bucket [297_795_584, 301_989_887] (width 2^22 ns): the
-  // bucket's upper bound is above 300 ms, so 299 ms and 300 ms count as bad (within one
-  // bucket width, 1.4 % of the threshold, below it). 290 ms lies in [289_406_976,
-  // 293_601_279]: good.
+  // 300 ms = 3e8 ns lies in native bucket -111, (2^(-112/64), 2^(-111/64)] s = integers
+  // [297_301_779, 300_539_182] ns: the bucket's upper bound is above 300 ms, so 299 ms and
+  // 300 ms count as bad (within one bucket width, 1.09 % of the threshold, below it). 290 ms
+  // lies in the bucket ending at 290_931_214: good.
   const HistogramLayout& l = kDurationLayout;
-  EXPECT_EQ(l.lower(l.index(300 * kMs)), 297'795'584u);
-  EXPECT_EQ(l.upper(l.index(300 * kMs)), 301'989'887u);
-  EXPECT_EQ(l.upper(l.index(290 * kMs)), 293'601'279u);
+  EXPECT_EQ(l.lower(l.index(300 * kMs)), 297'301'779u);
+  EXPECT_EQ(l.upper(l.index(300 * kMs)), 300'539'182u);
+  EXPECT_EQ(l.upper(l.index(290 * kMs)), 290'931'214u);
+  EXPECT_EQ(l.upper(l.index(301 * kMs)), 303'811'839u);
   for (uint64_t ms : {100, 290, 299, 300, 301, 1000}) {
     shard_.record(sample(200, ms * kMs, "/a", Method::kGet));
   }
@@ -197,8 +198,11 @@ TEST_F(RegistryScoped, SloEventsLatencyNeverFlattered) {
   c = reg_.slo_events(slo);
   EXPECT_EQ(c.total, 7u);
   EXPECT_EQ(c.good, 2u);
-  // 302 ms: the bucket holding 299, 300 and 301 ms now lies wholly under the threshold.
+  // 302 ms: the bucket holding 299 and 300 ms now lies wholly under the threshold, 301 ms's
+  // not yet; at 304 ms it does.
   slo.latency_threshold_ms = 302;
+  EXPECT_EQ(reg_.slo_events(slo).good, 4u);
+  slo.latency_threshold_ms = 304;
   EXPECT_EQ(reg_.slo_events(slo).good, 5u);
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <map>
 #include <thread>
 #include <utility>
@@ -303,10 +304,11 @@ TEST(RegistryFigures, ErrorsStatusesUpstreamAndRejects) {
   EXPECT_EQ(count_of(400, ErrorType::kNone), 3u);  // answered whole: a 4xx is no error
   const DurationSeries& ok_series = *series.at({200, ErrorType::kNone});
   EXPECT_NEAR(ok_series.sum_seconds, 0.004, 1e-12);
-  // 2 ms <= 2.0 ms bound (index 4): non-cumulative bucket counts.
-  EXPECT_EQ(ok_series.buckets[4], 2u);
-  // The abort's 5 ms: in the (0.0035, 0.005] bucket (index 6).
-  EXPECT_EQ(series.at({200, ErrorType::kClientAbortResponse})->buckets[6], 1u);
+  // Non-cumulative bucket counts. 2 ms lies in a histogram bucket that straddles the 2 ms
+  // bound, so it counts in (0.002, 0.0035] (index 5): never under a bound it might exceed.
+  EXPECT_EQ(ok_series.buckets[5], 2u);
+  // The abort's 5 ms: likewise in (0.005, 0.0075] (index 7).
+  EXPECT_EQ(series.at({200, ErrorType::kClientAbortResponse})->buckets[7], 1u);
   ASSERT_EQ(s.duration_histograms.size(), kDurationMetrics);
   EXPECT_EQ(s.duration_histograms[0].count(), 10u);
 }
@@ -509,14 +511,23 @@ TEST(RegistryFigures, EverySeriesHasItsHistogramAndTheRouteIsTheirSum) {
   EXPECT_NEAR(ok->histogram.quantile(0.5), 50.0 * kMs, 50.0 * kMs / 100);
   EXPECT_EQ(unavailable->histogram.count(), 7u);
   EXPECT_EQ(unavailable->histogram.bucket(kDurationLayout.index(2 * kSec)), 7u);
-  // Classic buckets from the histogram: 100 samples of 1..100 ms.
-  uint64_t classic = 0;
-  for (uint64_t n : ok->buckets) classic += n;
-  EXPECT_EQ(classic, 100u);
-  EXPECT_EQ(ok->buckets[3], 1u);                                   // (0.5 ms, 1 ms]: 1 ms
-  EXPECT_EQ(ok->buckets[13], 25u);                                 // (75 ms, 100 ms]
-  EXPECT_EQ(unavailable->buckets[20], 7u);                         // (1.5 s, 2.5 s]
-  EXPECT_EQ(ok->buckets[kRequestDurationBuckets - 1], 0u);         // +Inf
+  // Classic buckets from the histogram, 100 samples of 1..100 ms: never counted under a
+  // bound they exceed, and never above one they are more than a bucket width (1.09 %) under.
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < kRequestDurationBounds.size(); ++b) {
+    cumulative += ok->buckets[b];
+    const double bound_ms = kRequestDurationBounds[b] * 1e3;
+    uint64_t at_most = 0, well_under = 0;
+    for (int i = 1; i <= 100; ++i) {
+      at_most += i <= bound_ms;
+      well_under += i * std::exp2(1.0 / 64) <= bound_ms;
+    }
+    EXPECT_LE(cumulative, at_most) << kRequestDurationBounds[b];
+    EXPECT_GE(cumulative, well_under) << kRequestDurationBounds[b];
+  }
+  EXPECT_EQ(cumulative, 100u);
+  EXPECT_EQ(ok->buckets[kRequestDurationBuckets - 1], 0u);  // +Inf
+  EXPECT_EQ(unavailable->buckets[20], 7u);                  // (1.5 s, 2.5 s]
   // The route's latency: the series summed (107 samples, max of both).
   ASSERT_EQ(s.routes.size(), 1u);
   const DurationSummary& route = s.routes[0].windows[size_t(Window::kTotal)].latency;

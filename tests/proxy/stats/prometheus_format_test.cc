@@ -248,9 +248,10 @@ TEST(PrometheusFormat, ConfiguredBoundsAreTheLeSeries) {
   filled.route = "/a";
   filled.method = Method::kGet;
   filled.code = 200;
-  for (uint64_t ns : {1'000'000ull, 2'800'000ull, 40'000'000ull}) filled.histogram.record(ns);
+  // Each well clear of the bounds below (buckets are 1.09 % wide).
+  for (uint64_t ns : {900'000ull, 2'800'000ull, 40'000'000ull}) filled.histogram.record(ns);
   filled.count = 3;
-  filled.sum_seconds = 0.0438;
+  filled.sum_seconds = 0.0437;
   metrics::DurationSeries fixed = filled;  // same figures, histogram left empty
   fixed.route = "/b";
   fixed.histogram = metrics::Histogram(metrics::kDurationLayout);
@@ -329,30 +330,32 @@ TEST(PrometheusFormat, OnlyCountersHistogramsAndSummariesHaveCounterSuffixes) {
   }
 }
 
-TEST(PrometheusFormat, CumulativeAtBoundsNeverMissesAValueAtOrBelowABound) {
+TEST(PrometheusFormat, CumulativeAtBoundsNeverCountsAValueAboveABound) {
   metrics::Histogram h(metrics::kDurationLayout);
-  h.record(50'000);          // 50 us
-  h.record(100'000);         // exactly 100 us
-  h.record(2'000'000);       // 2 ms
+  h.record(49'000);          // 49 us: more than a bucket width below 50 us
+  h.record(50'001);          // just above 50 us: never under le=0.00005
+  h.record(1'953'125);       // exactly 2^-9 s, a bucket boundary
+  h.record(2'000'000);       // exactly 2 ms: not a boundary, its bucket straddles 2 ms
   h.record(61'000'000'000);  // 61 s: only +Inf
-  const double bounds[] = {0.00005, 0.0001, 0.002, 60};
-  uint64_t out[4];
+  const double bounds[] = {0.00005, 0.001953125, 0.002, 0.00203, 60};
+  uint64_t out[5];
   cumulative_at_bounds(h, bounds, 1e-9, out);
   EXPECT_EQ(out[0], 1u);
-  EXPECT_EQ(out[1], 2u);
-  EXPECT_EQ(out[2], 3u);
-  EXPECT_EQ(out[3], 3u);
+  EXPECT_EQ(out[1], 3u);  // a value exactly at a bucket boundary counts under it
+  EXPECT_EQ(out[2], 3u);  // 2 ms's bucket ends above 2 ms: counted above (within 1.09 %)
+  EXPECT_EQ(out[3], 4u);
+  EXPECT_EQ(out[4], 4u);
 }
 
 // The index shortcut in cumulative_at_bounds gives what the bucket-by-bucket rule gives, at
-// bounds on, just inside and just outside bucket edges, below the layout and above it.
+// bounds on and just either side of bucket edges, below the layout and above it.
 TEST(PrometheusFormat, CumulativeAtBoundsMatchesTheBucketByBucketRule) {
   const metrics::HistogramLayout& layout = metrics::kDurationLayout;
   metrics::Histogram h(layout);
-  for (uint32_t i = 0; i < layout.num_buckets; i += 7) h.record(layout.lower(i), i % 5 + 1);
+  for (uint32_t i = 0; i < layout.num_buckets; i += 7) h.record(layout.upper(i), i % 5 + 1);
   std::vector<double> bounds = {1e-7, 9.99e-7};
   for (uint32_t i = 1; i < layout.num_buckets; i += 97) {
-    const double edge = double(layout.lower(i)) * 1e-9;
+    const double edge = double(layout.upper(i)) * 1e-9;
     bounds.insert(bounds.end(), {std::nextafter(edge, 0.0), edge, std::nextafter(edge, 1e9)});
   }
   bounds.insert(bounds.end(), {3599.0, 3600.0, 1e6});
@@ -363,9 +366,8 @@ TEST(PrometheusFormat, CumulativeAtBoundsMatchesTheBucketByBucketRule) {
     uint64_t running = 0;
     uint32_t i = 0;
     for (size_t b = 0; b < bounds.size(); ++b) {
-      while (i < layout.num_buckets && double(layout.lower(i)) * unit <= bounds[b]) {
-        running += h.bucket(i++);
-      }
+      const auto limit = uint64_t(std::llround(bounds[b] / unit));
+      while (i < layout.num_buckets && layout.upper(i) <= limit) running += h.bucket(i++);
       slow[b] = running;
     }
     EXPECT_EQ(fast, slow) << unit;
