@@ -4,34 +4,62 @@
 
 namespace sidemeter::metrics {
 
+void Histogram::store_range(uint32_t lo, uint32_t hi) {
+  const uint32_t n = layout_->num_buckets;
+  if (!counts_.empty()) {
+    lo = std::min(lo, first_);
+    hi = std::max(hi, first_ + uint32_t(counts_.size()));
+  }
+  lo = lo / kStep * kStep;
+  hi = std::min(n, (hi + kStep - 1) / kStep * kStep);
+  if (!counts_.empty() && lo == first_ && hi - lo == counts_.size()) return;
+  std::vector<uint64_t> grown(hi - lo, 0);  // exactly the range: no capacity doubling
+  std::copy(counts_.begin(), counts_.end(), grown.begin() + (first_ - lo) * !counts_.empty());
+  counts_ = std::move(grown);
+  first_ = lo;
+}
+
 void Histogram::add(const Histogram& o) {
-  const uint64_t* src = o.buckets_.data();
-  uint64_t* dst = buckets_.data();
-  const size_t n = buckets_.size();
-  for (size_t i = 0; i < n; ++i) dst[i] += src[i];
+  if (!o.counts_.empty()) {
+    store_range(o.first_, o.first_ + uint32_t(o.counts_.size()));
+    uint64_t* dst = counts_.data() + (o.first_ - first_);
+    for (size_t i = 0; i < o.counts_.size(); ++i) dst[i] += o.counts_[i];
+  }
   count_ += o.count_;
   sum_ += o.sum_;
   max_ = std::max(max_, o.max_);
 }
 
 void Histogram::subtract(const Histogram& o) {
-  const uint64_t* src = o.buckets_.data();
-  uint64_t* dst = buckets_.data();
-  const size_t n = buckets_.size();
-  for (size_t i = 0; i < n; ++i) dst[i] -= src[i];
+  if (!o.counts_.empty()) {
+    store_range(o.first_, o.first_ + uint32_t(o.counts_.size()));
+    uint64_t* dst = counts_.data() + (o.first_ - first_);
+    for (size_t i = 0; i < o.counts_.size(); ++i) dst[i] -= o.counts_[i];
+  }
   count_ -= o.count_;
   sum_ -= o.sum_;
 }
 
 void Histogram::clear() {
-  std::fill(buckets_.begin(), buckets_.end(), 0);
+  std::fill(counts_.begin(), counts_.end(), 0);
   count_ = sum_ = max_ = 0;
+}
+
+bool Histogram::operator==(const Histogram& o) const {
+  if (layout_ != o.layout_ || count_ != o.count_ || sum_ != o.sum_) return false;
+  for (size_t j = 0; j < counts_.size(); ++j) {
+    if (counts_[j] != o.bucket(first_ + uint32_t(j))) return false;
+  }
+  for (size_t j = 0; j < o.counts_.size(); ++j) {
+    if (o.counts_[j] != bucket(o.first_ + uint32_t(j))) return false;
+  }
+  return true;
 }
 
 uint64_t Histogram::min() const {
   if (count_ == 0) return 0;
-  for (uint32_t i = 0; i < buckets_.size(); ++i) {
-    if (buckets_[i]) return layout_->lower(i);
+  for (uint32_t j = 0; j < counts_.size(); ++j) {
+    if (counts_[j]) return layout_->lower(first_ + j);
   }
   return 0;
 }
@@ -43,63 +71,104 @@ double Histogram::quantile(double q) const {
 }
 
 void Histogram::quantiles(std::span<const double> qs, std::span<double> out) const {
-  if (count_ == 0) {
+  if (count_ == 0 || counts_.empty()) {
     std::fill(out.begin(), out.end(), 0.0);
     return;
   }
   uint64_t seen = 0;
-  uint32_t i = 0;
-  const uint32_t n = uint32_t(buckets_.size());
+  uint32_t j = 0;
+  const uint32_t n = uint32_t(counts_.size());
   for (size_t k = 0; k < qs.size(); ++k) {
     const double q = std::clamp(qs[k], 0.0, 1.0);
     const uint64_t rank = std::max<uint64_t>(1, uint64_t(std::ceil(q * double(count_))));
-    while (i < n && seen + buckets_[i] < rank) seen += buckets_[i++];
-    if (i == n) i = n - 1;  // only reachable if count_ disagrees with the buckets
-    out[k] = layout_->midpoint(i);
+    while (j < n && seen + counts_[j] < rank) seen += counts_[j++];
+    if (j == n) j = n - 1;  // only reachable if count_ disagrees with the buckets
+    out[k] = layout_->midpoint(first_ + j);
   }
 }
 
 void counts_at_bounds(const Histogram& h, std::span<const uint64_t> bounds,
                       std::span<uint64_t> out) {
   std::fill(out.begin(), out.end(), 0);
-  const std::span<const uint64_t> b = h.buckets();
+  const std::span<const uint64_t> b = h.stored_buckets();
   size_t k = 0;
-  for (uint32_t i = 0; i < b.size(); ++i) {
-    if (b[i] == 0) continue;
-    const uint64_t upper = h.layout().upper(i);
+  for (uint32_t j = 0; j < b.size(); ++j) {
+    if (b[j] == 0) continue;
+    const uint64_t upper = h.layout().upper(h.first_bucket() + j);
     while (k < bounds.size() && bounds[k] < upper) ++k;
-    out[k] += b[i];
+    out[k] += b[j];
   }
 }
 
 void SparseHistogram::add_to(Histogram& h) const {
-  uint64_t* b = h.mutable_buckets();
-  for (const Entry& e : entries) b[e.index] += e.count;
+  if (!entries.empty()) h.store_range(entries.front().index, entries.back().index + 1);
+  for (const Entry& e : entries) h.at(e.index) += e.count;
   h.set_totals(h.count() + count, h.sum() + sum);
 }
 
 void SparseHistogram::subtract_from(Histogram& h) const {
-  uint64_t* b = h.mutable_buckets();
-  for (const Entry& e : entries) b[e.index] -= e.count;
+  for (const Entry& e : entries) h.at(e.index) -= e.count;
   h.set_totals(h.count() - count, h.sum() - sum);
 }
 
-AtomicHistogram::AtomicHistogram(const HistogramLayout& layout)
-    : layout_(&layout), buckets_(new std::atomic<uint64_t>[layout.num_buckets]) {
-  for (uint32_t i = 0; i < layout.num_buckets; ++i) {
-    buckets_[i].store(0, std::memory_order_relaxed);
+AtomicHistogram::~AtomicHistogram() {
+  for (auto& p : pages_) {
+    Page* page = p.load(std::memory_order_relaxed);
+    if (page == nullptr) continue;
+    for (auto& c : page->chunks) delete c.load(std::memory_order_relaxed);
+    delete page;
   }
 }
 
+AtomicHistogram::Page* AtomicHistogram::add_page(uint32_t p) {
+  // Warm-up only: at most kPages per histogram.
+  auto* page = new Page;
+  for (auto& c : page->chunks) c.store(nullptr, std::memory_order_relaxed);
+  pages_[p].store(page, std::memory_order_release);
+  return page;
+}
+
+AtomicHistogram::Chunk* AtomicHistogram::add_chunk(std::atomic<Chunk*>& slot) {
+  // Warm-up only: once per 32 buckets ever hit.
+  auto* chunk = new Chunk;
+  for (auto& c : chunk->counts) c.store(0, std::memory_order_relaxed);
+  slot.store(chunk, std::memory_order_release);
+  return chunk;
+}
+
 void AtomicHistogram::read_into(Histogram& acc) const {
-  uint64_t* b = acc.mutable_buckets();
   uint64_t count = 0;
-  for (uint32_t i = 0; i < layout_->num_buckets; ++i) {
-    const uint64_t v = buckets_[i].load(std::memory_order_relaxed);
-    b[i] += v;
-    count += v;
+  const uint32_t n = layout_->num_buckets;
+  for (uint32_t p = 0; p < kPages; ++p) {
+    const Page* page = pages_[p].load(std::memory_order_acquire);
+    if (page == nullptr) continue;
+    for (uint32_t c = 0; c < kPage; ++c) {
+      const Chunk* chunk = page->chunks[c].load(std::memory_order_acquire);
+      if (chunk == nullptr) continue;
+      const uint32_t first = (p * kPage + c) * kChunk;
+      const uint32_t len = std::min(kChunk, n - first);
+      acc.store_range(first, first + len);
+      for (uint32_t k = 0; k < len; ++k) {
+        const uint64_t v = chunk->counts[k].load(std::memory_order_relaxed);
+        acc.at(first + k) += v;
+        count += v;
+      }
+    }
   }
   acc.set_totals(acc.count() + count, acc.sum() + sum_.load(std::memory_order_relaxed));
+}
+
+size_t AtomicHistogram::memory_bytes() const {
+  size_t bytes = sizeof(*this);
+  for (const auto& p : pages_) {
+    const Page* page = p.load(std::memory_order_acquire);
+    if (page == nullptr) continue;
+    bytes += sizeof(Page);
+    for (const auto& c : page->chunks) {
+      if (c.load(std::memory_order_acquire) != nullptr) bytes += sizeof(Chunk);
+    }
+  }
+  return bytes;
 }
 
 }  // namespace sidemeter::metrics

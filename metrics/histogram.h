@@ -180,27 +180,38 @@ inline constexpr HistogramLayout kDurationLayout =
 inline constexpr HistogramLayout kSizeLayout =
     layout_detail::make_layout<layout_detail::SizeTables>(0, uint64_t{16} << 30, 1.0);
 
-// Plain (non-atomic) dense histogram, for aggregates, windows and snapshots. Addition and
-// subtraction are exact bucket by bucket. max is carried along by add() but cannot be
-// subtracted: after subtract() the owner sets it (windows compute it from per-slot maxima).
+// Plain (non-atomic) histogram, for aggregates, windows and snapshots. Memory follows use:
+// only the range of buckets from the lowest to the highest ever touched is stored (in steps
+// of kStep buckets), so a route whose latencies span two octaves keeps ~130 counters, not
+// 2034. Addition and subtraction are exact bucket by bucket. max is carried along by add()
+// but cannot be subtracted: after subtract() the owner sets it (windows compute it from
+// per-slot maxima).
 class Histogram {
  public:
-  explicit Histogram(const HistogramLayout& layout = kDurationLayout)
-      : layout_(&layout), buckets_(layout.num_buckets, 0) {}
+  static constexpr uint32_t kStep = 8;  // the stored range grows in steps of this many buckets
+
+  explicit Histogram(const HistogramLayout& layout = kDurationLayout) : layout_(&layout) {}
 
   void record(uint64_t v, uint64_t n = 1) {
-    buckets_[layout_->index(v)] += n;
+    at(layout_->index(v)) += n;
     count_ += n;
     sum_ += v * n;
     max_ = std::max(max_, v);
   }
   void add(const Histogram& o);
   void subtract(const Histogram& o);
+  // Zero counts and totals; the stored range stays (steady state allocates nothing).
   void clear();
 
   const HistogramLayout& layout() const { return *layout_; }
-  std::span<const uint64_t> buckets() const { return buckets_; }
-  uint64_t bucket(uint32_t i) const { return buckets_[i]; }
+  // Any bucket index of the layout (0 when not stored).
+  uint64_t bucket(uint32_t i) const {
+    return i - first_ < counts_.size() ? counts_[i - first_] : 0;
+  }
+  // The stored range: stored_buckets()[j] is bucket first_bucket() + j; every bucket outside
+  // it is 0.
+  uint32_t first_bucket() const { return first_; }
+  std::span<const uint64_t> stored_buckets() const { return counts_; }
   uint64_t count() const { return count_; }
   uint64_t sum() const { return sum_; }
   uint64_t max() const { return max_; }
@@ -215,20 +226,27 @@ class Histogram {
   // Several quantiles in one pass; qs must be ascending.
   void quantiles(std::span<const double> qs, std::span<double> out) const;
 
-  // Raw access for the registry, which builds windows from deltas.
-  uint64_t* mutable_buckets() { return buckets_.data(); }
+  // Raw access for the registry, which builds windows from deltas: bucket i, stored first.
+  uint64_t& at(uint32_t i) {
+    if (i - first_ >= counts_.size()) store_range(i, i + 1);
+    return counts_[i - first_];
+  }
+  // Makes buckets [lo, hi) stored.
+  void store_range(uint32_t lo, uint32_t hi);
   void set_totals(uint64_t count, uint64_t sum) {
     count_ = count;
     sum_ = sum;
   }
+  // Heap bytes held (the counters), for memory accounting.
+  size_t heap_bytes() const { return counts_.capacity() * sizeof(uint64_t); }
 
-  bool operator==(const Histogram& o) const {
-    return layout_ == o.layout_ && count_ == o.count_ && sum_ == o.sum_ && buckets_ == o.buckets_;
-  }
+  // Same layout, totals and bucket counts (however much of the range is stored).
+  bool operator==(const Histogram& o) const;
 
  private:
   const HistogramLayout* layout_;
-  std::vector<uint64_t> buckets_;
+  uint32_t first_ = 0;
+  std::vector<uint64_t> counts_;
   uint64_t count_ = 0;
   uint64_t sum_ = 0;
   uint64_t max_ = 0;
@@ -246,10 +264,12 @@ void counts_at_bounds(const Histogram& h, std::span<const uint64_t> bounds,
 // Only the non-empty buckets: how one-second slot deltas are kept (most slots touch a
 // handful of buckets; 300 dense copies would cost megabytes).
 struct SparseHistogram {
+  // 8 bytes: a slot holds one per bucket that moved in its second, 300 slots per window.
   struct Entry {
-    uint32_t index;
-    uint64_t count;
+    uint64_t index : 12;  // < 4096 buckets (static_assert below)
+    uint64_t count : 52;  // in one second
   };
+  static_assert(kDurationLayout.num_buckets <= 4096 && kSizeLayout.num_buckets <= 4096);
   std::vector<Entry> entries;
   uint64_t count = 0;
   uint64_t sum = 0;
@@ -260,15 +280,31 @@ struct SparseHistogram {
   void subtract_from(Histogram& h) const;
 };
 
-// Dense, cumulative, written by one thread and read by another. Increments are a relaxed
-// load + store (no lock prefix): only the owner writes. Readers see each bucket move
-// monotonically, so reading twice and subtracting never loses or double-counts a sample.
+// Cumulative, written by one thread and read by another. Increments are a relaxed load +
+// store (no lock prefix): only the owner writes. Readers see each bucket move monotonically,
+// so reading twice and subtracting never loses or double-counts a sample.
+// Memory follows use: buckets live in chunks of kChunk counters, allocated by the writer the
+// first time one of their buckets is hit and published with release (the reader loads with
+// acquire, so it sees the zeroed chunk, never a torn one), reached through pages of kPage
+// chunk pointers; a histogram whose values stay within two octaves holds ~5 chunks (1.3 KiB)
+// instead of 16 KiB. A chunk is never moved or freed before the histogram.
 class AtomicHistogram {
  public:
-  explicit AtomicHistogram(const HistogramLayout& layout = kDurationLayout);
+  static constexpr uint32_t kChunkBits = 5;  // 32 buckets, 256 bytes
+  static constexpr uint32_t kChunk = 1u << kChunkBits;
+  static constexpr uint32_t kPageBits = 3;  // 8 chunk pointers per page
+  static constexpr uint32_t kPage = 1u << kPageBits;
+  static constexpr uint32_t kMaxBuckets = std::max(kDurationLayout.num_buckets,
+                                                   kSizeLayout.num_buckets);
+  static constexpr uint32_t kPages = (kMaxBuckets + kChunk * kPage - 1) / (kChunk * kPage);
+
+  explicit AtomicHistogram(const HistogramLayout& layout = kDurationLayout) : layout_(&layout) {}
+  AtomicHistogram(const AtomicHistogram&) = delete;
+  AtomicHistogram& operator=(const AtomicHistogram&) = delete;
+  ~AtomicHistogram();
 
   void record(uint64_t v) {
-    bump(buckets_[layout_->index(v)], 1);
+    bump(counter(layout_->index(v)), 1);
     bump(sum_, v);
     // Rare after the first samples of a second: the reader resets it once per tick.
     if (v > max_.load(std::memory_order_relaxed)) max_.store(v, std::memory_order_relaxed);
@@ -281,14 +317,34 @@ class AtomicHistogram {
   uint64_t sum() const { return sum_.load(std::memory_order_relaxed); }
   // Reader side: max recorded since the previous call (per-slot maximum).
   uint64_t take_max() { return max_.exchange(0, std::memory_order_relaxed); }
+  // Any thread: bytes held, this object and its pages and chunks.
+  size_t memory_bytes() const;
 
  private:
+  struct Chunk {
+    std::atomic<uint64_t> counts[kChunk];
+  };
+  struct Page {
+    std::atomic<Chunk*> chunks[kPage];
+  };
+
   static void bump(std::atomic<uint64_t>& c, uint64_t d) {
     c.store(c.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
   }
+  // Writer only: bucket i's counter, its page and chunk allocated on first use.
+  std::atomic<uint64_t>& counter(uint32_t i) {
+    Page* page = pages_[i >> (kChunkBits + kPageBits)].load(std::memory_order_relaxed);
+    if (page == nullptr) [[unlikely]] page = add_page(i >> (kChunkBits + kPageBits));
+    std::atomic<Chunk*>& slot = page->chunks[(i >> kChunkBits) & (kPage - 1)];
+    Chunk* chunk = slot.load(std::memory_order_relaxed);
+    if (chunk == nullptr) [[unlikely]] chunk = add_chunk(slot);
+    return chunk->counts[i & (kChunk - 1)];
+  }
+  Page* add_page(uint32_t p);
+  static Chunk* add_chunk(std::atomic<Chunk*>& slot);
 
   const HistogramLayout* layout_;
-  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;
+  std::array<std::atomic<Page*>, kPages> pages_{};
   std::atomic<uint64_t> sum_{0};
   std::atomic<uint64_t> max_{0};
 };

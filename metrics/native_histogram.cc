@@ -9,12 +9,13 @@ NativeHistogram to_native(const Histogram& h, double unit) {
   out.count = h.count();
   out.sum = double(h.sum()) * unit;
   const HistogramLayout& layout = h.layout();
-  const auto buckets = h.buckets();
-  if (!buckets.empty()) out.zero_count = buckets[0];
+  out.zero_count = h.bucket(0);
+  const auto buckets = h.stored_buckets();
   int64_t prev_count = 0;
   int32_t prev_index = 0;
-  for (uint32_t i = 1; i < buckets.size(); ++i) {
-    if (buckets[i] == 0) continue;
+  for (uint32_t j = 0; j < buckets.size(); ++j) {
+    const uint32_t i = h.first_bucket() + j;
+    if (buckets[j] == 0 || i == 0) continue;
     const int32_t idx = layout.native_index(i);
     if (out.spans.empty()) {
       out.spans.push_back({idx, 1});
@@ -23,8 +24,8 @@ NativeHistogram to_native(const Histogram& h, double unit) {
     } else {
       out.spans.push_back({idx - prev_index - 1, 1});
     }
-    out.deltas.push_back(int64_t(buckets[i]) - prev_count);
-    prev_count = int64_t(buckets[i]);
+    out.deltas.push_back(int64_t(buckets[j]) - prev_count);
+    prev_count = int64_t(buckets[j]);
     prev_index = idx;
   }
   return out;

@@ -13,12 +13,15 @@ constexpr const char* kOtherReason = "other";
 // now - prev bucket by bucket into out (only the buckets that moved); prev becomes now.
 // max: the largest value the shards reported since the previous tick.
 void diff_into(Histogram& prev, const Histogram& now, SparseHistogram& out, uint64_t max) {
-  const std::span<const uint64_t> a = now.buckets();
-  uint64_t* p = prev.mutable_buckets();
-  for (uint32_t i = 0; i < a.size(); ++i) {
-    if (a[i] != p[i]) {
-      out.entries.push_back({i, a[i] - p[i]});
-      p[i] = a[i];
+  // Cumulative: every bucket prev stores is stored in now too (read from the same chunks).
+  const std::span<const uint64_t> a = now.stored_buckets();
+  const uint32_t first = now.first_bucket();
+  if (!a.empty()) prev.store_range(first, first + uint32_t(a.size()));
+  for (uint32_t j = 0; j < a.size(); ++j) {
+    uint64_t& p = prev.at(first + j);
+    if (a[j] != p) {
+      out.entries.push_back({first + j, a[j] - p});
+      p = a[j];
     }
   }
   out.count = now.count() - prev.count();
@@ -313,7 +316,6 @@ void Registry::collect_routes(Slot& s) {
     RouteScalars now;
     scratch_dur_.clear();
     uint64_t max = 0;
-    for (CodeAgg& c : agg.codes) c.latency.clear();
     for (const auto& sh : shards_) {
       Shard::RouteMethod* rm = sh->routes_[key].load(std::memory_order_acquire);
       if (rm == nullptr) continue;
@@ -326,22 +328,15 @@ void Registry::collect_routes(Slot& s) {
         n.response_body_bytes = rm->response_body_bytes.get();
         return n;
       }));
+      // The route's latency is the sum of its series (each exchange is recorded once, in
+      // its series).
       for (const auto& slot : rm->codes) {
         Shard::CodeSeries* cs = slot.load(std::memory_order_acquire);
         if (cs == nullptr) continue;
-        auto it = std::find_if(agg.codes.begin(), agg.codes.end(),
-                               [&](const CodeAgg& c) { return c.key == cs->key; });
-        if (it == agg.codes.end()) {
-          agg.codes.push_back(CodeAgg{cs->key, Histogram(kDurationLayout)});
-          it = agg.codes.end() - 1;
-        }
-        cs->latency.read_into(it->latency);
+        cs->latency.read_into(scratch_dur_);
         max = std::max(max, cs->latency.take_max());
       }
     }
-    // The route's latency is the sum of its series (each exchange is recorded once, in its
-    // series): the same reading, so the two never disagree.
-    for (const CodeAgg& c : agg.codes) scratch_dur_.add(c.latency);
     RouteDelta d;
     d.key = key;
     d.scalars = now;
@@ -510,22 +505,39 @@ void Registry::fill_routes(Snapshot& snap) const {
     }
     snap.routes.push_back(std::move(rs));
 
-    for (const CodeAgg& c : agg.codes) {
-      DurationSeries ds;
-      ds.route = snap.routes.back().route;
-      ds.method = snap.routes.back().method;
-      if (c.key == Shard::kOverflowOk || c.key == Shard::kOverflowError) {
-        ds.code_other = true;
-        ds.error_type = c.key == Shard::kOverflowOk ? ErrorType::kNone : ErrorType::kOther;
-      } else {
-        ds.code = uint16_t(c.key & 0xffff);
-        ds.error_type = ErrorType((c.key >> 16) & 0xff);
+    // The series are read from the shards now (cumulative, so monotonic between snapshots;
+    // they may be ahead of the route figures, which are as of the last tick). Nothing of
+    // them is kept here: the shards hold them once.
+    const size_t first_series = snap.request_duration.size();
+    std::vector<uint32_t> keys;  // keys[i]: series first_series + i
+    for (const auto& sh : shards_) {
+      const Shard::RouteMethod* rm = sh->routes_[key].load(std::memory_order_acquire);
+      if (rm == nullptr) continue;
+      for (const auto& slot : rm->codes) {
+        const Shard::CodeSeries* cs = slot.load(std::memory_order_acquire);
+        if (cs == nullptr) continue;
+        const size_t found = size_t(std::find(keys.begin(), keys.end(), cs->key) - keys.begin());
+        if (found == keys.size()) {
+          keys.push_back(cs->key);
+          DurationSeries& ds = snap.request_duration.emplace_back();
+          ds.route = snap.routes.back().route;
+          ds.method = snap.routes.back().method;
+          if (cs->key == Shard::kOverflowOk || cs->key == Shard::kOverflowError) {
+            ds.code_other = true;
+            ds.error_type = cs->key == Shard::kOverflowOk ? ErrorType::kNone : ErrorType::kOther;
+          } else {
+            ds.code = uint16_t(cs->key & 0xffff);
+            ds.error_type = ErrorType((cs->key >> 16) & 0xff);
+          }
+        }
+        cs->latency.read_into(snap.request_duration[first_series + found].histogram);
       }
-      counts_at_bounds(c.latency, kRequestDurationBoundsNs, ds.buckets);
-      ds.count = c.latency.count();
-      ds.sum_seconds = double(c.latency.sum()) / 1e9;
-      ds.histogram = c.latency;
-      snap.request_duration.push_back(std::move(ds));
+    }
+    for (size_t i = first_series; i < snap.request_duration.size(); ++i) {
+      DurationSeries& ds = snap.request_duration[i];
+      counts_at_bounds(ds.histogram, kRequestDurationBoundsNs, ds.buckets);
+      ds.count = ds.histogram.count();
+      ds.sum_seconds = double(ds.histogram.sum()) / 1e9;
     }
   }
 }
@@ -586,10 +598,10 @@ void Registry::fill_tls(TlsStats& out) {
     Histogram& h = out.duration[side];
     // A sample's bucket may be read before its max (the writer stores the max last): the
     // highest non-empty bucket bounds the maximum from below.
-    const std::span<const uint64_t> b = h.buckets();
-    for (size_t i = b.size(); i-- > 0;) {
-      if (b[i] == 0) continue;
-      tls_max_[side] = std::max(tls_max_[side], h.layout().lower(uint32_t(i)));
+    const std::span<const uint64_t> b = h.stored_buckets();
+    for (size_t j = b.size(); j-- > 0;) {
+      if (b[j] == 0) continue;
+      tls_max_[side] = std::max(tls_max_[side], h.layout().lower(h.first_bucket() + uint32_t(j)));
       break;
     }
     h.set_max(h.count() ? tls_max_[side] : 0);
@@ -676,9 +688,11 @@ namespace {
 // Requests of h in buckets whose every value is <= threshold_ns.
 uint64_t count_at_most(const Histogram& h, uint64_t threshold_ns) {
   const HistogramLayout& layout = h.layout();
-  const std::span<const uint64_t> b = h.buckets();
+  const std::span<const uint64_t> b = h.stored_buckets();
   uint64_t n = 0;
-  for (uint32_t i = 0; i < b.size() && layout.upper(i) <= threshold_ns; ++i) n += b[i];
+  for (uint32_t j = 0; j < b.size() && layout.upper(h.first_bucket() + j) <= threshold_ns; ++j) {
+    n += b[j];
+  }
   return n;
 }
 

@@ -89,10 +89,6 @@ class Registry {
   alerts::EventCounts slo_events(const alerts::SloSpec& slo) const;
 
  private:
-  struct CodeAgg {
-    uint32_t key = 0;  // Shard::CodeSeries::key
-    Histogram latency{kDurationLayout};  // cumulative at the last tick, every shard
-  };
   struct RouteAgg {
     explicit RouteAgg(RouteKey k);
     RouteKey key;
@@ -102,7 +98,6 @@ class Registry {
     uint64_t max_ever = 0;
     std::array<RouteScalars, kWindowSlots.size()> win{};
     std::vector<Histogram> win_latency;  // per rolling window (10s, 1m, 5m)
-    std::vector<CodeAgg> codes;
   };
   struct CpuSample {
     uint64_t seq = UINT64_MAX;

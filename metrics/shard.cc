@@ -107,13 +107,11 @@ Shard::RouteMethod& Shard::route_method(uint32_t route, Method m) {
 
 void Shard::record_series(RouteMethod& rm, uint16_t status, ErrorType type,
                           uint64_t latency_ns) {
-  size_t slot = 0;
-  if (type == ErrorType::kNone && status >= kMinStatus && status <= kMaxStatus) {
-    uint8_t& cached = rm.code_slot[status - kMinStatus];
-    if (cached == 0) cached = uint8_t(claim_series(rm, series_key(status, type)) + 1);
-    slot = cached - 1u;
-  } else {
-    slot = claim_series(rm, series_key(status, type));
+  const uint32_t key = series_key(status, type);
+  size_t slot = rm.last_slot;
+  if (slot >= rm.codes_used || rm.keys[slot] != key) {
+    slot = claim_series(rm, key);
+    rm.last_slot = uint8_t(slot);
   }
   // We are the only writer: relaxed reads our own store.
   rm.codes[slot].load(std::memory_order_relaxed)->latency.record(latency_ns);

@@ -73,11 +73,11 @@ class alignas(64) Shard final : public Recorder {
     std::array<Count, kStatusClasses> status_classes;
     // Claimed series, each published with release (nullptr: free).
     std::array<std::atomic<CodeSeries*>, kMaxSeriesPerRoute> codes{};
-    // Writer only. Completed normally with a status: status -> slot + 1, one load. Others
-    // (errors are rare): a scan of keys.
-    std::array<uint8_t, kStatusCodes> code_slot{};
+    // Writer only: the keys of the first codes_used slots; the slot of the previous record
+    // (most records of a route repeat its key), else a scan of at most 14 keys.
     std::array<uint32_t, kMaxSeriesPerRoute - 2> keys{};
     uint8_t codes_used = 0;
+    uint8_t last_slot = 0;
   };
 
   struct RejectReason {
