@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "metrics/alerts/spec.h"
+#include "metrics/counters.h"
+#include "metrics/duration_bounds.h"
 
 namespace sidemeter::conf {
 
@@ -123,6 +125,20 @@ struct StatsD {
   bool operator==(const StatsD&) const = default;
 };
 
+// Classic-bucket bounds (seconds, ascending, "le") of the request duration histograms in
+// the text formats. Counts at any bound are taken at scrape time from each series'
+// full-resolution histogram, so a reload may change them; keep them equal in every pod so
+// the series aggregate. An empty list: no buckets but +Inf (_count and _sum remain).
+struct HistogramBuckets {
+  // sidemeter_request_duration_seconds: one service-wide series set.
+  std::vector<double> request_duration{metrics::kRequestDurationBounds.begin(),
+                                       metrics::kRequestDurationBounds.end()};
+  // http_server_request_duration_seconds: per route, method, status code and error type.
+  std::vector<double> route_request_duration{metrics::kRouteRequestDurationBounds.begin(),
+                                             metrics::kRouteRequestDurationBounds.end()};
+  bool operator==(const HistogramBuckets&) const = default;
+};
+
 struct Stats {
   HostPort address{"127.0.0.1", 9901};
   // Bearer token for every stats endpoint but /healthz and /readyz; empty: none. Comes
@@ -134,6 +150,7 @@ struct Stats {
   uint32_t max_connections = 1024;
   uint64_t idle_timeout_ms = 30'000;
   StatsD statsd;
+  HistogramBuckets histogram_buckets;
   bool operator==(const Stats&) const = default;
 };
 

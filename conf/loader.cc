@@ -209,6 +209,7 @@ class Loader {
       error(mark, f.path + " must be a list, got " + kind_of(value));
       return;
     }
+    if (f.reset) f.reset(config_);
     for (const auto& item : value) {
       if (!item.IsScalar() && !item.IsNull()) {
         error(item.Mark(), f.path + " entries must be strings, got " + kind_of(item));

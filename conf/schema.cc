@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <type_traits>
 
@@ -810,6 +811,13 @@ void add_slos(std::vector<Field>& t) {
       [](const al::SloSpec& s) { return show_method(s.method); }));
 }
 
+// The shortest text that reads back as the same double ("0.005", not 0.0050000000000000001).
+std::string format_bound(double v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
+}
+
 template <class At>
 Field url_list(std::string path, At at) {
   Field f;
@@ -835,6 +843,44 @@ Field url_list(std::string path, At at) {
     for (size_t i = 0; i < at(c).size(); ++i) {
       if (i > 0) out += ", ";
       out += yaml_quote(at(c)[i].to_string());
+    }
+    return out + "]";
+  };
+  return f;
+}
+
+// Histogram bucket bounds in seconds: positive, finite, at most an hour (the longest
+// duration a histogram holds), strictly ascending, at most kMaxBounds of them (each is a
+// series per label combination, see metrics/duration_bounds.h).
+template <class At>
+Field bounds_list(std::string path, At at) {
+  constexpr size_t kMaxBounds = 64;
+  Field f;
+  f.path = path;
+  f.shape = Shape::kList;
+  f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
+  f.reset = [at](Config& c) { at(c).clear(); };
+  f.set = [path, at](Config& c, const std::string& text, bool null) -> std::string {
+    if (null || text.empty()) return missing(path, "a bound in seconds, e.g. 0.25");
+    double v = 0;
+    const char* end = text.data() + text.size();
+    auto [stop, ec] = std::from_chars(text.data(), end, v);
+    if (ec != std::errc() || stop != end || !std::isfinite(v))
+      return path + ": expected a number of seconds, e.g. 0.25, got '" + text + "'";
+    if (v <= 0 || v > 3600) return path + " bounds must be above 0 and at most 3600, got " + text;
+    std::vector<double>& bounds = at(c);
+    if (!bounds.empty() && v <= bounds.back())
+      return path + " must ascend: " + text + " after " + format_bound(bounds.back());
+    if (bounds.size() == kMaxBounds)
+      return path + ": at most " + std::to_string(kMaxBounds) + " bounds";
+    bounds.push_back(v);
+    return {};
+  };
+  f.show = [at](const Config& c) {
+    std::string out = "[";
+    for (size_t i = 0; i < at(c).size(); ++i) {
+      if (i > 0) out += ", ";
+      out += format_bound(at(c)[i]);
     }
     return out + "]";
   };
@@ -1224,6 +1270,13 @@ std::vector<Field> build() {
     t.push_back(prefix);
   }
 
+  t.push_back(bounds_list("stats.histogram_buckets.request_duration", [](auto& c) -> auto& {
+    return c.stats.histogram_buckets.request_duration;
+  }));
+  t.push_back(bounds_list("stats.histogram_buckets.route_request_duration",
+                          [](auto& c) -> auto& {
+                            return c.stats.histogram_buckets.route_request_duration;
+                          }));
   {
     Field patterns;
     patterns.path = "routes.patterns";

@@ -41,6 +41,9 @@ struct Field {
   std::function<std::string(const Config&)> show;
   // As show, for --print-config; empty function: not a secret.
   std::function<std::string(const Config&)> show_redacted;
+  // kList: called before a list's entries are set, so a list given in the file replaces
+  // the default instead of extending it. Empty function: the default is empty anyway.
+  std::function<void(Config&)> reset;
   // Copies this key's value from one config to another (set for every restart-only key).
   std::function<void(Config& to, const Config& from)> copy;
 

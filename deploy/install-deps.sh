@@ -27,6 +27,9 @@ if [ "${1:-}" = "--test" ]; then
   # attacker of tests/slowhttp.
   packages+=(prometheus prometheus-alertmanager chromium openssl varnish haproxy nginx
              slowhttptest)
+  # The official Prometheus Python client's parser walks /metrics as a client library
+  # would (tests/integration/counter_monotonic_test: counters never fall).
+  packages+=(python3-prometheus-client)
   # The sanitizer passes and the fuzzers: clang 14 (libFuzzer needs it), compiler-rt's
   # runtimes (libFuzzer, ASan, TSan: only recommended by clang, so named), llvm-symbolizer
   # (file:line in the reports).

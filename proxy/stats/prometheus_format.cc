@@ -1,5 +1,6 @@
 #include "proxy/stats/prometheus_format.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -122,20 +123,19 @@ void hdr_histogram(Writer& w, std::string_view name, std::string_view help,
   w.histogram(name, {}, h, unit, bounds);
 }
 
-void request_duration(Writer& w, const metrics::Snapshot& snap) {
+// Per route, method, status code and error type: the series count is the label
+// combinations times (bounds + 3), hence the short default bound set
+// (metrics/duration_bounds.h).
+void request_duration(Writer& w, const metrics::Snapshot& snap, std::span<const double> bounds) {
   constexpr std::string_view kName = "http_server_request_duration_seconds";
   w.family(kName, Type::kHistogram,
            "Duration of HTTP server requests: every exchange, a cut-short one up to its end; "
            "error_type says why one did not complete normally.");
-  std::array<uint64_t, metrics::kRequestDurationBounds.size()> cumulative{};
+  std::vector<uint64_t> cumulative(bounds.size());
   char code[8];
   char error[8];
   for (const metrics::DurationSeries& s : snap.request_duration) {
-    uint64_t running = 0;
-    for (size_t i = 0; i < cumulative.size(); ++i) {
-      running += s.buckets[i];
-      cumulative[i] = running;
-    }
+    series_cumulative_at_bounds(s, bounds, cumulative);
     // OTel: the status code only when one was sent, error.type only when the exchange
     // failed. Pairs beyond the per-route cap share "other" series.
     Label labels[4] = {{"http_route", s.route}, {"http_request_method", otel_method(s.method)}};
@@ -148,7 +148,7 @@ void request_duration(Writer& w, const metrics::Snapshot& snap) {
     }
     const std::string_view type = metrics::error_type_name(s.error_type, s.code, error);
     if (!type.empty()) labels[n++] = {"error_type", type};
-    HistogramPoint point{metrics::kRequestDurationBounds, cumulative, s.sum_seconds, s.count};
+    HistogramPoint point{bounds, cumulative, s.sum_seconds, s.count};
     point.full = &s.histogram;
     point.unit = 1e-9;  // ns
     w.histogram(kName, std::span<const Label>(labels, n), point);
@@ -164,8 +164,8 @@ struct WindowSummaryDef {
 void window_summaries(Writer& w, const metrics::Snapshot& snap) {
   static constexpr WindowSummaryDef kDefs[] = {
       {DurationMetric::kLatency, "sidemeter_request_duration_window_seconds",
-       "Request duration quantiles over a rolling window (exact to 1%); _count and _sum "
-       "cover the window only."},
+       "Request duration quantiles over a rolling window (exact to 1%). No _count or _sum: "
+       "those of sidemeter_request_duration_seconds count since start."},
       {DurationMetric::kUpstreamTtfb, "sidemeter_upstream_ttfb_window_seconds",
        "Upstream time to first byte quantiles over a rolling window."},
       {DurationMetric::kUpstreamConnect, "sidemeter_upstream_connect_window_seconds",
@@ -178,6 +178,9 @@ void window_summaries(Writer& w, const metrics::Snapshot& snap) {
   };
   static constexpr Window kWindows[] = {Window::k10s, Window::k1m, Window::k5m};
   static constexpr std::string_view kQuantiles[] = {"0.5", "0.9", "0.95", "0.99", "0.999"};
+  // Quantiles only, the shape of a Go client summary's sliding-window objectives. A
+  // summary's _count and _sum are counters (OpenMetrics) and the window's would fall as it
+  // slides; the cumulative ones are the matching histograms' _count and _sum.
   for (const WindowSummaryDef& def : kDefs) {
     w.family(def.name, Type::kSummary, def.help);
     for (Window win : kWindows) {
@@ -189,8 +192,6 @@ void window_summaries(Writer& w, const metrics::Snapshot& snap) {
         const double v = d.count ? ms[q] / 1e3 : std::numeric_limits<double>::quiet_NaN();
         w.sample(def.name, "", labels, v, {"quantile", kQuantiles[q]});
       }
-      w.sample(def.name, "_sum", labels, d.avg_ms * double(d.count) / 1e3);
-      w.sample(def.name, "_count", labels, double(d.count));
     }
   }
 }
@@ -528,15 +529,42 @@ bool tls_side_shown(const metrics::TlsStats& tls, metrics::TlsSide side, bool co
 void cumulative_at_bounds(const metrics::Histogram& h, std::span<const double> bounds, double unit,
                           std::span<uint64_t> out) {
   const metrics::HistogramLayout& layout = h.layout();
+  // Only the range touched is stored: buckets[j] is layout bucket first + j.
   const std::span<const uint64_t> buckets = h.stored_buckets();
+  const uint32_t first = h.first_bucket();
+  const uint32_t n = uint32_t(buckets.size());
   uint64_t running = 0;
   uint32_t j = 0;
   for (size_t b = 0; b < bounds.size(); ++b) {
     // Bucket i goes under bound b when its largest value does (metrics::counts_at_bounds).
     const auto limit = uint64_t(std::llround(bounds[b] / unit));
-    while (j < buckets.size() && layout.upper(h.first_bucket() + j) <= limit) {
-      running += buckets[j];
-      ++j;
+    // The first bucket not under the bound: start at the bucket holding it (one index
+    // computation, not a comparison per bucket: 1,200 series x ~2,000 buckets per scrape),
+    // then settle at the edge.
+    const uint32_t at = layout.index(limit);
+    uint32_t end = std::max(j, at < first ? 0u : std::min(n, at - first));
+    while (end < n && layout.upper(first + end) <= limit) ++end;
+    while (end > j && layout.upper(first + end - 1) > limit) --end;
+    for (; j < end; ++j) running += buckets[j];
+    out[b] = running;
+  }
+}
+
+void series_cumulative_at_bounds(const metrics::DurationSeries& s, std::span<const double> bounds,
+                                 std::span<uint64_t> out) {
+  if (s.histogram.count() == s.count && s.count != 0) {
+    cumulative_at_bounds(s.histogram, bounds, 1e-9, out);
+    return;
+  }
+  // Not filled: the fixed buckets, each under the first bound at or above its own (a
+  // relative tolerance absorbs the decimal spelling of a bound from the config).
+  uint64_t running = 0;
+  size_t i = 0;
+  for (size_t b = 0; b < bounds.size(); ++b) {
+    while (i < metrics::kRequestDurationBounds.size() &&
+           metrics::kRequestDurationBounds[i] <= bounds[b] * (1 + 1e-9)) {
+      running += s.buckets[i];
+      ++i;
     }
     out[b] = running;
   }
@@ -555,10 +583,18 @@ void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& ex
 
 void append_exposition(const metrics::Snapshot& snap, const ExpositionExtras& extras,
                        ExpositionSink& w) {
-  request_duration(w, snap);
+  request_duration(w, snap, extras.route_request_duration_bounds);
   constexpr double kNs = 1e-9;
   const auto& dur = snap.duration_histograms;
   const auto& size = snap.size_histograms;
+  if (dur.size() == metrics::kDurationMetrics) {
+    // The exchanges of http_server_request_duration_seconds without its labels, at the full
+    // bound set: fleet-wide quantiles at fine resolution for the cost of one series set.
+    hdr_histogram(w, "sidemeter_request_duration_seconds",
+                  "Duration of HTTP server requests, every route, method and status together "
+                  "(the exchanges of http_server_request_duration_seconds).",
+                  dur[size_t(DurationMetric::kLatency)], extras.request_duration_bounds, kNs);
+  }
   if (size.size() == metrics::kSizeMetrics) {
     hdr_histogram(w, "http_server_request_body_size_bytes", "Size of HTTP server request bodies.",
                   size[size_t(SizeMetric::kRequestBody)], kSizeBounds, 1);

@@ -13,6 +13,7 @@
 
 #include "metrics/alerts/engine.h"
 #include "metrics/counters.h"
+#include "metrics/duration_bounds.h"
 #include "metrics/histogram.h"
 #include "metrics/snapshot.h"
 #include "metrics/tls_stats.h"
@@ -80,7 +81,19 @@ struct ExpositionExtras {
   // Sides with TLS configured (by metrics::TlsSide): the TLS families show a side when it
   // is configured or has counted anything, with every version and reason at 0 included.
   std::array<bool, metrics::kTlsSides> tls_configured{};
+  // Classic bounds (seconds, ascending) of sidemeter_request_duration_seconds (service-wide)
+  // and of http_server_request_duration_seconds (per route, method, code, error type):
+  // stats.histogram_buckets in the config. Spans must outlive the call.
+  std::span<const double> request_duration_bounds = metrics::kRequestDurationBounds;
+  std::span<const double> route_request_duration_bounds = metrics::kRouteRequestDurationBounds;
 };
+
+// Cumulative counts of one http_server_request_duration_seconds series at `bounds`
+// (seconds): from its full-resolution histogram when the registry filled it (any bounds,
+// see cumulative_at_bounds), else from its fixed buckets, where a bound between two of
+// kRequestDurationBounds counts only the buckets wholly below it.
+void series_cumulative_at_bounds(const metrics::DurationSeries& s, std::span<const double> bounds,
+                                 std::span<uint64_t> out);
 
 // Whether the TLS families (and /stats "tls") report `side`: configured now, or counted
 // something since start (a side switched off by a reload keeps its counters).

@@ -16,6 +16,8 @@ StatsOptions options_from_config(const conf::Config& config) {
   o.idle_timeout_ms = s.idle_timeout_ms;
   o.tls_downstream = config.tls.enabled();
   o.tls_upstream = config.upstream.tls.enabled;
+  o.request_duration_bounds = s.histogram_buckets.request_duration;
+  o.route_request_duration_bounds = s.histogram_buckets.route_request_duration;
   return o;
 }
 

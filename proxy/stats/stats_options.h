@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "conf/config.h"
 
@@ -28,6 +29,10 @@ struct StatsOptions {
   // (with zeros) even before its first handshake.
   bool tls_downstream = false;
   bool tls_upstream = false;
+  // Classic bounds of the request duration histograms (stats.histogram_buckets).
+  std::vector<double> request_duration_bounds = conf::HistogramBuckets{}.request_duration;
+  std::vector<double> route_request_duration_bounds =
+      conf::HistogramBuckets{}.route_request_duration;
 };
 
 StatsOptions options_from_config(const conf::Config& config);

@@ -374,6 +374,8 @@ void StatsServer::Impl::serve_metrics(StatsConnection& c, const StatsRequest& r)
   extras.deliveries = deliveries_view;
   if (access_log_source) extras.access_log = access_log_source();
   extras.tls_configured = tls_configured();
+  extras.request_duration_bounds = options.request_duration_bounds;
+  extras.route_request_duration_bounds = options.route_request_duration_bounds;
   std::string body;
   body.reserve(64 * 1024);
   stats::append_exposition(snapshot(), extras, format, body);

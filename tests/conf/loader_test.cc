@@ -250,6 +250,8 @@ TEST(Hash, EveryKeyChangesIt) {
       "stats: {statsd: {interval: 1s}}\n",
       "stats: {statsd: {flavor: statsd}}\n",
       "stats: {statsd: {prefix: x}}\n",
+      "stats: {histogram_buckets: {request_duration: [0.1]}}\n",
+      "stats: {histogram_buckets: {route_request_duration: []}}\n",
       "routes: {patterns: [/a]}\n",
       "routes: {max: 10}\n",
       "routes: {admission: {hits: 6}}\n",

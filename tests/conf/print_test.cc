@@ -77,6 +77,9 @@ stats:
     interval: 10s
     flavor: dogstatsd
     prefix: "sidemeter."
+  histogram_buckets:
+    request_duration: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.0035, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 60]
+    route_request_duration: [0.005, 0.025, 0.1, 0.25, 1, 5]
 routes:
   patterns: []
   max: 100

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
@@ -59,9 +60,14 @@ TEST(PrometheusFormat, TextParsesAndHistogramsAreCumulative) {
     labels.emplace_back("le", bound);
     return c.value("http_server_request_duration_seconds_bucket", labels);
   };
-  EXPECT_EQ(le("0.002"), 0);
-  EXPECT_EQ(le("0.0035"), 3);
+  // The per-route family carries the short default set (metrics/duration_bounds.h).
+  EXPECT_EQ(le("0.002"), std::nullopt);
+  EXPECT_EQ(le("0.005"), 3);
   EXPECT_EQ(le("+Inf"), 3);
+  // The service-wide one the fine set: the 1 ms 503 under 2 ms, the 2 ms 200s above it.
+  EXPECT_EQ(c.value("sidemeter_request_duration_seconds_bucket", {{"le", "0.002"}}), 1);
+  EXPECT_EQ(c.value("sidemeter_request_duration_seconds_bucket", {{"le", "0.0035"}}), 4);
+  EXPECT_EQ(c.value("sidemeter_request_duration_seconds_count"), 6);
   EXPECT_NEAR(*c.value("http_server_request_duration_seconds_sum", users200), 3 * 0.00203, 1e-9);
   EXPECT_EQ(c.value("http_server_request_duration_seconds_count",
                     {{"http_route", "/users/{id}"}, {"http_response_status_code", "503"}}),
@@ -78,7 +84,10 @@ TEST(PrometheusFormat, TextParsesAndHistogramsAreCumulative) {
   EXPECT_EQ(c.types.at("sidemeter_upstream_errors_total"), "counter");
   EXPECT_EQ(c.value("sidemeter_upstream_errors_total", {{"error_type", "connect_refused"}}), 0);
   EXPECT_EQ(c.value("sidemeter_upstream_up"), 1);
-  EXPECT_EQ(c.value("sidemeter_request_duration_window_seconds_count", {{"window", "1m"}}), 6);
+  // Window summaries: quantiles only (their _count/_sum would fall as the window slides).
+  EXPECT_EQ(c.types.at("sidemeter_request_duration_window_seconds"), "summary");
+  EXPECT_EQ(c.count("sidemeter_request_duration_window_seconds_count"), 0u);
+  EXPECT_EQ(c.count("sidemeter_request_duration_window_seconds_sum"), 0u);
   EXPECT_NEAR(*c.value("sidemeter_request_duration_window_seconds",
                        {{"window", "1m"}, {"quantile", "0.5"}}),
               0.00203, 0.00203 * 0.01);
@@ -196,6 +205,131 @@ TEST(PrometheusFormat, EveryExchangeIsInTheDurationHistogramWithItsErrorType) {
   }
 }
 
+// Series count: per-route series cost (route bounds + 3) each, the service-wide family
+// (fine bounds + 3) once; the two agree on the bounds they share.
+TEST(PrometheusFormat, PerRouteFamilyHasFewBoundsServiceWideFamilyTheFineSet) {
+  TestRegistry r;
+  record_mix(r);
+  std::string text;
+  append_exposition(r.registry.snapshot(), {}, ExpositionFormat::kPrometheusText, text);
+  const auto c = testing::check_exposition(text, false);
+  ASSERT_TRUE(c.errors.empty()) << join_errors(c) << text;
+  const size_t route_series = c.count("http_server_request_duration_seconds_count");
+  EXPECT_EQ(route_series, 3u);  // (/users/{id}, GET, 200), (.., 503), (/orders, POST, 201)
+  EXPECT_EQ(c.count("http_server_request_duration_seconds_bucket"),
+            route_series * (metrics::kRouteRequestDurationBounds.size() + 1));
+  EXPECT_EQ(c.count("sidemeter_request_duration_seconds_bucket"),
+            metrics::kRequestDurationBounds.size() + 1);
+  EXPECT_EQ(c.sum("http_server_request_duration_seconds_count"),
+            c.value("sidemeter_request_duration_seconds_count"));
+  EXPECT_NEAR(c.sum("http_server_request_duration_seconds_sum"),
+              *c.value("sidemeter_request_duration_seconds_sum"), 1e-9);
+  for (double b : metrics::kRouteRequestDurationBounds) {
+    ASSERT_NE(std::find(metrics::kRequestDurationBounds.begin(),
+                        metrics::kRequestDurationBounds.end(), b),
+              metrics::kRequestDurationBounds.end());
+    std::string le;
+    for (const testing::ExpositionSample& x : c.samples) {
+      if (x.name != "sidemeter_request_duration_seconds_bucket") continue;
+      if (std::abs(std::stod(x.label("le")) - b) < 1e-12) le = x.label("le");
+    }
+    ASSERT_FALSE(le.empty()) << b;
+    EXPECT_EQ(c.sum("http_server_request_duration_seconds_bucket", {{"le", le}}),
+              c.value("sidemeter_request_duration_seconds_bucket", {{"le", le}}))
+        << le;
+  }
+}
+
+// stats.histogram_buckets reaches both families; a series' counts at a bound come from its
+// full-resolution histogram when the registry filled it, else from its fixed buckets.
+TEST(PrometheusFormat, ConfiguredBoundsAreTheLeSeries) {
+  metrics::Snapshot snap;
+  metrics::DurationSeries filled;
+  filled.route = "/a";
+  filled.method = Method::kGet;
+  filled.code = 200;
+  // Each well clear of the bounds below (buckets are 1.09 % wide).
+  for (uint64_t ns : {900'000ull, 2'800'000ull, 40'000'000ull}) filled.histogram.record(ns);
+  filled.count = 3;
+  filled.sum_seconds = 0.0437;
+  metrics::DurationSeries fixed = filled;  // same figures, histogram left empty
+  fixed.route = "/b";
+  fixed.histogram = metrics::Histogram(metrics::kDurationLayout);
+  fixed.buckets = {};
+  fixed.buckets[3] = 1;   // (0.0005, 0.001]
+  fixed.buckets[5] = 1;   // (0.002, 0.0035]
+  fixed.buckets[11] = 1;  // (0.025, 0.05]
+  snap.request_duration = {filled, fixed};
+  snap.duration_histograms.assign(metrics::kDurationMetrics,
+                                  metrics::Histogram(metrics::kDurationLayout));
+  snap.duration_histograms[size_t(metrics::DurationMetric::kLatency)] = filled.histogram;
+  const double route_bounds[] = {0.001, 0.003, 0.05};
+  const double wide_bounds[] = {0.002};
+  ExpositionExtras extras;
+  extras.route_request_duration_bounds = route_bounds;
+  extras.request_duration_bounds = wide_bounds;
+  std::string text;
+  append_exposition(snap, extras, ExpositionFormat::kPrometheusText, text);
+  const auto c = testing::check_exposition(text, false);
+  ASSERT_TRUE(c.errors.empty()) << join_errors(c) << text;
+  auto le = [&](const char* route, const char* bound) {
+    return c.value("http_server_request_duration_seconds_bucket",
+                   {{"http_route", route}, {"le", bound}});
+  };
+  EXPECT_EQ(le("/a", "0.001"), 1);
+  EXPECT_EQ(le("/a", "0.003"), 2);  // any bound: the full histogram has it
+  EXPECT_EQ(le("/a", "0.05"), 3);
+  EXPECT_EQ(le("/b", "0.001"), 1);
+  EXPECT_EQ(le("/b", "0.003"), 1);  // 0.003 splits (0.002, 0.0035]: only what is surely below
+  EXPECT_EQ(le("/b", "0.05"), 3);
+  EXPECT_EQ(c.count("http_server_request_duration_seconds_bucket"), 2u * 4u);
+  EXPECT_EQ(c.value("sidemeter_request_duration_seconds_bucket", {{"le", "0.002"}}), 1);
+  EXPECT_EQ(c.count("sidemeter_request_duration_seconds_bucket"), 2u);
+}
+
+// No bound at all: only +Inf, _sum and _count (three series per label combination).
+TEST(PrometheusFormat, EmptyBoundsLeaveOnlyInf) {
+  TestRegistry r;
+  record_mix(r);
+  ExpositionExtras extras;
+  extras.route_request_duration_bounds = {};
+  std::string text;
+  append_exposition(r.registry.snapshot(), extras, ExpositionFormat::kOpenMetrics, text);
+  const auto c = testing::check_exposition(text, true);
+  ASSERT_TRUE(c.errors.empty()) << join_errors(c) << text;
+  EXPECT_EQ(c.count("http_server_request_duration_seconds_bucket"), 3u);
+  EXPECT_EQ(c.value("http_server_request_duration_seconds_bucket",
+                    {{"http_route", "/orders"}, {"le", "+Inf"}}),
+            2);
+}
+
+// Names say what they are: no family of another type has samples ending like a counter's
+// or a histogram's, and nothing but summaries carry quantile.
+TEST(PrometheusFormat, OnlyCountersHistogramsAndSummariesHaveCounterSuffixes) {
+  TestRegistry r(/*process_stats=*/true);
+  record_mix(r);
+  r.tick();
+  for (auto f : {ExpositionFormat::kPrometheusText, ExpositionFormat::kOpenMetrics}) {
+    std::string text;
+    append_exposition(r.registry.snapshot(), {}, f, text);
+    const auto c = testing::check_exposition(text, f == ExpositionFormat::kOpenMetrics);
+    ASSERT_TRUE(c.errors.empty()) << join_errors(c) << text;
+    for (const auto& [family, type] : c.types) {
+      if (type != "gauge") continue;
+      for (const char* suffix : {"_total", "_count", "_sum", "_bucket", "_created"}) {
+        const std::string_view sv(suffix);
+        EXPECT_FALSE(family.size() > sv.size() &&
+                     family.compare(family.size() - sv.size(), sv.size(), sv) == 0)
+            << family;
+      }
+    }
+    for (const testing::ExpositionSample& x : c.samples) {
+      if (x.label("quantile").empty()) continue;
+      EXPECT_EQ(c.types.at(x.name), "summary") << x.name;
+    }
+  }
+}
+
 TEST(PrometheusFormat, CumulativeAtBoundsNeverCountsAValueAboveABound) {
   metrics::Histogram h(metrics::kDurationLayout);
   h.record(49'000);          // 49 us: more than a bucket width below 50 us
@@ -211,6 +345,33 @@ TEST(PrometheusFormat, CumulativeAtBoundsNeverCountsAValueAboveABound) {
   EXPECT_EQ(out[2], 3u);  // 2 ms's bucket ends above 2 ms: counted above (within 1.09 %)
   EXPECT_EQ(out[3], 4u);
   EXPECT_EQ(out[4], 4u);
+}
+
+// The index shortcut in cumulative_at_bounds gives what the bucket-by-bucket rule gives, at
+// bounds on and just either side of bucket edges, below the layout and above it.
+TEST(PrometheusFormat, CumulativeAtBoundsMatchesTheBucketByBucketRule) {
+  const metrics::HistogramLayout& layout = metrics::kDurationLayout;
+  metrics::Histogram h(layout);
+  for (uint32_t i = 0; i < layout.num_buckets; i += 7) h.record(layout.upper(i), i % 5 + 1);
+  std::vector<double> bounds = {1e-7, 9.99e-7};
+  for (uint32_t i = 1; i < layout.num_buckets; i += 97) {
+    const double edge = double(layout.upper(i)) * 1e-9;
+    bounds.insert(bounds.end(), {std::nextafter(edge, 0.0), edge, std::nextafter(edge, 1e9)});
+  }
+  bounds.insert(bounds.end(), {3599.0, 3600.0, 1e6});
+  std::sort(bounds.begin(), bounds.end());
+  for (double unit : {1e-9, 1e-6}) {
+    std::vector<uint64_t> fast(bounds.size()), slow(bounds.size());
+    cumulative_at_bounds(h, bounds, unit, fast);
+    uint64_t running = 0;
+    uint32_t i = 0;
+    for (size_t b = 0; b < bounds.size(); ++b) {
+      const auto limit = uint64_t(std::llround(bounds[b] / unit));
+      while (i < layout.num_buckets && layout.upper(i) <= limit) running += h.bucket(i++);
+      slow[b] = running;
+    }
+    EXPECT_EQ(fast, slow) << unit;
+  }
 }
 
 TEST(PrometheusFormat, NegotiatesOpenMetricsFromAccept) {
@@ -234,8 +395,9 @@ TEST(PrometheusFormat, NoTlsFamiliesWithoutTls) {
   const auto c = testing::check_exposition(text, false);
   ASSERT_TRUE(c.errors.empty()) << join_errors(c) << text;
   EXPECT_EQ(text.find("sidemeter_tls_"), std::string::npos) << text;
-  // The upstream TLS phase summary is there like the other phases (empty: NaN, count 0).
-  EXPECT_EQ(c.value("sidemeter_upstream_tls_handshake_window_seconds_count", {{"window", "1m"}}), 0);
+  // The upstream TLS phase summary is there like the other phases (empty: NaN).
+  EXPECT_TRUE(std::isnan(*c.value("sidemeter_upstream_tls_handshake_window_seconds",
+                                  {{"window", "1m"}, {"quantile", "0.5"}})));
   // The new upstream error kind is listed with the others.
   EXPECT_EQ(c.value("sidemeter_upstream_errors_total", {{"error_type", "tls_handshake_failed"}}), 0);
 }
@@ -310,7 +472,6 @@ TEST(PrometheusFormat, TlsFamilies) {
                     {{"name", "api.example.com"}, {"side", "downstream"}, {"file", "/tls/api.crt"}}),
             1'767'225'600);
   // The exchanges' phase and error kind.
-  EXPECT_EQ(c.value("sidemeter_upstream_tls_handshake_window_seconds_count", {{"window", "1m"}}), 2);
   EXPECT_NEAR(*c.value("sidemeter_upstream_tls_handshake_window_seconds",
                        {{"window", "1m"}, {"quantile", "0.5"}}),
               0.003, 0.003 * 0.01);
