@@ -543,7 +543,9 @@ void Registry::fill_routes(Snapshot& snap) const {
     std::vector<uint32_t> keys;  // keys[i]: series first_series + i
     for (const auto& sh : shards_) {
       const Shard::RouteMethod* rm = sh->routes_[key].load(std::memory_order_acquire);
-      if (rm == nullptr) continue;
+      // A worker that has not recorded the id's new route since the eviction still holds
+      // the old route's series there: they are not this route's.
+      if (rm == nullptr || rm->generation != agg.generation) continue;
       for (const auto& slot : rm->codes) {
         const Shard::CodeSeries* cs = slot.load(std::memory_order_acquire);
         if (cs == nullptr) continue;

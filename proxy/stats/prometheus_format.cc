@@ -164,8 +164,8 @@ struct WindowSummaryDef {
 void window_summaries(Writer& w, const metrics::Snapshot& snap) {
   static constexpr WindowSummaryDef kDefs[] = {
       {DurationMetric::kLatency, "sidemeter_request_duration_window_seconds",
-       "Request duration quantiles over a rolling window (exact to 1%). No _count or _sum: "
-       "those of sidemeter_request_duration_seconds count since start."},
+       "Request duration quantiles over a rolling window (exact to 1%); _count and _sum count "
+       "since start, as sidemeter_request_duration_seconds does."},
       {DurationMetric::kUpstreamTtfb, "sidemeter_upstream_ttfb_window_seconds",
        "Upstream time to first byte quantiles over a rolling window."},
       {DurationMetric::kUpstreamConnect, "sidemeter_upstream_connect_window_seconds",
@@ -178,11 +178,18 @@ void window_summaries(Writer& w, const metrics::Snapshot& snap) {
   };
   static constexpr Window kWindows[] = {Window::k10s, Window::k1m, Window::k5m};
   static constexpr std::string_view kQuantiles[] = {"0.5", "0.9", "0.95", "0.99", "0.999"};
-  // Quantiles only, the shape of a Go client summary's sliding-window objectives. A
-  // summary's _count and _sum are counters (OpenMetrics) and the window's would fall as it
-  // slides; the cumulative ones are the matching histograms' _count and _sum.
+  // The shape of a Go client summary with sliding-window objectives: quantiles over the
+  // window, _count and _sum since start. Both are counters (OpenMetrics), so the window's
+  // own count and sum, which fall as it slides, cannot be them. They are written even
+  // though OpenMetrics makes them optional: Prometheus's protobuf parser reads an absent
+  // count and sum as 0 and would store that.
   for (const WindowSummaryDef& def : kDefs) {
     w.family(def.name, Type::kSummary, def.help);
+    // A snapshot without histograms (made by hand) counts nothing since start.
+    static const metrics::Histogram kNone(metrics::kDurationLayout);
+    const metrics::Histogram& since_start = size_t(def.metric) < snap.duration_histograms.size()
+                                                ? snap.duration_histograms[size_t(def.metric)]
+                                                : kNone;
     for (Window win : kWindows) {
       const metrics::DurationSummary& d = snap.window(win).durations[size_t(def.metric)];
       const Label labels[] = {{"window", metrics::kWindowNames[size_t(win)]}};
@@ -192,6 +199,8 @@ void window_summaries(Writer& w, const metrics::Snapshot& snap) {
         const double v = d.count ? ms[q] / 1e3 : std::numeric_limits<double>::quiet_NaN();
         w.sample(def.name, "", labels, v, {"quantile", kQuantiles[q]});
       }
+      w.sample(def.name, "_sum", labels, double(since_start.sum()) * 1e-9);
+      w.sample(def.name, "_count", labels, double(since_start.count()));
     }
   }
 }

@@ -84,10 +84,14 @@ TEST(PrometheusFormat, TextParsesAndHistogramsAreCumulative) {
   EXPECT_EQ(c.types.at("sidemeter_upstream_errors_total"), "counter");
   EXPECT_EQ(c.value("sidemeter_upstream_errors_total", {{"error_type", "connect_refused"}}), 0);
   EXPECT_EQ(c.value("sidemeter_upstream_up"), 1);
-  // Window summaries: quantiles only (their _count/_sum would fall as the window slides).
+  // Window summaries: quantiles over the window, _count/_sum since start (the window's own
+  // would fall as it slides): the same as the service-wide histogram's, in every window.
   EXPECT_EQ(c.types.at("sidemeter_request_duration_window_seconds"), "summary");
-  EXPECT_EQ(c.count("sidemeter_request_duration_window_seconds_count"), 0u);
-  EXPECT_EQ(c.count("sidemeter_request_duration_window_seconds_sum"), 0u);
+  EXPECT_EQ(c.count("sidemeter_request_duration_window_seconds_count"), 3u);
+  EXPECT_EQ(c.value("sidemeter_request_duration_window_seconds_count", {{"window", "10s"}}),
+            c.value("sidemeter_request_duration_seconds_count"));
+  EXPECT_EQ(c.value("sidemeter_request_duration_window_seconds_sum", {{"window", "5m"}}),
+            c.value("sidemeter_request_duration_seconds_sum"));
   EXPECT_NEAR(*c.value("sidemeter_request_duration_window_seconds",
                        {{"window", "1m"}, {"quantile", "0.5"}}),
               0.00203, 0.00203 * 0.01);
