@@ -870,7 +870,7 @@ Field bounds_list(std::string path, At at) {
     if (v <= 0 || v > 3600) return path + " bounds must be above 0 and at most 3600, got " + text;
     std::vector<double>& bounds = at(c);
     if (!bounds.empty() && v <= bounds.back())
-      return path + " must ascend: " + text + " after " + format_bound(bounds.back());
+      return path + " must ascend strictly: " + text + " after " + format_bound(bounds.back());
     if (bounds.size() == kMaxBounds)
       return path + ": at most " + std::to_string(kMaxBounds) + " bounds";
     bounds.push_back(v);

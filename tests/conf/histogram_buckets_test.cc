@@ -36,9 +36,9 @@ TEST(HistogramBuckets, AListReplacesTheDefaultAndAnEmptyOneMeansOnlyInf) {
 
 TEST(HistogramBuckets, BadBoundsPointAtTheEntry) {
   EXPECT_EQ(error_of("stats:\n  histogram_buckets:\n    route_request_duration: [0.1, 0.05]\n"),
-            "F:3:35: stats.histogram_buckets.route_request_duration must ascend: 0.05 after 0.1");
+            "F:3:35: stats.histogram_buckets.route_request_duration must ascend strictly: 0.05 after 0.1");
   EXPECT_EQ(error_of("stats:\n  histogram_buckets:\n    request_duration: [0.1, 0.1]\n"),
-            "F:3:29: stats.histogram_buckets.request_duration must ascend: 0.1 after 0.1");
+            "F:3:29: stats.histogram_buckets.request_duration must ascend strictly: 0.1 after 0.1");
   EXPECT_EQ(error_of("stats:\n  histogram_buckets:\n    request_duration:\n      - 0\n"),
             "F:4:9: stats.histogram_buckets.request_duration bounds must be above 0 and at most "
             "3600, got 0");
