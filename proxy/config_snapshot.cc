@@ -14,11 +14,15 @@ ConfigSnapshotPtr make_snapshot(std::shared_ptr<const conf::Config> config,
   }
   s->upstream_authority = address.to_string();
   s->generation = previous != nullptr ? previous->generation + 1 : 1;
-  s->ticket_keys = previous != nullptr ? previous->ticket_keys : std::make_shared<net::TicketKeys>();
+  // Made when downstream TLS first needs them, not before: their random bytes start
+  // OpenSSL's providers (openssl.cnf, algorithm tables: about 2 MiB resident), which a
+  // process without downstream TLS never needs. Kept once made, through every reload.
+  s->ticket_keys = previous != nullptr ? previous->ticket_keys : nullptr;
+  const conf::DownstreamTls& down = config->tls;
+  if (down.enabled() && s->ticket_keys == nullptr) s->ticket_keys = std::make_shared<net::TicketKeys>();
 
   // Both sides are built before either error is thrown, so one load reports them all.
   std::vector<std::string> problems;
-  const conf::DownstreamTls& down = config->tls;
   if (down.enabled()) {
     const bool same = previous != nullptr && previous->downstream_tls &&
                       previous->config->tls == down && !rebuild_tls &&

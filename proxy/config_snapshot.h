@@ -28,6 +28,7 @@ struct ConfigSnapshot {
   std::shared_ptr<const net::TlsServerContext> downstream_tls;
   std::shared_ptr<const net::TlsClientContext> upstream_tls;
   // One for the process: tickets survive every reload (rotated by the control loop).
+  // Null until a config enables downstream TLS.
   std::shared_ptr<net::TicketKeys> ticket_keys;
 };
 using ConfigSnapshotPtr = std::shared_ptr<const ConfigSnapshot>;

@@ -51,5 +51,20 @@ TEST(ConfigSnapshotTest, MovedUpstreamGetsAFreshTarget) {
   EXPECT_EQ(c->generation, 3u);
 }
 
+// Ticket keys are made only for downstream TLS (their random bytes would start OpenSSL's
+// providers, about 2 MiB resident, in a process that never speaks TLS); once made, they
+// are the process's and survive reloads, TLS or not, so tickets issued before still resume.
+TEST(ConfigSnapshotTest, NoTicketKeysWithoutDownstreamTlsAndMadeOnesAreKept) {
+  ConfigSnapshotPtr a = make_snapshot(config_with_upstream("127.0.0.1", 8000), nullptr);
+  EXPECT_EQ(a->ticket_keys, nullptr);
+  ConfigSnapshotPtr b = make_snapshot(config_with_upstream("127.0.0.1", 8000), a.get());
+  EXPECT_EQ(b->ticket_keys, nullptr);
+
+  ConfigSnapshot with_keys = *b;
+  with_keys.ticket_keys = std::make_shared<net::TicketKeys>();
+  ConfigSnapshotPtr c = make_snapshot(config_with_upstream("127.0.0.1", 8000), &with_keys);
+  EXPECT_EQ(c->ticket_keys, with_keys.ticket_keys);
+}
+
 }  // namespace
 }  // namespace sidemeter
