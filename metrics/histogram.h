@@ -12,7 +12,7 @@
 // U(k-1) < v <= U(k), U(k) = floor(g^k * s) (s = 1e9 ns per second, 1 byte per byte): for an
 // integer v, v <= g^k * s <=> v <= U(k), so this is exactly the native bucket of v / s.
 // 64 * log2(1e9) is not an integer, so the boundaries cannot be powers of two of ns; U is
-// derived once, at compile time (GCC folds exp2l with MPFR, correctly rounded; the table is
+// derived once, at compile time (from 2^(j/64) literals, correctly rounded; the table is
 // checked against exact integer arithmetic in tests/metrics/histogram_test.cc).
 //
 // Index in O(1), no log()/pow(): e = floor(log2 v) (one clz) and the 7 bits after v's leading
@@ -99,15 +99,59 @@ namespace layout_detail {
 
 constexpr int floor_log2(uint64_t v) { return 63 - std::countl_zero(v | 1); }
 
-// floor(2^(k/64) * per_unit): the largest integer of native bucket k.
+// 2^(j/64) for j = 0..63, as decimal literals of 30 places: each rounds to the long double
+// nearest the true value, i.e. what a correctly rounded exp2l gives. Literals rather than
+// a builtin so that any C++20 compiler evaluates the tables at compile time (clang does not
+// fold exp2l).
+inline constexpr long double kOctaveFractions[kBucketsPerOctave] = {
+    1.000000000000000000000000000000L, 1.010889286051700460020409790562L,
+    1.021897148654116678234480134783L, 1.033024879021228422500108283970L,
+    1.044273782427413840321966478740L, 1.055645178360557158808341325153L,
+    1.067140400676823618169521120993L, 1.078760797757119793740680037438L,
+    1.090507732665257659207010655761L, 1.102382583307840943556414209426L,
+    1.114386742595892536308812956920L, 1.126521618608241899794798643787L,
+    1.138788634756691653703830283842L, 1.151189229952982705817759635202L,
+    1.163724858777577513813573599092L, 1.176396991650281276284645728484L,
+    1.189207115002721066717499970560L, 1.202156731452703142096396957498L,
+    1.215247359980468878116520251339L, 1.228480536106870005694008957793L,
+    1.241857812073484048593677468727L, 1.255380757024691089579390657442L,
+    1.269050957191733222554419081032L, 1.282870016078778280726669781022L,
+    1.296839554651009665933754117792L, 1.310961211524764341922991786331L,
+    1.325236643159741294629537095499L, 1.339667524053303005360030669724L,
+    1.354255546936892728298014740141L, 1.369002422974590611929601132982L,
+    1.383909881963831954872659527265L, 1.398979672538311140209528136715L,
+    1.414213562373095048801688724210L, 1.429613338391970011235065778275L,
+    1.445180806977046620037006241472L, 1.460917794180646988651302890311L,
+    1.476826145939499311386907480374L, 1.492907728291264849200643531487L,
+    1.509164427593422739766019551033L, 1.525598150744538306851253689517L,
+    1.542210825407940823612291862091L, 1.559004400237836967033728089475L,
+    1.575980845107886486455270160182L, 1.593142151342266897937248643119L,
+    1.610490331949254308179520667357L, 1.628027421857347766848218522014L,
+    1.645755478153964844518756724726L, 1.663676580326736435046336456976L,
+    1.681792830507429086062250952466L, 1.700106353718523469501362573498L,
+    1.718619298122477915629344376456L, 1.737333835273706248994202081872L,
+    1.756252160373299483112160619375L, 1.775376492526521252550559200199L,
+    1.794709075003107186427703242128L, 1.814252175500398756249834600362L,
+    1.834008086409342463487083189588L, 1.853979125083385568392453070338L,
+    1.874167634110299901329998949954L, 1.894575981586965641340218653427L,
+    1.915206561397147293872611270296L, 1.936061793492294450598055904567L,
+    1.957144124175400269018322251627L, 1.978456026387950968258249918131L,
+};
+
+// floor(2^(k/64) * per_unit): the largest integer of native bucket k. 2^(k/64) is
+// 2^q * 2^(j/64) with k = 64 q + j; scaling by 2^q is exact, so this rounds exactly as
+// floor(exp2l(k / 64.0L) * per_unit) with a correctly rounded exp2l.
 constexpr uint64_t native_upper(int32_t k, uint64_t per_unit) {
-  return uint64_t(__builtin_floorl(__builtin_exp2l((long double)k / kBucketsPerOctave) *
-                                   (long double)per_unit));
+  const int32_t q = k >= 0 ? k / kBucketsPerOctave : -((-k + kBucketsPerOctave - 1) / kBucketsPerOctave);
+  const int32_t j = k - q * kBucketsPerOctave;
+  long double v = kOctaveFractions[j] * (long double)per_unit;
+  for (int32_t i = 0; i < q; ++i) v *= 2;
+  for (int32_t i = 0; i > q; --i) v /= 2;
+  return uint64_t(v);  // v >= 0: truncation is floor
 }
 // The native bucket of integer v >= 1.
 constexpr int32_t native_index_of(uint64_t v, uint64_t per_unit) {
-  auto k = int32_t(__builtin_ceill(__builtin_log2l((long double)v / (long double)per_unit) *
-                                   kBucketsPerOctave));
+  auto k = int32_t((floor_log2(v) - floor_log2(per_unit)) * kBucketsPerOctave);
   while (native_upper(k - 1, per_unit) >= v) --k;
   while (native_upper(k, per_unit) < v) ++k;
   return k;
