@@ -11,6 +11,7 @@
 #include <new>
 #include <string>
 
+#include "tests/metrics/local_sample.h"
 #include "metrics/clock.h"
 #include "metrics/registry.h"
 
@@ -39,17 +40,7 @@ namespace {
 
 constexpr uint64_t kSec = 1'000'000'000ull;
 
-ExchangeSample sample(const std::string& path, Method m, uint16_t status, uint64_t latency_ns) {
-  ExchangeSample s;
-  s.t.request_first_byte = 10 * kSec;
-  s.t.request_headers_done = s.t.request_body_done = s.t.request_first_byte;
-  s.t.response_last_byte_written = s.t.request_first_byte + latency_ns;
-  s.method = m;
-  s.path = path;
-  s.status = status;
-  s.local_response = true;
-  return s;
-}
+using test_samples::sample;
 
 // Every (route, method, code) sees latencies over two octaves (1 .. 4 ms): 128 distinct
 // buckets per series, on both workers.
@@ -62,8 +53,8 @@ void load(Shard& a, Shard& b, int routes) {
       for (uint16_t code : kCodes) {
         for (int j = 0; j < 128; ++j) {
           const auto ns = uint64_t(1e6 * std::exp2((j + 0.5) / 64));
-          (j % 2 ? a : b).record(sample(path, m, code, ns));
-          (j % 2 ? b : a).record(sample(path, m, code, ns));
+          (j % 2 ? a : b).record(sample(code, ns, path, m));
+          (j % 2 ? b : a).record(sample(code, ns, path, m));
         }
       }
     }

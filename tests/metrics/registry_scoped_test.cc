@@ -6,6 +6,7 @@
 #include <optional>
 #include <string_view>
 
+#include "tests/metrics/local_sample.h"
 #include "metrics/alerts/engine.h"
 #include "metrics/clock.h"
 #include "metrics/registry.h"
@@ -22,19 +23,7 @@ RegistryOptions no_process() {
   return o;
 }
 
-ExchangeSample sample(uint16_t status, uint64_t latency_ns, std::string_view path, Method m,
-                      uint64_t request_body = 0) {
-  ExchangeSample s;
-  s.t.request_first_byte = 10 * kSec;
-  s.t.request_headers_done = s.t.request_body_done = s.t.request_first_byte;
-  s.t.response_last_byte_written = s.t.request_first_byte + latency_ns;
-  s.method = m;
-  s.path = path;
-  s.status = status;
-  s.local_response = true;
-  s.request_body_bytes = request_body;
-  return s;
-}
+using test_samples::sample;
 
 class RegistryScoped : public ::testing::Test {
  protected:

@@ -1,3 +1,4 @@
+#include "tests/metrics/local_sample.h"
 #include "metrics/registry.h"
 
 #include <gtest/gtest.h>
@@ -23,18 +24,7 @@ RegistryOptions no_process() {
   return o;
 }
 
-ExchangeSample sample(uint16_t status, uint64_t latency_ns, std::string_view path = "/a",
-                      Method m = Method::kGet) {
-  ExchangeSample s;
-  s.t.request_first_byte = 10 * kSec;
-  s.t.request_headers_done = s.t.request_body_done = s.t.request_first_byte;
-  s.t.response_last_byte_written = s.t.request_first_byte + latency_ns;
-  s.method = m;
-  s.path = path;
-  s.status = status;
-  s.local_response = true;
-  return s;
-}
+using test_samples::sample;
 
 uint64_t requests(const Snapshot& s, Window w) { return s.window(w).requests; }
 
