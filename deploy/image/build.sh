@@ -16,7 +16,10 @@
 # BUILDAH_ISOLATION (default chroot: no runc, no user namespaces), DEBIAN_MIRROR (default:
 # the one in /etc/apt/sources.list*), SIDEMETER_BUILD_JOBS (ninja -j in the build stage;
 # default ninja's own, CPUs + 2).
-# Last line on stdout: `image sidemeter:<version> <id> <bytes>`.
+# Last line on stdout: `image localhost/sidemeter:<version> <id> <size, e.g. 123 MB>`.
+# All in one block: bash reads it whole before running it, so editing this file during a
+# build (minutes) cannot derail the running one.
+{
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -56,13 +59,13 @@ TIMEFORMAT='%R %U %S'
 # step NAME CMD...: runs CMD (its output to stderr), then logs its wall and CPU time (user +
 # system, its children included).
 step() {
-  local name=$1 t
+  local name=$1 t wall user sys
   shift
   exec 3>&2
   t=$( { time "$@" >&3 2>&3; } 2>&1 )
   exec 3>&-
-  log "$(awk -v n="$name" -v t="$t" 'BEGIN { split(t, a, " ");
-    printf "timing %-12s wall %7.1f s  cpu %7.1f s", n, a[1], a[2] + a[3] }')"
+  read -r wall user sys <<<"$t"
+  timing "$name" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')"
 }
 
 # The image's id, empty when there is no such image.
@@ -172,8 +175,61 @@ if [ "$rebuild_base" = 1 ] || [ -z "$(image_id "$base")" ]; then
   step base-import import_base "$tarball"
   [ -z "$old_base" ] || buildah rmi "$old_base" >/dev/null 2>&1 || true
 else
-  log "base $base present ($(image_id "$base" | cut -c1-12)): reused"
+  log "base $base present ($(image_id "$base" | sed "s/^sha256://" | cut -c1-12)): reused"
 fi
+
+# CPU seconds (user + system, waited-for children included) of process $1 so far.
+cpu_of() {
+  local st
+  st=$(<"/proc/$1/stat") || return 0
+  st=${st##*) }
+  read -ra f <<<"$st"
+  awk -v t="$(( f[11] + f[12] + f[13] + f[14] ))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }'
+}
+
+# Seconds (wall) since $1 (an ${EPOCHREALTIME/./}).
+since() { awk -v a="$1" -v b="${EPOCHREALTIME/./}" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
+# CPU seconds of this shell's waited-for children (bash `times`, second line).
+children_cpu() {
+  times | awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%.1f", t }'
+}
+timing() { log "$(printf 'timing %-12s wall %7.1f s  cpu %7.1f s' "$1" "$2" "$3")"; }
+
+# buildah bud's output; when the runtime stage starts, the build stage's wall time and the CPU
+# buildah had used by then (the RUN steps it waited for included) are logged.
+stamp_stages() {
+  local pid=$1 line
+  while IFS= read -r line; do
+    case $line in
+      "[2/2] STEP 1/"*)
+        stage2_wall=${EPOCHREALTIME/./}
+        stage2_cpu=$(cpu_of "$pid")
+        timing build-stage "$(since "$build_start")" "$stage2_cpu" ;;
+    esac
+    printf '%s\n' "$line"
+  done
+}
+
+build_image() {
+  local inputs=$1 revision=$2 fifo pid
+  fifo=$(mktemp -u)
+  mkfifo "$fifo"
+  build_start=${EPOCHREALTIME/./}
+  stage2_wall=
+  buildah bud --pull=never --layers=false \
+    --build-arg "SIDEMETER_VERSION=$version" --build-arg "SIDEMETER_REVISION=$revision" \
+    ${SIDEMETER_BUILD_JOBS:+--build-arg "NINJA_JOBS=$SIDEMETER_BUILD_JOBS"} \
+    --label "io.sidemeter.inputs=$inputs" \
+    -f deploy/Dockerfile -t "$image" . >"$fifo" 2>&1 &
+  pid=$!
+  stamp_stages "$pid" <"$fifo"
+  rm -f "$fifo"
+  wait "$pid"
+  if [ -n "$stage2_wall" ]; then
+    timing runtime-stage "$(since "$stage2_wall")" \
+      "$(awk -v a="$(children_cpu)" -v b="$stage2_cpu" 'BEGIN { printf "%.1f", a - b }')"
+  fi
+}
 
 # The inputs: the base image and every file the Dockerfile COPYs from the context.
 inputs=$(
@@ -192,11 +248,7 @@ else
   revision=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
   log "building $image from deploy/Dockerfile (the build stage compiles the binary)"
   cd "$repo"
-  step image buildah bud --pull=never --layers=false \
-    --build-arg "SIDEMETER_VERSION=$version" --build-arg "SIDEMETER_REVISION=$revision" \
-    ${SIDEMETER_BUILD_JOBS:+--build-arg "NINJA_JOBS=$SIDEMETER_BUILD_JOBS"} \
-    --label "io.sidemeter.inputs=$inputs" \
-    -f deploy/Dockerfile -t "$image" .
+  step image build_image "$inputs" "$revision"
   # The previous build of this tag is now unnamed: vfs keeps a full copy of every layer.
   if [ -n "$existing" ] && [ "$existing" != "$(image_id "$image")" ]; then
     buildah rmi "$existing" >/dev/null 2>&1 || true
@@ -204,6 +256,9 @@ else
 fi
 
 id=$(image_id "$image")
-size=$(buildah images --json "$image" | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["size"])')
-log "$image: $(python3 -c "print(f'{$size / 1e6:.1f}')") MB uncompressed"
+# As `buildah images` / `podman images` show it: the uncompressed layers.
+size=$(buildah images --format '{{.Size}}' "$image" | head -1)
+log "$image: $size (uncompressed)"
 echo "image $image $id $size"
+exit 0
+}

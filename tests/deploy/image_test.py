@@ -191,7 +191,7 @@ def main():
     return 1
   timings.append(("build.sh", time.monotonic() - t0, cpu_children() - c0))
   last = b.stdout.strip().splitlines()[-1].split()
-  image, size = last[1], int(last[3])
+  image, size = last[1], " ".join(last[3:])
   check(image.endswith(f"sidemeter:{version}"), f"tagged sidemeter:{version} ({image})")
 
   # 2. Its configuration.
@@ -216,6 +216,7 @@ def main():
   ctr = buildah("from", "--pull=never", "--name", f"sidemeter-image-test-{os.getpid()}", image)
   target = tempfile.mkdtemp(prefix="sidemeter-image-root-")
   backend = proc = None
+  root_bytes = 0
 
   def cleanup(*_):
     if proc is not None and proc.poll() is None:
@@ -230,6 +231,11 @@ def main():
   try:
     mnt = buildah("mount", ctr)
     check(os.path.isfile(os.path.join(mnt, "usr/local/bin/sidemeter")), "the image holds /usr/local/bin/sidemeter")
+    # Multi-stage: the runtime stage holds the binary and its libraries, not the toolchain.
+    leaked = [p for p in ("usr/bin/g++", "usr/bin/meson", "usr/bin/ninja", "usr/bin/protoc", "src", "build")
+              if os.path.exists(os.path.join(mnt, p))]
+    check(not leaked, f"no build tools or sources in the runtime image ({leaked})")
+    root_bytes = int(subprocess.run(["du", "-sb", mnt], capture_output=True, text=True).stdout.split()[0])
 
     v = run_in_image(mnt, target, ["--version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = v.communicate(timeout=60)
@@ -287,7 +293,7 @@ def main():
     cleanup()
   timings.append(("run checks", time.monotonic() - t0, cpu_children() - c0))
 
-  print(f"image {image}: {size / 1e6:.1f} MB uncompressed ({size} bytes)")
+  print(f"image {image}: {size} uncompressed (buildah images); files {root_bytes / 1e6:.1f} MB (du)")
   for name, wall, cpu in timings:
     print(f"timing {name:<12} wall {wall:7.1f} s  cpu (children) {cpu:7.1f} s")
   if failures:
