@@ -189,9 +189,15 @@ cpu_of() {
 
 # Seconds (wall) since $1 (an ${EPOCHREALTIME/./}).
 since() { awk -v a="$1" -v b="${EPOCHREALTIME/./}" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
-# CPU seconds of this shell's waited-for children (bash `times`, second line).
-children_cpu() {
-  times | awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%.1f", t }'
+# children_cpu=CPU seconds of this shell's waited-for children (bash `times`, second line).
+# Sets a variable: `times` must run in this shell, not in a command substitution's subshell,
+# which has no children of its own.
+read_children_cpu() {
+  local f
+  f=$(mktemp)
+  times >"$f"
+  children_cpu=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%.1f", t }' "$f")
+  rm -f "$f"
 }
 timing() { log "$(printf 'timing %-12s wall %7.1f s  cpu %7.1f s' "$1" "$2" "$3")"; }
 
@@ -216,7 +222,9 @@ build_image() {
   mkfifo "$fifo"
   build_start=${EPOCHREALTIME/./}
   stage2_wall=
-  buildah bud --pull=never --layers=false \
+  # `command`: the background process must be buildah itself (its pid for cpu_of), not a
+  # subshell running the wrapper function.
+  command buildah --storage-driver "$driver" bud --pull=never --layers=false \
     --build-arg "SIDEMETER_VERSION=$version" --build-arg "SIDEMETER_REVISION=$revision" \
     ${SIDEMETER_BUILD_JOBS:+--build-arg "NINJA_JOBS=$SIDEMETER_BUILD_JOBS"} \
     --label "io.sidemeter.inputs=$inputs" \
@@ -226,8 +234,9 @@ build_image() {
   rm -f "$fifo"
   wait "$pid"
   if [ -n "$stage2_wall" ]; then
+    read_children_cpu
     timing runtime-stage "$(since "$stage2_wall")" \
-      "$(awk -v a="$(children_cpu)" -v b="$stage2_cpu" 'BEGIN { printf "%.1f", a - b }')"
+      "$(awk -v a="$children_cpu" -v b="$stage2_cpu" 'BEGIN { printf "%.1f", a - b }')"
   fi
 }
 
