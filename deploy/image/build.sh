@@ -56,6 +56,7 @@ image=localhost/sidemeter:$version
 
 log() { echo "build.sh: $*" >&2; }
 TIMEFORMAT='%R %U %S'
+timing() { log "$(printf 'timing %-12s wall %7.1f s  cpu %7.1f s' "$1" "$2" "$3")"; }
 # step NAME CMD...: runs CMD (its output to stderr), then logs its wall and CPU time (user +
 # system, its children included).
 step() {
@@ -199,7 +200,6 @@ read_children_cpu() {
   children_cpu=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%.1f", t }' "$f")
   rm -f "$f"
 }
-timing() { log "$(printf 'timing %-12s wall %7.1f s  cpu %7.1f s' "$1" "$2" "$3")"; }
 
 # buildah bud's output; when the runtime stage starts, the build stage's wall time and the CPU
 # buildah had used by then (the RUN steps it waited for included) are logged.
@@ -224,7 +224,7 @@ build_image() {
   stage2_wall=
   # `command`: the background process must be buildah itself (its pid for cpu_of), not a
   # subshell running the wrapper function.
-  command buildah --storage-driver "$driver" bud --pull=never --layers=false \
+  command buildah --storage-driver "$driver" bud --pull=never --layers=false --force-rm \
     --build-arg "SIDEMETER_VERSION=$version" --build-arg "SIDEMETER_REVISION=$revision" \
     ${SIDEMETER_BUILD_JOBS:+--build-arg "NINJA_JOBS=$SIDEMETER_BUILD_JOBS"} \
     --label "io.sidemeter.inputs=$inputs" \
