@@ -30,7 +30,7 @@ for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     --rebuild-base) rebuild_base=1; force=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -116,7 +116,7 @@ path-exclude /usr/share/man/*
 EOF
   find "$r/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
   find "$r/usr/share/doc" -mindepth 1 -type d -empty -delete
-  rm -rf "$r/usr/share/groff" "$r/usr/share/info" "$r/usr/share/linda" \
+  rm -rf "${r:?}/usr/share/groff" "$r/usr/share/info" "$r/usr/share/linda" \
          "$r/usr/share/lintian/overrides" "$r/usr/share/locale"/* "$r/usr/share/man"/*
   cat >"$r/etc/apt/apt.conf.d/docker-clean" <<'EOF'
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
@@ -142,9 +142,9 @@ EOF
   # The engine provides these at run time.
   : >"$r/etc/resolv.conf"
   : >"$r/etc/hostname"
-  rm -rf "$r/dev"/* "$r/proc"/* "$r/sys"/* "$r/var/lib/apt/lists"/* \
-         "$r/var/cache/apt"/*.bin "$r/var/cache/apt/archives"/*.deb "$r/var/log"/*.log \
-         "$r/var/log/apt"/* "$r/var/cache/debconf"/*-old
+  rm -rf "${r:?}/dev"/* "${r:?}/proc"/* "${r:?}/sys"/* "${r:?}/var/lib/apt/lists"/* \
+         "${r:?}/var/cache/apt"/*.bin "${r:?}/var/cache/apt/archives"/*.deb "${r:?}/var/log"/*.log \
+         "${r:?}/var/log/apt"/* "${r:?}/var/cache/debconf"/*-old
   mkdir -p "$(dirname "$tarball")"
   tar --numeric-owner --xattrs -C "$r" -czf "$tarball.tmp" .
   mv "$tarball.tmp" "$tarball"
@@ -158,7 +158,7 @@ import_base() {
   tar --numeric-owner --xattrs -C "$mnt" -xzf "$tarball"
   buildah umount "$ctr" >/dev/null
   buildah config --cmd bash --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    --os linux --arch amd64 "$ctr"
+    --os linux --arch "$(dpkg --print-architecture)" "$ctr"
   buildah commit --rm -q "$ctr" "$base" >/dev/null
 }
 
@@ -166,10 +166,11 @@ tarball=$cache/debian-12-slim.tar.gz
 if [ "$rebuild_base" = 1 ] || [ -z "$(image_id "$base")" ]; then
   if [ "$rebuild_base" = 1 ] || [ ! -s "$tarball" ]; then
     work=$(mktemp -d)
-    trap 'rm -rf "$work"' EXIT
+    # --one-file-system: never into a /proc, /sys or /dev a failed debootstrap left mounted.
+    trap 'rm -rf --one-file-system "$work"' EXIT
     log "debootstrap bookworm minbase from $mirror (about a minute)"
     step debootstrap debootstrap_base "$work" "$tarball"
-    rm -rf "$work"
+    rm -rf --one-file-system "$work"
     trap - EXIT
   fi
   old_base=$(image_id "$base")
@@ -251,7 +252,7 @@ inputs=$(
   } | sha256sum | cut -c1-64)
 existing=$(image_id "$image")
 if [ "$force" = 0 ] && [ -n "$existing" ] &&
-   [ "$(buildah inspect --type image --format '{{index .ImageAnnotations "io.sidemeter.inputs"}}{{index .OCIv1.Config.Labels "io.sidemeter.inputs"}}' "$image" 2>/dev/null)" = "$inputs" ]; then
+   [ "$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "io.sidemeter.inputs"}}' "$image" 2>/dev/null)" = "$inputs" ]; then
   log "$image is up to date with its inputs: reused"
 else
   revision=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
