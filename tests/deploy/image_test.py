@@ -215,6 +215,12 @@ def main():
         f"the Dockerfile's default SIDEMETER_VERSION is meson's {version} ({m and m.group(1)})")
 
   # 3. Run the image's binary from its read-only root filesystem as uid 65532.
+  # A run killed outright (SIGKILL) leaves its working container behind (a full copy under
+  # vfs): remove those of runs no longer alive.
+  for name in buildah("containers", "--format", "{{.ContainerName}}").split():
+    m = re.fullmatch(r"sidemeter-image-test-(\d+)", name)
+    if m and not os.path.exists(f"/proc/{m.group(1)}"):
+      buildah("rm", name, check_rc=False)
   ctr = buildah("from", "--pull=never", "--name", f"sidemeter-image-test-{os.getpid()}", image)
   target = tempfile.mkdtemp(prefix="sidemeter-image-root-")
   backend = proc = None
