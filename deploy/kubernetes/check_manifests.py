@@ -25,16 +25,14 @@ with --strict-overlays. Exit 0 when every check passed, 1 otherwise, 2 on bad us
 Needs python3-yaml, kubectl (Debian kubernetes-client) and promtool (Debian prometheus).
 """
 import argparse
-import copy
+import ipaddress
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
@@ -45,6 +43,15 @@ SIDEMETER_CONTAINER = "sidemeter"
 NONROOT_UID = 65532
 # Keys an overlay may add before the binary knows them (issue 14, branch i14-pp).
 PENDING_KEYS = ("proxy_protocol", "trusted_proxies")
+
+# proxy_protocol values (issue 14's config contract), and the Service annotations with
+# which common load balancers send PROXY headers (value that turns them on).
+PROXY_MODES = ("off", "v1", "v2", "any")
+PROXY_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol": ("*",),
+    "service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol": ("true",),
+    "load-balancer.hetzner.cloud/uses-proxyprotocol": ("true",),
+}
 
 # Config defaults (README "Configuration file") for keys the ConfigMap may leave out.
 DEFAULT_DRAIN_DELAY_MS = 1000
@@ -291,6 +298,40 @@ class ManifestChecker:
       if cfg is not None and number is not None:
         r.check(number == listen_port, "service.listen",
                 f"Service {name}: port {p.get('port')} reaches sidemeter's listen port {listen_port}")
+    if cfg is not None:
+      self.check_proxy_protocol(svc, cfg)
+
+  def check_proxy_protocol(self, svc, cfg):
+    """The listener's proxy_protocol and the Service's load balancer agree: a header the
+    listener does not expect corrupts every request, a header it requires but never gets
+    refuses every connection."""
+    r = self.r
+    name = svc["metadata"]["name"]
+    mode = str(cfg.get("proxy_protocol", "off")).lower()
+    if "proxy_protocol" in cfg:
+      r.check(mode in PROXY_MODES, "proxy.mode",
+              f"proxy_protocol {cfg['proxy_protocol']!r} is one of {', '.join(PROXY_MODES)}")
+    trusted = cfg.get("trusted_proxies", [])
+    ok = isinstance(trusted, list)
+    for cidr in trusted if ok else []:
+      try:
+        ipaddress.ip_network(str(cidr), strict=True)
+      except ValueError:
+        ok = False
+    r.check(ok, "proxy.trusted", f"trusted_proxies {trusted!r} is a list of CIDRs")
+    ann = (svc.get("metadata") or {}).get("annotations") or {}
+    sends = sorted(k for k, v in ann.items()
+                   if k in PROXY_ANNOTATIONS and str(v).lower() in PROXY_ANNOTATIONS[k])
+    spec = svc.get("spec") or {}
+    if mode == "off":
+      r.check(not sends, "proxy.agree",
+              f"Service {name}: no load balancer annotation sends PROXY headers to a listener "
+              f"with proxy_protocol off ({', '.join(sends) or 'none'})")
+    else:
+      # In-cluster callers of a ClusterIP send no header: they would all be refused.
+      r.check(spec.get("type") == "LoadBalancer", "proxy.agree",
+              f"Service {name}: proxy_protocol {mode} needs a LoadBalancer Service "
+              f"(type {spec.get('type', 'ClusterIP')})")
 
   # --- PodMonitor -------------------------------------------------------------------------
   def check_podmonitor(self, pm, pod_labels, sm, cfg):
@@ -326,9 +367,11 @@ class ManifestChecker:
     r.check(out.returncode == 0, "rules.check",
             f"PrometheusRule {name}: promtool check rules"
             + ("" if out.returncode == 0 else f":\n{out.stdout}{out.stderr}"))
+    # The unit test next to the kustomization, else the one of deploy/kubernetes (an
+    # overlay that changes the rules must still pass it, or bring its own).
     test = os.path.join(self.source_dir, "prometheus-rules.test.yaml")
     if not os.path.exists(test):
-      return
+      test = os.path.join(HERE, "prometheus-rules.test.yaml")
     shutil.copy(test, os.path.join(self.tmp, "prometheus-rules.test.yaml"))
     out = subprocess.run(["promtool", "test", "rules", "prometheus-rules.test.yaml"],
                          capture_output=True, text=True, cwd=self.tmp)
@@ -404,15 +447,9 @@ class ManifestChecker:
     port 0) and asks the probe paths on its stats port: /healthz 200, /readyz 200 or 503
     (it is 503 while the upstream is unreachable), never 404."""
     r = self.r
-    cfg = yaml.safe_load(text)
-    cfg["listen"] = "127.0.0.1:0"
-    cfg.setdefault("stats", {})["address"] = "127.0.0.1:0"
-    cfg.get("alerts", {}).pop("delivery", None)
-    cfg.setdefault("timeouts", {})["drain_delay"] = "0s"  # stop at once when done
     path = os.path.join(self.tmp, "run.yaml")
     with open(path, "w") as f:
-      # Every string quoted: a "${VAR:-}" must stay a string after substitution.
-      yaml.safe_dump(cfg, f, sort_keys=False, default_style='"')
+      f.write(loopback_config(text))
     proc = subprocess.Popen([self.sidemeter, "--config", path], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={})
@@ -441,6 +478,21 @@ class ManifestChecker:
       except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+      proc.stderr.close()
+
+
+def loopback_config(text, **overrides):
+  """The ConfigMap's sidemeter.yaml made runnable on a test machine: listen and stats on
+  loopback port 0 (the "listening" log line names them), no alert delivery, no drain
+  delay; `overrides` replace top-level keys (e.g. upstream=..., workers=2)."""
+  cfg = yaml.safe_load(text)
+  cfg["listen"] = "127.0.0.1:0"
+  cfg.setdefault("stats", {})["address"] = "127.0.0.1:0"
+  (cfg.get("alerts") or {}).pop("delivery", None)
+  cfg.setdefault("timeouts", {})["drain_delay"] = "0s"  # stop at once when done
+  cfg.update(overrides)
+  # Every string quoted: a "${VAR:-}" must stay a string after substitution.
+  return yaml.safe_dump(cfg, sort_keys=False, default_style='"')
 
 
 def http_status(port, path):
