@@ -60,6 +60,10 @@ def container(objs, name):
               if c["name"] == name)
 
 
+def container_list(objs):
+  return find(objs, "Deployment")["spec"]["template"]["spec"]["containers"]
+
+
 def edit_config(objs, fn):
   """Applies fn to the parsed sidemeter.yaml of the ConfigMap and writes it back."""
   c = find(objs, "ConfigMap")
@@ -251,6 +255,58 @@ class Manifests(unittest.TestCase):
     for k in cm.PENDING_KEYS:
       overlay.pop(k, None)
     self.assertEqual(overlay, base)
+
+  def test_existing_service_recipe(self):
+    # deploy/kubernetes/README.md "In front of an existing Service": its sidecar patch and
+    # its targetPort switch, applied by kustomize's strategic merge (what `kubectl patch`
+    # does) to a stand-in for an existing app and Service, must give objects that pass.
+    with open(os.path.join(K8S, "README.md")) as f:
+      readme = f.read()
+    start = readme.index("# sidecar-patch.yaml")
+    block = readme[start:readme.index("```", start)]
+    patch = yaml.safe_load("\n".join(l[3:] for l in block.splitlines()))
+    switch = json.loads(readme.split("kubectl patch service my-app -p '", 1)[1].split("'", 1)[0])
+    hardened = {"runAsNonRoot": True, "runAsUser": 65532, "readOnlyRootFilesystem": True,
+                "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    app = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "my-app"},
+           "spec": {"selector": {"matchLabels": {"app": "my-app"}}, "template": {
+               "metadata": {"labels": {"app": "my-app"}},
+               "spec": {"containers": [{
+                   "name": "app", "image": "registry.example.com/my-app:1",
+                   "ports": [{"name": "http", "containerPort": 8000}],
+                   "lifecycle": {"preStop": {"sleep": {"seconds": 10}}},
+                   "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
+                                 "limits": {"memory": "256Mi"}},
+                   "securityContext": hardened}]}}}}
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "my-app"},
+           "spec": {"selector": {"app": "my-app"},
+                    "ports": [{"port": 80, "targetPort": "http"}]}}
+    with tempfile.TemporaryDirectory() as tmp:
+      def write(name, obj):
+        with open(os.path.join(tmp, name), "w") as f:
+          yaml.safe_dump(obj, f)
+      write("app.yaml", app)
+      write("service.yaml", svc)
+      shutil.copy(os.path.join(K8S, "base", "configmap.yaml"), tmp)
+      write("sidecar-patch.yaml", {"apiVersion": "apps/v1", "kind": "Deployment",
+                                   "metadata": {"name": "my-app"}, **patch})
+      write("switch-patch.yaml", {"apiVersion": "v1", "kind": "Service",
+                                  "metadata": {"name": "my-app"}, **switch})
+
+      def check(patches):
+        write("kustomization.yaml", {"resources": ["app.yaml", "service.yaml", "configmap.yaml"],
+                                     "patchesStrategicMerge": patches})
+        rep = cm.Report("", io.StringIO())
+        cm.ManifestChecker(cm.render(tmp), rep, BIN, tmp).run()
+        return rep
+
+      before = check(["sidecar-patch.yaml"])  # step 2 done, Service not switched yet
+      self.assertIn("service.target_port", before.failed, before.out.getvalue())
+      self.assertIn("service.bypass", before.failed, before.out.getvalue())
+      after = check(["sidecar-patch.yaml", "switch-patch.yaml"])
+      self.assertEqual(after.failed, [], after.out.getvalue())
+      objs = cm.render(tmp)
+      self.assertEqual(sorted(c["name"] for c in container_list(objs)), ["app", "sidemeter"])
 
   def test_broken_source_copy_fails_the_cli(self):
     # The path a user takes: a edited manifest file, rendered by kubectl, checked by the CLI.
