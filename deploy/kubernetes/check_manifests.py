@@ -28,11 +28,14 @@ import argparse
 import ipaddress
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -453,14 +456,24 @@ class ManifestChecker:
     proc = subprocess.Popen([self.sidemeter, "--config", path], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={})
+    lines = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(l) for l in proc.stderr] + [lines.put(None)],
+                              daemon=True)
+    reader.start()
     try:
       stats_port = None
       seen = []
-      for line in proc.stderr:  # one JSON object a line; "listening" names the ports
+      deadline = time.monotonic() + 30
+      while stats_port is None:  # one JSON object a line; "listening" names the ports
+        try:
+          line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+          break
+        if line is None:
+          break
         seen.append(line)
         if '"event":"listening"' in line:
           stats_port = int(json.loads(line)["stats_port"])
-          break
       if not r.check(stats_port is not None, "probe.run",
                      "sidemeter starts with the ConfigMap's config (ports moved to loopback)"
                      + ("" if stats_port else ":\n" + "".join(seen[-10:]))):
@@ -478,6 +491,7 @@ class ManifestChecker:
       except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+      reader.join(5)
       proc.stderr.close()
 
 
