@@ -36,7 +36,7 @@ HTTP_SOURCES = [
 ]
 CONFIG_SOURCES = ["tests/conf/*.cc"]
 CONFIG_FILES = ["conf/sidemeter.example.yaml", "tests/bench/conf/*.yaml",
-                "deploy/kubernetes/configmap.yaml"]
+                "deploy/kubernetes/base/configmap.yaml"]
 OPTIONS = b"\x00\x00"  # option byte, read-split seed
 MAX_SEED = 64 * 1024
 
