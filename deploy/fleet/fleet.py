@@ -209,6 +209,18 @@ access_log:
         out.append(json.loads(line)["latency_ms"])
     return out
 
+  def set_drain_delay(self, seconds):
+    """Rewrites timeouts.drain_delay (applied live) and reloads through the stats port."""
+    with open(self.config) as f:
+      text = f.read()
+    text = re.sub(r"drain_delay: \S+", f"drain_delay: {seconds}s", text)
+    with open(self.config + ".tmp", "w") as f:
+      f.write(text)
+    os.replace(self.config + ".tmp", self.config)
+    req = urllib.request.Request(f"http://127.0.0.1:{self.stats_port}/-/reload", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+      return r.read().decode()
+
   def terminate(self):
     self.proc.send_signal(signal.SIGTERM)
 
@@ -265,15 +277,24 @@ class HAProxy:
           return out.decode()
         out += b
 
-  def server_status(self):
-    """{server name: status ("UP", "DOWN", "UP 1/2", …)} of backend `sidecars`."""
+  def server_stats(self):
+    """{server name: `show stat` row} of backend `sidecars` (and its BACKEND row)."""
     try:
       text = self.command("show stat")
     except OSError:
       return {}
     rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
-    return {r["svname"]: r["status"] for r in rows
-            if r["pxname"] == "sidecars" and r["svname"] not in ("FRONTEND", "BACKEND")}
+    return {r["svname"]: r for r in rows if r["pxname"] == "sidecars"}
+
+  def server_status(self):
+    """{server name: status ("UP", "DOWN", "UP 1/2", …)} of backend `sidecars`."""
+    return {k: r["status"] for k, r in self.server_stats().items()
+            if k not in ("FRONTEND", "BACKEND")}
+
+  def retries(self):
+    """(retries, redispatches) of backend `sidecars` since start."""
+    row = self.server_stats().get("BACKEND", {})
+    return int(row.get("wretr") or 0), int(row.get("wredis") or 0)
 
   def log_text(self):
     with open(self.log, errors="replace") as f:
@@ -664,9 +685,14 @@ class Fleet:
     f["exact_p99_ms"] = quantile_exact(union, 0.99)
     return f
 
-  def drain_run(self, limit=30000, after_exit=300, pod=0):
-    """Load while pod `pod` gets SIGTERM; returns the drain figures."""
+  def drain_run(self, pod=0, drain_delay=None, limit=30000, after_exit=300):
+    """Load while pod `pod` gets SIGTERM; returns the drain figures. drain_delay (seconds)
+    first reloads that pod with another timeouts.drain_delay: 0 closes its listener at the
+    signal, before HAProxy can notice, which only HAProxy's retries then cover."""
+    if drain_delay is not None:
+      self.pods[pod].set_drain_delay(drain_delay)
     before = [b.count() for b in self.backends]
+    retries0 = self.haproxy.retries()
     load = Load(self.haproxy.port, limit).start()
     wait_until(lambda: load.done() >= 300, 60, "300 requests before the drain", step=0.05)
     target = self.pods[pod]
@@ -674,13 +700,13 @@ class Fleet:
     t_term = time.monotonic()
     done_at_term = load.done()
     target.terminate()
-    wait_until(lambda: self.haproxy.server_status().get(name) == "DOWN", 30,
-               f"HAProxy to mark {name} DOWN", step=0.01)
-    t_down = time.monotonic()
-    # The exit is awaited on a thread so the poll below keeps time.
+    # The exit is awaited on a thread, so its time is taken when it happens.
     exit_box = {}
     waiter = threading.Thread(target=lambda: exit_box.setdefault("code", target.wait_exit()))
     waiter.start()
+    wait_until(lambda: self.haproxy.server_status().get(name) == "DOWN", 30,
+               f"HAProxy to mark {name} DOWN", step=0.01)
+    t_down = time.monotonic()
     wait_until(lambda: "code" in exit_box, 30, f"{name} to exit")
     t_exit = target.exited_at
     done_at_exit = load.done()
@@ -689,11 +715,16 @@ class Fleet:
     load.stop()
     load.join()
     sent = load.done()
+    retries1 = self.haproxy.retries()
     per_pod = [b.count() - n for b, n in zip(self.backends, before)]
     recs = self.backends[pod].records()[before[pod]:]
     others_after_down = sum(1 for b, n in zip(self.backends, before) if b is not self.backends[pod]
                             for t, _, _ in b.records()[n:] if t > t_down)
     return {
+        "pod": name,
+        "drain_delay_s": DRAIN_DELAY_S if drain_delay is None else drain_delay,
+        "retries": retries1[0] - retries0[0],
+        "redispatches": retries1[1] - retries0[1],
         "sent": sent,
         "statuses": load.statuses(),
         "backend_requests": per_pod,
@@ -709,7 +740,7 @@ class Fleet:
     }
 
 
-def print_figures(run, drain=None, out=sys.stdout):
+def print_figures(run, drains=(), out=sys.stdout):
   w = out.write
   w(f"load: {run['sent']} requests sent, statuses {run.get('statuses')}\n")
   w(f"  per pod  /stats {run['stats_requests']}  backends {run['backend_requests']}  "
@@ -723,9 +754,10 @@ def print_figures(run, drain=None, out=sys.stdout):
     f"native {run['prom_native_p99_s'] * 1e3:.3f}  /stats per pod {run['stats_p99_ms']}\n")
   w(f"  p99 ms over rate(...[5m])  classic {run['prom_classic_rate_p99_s'] * 1e3:.3f}  "
     f"native {run['prom_native_rate_p99_s'] * 1e3:.3f}\n")
-  if drain:
-    w(f"drain: {drain['sent']} requests, statuses {drain['statuses']}, per pod "
-      f"{drain['backend_requests']}\n")
+  for drain in drains:
+    w(f"drain {drain['pod']} (drain_delay {drain['drain_delay_s']} s): {drain['sent']} requests, "
+      f"statuses {drain['statuses']}, per pod {drain['backend_requests']}, HAProxy retries "
+      f"{drain['retries']} (redispatched {drain['redispatches']})\n")
     w(f"  marked DOWN {drain['mark_down_s'] * 1e3:.0f} ms after SIGTERM, exited "
       f"{drain['exit_code']} after {drain['exit_after_term_s'] * 1e3:.0f} ms; "
       f"{drain['requests_during_drain']} requests during the drain "
@@ -738,7 +770,8 @@ def main():
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   ap.add_argument("--sidemeter", default=os.environ.get("SIDEMETER_BIN", "sidemeter"))
   ap.add_argument("--requests", type=int, default=3000)
-  ap.add_argument("--drain", action="store_true", help="drain pod0 during a second load")
+  ap.add_argument("--drain", action="store_true",
+                  help="drain pod0 during a second load, then pod1 with drain_delay 0 in a third")
   ap.add_argument("--no-proxy-protocol", action="store_true")
   ap.add_argument("--keep", action="store_true", help="keep the fleet running until Ctrl-C")
   a = ap.parse_args()
@@ -753,8 +786,8 @@ def main():
       load.join()
       run = fleet.measure(load.done())
       run["statuses"] = load.statuses()
-      drain = fleet.drain_run() if a.drain else None
-      print_figures(run, drain)
+      drains = [fleet.drain_run(0), fleet.drain_run(1, drain_delay=0)] if a.drain else []
+      print_figures(run, drains)
       if a.keep:
         print("running; Ctrl-C stops everything")
         try:
