@@ -33,7 +33,9 @@ import urllib.parse
 import urllib.request
 
 PODS = 3
-CLIENT_ADDRESS = "127.0.0.2"  # the client's source; HAProxy connects from 127.0.0.1
+# The client's sources (HAProxy connects from 127.0.0.1): two, so a server connection
+# shared between clients would show as a request carrying the other client's address.
+CLIENT_ADDRESSES = ("127.0.0.2", "127.0.0.3")
 # The backends' delay mix (seconds) by path prefix; the client's paths pick it.
 DELAYS = {"/api/items/": 0.001, "/api/search": 0.010, "/api/report": 0.040}
 # sidemeter_request_duration_seconds' classic bounds: dense around the delays, so the
@@ -94,7 +96,7 @@ class Backend:
   def __init__(self, name):
     self.name = name
     self.lock = threading.Lock()
-    self.seen = []  # (time.monotonic(), X-Forwarded-For or None, path)
+    self.seen = []  # (time.monotonic(), X-Forwarded-For, X-Test-Source: the client's source)
     backend = self
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -108,7 +110,8 @@ class Backend:
 
       def do_GET(self):
         with backend.lock:  # the arrival, before the delay
-          backend.seen.append((time.monotonic(), self.headers.get("X-Forwarded-For"), self.path))
+          backend.seen.append((time.monotonic(), self.headers.get("X-Forwarded-For"),
+                               self.headers.get("X-Test-Source")))
         time.sleep(delay_for(self.path))
         body = b"ok\n"
         self.send_response(200)
@@ -329,7 +332,7 @@ def haproxy_config(bind, admin_socket, servers, proxy_protocol):
       # as the request went out (nothing was answered, so nothing was processed).
       "  retries 3",
       "  option redispatch 1",
-      "  retry-on conn-failure empty-response response-timeout",
+      "  retry-on conn-failure empty-response",
       # The first request of a client connection never rides an idle server connection.
       "  http-reuse safe",
       "frontend fe",
@@ -483,9 +486,10 @@ def path_for(i):
 
 
 class Load:
-  """A bounded client: `threads` connections from CLIENT_ADDRESS to the balancer, half of
-  them keep-alive (many requests each), half `Connection: close` (one each). It sends at
-  most `limit` requests and stops early when stop() is called; every outcome is kept."""
+  """A bounded client: `threads` connections to the balancer from CLIENT_ADDRESSES, half of
+  them keep-alive (many requests each), half `Connection: close` (one each); each request
+  names its source in X-Test-Source. It sends at most `limit` requests and stops early
+  when stop() is called; every outcome is kept."""
 
   def __init__(self, port, limit, threads=8, deadline_s=120):
     self.port, self.limit, self.threads = port, limit, threads
@@ -494,8 +498,9 @@ class Load:
     self.results = []  # (index, status or error text, time.monotonic() at the answer)
     self.stopping = False
     self.deadline = time.monotonic() + deadline_s
-    self.workers = [threading.Thread(target=self._run, args=(k % 2 == 0,), daemon=True)
-                    for k in range(threads)]
+    self.workers = [threading.Thread(
+        target=self._run, args=(k % 2 == 0, CLIENT_ADDRESSES[(k // 2) % len(CLIENT_ADDRESSES)]),
+        daemon=True) for k in range(threads)]
 
   def start(self):
     for w in self.workers:
@@ -521,20 +526,23 @@ class Load:
       self.next += 1
       return i
 
-  def _connect(self):
+  def _connect(self, source):
     return http.client.HTTPConnection("127.0.0.1", self.port, timeout=15,
-                                      source_address=(CLIENT_ADDRESS, 0))
+                                      source_address=(source, 0))
 
-  def _run(self, keep_alive):
+  def _run(self, keep_alive, source):
     conn = None
     while True:
       i = self._take()
       if i is None:
         break
       if conn is None:
-        conn = self._connect()
+        conn = self._connect(source)
       try:
-        conn.request("GET", path_for(i), headers={} if keep_alive else {"Connection": "close"})
+        headers = {"X-Test-Source": source}
+        if not keep_alive:
+          headers["Connection"] = "close"
+        conn.request("GET", path_for(i), headers=headers)
         r = conn.getresponse()
         r.read()
         outcome = r.status
