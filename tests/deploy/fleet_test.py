@@ -124,6 +124,11 @@ def main():
         check(run[key] == n, f"Prometheus {key} == {n}: {run[key]}")
       check([run["prom_per_pod"].get(f"pod{i}") for i in range(fleet.PODS)] == stats,
             f"Prometheus per pod {run['prom_per_pod']} == /stats")
+      # Per pod, the same population (since start) in /stats and in Prometheus: the native
+      # estimate is within (g - 1) / 2 + 1 / (2 a s) = 0.55 % of /stats's (histogram.h).
+      for i, (st, nat) in enumerate(zip(run["stats_p99_ms"], run["prom_native_pod_p99_s"])):
+        check(abs(nat * 1e3 - st) <= 0.0055 * st,
+              f"pod{i} p99: Prometheus native {nat * 1e3:.4f} ms within 0.55 % of /stats {st} ms")
       check_quantile(run, "p50")
       check_quantile(run, "p99")
       # The client's own address, not HAProxy's 127.0.0.1, and that request's client's (two
