@@ -74,6 +74,7 @@ BUILTINS = {
     "__range_ms": "60000",
 }
 NAMESPACE, POD = "shop", "shop-7d9f6c-x2k4q"
+ONE_ROUTE = "/status/{code}"  # a configured pattern that answers 5xx, 4xx and (below) 2xx
 LOAD_LIMIT_S = 80  # the load stops by itself after this, whatever happens to the test
 INGEST_DEADLINE_S = 60  # from the load's start: every query must have data by then
 
@@ -161,7 +162,8 @@ def check_model(dash):
 
 
 def expressions(dash):
-  """(where, expression, kind): every PromQL expression, kind 'query' or 'variable'."""
+  """(where, expression, kind): every PromQL expression; kind 'variable' (a template
+  variable's query), 'range' or 'instant' (a panel target)."""
   out = []
   for v in dash.get("templating", {}).get("list", []):
     if v.get("type") == "query":
@@ -171,7 +173,8 @@ def expressions(dash):
       out.append((f"variable ${v['name']}", q, "variable"))
   for p in walk_panels(dash.get("panels", [])):
     for t in p.get("targets", []):
-      out.append((f"panel {p.get('title')!r} target {t.get('refId')}", t.get("expr", ""), "query"))
+      kind = "instant" if t.get("instant") and not t.get("range") else "range"
+      out.append((f"panel {p.get('title')!r} target {t.get('refId')}", t.get("expr", ""), kind))
   return out
 
 
@@ -344,11 +347,13 @@ def resolve_variables(dash, servers):
   return values, failures
 
 
-def evaluate(dash, servers, values):
-  """Failures (strings naming the panel, server and expression) of every panel query."""
+def evaluate(dash, servers, values, label=""):
+  """Failures (strings naming the panel, server and expression) of every panel query.
+  Range targets (time series) go to /api/v1/query_range over the last 20 s at a step of
+  $__interval, as Grafana sends them; instant ones (tables) to /api/v1/query."""
   failures = []
   for where, expr, kind in expressions(dash):
-    if kind != "query":
+    if kind == "variable":
       continue
     try:
       q = substitute(expr, values)
@@ -356,7 +361,12 @@ def evaluate(dash, servers, values):
       failures.append(f"{where}: {e}\n    {expr}")
       continue
     for prom in servers:
-      r = prom.query(q)
+      if kind == "range":
+        now = time.time()
+        r = prom.get("/api/v1/query_range", {"query": q, "start": f"{now - 20:.3f}",
+                                             "end": f"{now:.3f}", "step": values["__interval"]})
+      else:
+        r = prom.query(q)
       why = None
       if r.get("status") != "success":
         why = f"error: {r.get('errorType', '')} {r.get('error', '')}"
@@ -369,10 +379,10 @@ def evaluate(dash, servers, values):
           why = "empty result"
         elif any("histogram" in s or "histograms" in s for s in result):
           why = "returns a raw native histogram (Grafana 9 plots numbers)"
-        elif not any(_finite(s.get("value", [0, "NaN"])[1]) for s in result):
+        elif not any(_finite(v[1]) for s in result for v in s.get("values", [s.get("value")])):
           why = f"no finite value among {len(result)} series"
       if why:
-        failures.append(f"{where} on {prom.name} Prometheus: {why}\n    {q}")
+        failures.append(f"{where}{label} on {prom.name} Prometheus: {why}\n    {q}")
   return failures
 
 
@@ -394,9 +404,10 @@ MIX = [
     (8, "GET", "/big?n=20000", 0),
     (4, "GET", "/chunked?n=40000", 0),
     (8, "POST", "/echo", 3000),
-    (4, "GET", "/status?code=503", 0),
-    (2, "GET", "/status?code=500", 0),
-    (3, "GET", "/status?code=404", 0),
+    (4, "GET", "/status/503", 0),
+    (2, "GET", "/status/500", 0),
+    (3, "GET", "/status/404", 0),
+    (2, "GET", "/status/200", 0),
     (2, "GET", "/reset", 0),
     (2, "GET", "/close-early", 0),
     (2, "GET", "/reset-mid?n=65536", 0),
@@ -540,7 +551,7 @@ stats:
 timeouts:
   upstream_response: 300ms
 routes:
-  patterns: ["/api/users/{{id}}"]
+  patterns: ["/api/users/{{id}}", "/status/{{code}}"]
   admission:
     hits: 2
 alerts:
@@ -629,7 +640,7 @@ def main():
   if problems:
     log("FAIL: the dashboard model:\n  " + "\n  ".join(problems))
     return 1
-  n_queries = sum(1 for e in expressions(dash) if e[2] == "query")
+  n_queries = sum(1 for e in expressions(dash) if e[2] != "variable")
   log(f"dashboard model ok: {n_queries} panel queries, "
       f"{sum(1 for e in expressions(dash) if e[2] == 'variable')} variable queries")
 
@@ -661,7 +672,15 @@ def main():
       state["rounds"] += 1
       values, fails = resolve_variables(dash, servers)
       if not fails:
-        fails = evaluate(dash, servers, values)
+        fails = evaluate(dash, servers, values, " (route=All)")
+      if not fails:
+        # One route picked, as a user does: its template's braces must survive the
+        # escaping Grafana applies, and the per-route panels must still have data.
+        if ONE_ROUTE not in values["__resolved_route"]:
+          fails = [f"route {ONE_ROUTE} not among $route's values {values['__resolved_route']}"]
+        else:
+          fails = evaluate(dash, servers, dict(values, route=grafana_escape(ONE_ROUTE)),
+                           f" (route={ONE_ROUTE})")
       state["values"], state["failures"] = values, fails
       # A query Prometheus refuses will not heal by waiting: stop polling at once.
       return (not fails and load.sent > 0) or any(": error: " in f for f in fails)
