@@ -88,9 +88,19 @@ void Http1ServerConnection::accept_and_start(uv_stream_t* listener, bool over_ca
   start_transport();
 }
 
+// Trust is judged once, with the configuration the connection was accepted with, on the
+// address the exchanges will report (the PROXY header's source when there is one).
 void Http1ServerConnection::set_client_address(const net::SocketAddress& address) {
   peer_.client_ip = address.ip();
   peer_.client_port = address.valid() ? address.port() : 0;
+  peer_.trusted_proxy = false;
+  if (!address.valid()) return;
+  for (const conf::Cidr& cidr : config().trusted_proxies) {
+    if (cidr.contains(address.get())) {
+      peer_.trusted_proxy = true;
+      break;
+    }
+  }
 }
 
 void Http1ServerConnection::start_transport() {

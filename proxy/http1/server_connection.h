@@ -1,8 +1,11 @@
 #pragma once
-// One HTTP/1 client connection: the transport, the request parser, keep-alive and
-// pipelining (one exchange at a time; pipelined bytes wait in pending_in_), response
-// framing (chunked re-framing, HTTP/1.0 clients, Connection fields), the bytes of local
-// responses, lingering close, the idle/header/body timers and the byte relay after a 101.
+// One HTTP/1 client connection: on a `proxy_protocol` listener first the PROXY protocol
+// header (proxy/net/proxy_protocol.h; read before TLS, its source becomes the client
+// address, the transport is chosen after it), then the transport, the request parser,
+// keep-alive and pipelining (one exchange at a time; pipelined bytes wait in
+// pending_in_), response framing (chunked re-framing, HTTP/1.0 clients, Connection
+// fields), the bytes of local responses, lingering close, the idle/header/body timers and
+// the byte relay after a 101.
 // What a request means — the upstream attempt, retries, local answers, the sample — is
 // its Exchange's business (proxy/exchange/exchange.h), driven through DownstreamStream.
 //
