@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "conf/cidr.h"
 #include "metrics/alerts/spec.h"
 #include "metrics/counters.h"
 #include "metrics/duration_bounds.h"
@@ -213,9 +214,19 @@ struct AccessLog {
   bool operator==(const AccessLog&) const = default;
 };
 
+// Whether the listener requires a PROXY protocol header (HAProxy's proxy-protocol.txt)
+// before anything else, and of which version. Reloads: a connection keeps the setting it
+// was accepted with.
+enum class ProxyProtocol : uint8_t { kOff, kV1, kV2, kAny };
+std::string_view proxy_protocol_name(ProxyProtocol p);  // "off", "v1", "v2", "any"
+
 struct Config {
   HostPort listen{"0.0.0.0", 8080};
   DownstreamTls tls;  // the listener's TLS (off: plain HTTP)
+  ProxyProtocol proxy_protocol = ProxyProtocol::kOff;
+  // Clients (judged by their address after the PROXY protocol) whose X-Forwarded-For and
+  // Forwarded are kept and appended to; anyone else's are replaced. Empty: nobody.
+  std::vector<Cidr> trusted_proxies;
   uint32_t workers = 0;  // 0 = the cgroup CPU quota rounded up, else the affinity mask
   bool demo = false;     // --demo: built-in demo backend and traffic (upstream ignored)
   Upstream upstream;

@@ -1156,6 +1156,53 @@ std::vector<Field> build() {
   t.push_back(count("workers", 0, 256, [](auto& c) -> auto& { return c.workers; }));
   t.back().restart_only = true;
   add_downstream_tls(t);
+  {
+    Field pp;
+    pp.path = "proxy_protocol";
+    pp.copy = [](Config& to, const Config& from) { to.proxy_protocol = from.proxy_protocol; };
+    pp.set = [](Config& c, const std::string& text, bool) -> std::string {
+      for (ProxyProtocol p : {ProxyProtocol::kOff, ProxyProtocol::kV1, ProxyProtocol::kV2,
+                              ProxyProtocol::kAny}) {
+        if (text == proxy_protocol_name(p)) {
+          c.proxy_protocol = p;
+          return {};
+        }
+      }
+      return "proxy_protocol: expected off, v1, v2 or any, got '" + text + "'";
+    };
+    pp.show = [](const Config& c) { return std::string(proxy_protocol_name(c.proxy_protocol)); };
+    t.push_back(pp);
+  }
+  {
+    Field trusted;
+    trusted.path = "trusted_proxies";
+    trusted.shape = Shape::kList;
+    trusted.copy = [](Config& to, const Config& from) { to.trusted_proxies = from.trusted_proxies; };
+    trusted.reset = [](Config& c) { c.trusted_proxies.clear(); };
+    trusted.set = [](Config& c, const std::string& text, bool null) -> std::string {
+      if (null || text.empty())
+        return missing("trusted_proxies", "a CIDR such as 10.0.0.0/8 or ::1/128");
+      Cidr cidr;
+      if (std::string err = parse_cidr(text, cidr); !err.empty())
+        return "trusted_proxies: '" + text + "' " + err;
+      for (const Cidr& other : c.trusted_proxies) {
+        if (other == cidr) return "trusted_proxies: '" + text + "' is listed twice";
+      }
+      // Each client's address is checked against every entry: keep the list reasonable.
+      if (c.trusted_proxies.size() == 1000) return "trusted_proxies: at most 1000 entries";
+      c.trusted_proxies.push_back(cidr);
+      return {};
+    };
+    trusted.show = [](const Config& c) {
+      std::string out = "[";
+      for (size_t i = 0; i < c.trusted_proxies.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += yaml_quote(c.trusted_proxies[i].to_string());
+      }
+      return out + "]";
+    };
+    t.push_back(trusted);
+  }
 
   t.push_back(address("upstream.address", PortRule::kRequired,
                       [](auto& c) -> auto& { return c.upstream.address; }));
@@ -1337,6 +1384,15 @@ std::vector<Field> build() {
 bool same_endpoint(const HostPort& a, const HostPort& b) { return a.port != 0 && a == b; }
 
 }  // namespace
+
+std::string_view proxy_protocol_name(ProxyProtocol p) {
+  switch (p) {
+    case ProxyProtocol::kV1: return "v1";
+    case ProxyProtocol::kV2: return "v2";
+    case ProxyProtocol::kAny: return "any";
+    default: return "off";
+  }
+}
 
 std::string_view tls_version_name(TlsVersion v) {
   return v == TlsVersion::k1_3 ? "TLSv1.3" : "TLSv1.2";

@@ -32,6 +32,12 @@ if [ "${1:-}" = "--test" ]; then
   # The official Prometheus Python client's parser walks /metrics as a client library
   # would (tests/integration/counter_monotonic_test: counters never fall).
   packages+=(python3-prometheus-client)
+  # deploy/kubernetes is rendered by `kubectl kustomize` (no cluster needed) and the
+  # rendered YAML read by check_manifests.py (python3-yaml). Debian's kubectl is
+  # kubernetes-client; a kubectl already installed (e.g. the upstream "kubectl" package,
+  # which owns /usr/bin/kubectl too) is used as it is.
+  packages+=(python3-yaml)
+  command -v kubectl >/dev/null || packages+=(kubernetes-client)
   # The sanitizer passes and the fuzzers: clang 14 (libFuzzer needs it), compiler-rt's
   # runtimes (libFuzzer, ASan, TSan: only recommended by clang, so named), llvm-symbolizer
   # (file:line in the reports).

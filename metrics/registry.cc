@@ -605,6 +605,8 @@ Snapshot Registry::snapshot() {
     t.upstream_connections_total += g.upstream_connections_total.get();
     t.upstream_retries_total += g.upstream_retries_total.get();
     t.tunnels_active += g.tunnels_active.get();
+    for (size_t i = 0; i < kProxyProtocolErrors; ++i)
+      t.downstream_proxy_protocol_errors[i] += g.downstream_proxy_protocol_errors[i].get();
   }
   fill_tls(snap.tls);
   snap.route_table = routes_.stats();  // the table's own lock

@@ -428,6 +428,9 @@ uint32_t RouteCache::lookup(std::string_view path, uint16_t status) {
 uint32_t RouteCache::peek(std::string_view path) { return resolve(path, 0, false); }
 
 uint32_t RouteCache::resolve(std::string_view path, uint16_t status, bool count) {
+  // No path: the request was refused before its target was read. It belongs to no
+  // route, and must not be counted under "/" once "/" is admitted.
+  if (path.empty()) return table_.other_id();
   // Relaxed: a change becomes visible a little later at worst, and rebuild() takes the
   // table's lock, which orders what it reads.
   if (table_.generation_.load(std::memory_order_relaxed) != generation_) [[unlikely]] {

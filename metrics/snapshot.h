@@ -13,6 +13,7 @@
 #include "metrics/process_stats.h"
 #include "metrics/route_template.h"
 #include "metrics/tls_stats.h"
+#include "metrics/worker_gauges.h"
 
 namespace sidemeter::metrics {
 
@@ -111,6 +112,7 @@ struct GaugeTotals {  // WorkerGauges summed over the workers
   int64_t upstream_connections_total = 0;
   int64_t upstream_retries_total = 0;
   int64_t tunnels_active = 0;
+  std::array<int64_t, kProxyProtocolErrors> downstream_proxy_protocol_errors{};  // by ProxyProtocolError
 };
 
 struct Snapshot {

@@ -1,31 +1,25 @@
 #!/usr/bin/env bash
-# Offline validation of deploy/kubernetes (no cluster or Docker needed):
-#   bash deploy/kubernetes/check_manifests.sh
-# 1. builds check_manifests.cc against sidemeter's config loader and runs it;
-# 2. promtool checks the recording rules and runs their unit test (if installed);
-# 3. kubectl kustomize renders the kustomization (if installed).
+# Offline check of deploy/kubernetes (no cluster, no image needed):
+#   bash deploy/kubernetes/check_manifests.sh [path/to/sidemeter]
+# Renders the base and every overlay with `kubectl kustomize` and checks the rendered
+# objects (check_manifests.py: fields per kind, consistency with the ConfigMap's config,
+# drain timing, promtool on the rules, the config through the binary's --check-config).
+# The binary: the argument, else $SIDEMETER_BIN, else build/sidemeter, else `sidemeter`
+# on PATH. Needs kubectl (Debian: kubernetes-client), promtool (prometheus), python3-yaml.
+# The same checker runs in the test suite (meson test --suite deploy).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-
-g++ -std=c++20 -O1 -Wall -Wextra -I"$root" -o "$tmp/check" "$here/check_manifests.cc" \
-  "$root"/conf/*.cc "$root"/metrics/alerts/spec.cc "$root"/metrics/exchange_sample.cc \
-  $(pkg-config --cflags --libs yaml-cpp libcrypto)
-"$tmp/check" "$tmp/rules.yaml" "$here"/configmap.yaml "$here"/deployment.yaml \
-  "$here"/service.yaml "$here"/podmonitor.yaml "$here"/prometheus-rules.yaml \
-  "$here"/kustomization.yaml
-
-if command -v promtool >/dev/null; then
-  promtool check rules "$tmp/rules.yaml"
-  cp "$here/prometheus-rules.test.yaml" "$tmp/"
-  (cd "$tmp" && promtool test rules prometheus-rules.test.yaml)
-else
-  echo "skip: promtool not installed"
+bin="${1:-${SIDEMETER_BIN:-}}"
+if [ -z "$bin" ]; then
+  if [ -x "$root/build/sidemeter" ]; then
+    bin="$root/build/sidemeter"
+  elif command -v sidemeter >/dev/null; then
+    bin="$(command -v sidemeter)"
+  else
+    echo "no sidemeter binary: build it (meson setup build && ninja -C build sidemeter)" \
+         "or pass its path" >&2
+    exit 2
+  fi
 fi
-if command -v kubectl >/dev/null; then
-  kubectl kustomize "$here" >/dev/null && echo "ok   kubectl kustomize renders"
-else
-  echo "skip: kubectl not installed"
-fi
+exec python3 "$here/check_manifests.py" --sidemeter "$bin"

@@ -42,6 +42,8 @@ struct DownstreamPeer {
   std::string client_ip;         // "" when unknown
   uint16_t client_port = 0;      // 0 when unknown
   bool secure = false;           // the client's transport encrypts: X-Forwarded-Proto https
+  // The client address is in trusted_proxies: its X-Forwarded-For / Forwarded are kept.
+  bool trusted_proxy = false;
 };
 
 // What the exchange asks of a body piece or tunnel bytes given to the codec.

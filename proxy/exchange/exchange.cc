@@ -249,6 +249,7 @@ bool Exchange::start_upstream(bool allow_pool) {
 void Exchange::send_request_head() {
   http::ForwardRequestContext ctx;
   ctx.client_ip = peer_->client_ip;
+  ctx.trust_forwarded = peer_->trusted_proxy;
   ctx.proto = peer_->secure ? "https" : "http";
   ctx.chunked_body = request_chunked_;
   ctx.upgrade = upgrade_requested_;

@@ -122,13 +122,19 @@ class Parser {
 // Via: every Via line merged into one, "1.1 <ctx.via_pseudonym>" appended ("1.0 ..." for
 // an HTTP/1.0 client; RFC 9110 §7.6.3). Max-Forwards: decremented when
 // ctx.decrement_max_forwards (the caller checked it is one 1*DIGIT field, not 0).
-// X-Forwarded-For: every client XFF line merged into one, ctx.client_ip appended.
+// X-Forwarded-For: with ctx.trust_forwarded, every client XFF line merged into one and
+// ctx.client_ip appended; otherwise the client's are dropped and ctx.client_ip alone sent
+// (a client must not choose the address the backend believes). Forwarded (RFC 7239) only
+// when the request has one: trusted, its lines merged and an element "for=<client_ip>"
+// appended (§4; an IPv6 address quoted and bracketed, §6: for="[2001:db8::1]"; no
+// client_ip: for=unknown, §6.3); untrusted, replaced by that element alone.
 // X-Forwarded-Proto: the client's is dropped and ctx.proto set (we are the edge; a
 // client must not choose the scheme the backend believes). X-Forwarded-Host: the
 // client's is kept, else one is added from Host. A field named in Connection is dropped,
 // except Host (Connection: host must not strip routing information).
 struct ForwardRequestContext {
-  std::string_view client_ip;     // appended to X-Forwarded-For
+  std::string_view client_ip;     // appended to X-Forwarded-For and Forwarded
+  bool trust_forwarded = false;   // keep the client's X-Forwarded-For / Forwarded chains
   std::string_view proto;         // "http" / "https" -> X-Forwarded-Proto
   bool chunked_body = false;      // we re-frame the body as chunked
   bool upgrade = false;           // forward Connection: upgrade + Upgrade

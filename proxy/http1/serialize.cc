@@ -21,6 +21,7 @@ enum class FieldRole : uint8_t {
   kHost,     // kept, and immune to Connection-listed removal
   kUpgrade,  // kept only when upgrading
   kXff,      // merged into one X-Forwarded-For line (requests)
+  kForwarded,  // RFC 7239: merged into one line, our element appended (requests)
   kXfp,      // replaced by ours (requests)
   kXfh,      // kept; suppresses our own X-Forwarded-Host (requests)
   kVia,      // merged into one Via line, ours appended (RFC 9110 §7.6.3)
@@ -43,6 +44,9 @@ FieldRole classify(std::string_view n, bool request) {
     case 7:
       if (r::iequals_lower(n, "upgrade")) return FieldRole::kUpgrade;
       if (r::iequals_lower(n, "trailer")) return FieldRole::kDrop;
+      break;
+    case 9:
+      if (request && r::iequals_lower(n, "forwarded")) return FieldRole::kForwarded;
       break;
     case 10:
       if (r::iequals_lower(n, "connection") || r::iequals_lower(n, "keep-alive")) {
@@ -127,6 +131,7 @@ void append_uint(std::string& out, uint64_t v) {
 // it saw.
 struct Copied {
   uint32_t xff = 0;
+  uint32_t forwarded = 0;
   uint32_t via = 0;
   bool xfh = false;
   bool host = false;
@@ -146,6 +151,9 @@ Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade,
         continue;
       case FieldRole::kXff:
         ++c.xff;  // emitted merged, after the other fields
+        continue;
+      case FieldRole::kForwarded:
+        ++c.forwarded;  // the same
         continue;
       case FieldRole::kVia:
         ++c.via;  // emitted merged, with ours last
@@ -332,6 +340,37 @@ std::string_view reason_phrase(uint16_t status) {
   return "Server Error";
 }
 
+namespace {
+
+// The values of every field of `role`, in order, as one comma-separated list (RFC 9110
+// §5.3: the same as the separate lines).
+void append_merged(const MessageHead& req, FieldRole role, bool& first, std::string& out) {
+  for (const HeaderField& f : req.fields) {
+    if (f.value.empty() || classify(f.name, true) != role) continue;
+    if (!first) out.append(", ", 2);
+    out.append(f.value);
+    first = false;
+  }
+}
+
+// RFC 7239 §4 forwarded-pair "for" = node (§6): an IPv4 address as a token; an IPv6
+// address bracketed, and then quoted since ':' and '[' are not tchars; "unknown" (§6.3)
+// when we do not know it.
+void append_forwarded_for(std::string_view client_ip, std::string& out) {
+  if (client_ip.empty()) {
+    out.append("for=unknown");
+  } else if (client_ip.find(':') != std::string_view::npos) {
+    out.append("for=\"[", 6);
+    out.append(client_ip);
+    out.append("]\"", 2);
+  } else {
+    out.append("for=", 4);
+    out.append(client_ip);
+  }
+}
+
+}  // namespace
+
 void append_forward_request_head(const MessageHead& req, const ForwardRequestContext& ctx,
                                  std::string& out) {
   out.reserve(out.size() + req.wire_bytes + 160 + ctx.client_ip.size() + req.host.size() +
@@ -363,21 +402,24 @@ void append_forward_request_head(const MessageHead& req, const ForwardRequestCon
   // HTTP/1.1 upstream connections are persistent by default: no Connection field.
   if (ctx.upgrade) out.append("Connection: upgrade\r\n");
 
-  if (c.xff != 0 || !ctx.client_ip.empty()) {
+  // Only a trusted client's chain is kept: anyone else could name any address.
+  const uint32_t kept_xff = ctx.trust_forwarded ? c.xff : 0;
+  if (kept_xff != 0 || !ctx.client_ip.empty()) {
     out.append("X-Forwarded-For: ");
     bool first = true;
-    if (c.xff != 0) {
-      for (const HeaderField& f : req.fields) {
-        if (f.value.empty() || classify(f.name, true) != FieldRole::kXff) continue;
-        if (!first) out.append(", ", 2);
-        out.append(f.value);
-        first = false;
-      }
-    }
+    if (kept_xff != 0) append_merged(req, FieldRole::kXff, first, out);
     if (!ctx.client_ip.empty()) {
       if (!first) out.append(", ", 2);
       out.append(ctx.client_ip);
     }
+    out.append("\r\n", 2);
+  }
+  if (c.forwarded != 0) {
+    out.append("Forwarded: ");
+    bool first = true;
+    if (ctx.trust_forwarded) append_merged(req, FieldRole::kForwarded, first, out);
+    if (!first) out.append(", ", 2);
+    append_forwarded_for(ctx.client_ip, out);
     out.append("\r\n", 2);
   }
   // We are the edge: the scheme the client used is ours to state, not the client's.

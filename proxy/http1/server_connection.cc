@@ -74,9 +74,39 @@ void Http1ServerConnection::accept_and_start(uv_stream_t* listener, bool over_ca
     return;
   }
   tcp_.set_nodelay();
+  set_client_address(tcp_.peer_address());
+  if (config().proxy_protocol != conf::ProxyProtocol::kOff) {
+    // The header comes before anything else, TLS included: read it off the TCP socket
+    // with ourselves as the TcpTransport's handler; the transport (TLS or not) is chosen
+    // once it is complete.
+    proxy_header_.emplace(net::proxy_protocol::Accept(uint8_t(config().proxy_protocol)));
+    state_ = State::kProxyHeader;
+    arm_timer(config().timeouts.request_header_ms);
+    if (tcp_.start_reading() != 0) close_now(true);
+    return;
+  }
+  start_transport();
+}
+
+// Trust is judged once, with the configuration the connection was accepted with, on the
+// address the exchanges will report (the PROXY header's source when there is one).
+void Http1ServerConnection::set_client_address(const net::SocketAddress& address) {
+  peer_.client_ip = address.ip();
+  peer_.client_port = address.valid() ? address.port() : 0;
+  peer_.trusted_proxy = false;
+  if (!address.valid()) return;
+  for (const conf::Cidr& cidr : config().trusted_proxies) {
+    if (cidr.contains(address.get())) {
+      peer_.trusted_proxy = true;
+      break;
+    }
+  }
+}
+
+void Http1ServerConnection::start_transport() {
   uint64_t first_timeout = config().timeouts.downstream_idle_ms;
-  net::TransportChoice chosen =
-      net::make_downstream_transport(tcp_, tls, worker_.tls_environment(), this);
+  net::TransportChoice chosen = net::make_downstream_transport(
+      tcp_, snapshot_->downstream_tls.get(), worker_.tls_environment(), this);
   if (chosen.transport == nullptr) {  // OpenSSL could not allocate: nothing sensible to answer
     close_now(true);
     return;
@@ -87,13 +117,42 @@ void Http1ServerConnection::accept_and_start(uv_stream_t* listener, bool over_ca
     handshaking_ = true;
     first_timeout = config().tls.handshake_timeout_ms;
   }
-  const net::SocketAddress peer = transport_->peer_address();
-  peer_.client_ip = peer.ip();
-  peer_.client_port = peer.valid() ? peer.port() : 0;
   peer_.secure = transport_->secure();
   state_ = State::kIdle;
   arm_timer(first_timeout);
   if (transport_->start_reading() != 0) close_now(true);
+}
+
+// Why not peek (recv MSG_PEEK, then consume exactly the header, as HAProxy does)? libuv
+// polls level-triggered and only reads: a peeked but incomplete header would wake the
+// loop again and again until the rest came. So the header is read like any bytes, and
+// what follows it in the same read is handed on to the transport chosen after it
+// (TcpTransport::deliver), which passes it to TLS or HTTP as if just read.
+void Http1ServerConnection::on_proxy_header_bytes(std::string_view data) {
+  std::string_view rest;
+  const net::proxy_protocol::Result r = proxy_header_->feed(data, rest);
+  using net::proxy_protocol::Error;
+  using net::proxy_protocol::Status;
+  if (r.status == Status::kNeedMore) return;
+  if (r.status == Status::kError) {
+    fail_proxy_header(r.error == Error::kMissing   ? metrics::ProxyProtocolError::kMissing
+                      : r.error == Error::kVersion ? metrics::ProxyProtocolError::kVersion
+                                                   : metrics::ProxyProtocolError::kMalformed);
+    return;
+  }
+  proxy_header_.reset();
+  if (!r.local) set_client_address(r.source);  // LOCAL / UNKNOWN: the TCP peer stays
+  start_transport();
+  if (state_ == State::kClosing || rest.empty()) return;
+  tcp_.deliver(rest);
+}
+
+// No HTTP answer: the peer is a load balancer speaking the PROXY protocol (or something
+// that should not be here), and the protocol has no error message (§2.1: abort).
+void Http1ServerConnection::fail_proxy_header(metrics::ProxyProtocolError reason) {
+  worker_.gauges().downstream_proxy_protocol_errors[size_t(reason)].inc();
+  proxy_header_.reset();
+  close_now(false);
 }
 
 void Http1ServerConnection::on_transport_secured(const net::TlsInfo&) {
@@ -104,7 +163,8 @@ void Http1ServerConnection::on_transport_secured(const net::TlsInfo&) {
 
 void Http1ServerConnection::drain() {
   keep_alive_ = false;
-  if (state_ == State::kIdle && pending_in_.empty()) close_now(false);
+  if ((state_ == State::kIdle || state_ == State::kProxyHeader) && pending_in_.empty())
+    close_now(false);
 }
 
 void Http1ServerConnection::force_close() { close_now(true); }
@@ -114,6 +174,9 @@ void Http1ServerConnection::force_close() { close_now(true); }
 void Http1ServerConnection::on_transport_read(std::string_view data) {
   worker_.refresh_now();
   switch (state_) {
+    case State::kProxyHeader:
+      on_proxy_header_bytes(data);
+      return;
     case State::kLingering:
     case State::kClosing:
       return;  // discarded on purpose
@@ -468,6 +531,14 @@ void Http1ServerConnection::on_transport_eof() {
   worker_.refresh_now();
   peer_eof_ = true;
   switch (state_) {
+    case State::kProxyHeader:
+      // A connection that closes without a byte is a TCP health check, not an error.
+      if (proxy_header_->started()) {
+        fail_proxy_header(metrics::ProxyProtocolError::kTruncated);
+      } else {
+        close_now(false);
+      }
+      return;
     case State::kIdle:
       if (!input_paused_) close_now(false);
       return;
@@ -503,6 +574,13 @@ void Http1ServerConnection::on_transport_error(int error) {
     return;
   }
   switch (state_) {
+    case State::kProxyHeader:
+      if (proxy_header_->started()) {
+        fail_proxy_header(metrics::ProxyProtocolError::kTruncated);
+      } else {
+        close_now(true);
+      }
+      return;
     case State::kRequest:
       lose_client(StreamLoss::kReadingRequest);
       return;
@@ -537,6 +615,9 @@ void Http1ServerConnection::on_timer(void* owner) {
   auto* self = static_cast<Http1ServerConnection*>(owner);
   self->worker_.refresh_now();
   switch (self->state_) {
+    case State::kProxyHeader:
+      self->fail_proxy_header(metrics::ProxyProtocolError::kTimeout);
+      return;
     case State::kIdle:
       if (self->handshaking_) self->transport_->note_handshake_timeout();
       self->close_now(false);

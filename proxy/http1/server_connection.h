@@ -1,8 +1,11 @@
 #pragma once
-// One HTTP/1 client connection: the transport, the request parser, keep-alive and
-// pipelining (one exchange at a time; pipelined bytes wait in pending_in_), response
-// framing (chunked re-framing, HTTP/1.0 clients, Connection fields), the bytes of local
-// responses, lingering close, the idle/header/body timers and the byte relay after a 101.
+// One HTTP/1 client connection: on a `proxy_protocol` listener first the PROXY protocol
+// header (proxy/net/proxy_protocol.h; read before TLS, its source becomes the client
+// address, the transport is chosen after it), then the transport, the request parser,
+// keep-alive and pipelining (one exchange at a time; pipelined bytes wait in
+// pending_in_), response framing (chunked re-framing, HTTP/1.0 clients, Connection
+// fields), the bytes of local responses, lingering close, the idle/header/body timers and
+// the byte relay after a 101.
 // What a request means — the upstream attempt, retries, local answers, the sample — is
 // its Exchange's business (proxy/exchange/exchange.h), driven through DownstreamStream.
 //
@@ -19,7 +22,9 @@
 #include "proxy/exchange/downstream_stream.h"
 #include "proxy/exchange/exchange.h"
 #include "proxy/http1/parser.h"
+#include "metrics/worker_gauges.h"
 #include "proxy/net/handle_owner.h"
+#include "proxy/net/proxy_protocol.h"
 #include "proxy/net/tcp_transport.h"
 #include "proxy/net/tls_transport.h"
 
@@ -75,6 +80,7 @@ class Http1ServerConnection final : public net::TransportHandler,
 
  private:
   enum class State : uint8_t {
+    kProxyHeader,  // PROXY protocol listener: reading the header, before TLS and HTTP
     kIdle,         // between requests (keep-alive)
     kRequest,      // reading a request head or body; the exchange is in flight
     kResponseWait, // request fully read, response in flight
@@ -85,6 +91,10 @@ class Http1ServerConnection final : public net::TransportHandler,
   enum class ResponseFraming : uint8_t { kNone, kLength, kChunked, kClose };
 
   ~Http1ServerConnection() override = default;
+  void start_transport();
+  void on_proxy_header_bytes(std::string_view data);
+  void fail_proxy_header(metrics::ProxyProtocolError reason);
+  void set_client_address(const net::SocketAddress& address);
   void process_input(std::string_view data);
   void consume_input(std::string_view data);
   void resume_input();
@@ -117,6 +127,8 @@ class Http1ServerConnection final : public net::TransportHandler,
   DeadlineTimer timer_;
   net::HandleOwner handles_;  // transport + timer
   DownstreamPeer peer_;
+  // Set while state_ is kProxyHeader.
+  std::optional<net::proxy_protocol::HeaderReader> proxy_header_;
   Exchange exchange_;  // the one in flight (HTTP/1: one at a time)
   State state_ = State::kIdle;
   bool counted_ = false;        // holds a slot in the process-wide connection count

@@ -38,6 +38,12 @@ class TcpTransport final : public Transport {
   bool closing() const override { return closing_; }
   SocketAddress peer_address() const override;
   void set_nodelay();
+  // Hands bytes already read off this socket to the current handler as if just read:
+  // what followed a PROXY protocol header in the read that ended it goes to the
+  // transport chosen after the header (TLS or this one). A view, used within the call.
+  void deliver(std::string_view data) {
+    if (!closing_ && !data.empty()) handler_->on_transport_read(data);
+  }
 
  private:
   struct WriteReq;

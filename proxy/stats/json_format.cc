@@ -288,6 +288,12 @@ void append_stats_json(const metrics::Snapshot& snap, const JsonExtras& extras,
     c.u("tunnels_active", uint64_t(std::max<int64_t>(g.tunnels_active, 0)));
     c.u("downstream_total", uint64_t(std::max<int64_t>(g.downstream_connections_total, 0)));
     c.u("downstream_refused", uint64_t(std::max<int64_t>(g.downstream_connections_refused, 0)));
+    {
+      Obj pp(c.key("downstream_proxy_protocol_errors"));
+      for (size_t i = 0; i < metrics::kProxyProtocolErrors; ++i)
+        pp.u(metrics::kProxyProtocolErrorNames[i],
+             uint64_t(std::max<int64_t>(g.downstream_proxy_protocol_errors[i], 0)));
+    }
     c.u("upstream_total", uint64_t(std::max<int64_t>(g.upstream_connections_total, 0)));
   }
   {

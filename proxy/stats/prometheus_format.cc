@@ -301,6 +301,15 @@ void gauges(Writer& w, const metrics::Snapshot& snap, const ExpositionExtras& x)
   w.family("sidemeter_connections_refused", Type::kCounter,
            "Downstream connections refused (over max_connections or draining).");
   w.counter("sidemeter_connections_refused", {}, double(g.downstream_connections_refused));
+  {
+    constexpr std::string_view kPp = "sidemeter_downstream_proxy_protocol_errors";
+    w.family(kPp, Type::kCounter,
+             "Downstream connections closed for their PROXY protocol header, by reason.");
+    for (size_t i = 0; i < metrics::kProxyProtocolErrors; ++i) {
+      const Label labels[] = {{"reason", metrics::kProxyProtocolErrorNames[i]}};
+      w.counter(kPp, labels, double(g.downstream_proxy_protocol_errors[i]));
+    }
+  }
   w.family("sidemeter_upstream_up", Type::kGauge,
            "1 when the upstream was reachable at the last probe.");
   w.sample("sidemeter_upstream_up", "", {}, x.upstream_up ? 1 : 0);

@@ -348,14 +348,17 @@ void StatsServer::Impl::serve_readyz(StatsConnection& c) {
 void StatsServer::Impl::serve_metrics(StatsConnection& c, const StatsRequest& r) {
   stats::ExpositionFormat format = stats::negotiate_exposition(r.accept);
   std::string f;
-  if (stats::query_param(r.target, "format", f) == stats::QueryStatus::kFound) {
-    if (f == "openmetrics") {
-      format = stats::ExpositionFormat::kOpenMetrics;
-    } else if (f == "prometheus" || f == "text") {
-      format = stats::ExpositionFormat::kPrometheusText;
-    } else if (f == "protobuf") {
-      format = stats::ExpositionFormat::kProtobuf;
-    }
+  const stats::QueryStatus asked = stats::query_param(r.target, "format", f);
+  if (asked == stats::QueryStatus::kFound && f == "openmetrics") {
+    format = stats::ExpositionFormat::kOpenMetrics;
+  } else if (asked == stats::QueryStatus::kFound && (f == "prometheus" || f == "text")) {
+    format = stats::ExpositionFormat::kPrometheusText;
+  } else if (asked == stats::QueryStatus::kFound && f == "protobuf") {
+    format = stats::ExpositionFormat::kProtobuf;
+  } else if (asked != stats::QueryStatus::kAbsent) {
+    // A scraper told to use a format we do not have must hear so, not get another one.
+    c.respond(400, kText, "Bad Request: format must be text, prometheus, openmetrics or protobuf\n");
+    return;
   }
   stats::ExpositionExtras extras;
   extras.upstream_up = upstream_up();

@@ -293,6 +293,8 @@ TEST(Hash, EveryKeyChangesIt) {
       "access_log: {queue_max_bytes: 65536}\n",
       "via_pseudonym: edge-1\n",
       "measure: false\n",
+      "proxy_protocol: v1\n",
+      "trusted_proxies: [10.0.0.0/8]\n",
   };
   // The TLS keys that name files need real ones.
   TempDir dir;

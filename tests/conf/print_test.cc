@@ -35,6 +35,8 @@ tls:
   session_ticket_rotation: 1h
   session_cache_size: 20480
   handshake_timeout: 10s
+proxy_protocol: off
+trusted_proxies: []
 upstream:
   address: "127.0.0.1:8000"
   max_idle_per_worker: 128

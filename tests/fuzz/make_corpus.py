@@ -11,6 +11,9 @@ inputs that reach deep into the code:
   chunked   the bodies of the chunked messages among them, and bare chunked bodies
   config    conf/sidemeter.example.yaml, the benchmark configs, and the YAML texts of
             the config unit tests
+  proxy_protocol  PROXY protocol v1/v2 headers (good, truncated and malformed ones, as in
+            tests/proxy/net/proxy_protocol_test.cc), followed by a request, under each
+            accepted-version option
 The HTTP targets read two option bytes before the message (tests/fuzz/fuzz_support.h);
 seeds carry "\\x00\\x00" (default options, one read). A file is named by the SHA-1 of
 its content, as libFuzzer names what it finds, and the script owns the directories:
@@ -36,7 +39,7 @@ HTTP_SOURCES = [
 ]
 CONFIG_SOURCES = ["tests/conf/*.cc"]
 CONFIG_FILES = ["conf/sidemeter.example.yaml", "tests/bench/conf/*.yaml",
-                "deploy/kubernetes/configmap.yaml"]
+                "deploy/kubernetes/base/configmap.yaml"]
 OPTIONS = b"\x00\x00"  # option byte, read-split seed
 MAX_SEED = 64 * 1024
 
@@ -233,6 +236,52 @@ def config_dictionary():
     return "\n".join(lines) + "\n"
 
 
+def proxy_protocol_seeds():
+    """Option byte (versions accepted: 0 any, 1 v1, 2 v2), read-split byte, then bytes."""
+    import socket
+    import struct
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+
+    def v2(ver_cmd, fam, body):
+        return sig + bytes([ver_cmd, fam]) + struct.pack("!H", len(body)) + body
+
+    def tcp4(src, dst, sp, dp):
+        return socket.inet_pton(socket.AF_INET, src) + socket.inet_pton(socket.AF_INET, dst) + \
+            struct.pack("!HH", sp, dp)
+
+    def tcp6(src, dst, sp, dp):
+        return socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst) + \
+            struct.pack("!HH", sp, dp)
+
+    ff = b"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+    headers = [
+        b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n",
+        b"PROXY TCP6 2001:db8::1 ::1 0 65535\r\n",
+        b"PROXY UNKNOWN\r\n",
+        b"PROXY UNKNOWN " + ff + b" " + ff + b" 65535 65535\r\n",
+        b"PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n",
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
+        b"PROXY TCP4 1.2.3.4",
+        v2(0x21, 0x11, tcp4("203.0.113.7", "10.0.0.1", 40000, 443) + b"\x01\x00\x02h2"),
+        v2(0x21, 0x21, tcp6("2001:db8::42", "2001:db8::1", 1, 8080) + b"\x20\x00\x03ssl"),
+        v2(0x20, 0x00, b""),
+        v2(0x21, 0x12, tcp4("1.2.3.4", "5.6.7.8", 1, 2)),
+        v2(0x21, 0x31, b"u" * 216),
+        v2(0x21, 0x11, tcp4("1.2.3.4", "5.6.7.8", 1, 2) + b"\x01\x00"),
+        v2(0x11, 0x11, tcp4("1.2.3.4", "5.6.7.8", 1, 2)),
+        sig + b"\x21\x11\xff\xff",
+        sig[:7],
+    ]
+    out = []
+    for h in headers:
+        for option in (0, 1, 2):
+            out.append(bytes([option, 0]) + h + req)
+        out.append(bytes([0, 7]) + h + req)  # in reads of 1-64 bytes
+    out.append(b"\x00\x00" + req)
+    return out
+
+
 def write_corpus(name, seeds, prefix):
     d = os.path.join(FUZZ, "corpus", name)
     os.makedirs(d, exist_ok=True)
@@ -256,6 +305,7 @@ def main():
         "response": write_corpus("response", responses, OPTIONS),
         "chunked": write_corpus("chunked", chunked, OPTIONS),
         "config": write_corpus("config", config_seeds(), b""),
+        "proxy_protocol": write_corpus("proxy_protocol", proxy_protocol_seeds(), b""),
     }
     with open(os.path.join(FUZZ, "config.dict"), "w", encoding="utf-8") as f:
         f.write(config_dictionary())

@@ -17,7 +17,7 @@ build=$(cd "${1:?usage: run_fuzzers.sh BUILD_DIR SECONDS [TARGET...]}" && pwd)
 seconds=${2:?usage: run_fuzzers.sh BUILD_DIR SECONDS [TARGET...]}
 shift 2
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(request response chunked config)
+[ ${#targets[@]} -gt 0 ] || targets=(request response chunked config proxy_protocol)
 parallel=${FUZZ_PARALLEL:-2}
 
 mkdir -p "$build/fuzz/crashes" "$build/fuzz/logs"
@@ -29,6 +29,7 @@ run_one() {  # target; writes fuzz/logs/<target>.summary
   local t=$1 dict out=$build/fuzz/logs/$1.summary
   case $t in
     config) dict=$here/config.dict ;;
+    proxy_protocol) dict=$here/proxy_protocol.dict ;;
     *) dict=$here/http1.dict ;;
   esac
   mkdir -p "$build/fuzz/corpus/$t"

@@ -26,8 +26,10 @@ TEST_F(ForwardingTest, SimpleGetReachesUpstreamAndAnswerComesBack) {
   EXPECT_EQ(seen[0].header("host").value_or(""), "test.local");
 }
 
+// A trusted proxy's X-Forwarded-For is appended to (untrusted clients: replaced, in
+// proxy_protocol_test's ForwardedTrust).
 TEST_F(ForwardingTest, ForwardedHeadersAddedAndXffAppended) {
-  start(TestUpstream::fixed("ok"));
+  start(TestUpstream::fixed("ok"), "trusted_proxies: [\"127.0.0.1/32\"]\n");
   fetch(simple_get("/a"));
   fetch(simple_get("/b", "X-Forwarded-For: 10.1.2.3\r\n"));
   auto seen = upstream_->seen_requests();

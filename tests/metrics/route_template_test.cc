@@ -275,6 +275,17 @@ TEST(RouteAdmission, AProvingStatusAdmitsAtOnceOthersWait) {
   EXPECT_EQ(t.stats().admissions, 2u);
 }
 
+TEST(RouteCache, ARequestWithoutAPathIsNeverCountedUnderSlash) {
+  RouteTable t(10, admission(3, 60, 300));
+  RouteCache c(t);
+  const uint32_t slash = c.lookup("/", 200);
+  ASSERT_NE(slash, t.other_id());
+  EXPECT_EQ(c.lookup("", 400), t.other_id());
+  EXPECT_EQ(c.lookup("", 200), t.other_id());
+  EXPECT_EQ(c.peek(""), t.other_id());
+  EXPECT_EQ(c.lookup("/", 400), slash);
+}
+
 TEST(RouteAdmission, HitsWithinTheWindowAdmit) {
   RouteTable t(10, admission(3, 60, 300));
   RouteCache c(t);

@@ -5,6 +5,7 @@ chosen by the request target, for load and fault runs:
   /slow?ms=M      "ok" after M ms                  /reset         RST before any byte
   /reset-mid?n=N  head for N bytes, half, then RST /close-early   FIN without a response
   /echo           (any method) the request body's length and CRC-32
+  /status?code=C  "ok" with status C (e.g. 503); also /status/C
   anything else   "ok"
 
 Request bodies (Content-Length or chunked) are read in full before answering, except by
@@ -142,6 +143,11 @@ class FaultUpstream(socketserver.ThreadingTCPServer):
           out.append(b"%x\r\n" % len(piece) + piece + b"\r\n")
         out.append(b"0\r\n\r\n")
       s.sendall(b"".join(out))
+      return not close
+    if path == "/status" or path.startswith("/status/"):
+      code = int(q.get("code", path[len("/status/"):] or "200"))
+      s.sendall(b"HTTP/1.1 %d Status\r\nContent-Length: 2\r\n%s\r\n" % (code, conn) +
+                (b"" if head_only else b"ok"))
       return not close
     if path == "/big":
       payload = _body(int(q.get("n", "65536")))

@@ -66,6 +66,7 @@ TEST(ForwardRequestTest, SimpleGetAddsForwardedFields) {
 TEST(ForwardRequestTest, AppendsToExistingXffAndMergesLines) {
   ForwardRequestContext ctx;
   ctx.client_ip = "10.0.0.9";
+  ctx.trust_forwarded = true;  // a trusted proxy: its chain is kept
   EXPECT_EQ(fwd_req("GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: h\r\n"
                     "x-forwarded-for: 2.2.2.2, 3.3.3.3\r\n\r\n",
                     ctx),
@@ -74,6 +75,61 @@ TEST(ForwardRequestTest, AppendsToExistingXffAndMergesLines) {
             "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.9\r\n"
             "X-Forwarded-Host: h\r\n"
             "\r\n");
+}
+
+TEST(ForwardRequestTest, UntrustedClientsXffIsReplaced) {
+  ForwardRequestContext ctx;
+  ctx.client_ip = "10.0.0.9";
+  EXPECT_EQ(fwd_req("GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: h\r\n"
+                    "x-forwarded-for: 2.2.2.2\r\n\r\n",
+                    ctx),
+            "GET / HTTP/1.1\r\n"
+            "Host: h\r\n"
+            "X-Forwarded-For: 10.0.0.9\r\n"
+            "X-Forwarded-Host: h\r\n"
+            "\r\n");
+  // Without a client address (unknown) an untrusted chain goes, and nothing replaces it.
+  EXPECT_EQ(fwd_req("GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: h\r\n\r\n"),
+            "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Host: h\r\n\r\n");
+}
+
+// RFC 7239: only when the request had a Forwarded; trusted, merged and our element
+// appended (§4); untrusted, replaced by our element; IPv6 quoted and bracketed (§6).
+TEST(ForwardRequestTest, ForwardedTrustedAppendedUntrustedReplaced) {
+  const std::string two_lines =
+      "GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=192.0.2.60;proto=http;by=203.0.113.43\r\n"
+      "forwarded: for=\"[2001:db8:cafe::17]:4711\"\r\n\r\n";
+  ForwardRequestContext ctx;
+  ctx.client_ip = "10.0.0.9";
+  ctx.trust_forwarded = true;
+  EXPECT_EQ(fwd_req(two_lines, ctx),
+            "GET / HTTP/1.1\r\n"
+            "Host: h\r\n"
+            "X-Forwarded-For: 10.0.0.9\r\n"
+            "Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43, "
+            "for=\"[2001:db8:cafe::17]:4711\", for=10.0.0.9\r\n"
+            "X-Forwarded-Host: h\r\n"
+            "\r\n");
+  ctx.trust_forwarded = false;
+  ctx.client_ip = "2001:db8::1";
+  EXPECT_EQ(fwd_req(two_lines, ctx),
+            "GET / HTTP/1.1\r\n"
+            "Host: h\r\n"
+            "X-Forwarded-For: 2001:db8::1\r\n"
+            "Forwarded: for=\"[2001:db8::1]\"\r\n"
+            "X-Forwarded-Host: h\r\n"
+            "\r\n");
+  ctx.client_ip = "";
+  EXPECT_EQ(fwd_req(two_lines, ctx),
+            "GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=unknown\r\nX-Forwarded-Host: h\r\n\r\n");
+  // No Forwarded in the request: none added, trusted or not.
+  ctx.client_ip = "10.0.0.9";
+  for (bool trusted : {false, true}) {
+    ctx.trust_forwarded = trusted;
+    EXPECT_EQ(fwd_req("GET / HTTP/1.1\r\nHost: h\r\n\r\n", ctx),
+              "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.9\r\n"
+              "X-Forwarded-Host: h\r\n\r\n");
+  }
 }
 
 TEST(ForwardRequestTest, ReplacesClientProtoKeepsClientForwardedHost) {

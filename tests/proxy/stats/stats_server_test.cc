@@ -176,6 +176,12 @@ TEST_F(StatsServerTest, MetricsServeTheTickSnapshotInBothFormats) {
   EXPECT_EQ(r.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
   r = c.get("/metrics?format=protobuf");
   EXPECT_EQ(r.header("content-type"), kProto);
+  // A format we do not have, or a bad escape in it, is refused rather than swapped.
+  r = c.get("/metrics?format=json");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("format must be"), std::string::npos);
+  r = c.get("/metrics?format=%zz");
+  EXPECT_EQ(r.status, 400);
   // q=0 refuses a format: OpenMetrics is not chosen just for being named.
   r = c.get("/metrics", "Accept: application/openmetrics-text;q=0\r\n");
   EXPECT_EQ(r.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
