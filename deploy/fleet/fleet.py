@@ -769,8 +769,9 @@ def print_figures(run, drains=(), out=sys.stdout):
     f"native {run['prom_native_rate_p99_s'] * 1e3:.3f}\n")
   for drain in drains:
     w(f"drain {drain['pod']} (drain_delay {drain['drain_delay_s']} s): {drain['sent']} requests, "
-      f"statuses {drain['statuses']}, per pod {drain['backend_requests']}, HAProxy retries "
-      f"{drain['retries']} (redispatched {drain['redispatches']})\n")
+      f"statuses {drain['statuses']}, per pod {drain['backend_requests']}, HAProxy resent "
+      f"{drain['redispatches']} to another pod (redispatches) and {drain['retries']} to the "
+      f"same pod (retries)\n")
     w(f"  marked DOWN {drain['mark_down_s'] * 1e3:.0f} ms after SIGTERM, exited "
       f"{drain['exit_code']} after {drain['exit_after_term_s'] * 1e3:.0f} ms; "
       f"{drain['requests_during_drain']} requests during the drain "
