@@ -7,7 +7,9 @@
 #            metrics registry); then the integration suites that drive workers, the
 #            stats thread, the control loop and reload, run from the release build
 #            against the TSan binary; any report fails the pass;
-#   fuzz     the libFuzzer targets (tests/fuzz), FUZZ_SECONDS (25) each after their seeds.
+#   fuzz     the libFuzzer targets (tests/fuzz), FUZZ_SECONDS (25) each after their seeds;
+#   image    the container image built by buildah and its binary run (tests/deploy/
+#            image_test.py), in the background from the end of the release build on.
 # Each pass builds only what it runs. Each prints its wall and CPU seconds (CPU: what
 # the compilers and tests used, comparable on a busy machine).
 set -euo pipefail
@@ -67,8 +69,14 @@ phase_start "release build"
 configure build --buildtype=release
 ninja -C build -j"$jobs"
 phase_end
+# The container image (tests/deploy/image_test.py, suite 'image') compiles the binary once
+# more, in the image's build stage: about 6.5 CPU-minutes from nothing. It runs in the
+# background from here, while the test passes mostly wait, and is waited for at the end.
+meson test -C build --no-rebuild --print-errorlogs --suite image --logbase image \
+  >build/meson-logs/image-run.txt 2>&1 &
+image_pid=$!
 phase_start "release tests"
-meson test -C build --no-rebuild --print-errorlogs --num-processes "$test_jobs" || true
+meson test -C build --no-rebuild --print-errorlogs --num-processes "$test_jobs" --no-suite image || true
 phase_end
 
 # Sanitizer builds: -O1 with line tables only (-g1), as ASan's docs advise: reports keep
@@ -93,7 +101,7 @@ configure build-asan "${san_opts[@]}" -Db_sanitize=address,undefined
 ninja -C build-asan -j"$jobs"
 phase_end
 phase_start "asan tests"
-meson test -C build-asan --no-rebuild --print-errorlogs --num-processes "$test_jobs" || true
+meson test -C build-asan --no-rebuild --print-errorlogs --num-processes "$test_jobs" --no-suite image || true
 run_integration_against asan-integration "$root/build-asan/sidemeter" address --suite integration
 phase_end
 
@@ -140,8 +148,13 @@ fuzz_failed=0
 FUZZ_PARALLEL=$jobs bash tests/fuzz/run_fuzzers.sh build-fuzz "$fuzz_seconds" || fuzz_failed=1
 phase_end
 
+phase_start "image (waited for; started after the release build)"
+wait "$image_pid" || true
+tail -n 25 build/meson-logs/image-run.txt
+phase_end
+
 # meson test names the log of a run with --wrapper LOGBASE-<wrapper name>, here -env.
-python3 - "$tsan_failed" "$fuzz_failed" build/meson-logs/testlog.json \
+python3 - "$tsan_failed" "$fuzz_failed" build/meson-logs/testlog.json build/meson-logs/image.json \
   build-asan/meson-logs/testlog.json build/meson-logs/asan-integration-env.json \
   build-tsan/meson-logs/tsan-units.json build/meson-logs/tsan-integration-env.json <<'PY'
 import json, sys
