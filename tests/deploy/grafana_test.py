@@ -44,7 +44,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -52,15 +51,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "pysupport"))
 
 from fault_upstream import FaultUpstreamProcess  # noqa: E402
 from procs import Sidemeter, find_tool  # noqa: E402
+from prometheus import Prometheus, poll  # noqa: E402
 
 DASHBOARD = os.path.join(HERE, "..", "..", "deploy", "grafana", "sidemeter.json")
 
@@ -214,93 +211,15 @@ _LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(.+)\s*,\s*)?([a-zA-Z_]\w*)
 
 # ------------------------------------------------------------------ Prometheus
 
-def free_port():
-  # Prometheus cannot take an inherited socket: a port the kernel chose, released just
-  # before Prometheus binds it (as tests/proxy/stats/native_histogram_e2e_test.cc does).
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
-class Prometheus:
-  def __init__(self, binary, workdir, stats_port, native):
-    self.name = "native" if native else "classic"
-    self.dir = os.path.join(workdir, "prometheus-" + self.name)
-    os.makedirs(self.dir)
-    self.port = free_port()
-    cfg = os.path.join(self.dir, "prometheus.yml")
-    with open(cfg, "w") as f:
-      f.write(f"""global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: sidemeter
-    static_configs:
-      - targets: ['127.0.0.1:{stats_port}']
-        labels: {{namespace: {NAMESPACE}, pod: {POD}}}
-""")
-    argv = [binary, f"--config.file={cfg}", f"--storage.tsdb.path={self.dir}/data",
-            f"--web.listen-address=127.0.0.1:{self.port}"]
-    if native:
-      argv.append("--enable-feature=native-histograms")
-    self.log_path = os.path.join(self.dir, "prometheus.log")
-    with open(self.log_path, "wb") as logf:
-      self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
-                                   stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
-
-  def get(self, path, params=None, timeout=10.0):
-    url = f"http://127.0.0.1:{self.port}{path}"
-    if params:
-      url += "?" + urllib.parse.urlencode(params, doseq=True)
-    try:
-      with urllib.request.urlopen(url, timeout=timeout) as r:
-        return json.loads(r.read())
-    except urllib.error.HTTPError as e:  # 400 / 422 carry Prometheus' error in JSON
-      try:
-        return json.loads(e.read())
-      except ValueError:
-        return {"status": "error", "error": f"HTTP {e.code}"}
-    except (OSError, ValueError) as e:
-      return {"status": "error", "error": str(e)}
-
-  def ready(self):
-    try:
-      with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as r:
-        return r.status == 200
-    except OSError:
-      return False
-
-  def query(self, expr):
-    return self.get("/api/v1/query", {"query": expr})
-
-  def log_tail(self):
-    with open(self.log_path, errors="replace") as f:
-      return f.read()[-3000:]
-
-  def stop(self):
-    if self.proc.poll() is None:
-      self.proc.send_signal(signal.SIGTERM)
-      try:
-        self.proc.wait(20)
-      except subprocess.TimeoutExpired:
-        self.proc.kill()
-        self.proc.wait()
-
-
-def _die_with_parent():
-  import ctypes
-  ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-
-
-def poll(done, deadline_s, interval=0.5):
-  """Polls an external process' state until done() holds or the deadline passes."""
-  deadline = time.monotonic() + deadline_s
-  while True:
-    if done():
-      return True
-    if time.monotonic() >= deadline:
-      return False
-    time.sleep(interval)  # polling external processes, not synchronising
+def start_prometheus(workdir, stats_port, native):
+  """One of the two servers: "native" stores only native histograms, "classic" only
+  _bucket/_count/_sum. Both scrape with the labels a Kubernetes PodMonitor gives."""
+  name = "native" if native else "classic"
+  return Prometheus(os.path.join(workdir, "prometheus-" + name), [{
+      "job_name": "sidemeter",
+      "static_configs": [{"targets": [f"127.0.0.1:{stats_port}"],
+                          "labels": {"namespace": NAMESPACE, "pod": POD}}]}],
+      native_histograms=native, name=name)
 
 
 # ------------------------------------------------------------------ evaluation
@@ -375,8 +294,7 @@ def evaluate(dash, servers, values, label=""):
     for prom in servers:
       if kind == "range":
         now = time.time()
-        r = prom.get("/api/v1/query_range", {"query": q, "start": f"{now - 20:.3f}",
-                                             "end": f"{now:.3f}", "step": values["__interval"]})
+        r = prom.query_range(q, now - 20, now, values["__interval"])
       else:
         r = prom.query(q)
       why = None
@@ -677,14 +595,16 @@ def main():
     upstream = FaultUpstreamProcess(idle_timeout=10.0)
     sm = Sidemeter(sidemeter_config(upstream.port), workdir)
     sm.wait_listening()
-    servers = [Prometheus(prometheus, workdir, sm.stats_port, native=True),
-               Prometheus(prometheus, workdir, sm.stats_port, native=False)]
+    servers = [start_prometheus(workdir, sm.stats_port, native=True),
+               start_prometheus(workdir, sm.stats_port, native=False)]
     load = Load(sm.listen_port)
     load_started = time.monotonic()
-    for prom in servers:
-      if not poll(prom.ready, 30):
-        log(f"FAIL: {prom.name} Prometheus not ready:\n{prom.log_tail()}")
-        return 1
+    try:
+      for prom in servers:
+        prom.wait_ready(30)
+    except RuntimeError as e:
+      log(f"FAIL: {e}")
+      return 1
 
     # Poll until every variable resolves and every query has data on both servers.
     state = {"values": None, "failures": ["not evaluated"], "rounds": 0}
@@ -706,7 +626,12 @@ def main():
       # A query Prometheus refuses will not heal by waiting: stop polling at once.
       return (not fails and load.sent > 0) or any(": error: " in f for f in fails)
 
-    ok = poll(all_good, INGEST_DEADLINE_S - (time.monotonic() - load_started), interval=1.0)
+    try:
+      ok = poll(all_good, INGEST_DEADLINE_S - (time.monotonic() - load_started), interval=1.0,
+                watch=servers)
+    except RuntimeError as e:
+      log(f"FAIL: {e}")
+      return 1
     ingest_s = time.monotonic() - load_started
     if not ok or state["failures"]:
       log(f"FAIL: after {ingest_s:.1f} s of load ({state['rounds']} rounds), "

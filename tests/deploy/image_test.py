@@ -33,6 +33,9 @@ import urllib.error
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "pysupport"))
+
+from procs import EventLog  # noqa: E402
 ENV = dict(os.environ, BUILDAH_ISOLATION=os.environ.get("BUILDAH_ISOLATION", "chroot"))
 # As deploy/image/build.sh: buildah 1.28 takes the storage driver from its flag only.
 DRIVER = os.environ.get("STORAGE_DRIVER", "vfs")
@@ -117,50 +120,6 @@ exec chroot --userspec=65532:65532 "$root" /usr/local/bin/sidemeter "$@"
 def run_in_image(mnt, target, args, **kw):
   return subprocess.Popen(["unshare", "--mount", "--propagation", "private", "--",
                            "sh", "-c", RUNNER, "runner", mnt, target, *args], **kw)
-
-
-class LogReader:
-  def __init__(self, stream):
-    self.lines = []
-    self.cv = threading.Condition()
-    self.closed = False
-    threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-  def _read(self, stream):
-    for raw in stream:
-      with self.cv:
-        self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
-        self.cv.notify_all()
-    with self.cv:
-      self.closed = True
-      self.cv.notify_all()
-
-  def events(self, name=None):
-    out = []
-    with self.cv:
-      lines = list(self.lines)
-    for line in lines:
-      try:
-        ev = json.loads(line)
-      except ValueError:
-        continue
-      if name is None or ev.get("event") == name:
-        out.append(ev)
-    return out
-
-  def wait_event(self, name, timeout):
-    deadline = time.monotonic() + timeout
-    with self.cv:
-      while True:
-        found = [l for l in self.lines if f'"event":"{name}"' in l]
-        left = deadline - time.monotonic()
-        if found or self.closed or left <= 0:
-          return json.loads(found[0]) if found else None
-        self.cv.wait(left)
-
-  def text(self):
-    with self.cv:
-      return "\n".join(self.lines[-40:])
 
 
 def http_get(url, timeout=10):
@@ -254,10 +213,10 @@ def main():
     proc = run_in_image(mnt, target, ["--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0",
                                       "--upstream", f"127.0.0.1:{backend.port}", "--workers", "2"],
                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    log = LogReader(proc.stderr)
-    listening = log.wait_event("listening", 60)
+    log = EventLog(proc.stderr)
+    listening = next(iter(log.wait_event("listening", timeout=60)), None)
     if not check(listening is not None, "starts and logs \"listening\""):
-      print(log.text())
+      print(log.text(40))
       return 1
     check(listening.get("version") == version, f"logs version {version}")
     with open(f"/proc/{proc.pid}/status") as f:
@@ -290,11 +249,11 @@ def main():
       rc = None
     took = time.monotonic() - t_term
     check(rc == 0, f"SIGTERM: exits 0 (rc {rc}, after {took:.1f} s; the drain timeout is {DRAIN_TIMEOUT_S} s)")
-    check(log.wait_event("drained", 5) is not None, "logs \"drained\"")
+    check(log.wait_event("drained", timeout=5) != [], "logs \"drained\"")
     errors = [e for e in log.events() if e.get("level") == "error"]
     check(not errors, f"nothing logged at level error ({errors})")
     if failures:
-      print(log.text())
+      print(log.text(40))
   finally:
     if backend:
       backend.close()

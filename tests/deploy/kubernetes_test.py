@@ -23,8 +23,6 @@ import json
 import math
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +30,6 @@ import threading
 import time
 import unittest
 import urllib.parse
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 K8S = os.path.join(ROOT, "deploy", "kubernetes")
@@ -43,6 +40,7 @@ import yaml  # noqa: E402  (python3-yaml)
 
 import check_manifests as cm  # noqa: E402
 import procs  # noqa: E402
+from prometheus import Prometheus, poll  # noqa: E402
 
 BIN = os.environ.get("SIDEMETER_BIN", "")
 T0 = time.monotonic()
@@ -356,64 +354,28 @@ class Upstream(http.server.BaseHTTPRequestHandler):
     pass
 
 
-def free_port():
-  # Prometheus cannot take an inherited socket, so its web port is one the kernel chose
-  # a moment ago (as tests/proxy/stats/native_histogram_e2e_test.cc does).
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
+def vector(resp):
+  """An instant query's answer as [(labels, value)]; [] while Prometheus is not up yet."""
+  if resp.get("status") != "success":
+    return []
+  return [(x["metric"], float(x["value"][1])) for x in resp["data"]["result"]]
 
 
-class Prometheus:
-  def __init__(self, workdir, stats_port, rules_path, native):
-    self.dir = workdir
-    self.port = free_port()
-    with open(os.path.join(workdir, "prometheus.yml"), "w") as f:
-      yaml.safe_dump({
-          "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
-                     "evaluation_interval": "1s"},
-          "rule_files": [rules_path],
-          "scrape_configs": [{"job_name": "demo", "static_configs": [
-              {"targets": [f"127.0.0.1:{stats_port}"]}]}]}, f)
-    args = [procs.find_tool("prometheus"), f"--config.file={workdir}/prometheus.yml",
-            f"--storage.tsdb.path={workdir}/data", f"--web.listen-address=127.0.0.1:{self.port}"]
-    if native:
-      args.append("--enable-feature=native-histograms")
-    self.log = open(os.path.join(workdir, "prometheus.log"), "w")
-    self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
-                                 stderr=self.log, preexec_fn=procs._die_with_parent)
+def wait_for(prom, q, ok, timeout=60):
+  """Polls q until ok(result) holds; returns the result (fails the test on timeout or
+  when Prometheus exits)."""
+  last = []
 
-  def query(self, q):
-    """The instant vector of q as [(labels, value)]; [] while Prometheus is not up yet."""
-    url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
-    try:
-      with urllib.request.urlopen(url, timeout=5) as r:
-        data = json.loads(r.read())
-    except OSError:
-      return []
-    return [(x["metric"], float(x["value"][1])) for x in data["data"]["result"]]
-
-  def wait_for(self, q, ok, timeout=60):
-    """Polls q until ok(result) holds; returns the result (fails the test on timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-      res = self.query(q)
-      if ok(res):
-        print(f"  {time.monotonic() - T0:5.1f}s {q} -> {[v for _, v in res]}", file=sys.stderr)
-        return res
-      if time.monotonic() > deadline or self.proc.poll() is not None:
-        with open(os.path.join(self.dir, "prometheus.log")) as f:
-          raise AssertionError(f"timed out waiting for {q}: last {res}\n{f.read()[-3000:]}")
-      time.sleep(0.2)  # polling an external server's state, not synchronising our own
-
-  def stop(self):
-    self.proc.send_signal(signal.SIGTERM)
-    try:
-      self.proc.wait(30)
-    except subprocess.TimeoutExpired:
-      self.proc.kill()
-      self.proc.wait()
-    self.log.close()
+  def done():
+    last[:] = vector(prom.query(q, timeout=5))
+    return ok(last)
+  try:
+    if poll(done, timeout, interval=0.2, watch=[prom]):
+      print(f"  {time.monotonic() - T0:5.1f}s {q} -> {[v for _, v in last]}", file=sys.stderr)
+      return list(last)
+  except RuntimeError as e:
+    raise AssertionError(f"waiting for {q}: last {last}\n{e}") from None
+  raise AssertionError(f"timed out waiting for {q}: last {last}\n{prom.log_tail()}")
 
 
 def scalar(res):
@@ -472,19 +434,21 @@ class RulesOnRealPrometheus(unittest.TestCase):
       for kind in ("native", "classic"):
         d = os.path.join(tmp, kind)
         os.mkdir(d)
-        servers[kind] = Prometheus(d, sm.stats_port, rules, native=(kind == "native"))
+        servers[kind] = Prometheus(d, [{"job_name": "demo", "static_configs": [
+            {"targets": [f"127.0.0.1:{sm.stats_port}"]}]}], rule_files=[rules],
+            native_histograms=(kind == "native"), name=kind)
       for kind, p in servers.items():
-        p.wait_for(count[kind], lambda r: scalar(r) == 4)
+        wait_for(p, count[kind], lambda r: scalar(r) == 4)
       send(15, False)
       send(5, True)
       for kind, p in servers.items():
-        p.wait_for(count[kind], lambda r: scalar(r) == 24)
+        wait_for(p, count[kind], lambda r: scalar(r) == 24)
 
       for kind, p in servers.items():
         with self.subTest(kind):
           # What each server stores: the native one has no classic series of this family.
-          buckets = p.query("count(http_server_request_duration_seconds_bucket)")
-          natives = p.query("count(http_server_request_duration_seconds)")
+          buckets = vector(p.query("count(http_server_request_duration_seconds_bucket)"))
+          natives = vector(p.query("count(http_server_request_duration_seconds)"))
           if kind == "native":
             self.assertEqual(buckets, [], "a native Prometheus 2.42 stores no _bucket series")
             self.assertTrue(natives)
@@ -493,15 +457,15 @@ class RulesOnRealPrometheus(unittest.TestCase):
             self.assertEqual(natives, [])
           # 5 of the 20 exchanges after the first scrape failed, all on one route, all
           # samples at the same scrape times: the ratio of the increases is exact.
-          ratio = p.wait_for("http_route:http_server_errors:ratio_rate5m",
+          ratio = wait_for(p, "http_route:http_server_errors:ratio_rate5m",
                              lambda r: len(r) == 1 and abs(r[0][1] - 0.25) < 1e-9)
           self.assertTrue(ratio[0][0].get("http_route", "").startswith("/api/items"), ratio)
-          rate = p.wait_for("http_route:http_server_requests:rate5m", lambda r: len(r) == 1)
+          rate = wait_for(p, "http_route:http_server_requests:rate5m", lambda r: len(r) == 1)
           self.assertGreater(rate[0][1], 0)
           for rec in ("http_route:http_server_request_duration_seconds:p99_5m",
                       "http_route:http_server_request_duration_seconds:p50_5m",
                       "job:sidemeter_request_duration_seconds:p99_5m"):
-            res = p.wait_for(rec, lambda r: len(r) == 1)
+            res = wait_for(p, rec, lambda r: len(r) == 1)
             v = res[0][1]
             self.assertTrue(math.isfinite(v) and v > 0, f"{rec} = {v}")
             if kind == "native":

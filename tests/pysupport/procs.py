@@ -66,6 +66,64 @@ def fd_count(pid):
     return 0
 
 
+class EventLog:
+  """sidemeter's stderr (one JSON object a line, "event": name), read on a thread and kept.
+  Lines that are not JSON (a sanitizer report) are kept for text() and skipped by events()."""
+
+  def __init__(self, stream):
+    self.lines = []
+    self._cv = threading.Condition()
+    self._closed = False
+    self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+    self._reader.start()
+
+  def _read(self, stream):
+    for raw in stream:
+      with self._cv:
+        self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+        self._cv.notify_all()
+    with self._cv:
+      self._closed = True
+      self._cv.notify_all()
+
+  def events(self, name=None):
+    """The parsed events named `name` (every JSON line when None), in order."""
+    with self._cv:
+      return self._events_locked(name)
+
+  def _events_locked(self, name):
+    out = []
+    for line in self.lines:
+      if name is not None and f'"event":"{name}"' not in line:
+        continue
+      try:
+        ev = json.loads(line)
+      except ValueError:
+        continue
+      if name is None or ev.get("event") == name:
+        out.append(ev)
+    return out
+
+  def wait_event(self, name, count=1, timeout=20.0):
+    """Waits until `count` log lines carry "event": name, or the stream ends, or the
+    timeout passes; returns those found (may be fewer)."""
+    deadline = time.monotonic() + timeout
+    with self._cv:
+      while True:
+        found = self._events_locked(name)
+        left = deadline - time.monotonic()
+        if len(found) >= count or self._closed or left <= 0:
+          return found
+        self._cv.wait(left)
+
+  def text(self, last=60):
+    with self._cv:
+      return "\n".join(self.lines[-last:])
+
+  def join(self, timeout):
+    self._reader.join(timeout)
+
+
 class Sidemeter:
   """The binary from $SIDEMETER_BIN (or `binary`) with a YAML config written to workdir.
   Its stderr (one JSON object a line) is read on a thread and kept."""
@@ -76,14 +134,10 @@ class Sidemeter:
       raise RuntimeError("SIDEMETER_BIN is not set")
     self.config_path = os.path.join(workdir, "sidemeter.yaml")
     self.write_config(yaml_text)
-    self.lines = []
-    self._cv = threading.Condition()
-    self._closed = False
     self.proc = subprocess.Popen([self.binary, "--config", self.config_path, *args],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
-    self._reader = threading.Thread(target=self._read, daemon=True)
-    self._reader.start()
+    self.log = EventLog(self.proc.stderr)
     self.listen_port = self.stats_port = None
 
   def write_config(self, yaml_text):
@@ -92,49 +146,12 @@ class Sidemeter:
       f.write(yaml_text)
     os.replace(tmp, self.config_path)  # a reload never reads half a file
 
-  def _read(self):
-    for raw in self.proc.stderr:
-      with self._cv:
-        self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
-        self._cv.notify_all()
-    with self._cv:
-      self._closed = True
-      self._cv.notify_all()
-
-  def events(self, name):
-    out = []
-    with self._cv:
-      lines = list(self.lines)
-    for line in lines:
-      try:
-        ev = json.loads(line)
-      except ValueError:
-        continue
-      if ev.get("event") == name:
-        out.append(ev)
-    return out
+  def events(self, name=None):
+    return self.log.events(name)
 
   def wait_event(self, name, count=1, timeout=20.0):
     """Waits until `count` log lines carry "event": name; returns them (may be fewer)."""
-    deadline = time.monotonic() + timeout
-    with self._cv:
-      while True:
-        found = self.events_locked(name)
-        left = deadline - time.monotonic()
-        if len(found) >= count or self._closed or left <= 0:
-          return found
-        self._cv.wait(left)
-
-  def events_locked(self, name):
-    out = []
-    for line in self.lines:
-      if f'"event":"{name}"' not in line:
-        continue
-      try:
-        out.append(json.loads(line))
-      except ValueError:
-        pass
-    return out
+    return self.log.wait_event(name, count, timeout)
 
   def wait_listening(self, timeout=20.0):
     found = self.wait_event("listening", 1, timeout)
@@ -178,9 +195,7 @@ class Sidemeter:
     return ""
 
   def log_text(self, last=60):
-    with self._cv:
-      tail = self.lines[-last:]
-    return "\n".join(tail)
+    return self.log.text(last)
 
   def stop(self, timeout=30.0):
     """SIGTERM (drain), then SIGKILL; returns the exit code (negative: a signal)."""
@@ -191,7 +206,7 @@ class Sidemeter:
       except subprocess.TimeoutExpired:
         self.proc.kill()
         self.proc.wait()
-    self._reader.join(5)
+    self.log.join(5)
     return self.proc.returncode
 
 
