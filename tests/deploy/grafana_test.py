@@ -432,15 +432,20 @@ def _read_status(s):
   return int(data.split(b" ", 2)[1])
 
 
+def _recv_until(s, buf, done, where):
+  """buf plus what s sends until done(buf); OSError naming `where` if s closes first."""
+  while not done(buf):
+    chunk = s.recv(65536)
+    if not chunk:
+      raise OSError(f"closed {where}")
+    buf += chunk
+  return buf
+
+
 def _read_response(s):
   """(status, keep-alive) of one response; reads the body by Content-Length or chunks.
   Raises OSError when the connection ends before the response does."""
-  buf = b""
-  while b"\r\n\r\n" not in buf:
-    chunk = s.recv(65536)
-    if not chunk:
-      raise OSError("closed before the response head")
-    buf += chunk
+  buf = _recv_until(s, b"", lambda b: b"\r\n\r\n" in b, "before the response head")
   head, _, rest = buf.partition(b"\r\n\r\n")
   lines = head.split(b"\r\n")
   status = int(lines[0].split(b" ", 2)[1])
@@ -450,18 +455,10 @@ def _read_response(s):
     fields[k.strip().lower()] = v.strip().lower()
   keep = fields.get(b"connection") != b"close"
   if b"chunked" in fields.get(b"transfer-encoding", b""):
-    while not rest.endswith(b"0\r\n\r\n"):
-      chunk = s.recv(65536)
-      if not chunk:
-        raise OSError("closed mid-body")
-      rest += chunk
+    _recv_until(s, rest, lambda b: b.endswith(b"0\r\n\r\n"), "mid-body")
   else:
     n = int(fields.get(b"content-length", b"0"))
-    while len(rest) < n:
-      chunk = s.recv(65536)
-      if not chunk:
-        raise OSError("closed mid-body")
-      rest += chunk
+    _recv_until(s, rest, lambda b: len(b) >= n, "mid-body")
   return status, keep
 
 

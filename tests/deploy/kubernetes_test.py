@@ -437,6 +437,8 @@ class RulesOnRealPrometheus(unittest.TestCase):
         servers[kind] = Prometheus(d, [{"job_name": "demo", "static_configs": [
             {"targets": [f"127.0.0.1:{sm.stats_port}"]}]}], rule_files=[rules],
             native_histograms=(kind == "native"), name=kind)
+      for p in servers.values():
+        p.wait_ready(60)
       for kind, p in servers.items():
         wait_for(p, count[kind], lambda r: scalar(r) == 4)
       send(15, False)

@@ -28,6 +28,19 @@ def _die_with_parent():
   _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def terminate(proc, timeout):
+  """SIGTERM, then SIGKILL if `proc` has not exited within `timeout` s; its exit code
+  (negative: a signal)."""
+  if proc.poll() is None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+      proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+      proc.kill()
+      proc.wait()
+  return proc.returncode
+
+
 def find_tool(name):
   """Path of a Debian tool (haproxy and nginx live in /usr/sbin, often off a user's PATH)."""
   found = shutil.which(name)
@@ -199,15 +212,9 @@ class Sidemeter:
 
   def stop(self, timeout=30.0):
     """SIGTERM (drain), then SIGKILL; returns the exit code (negative: a signal)."""
-    if self.proc.poll() is None:
-      self.proc.send_signal(signal.SIGTERM)
-      try:
-        self.proc.wait(timeout)
-      except subprocess.TimeoutExpired:
-        self.proc.kill()
-        self.proc.wait()
+    rc = terminate(self.proc, timeout)
     self.log.join(5)
-    return self.proc.returncode
+    return rc
 
 
 class Peer:

@@ -4,7 +4,8 @@ config and rule files a test gives, queried over its HTTP API, stopped at exit.
 
 Ports: Prometheus cannot take an inherited socket (procs.py's way), so its web port is one
 the kernel chose a moment ago, released just before Prometheus binds it (as
-tests/proxy/stats/native_histogram_e2e_test.cc does).
+tests/proxy/stats/native_histogram_e2e_test.cc does). Something else may bind it in
+between; wait_ready() then starts the server again on another port.
 
 A Prometheus that cannot start (a bad config, a port taken in between) exits: wait_ready()
 and poll(..., watch=[...]) then raise at once with its exit code and log tail, rather than
@@ -14,7 +15,6 @@ Standard library only (Debian's python3): the config is written as JSON, which i
 """
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -22,13 +22,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from procs import _die_with_parent, find_tool
+from procs import _die_with_parent, find_tool, terminate
 
 
 def free_port():
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     return s.getsockname()[1]
+
+
+# The web port is free when chosen, but anything binding an ephemeral port (any client
+# connect() on the machine) may take it before Prometheus binds it.
+_PORT_ATTEMPTS = 3
 
 
 class Prometheus:
@@ -55,15 +60,18 @@ class Prometheus:
     self.config_path = os.path.join(workdir, "prometheus.yml")
     with open(self.config_path, "w") as f:
       json.dump(config, f, indent=1)
-    self.port = free_port()
-    argv = [binary, f"--config.file={self.config_path}",
-            f"--storage.tsdb.path={os.path.join(workdir, 'data')}",
-            f"--web.listen-address=127.0.0.1:{self.port}"]
+    self._argv = [binary, f"--config.file={self.config_path}",
+                  f"--storage.tsdb.path={os.path.join(workdir, 'data')}"]
     if native_histograms:
-      argv.append("--enable-feature=native-histograms")
+      self._argv.append("--enable-feature=native-histograms")
     self.log_path = os.path.join(workdir, "prometheus.log")
+    self._start()
+
+  def _start(self):
+    self.port = free_port()
     with open(self.log_path, "wb") as log:
-      self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+      self.proc = subprocess.Popen(self._argv + [f"--web.listen-address=127.0.0.1:{self.port}"],
+                                   stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
 
   def alive(self):
@@ -84,10 +92,20 @@ class Prometheus:
 
   def wait_ready(self, deadline_s=30):
     """Returns once /-/ready answers 200; raises RuntimeError if the server exits first
+    (for any reason but its port taken in between: then it is started again on another)
     or the deadline passes."""
-    if not poll(self.ready, deadline_s, interval=0.2, watch=[self]):
-      raise RuntimeError(f"{self.name} Prometheus not ready after {deadline_s} s:\n"
-                         f"{self.log_tail()}")
+    deadline = time.monotonic() + deadline_s
+    for attempt in range(_PORT_ATTEMPTS):
+      try:
+        if poll(self.ready, deadline - time.monotonic(), interval=0.2, watch=[self]):
+          return
+        raise RuntimeError(f"{self.name} Prometheus not ready after {deadline_s} s:\n"
+                           f"{self.log_tail()}")
+      except RuntimeError:
+        if (self.alive() or "address already in use" not in self.log_tail()
+            or attempt + 1 == _PORT_ATTEMPTS):
+          raise
+        self._start()
 
   def get(self, path, params=None, timeout=10.0):
     """Parsed JSON of an API GET. Errors come back in Prometheus' own shape,
@@ -122,13 +140,7 @@ class Prometheus:
       return str(e)
 
   def stop(self, timeout=30.0):
-    if self.proc.poll() is None:
-      self.proc.send_signal(signal.SIGTERM)
-      try:
-        self.proc.wait(timeout)
-      except subprocess.TimeoutExpired:
-        self.proc.kill()
-        self.proc.wait()
+    return terminate(self.proc, timeout)
 
 
 def poll(done, deadline_s, interval=0.5, watch=()):
