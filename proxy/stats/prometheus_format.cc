@@ -481,7 +481,7 @@ void tls_families(Writer& w, const metrics::Snapshot& snap, const ExpositionExtr
 void process(Writer& w, const metrics::ProcessFigures& p) {
   if (p.cgroup_cpu_quota_cores > 0) {
     w.family("sidemeter_cpu_quota_cores", Type::kGauge,
-             "CPU cores the cgroup quota allows (cpu.max quota / period); absent when there is "
+             "CPU cores the cgroup quota allows (v2 cpu.max, v1 cfs quota / period); absent when there is "
              "no quota. rate(process_cpu_seconds_total) / this = share of the quota used.");
     w.sample("sidemeter_cpu_quota_cores", "", {}, p.cgroup_cpu_quota_cores);
   }
