@@ -100,7 +100,19 @@ std::string ProcessStats::cgroup_file(const char* name) const {
 
 double ProcessStats::cgroup_quota_cores() const {
   std::string s;
-  if (!read_file(cgroup_file("cpu.max"), s)) return 0;
+  if (!read_file(cgroup_file("cpu.max"), s)) {
+    // cgroup v1 (no cpu.max): the cfs files of the cpu controller, mounted alone or with
+    // cpuacct (as proxy/control/cpu_quota.cc reads them); quota -1 = none.
+    for (const char* dir : {"/sys/fs/cgroup/cpu/", "/sys/fs/cgroup/cpu,cpuacct/"}) {
+      int64_t quota = 0, period = 0;
+      if (!read_int(root_ + dir + "cpu.cfs_quota_us", quota) ||
+          !read_int(root_ + dir + "cpu.cfs_period_us", period)) {
+        continue;
+      }
+      return quota > 0 && period > 0 ? double(quota) / double(period) : 0;
+    }
+    return 0;
+  }
   char quota[32] = {};
   long long period = 0;
   if (std::sscanf(s.c_str(), "%31s %lld", quota, &period) != 2 || period <= 0) return 0;

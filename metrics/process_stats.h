@@ -22,7 +22,7 @@ struct ProcessFigures {
   int64_t cgroup_cpu_usage_usec = -1;
   int64_t cgroup_memory_current = -1;
   int64_t cgroup_memory_max = -1;
-  double cgroup_cpu_quota_cores = 0;  // cpu.max quota / period; 0 when unlimited/unknown
+  double cgroup_cpu_quota_cores = 0;  // cgroup_quota_cores(): 0 when unlimited/unknown
 };
 
 class ProcessStats {
@@ -36,7 +36,8 @@ class ProcessStats {
   bool read_rss_bytes(uint64_t& out) const;
   // Everything, including directory scans; call at snapshot time, not per tick.
   ProcessFigures read() const;
-  // cpu.max quota in cores, 0 if unlimited or unknown.
+  // cpu.max quota / period in cores (cgroup v2), else cpu.cfs_quota_us / cfs_period_us
+  // under <root>/sys/fs/cgroup/cpu/ or cpu,cpuacct/ (v1); 0 if unlimited or unknown.
   double cgroup_quota_cores() const;
 
  private:

@@ -1,6 +1,9 @@
 #include "metrics/alerts/engine.h"
 
 #include <cmath>
+#include <functional>
+#include <map>
+#include <string>
 #include <utility>
 
 #include "metrics/alerts/figures.h"
@@ -46,7 +49,9 @@ struct Slo {
 
   void evaluate(EventCounts counts, uint64_t now_ns, uint64_t now_unix_ms,
                 std::vector<Transition>& out) {
-    tracker.observe(counts, now_ns);
+    const SloTracker::Sums added = tracker.observe(counts, now_ns);
+    state.events_total += added.total;
+    state.good_events_total += added.good;
     const double objective = state.spec.objective;
     for (size_t i = 0; i < kBurnWindowMinutes.size(); ++i) {
       state.burn_rates[i] = tracker.burn_rate(kBurnWindowMinutes[i], objective, now_ns);
@@ -101,6 +106,8 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<ThresholdRule>> rules;
   std::vector<std::unique_ptr<Slo>> slos;
   std::vector<AlertState> retired;  // not ok when their rule/SLO went away: resolved next
+  // Event counters of SLOs a reload removed, by name: continued if the name comes back.
+  std::map<std::string, std::pair<uint64_t, uint64_t>, std::less<>> removed_slo_events;
   Status status;
 
   void refresh_status() {
@@ -160,11 +167,33 @@ void Engine::reconfigure(std::vector<RuleSpec> rules, std::vector<SloSpec> slos)
       kept->describe();
     } else {
       kept = std::make_unique<Slo>(std::move(spec));
+      // The counters continue under the same name (counters never go down).
+      for (auto& old : old_slos) {
+        if (old && old->state.spec.name == kept->state.spec.name) {
+          kept->state.events_total = old->state.events_total;
+          kept->state.good_events_total = old->state.good_events_total;
+          break;
+        }
+      }
+      if (auto it = m.removed_slo_events.find(kept->state.spec.name);
+          it != m.removed_slo_events.end()) {
+        kept->state.events_total = it->second.first;
+        kept->state.good_events_total = it->second.second;
+      }
     }
+    m.removed_slo_events.erase(kept->state.spec.name);
     m.slos.push_back(std::move(kept));
   }
   for (const auto& old : old_slos) {
     if (!old) continue;
+    bool renamed_away = true;
+    for (const auto& s : m.slos) {
+      if (s->state.spec.name == old->state.spec.name) renamed_away = false;
+    }
+    if (renamed_away) {
+      m.removed_slo_events[old->state.spec.name] = {old->state.events_total,
+                                                    old->state.good_events_total};
+    }
     for (const AlertState& a : old->alerts) {
       if (a.state != State::kOk) m.retired.push_back(a);
     }

@@ -81,6 +81,15 @@ struct SloState {
   // 0 once the budget is overspent.
   double error_budget_remaining = 1;
   uint64_t good = 0, total = 0;   // events over the retained horizon
+  // Counters (sidemeter_slo_events_total / sidemeter_slo_good_events_total): every event
+  // the slots were given since start, per SLO name, so Prometheus can sum pods and take
+  // rate() over any range. They count exactly what the slots count (the same deltas), so
+  // (1 - Δgood / Δevents) / (1 - objective) over a window is the burn rate above. They
+  // never decrease: a reload that keeps the name but changes kind, threshold or scope
+  // continues them (the new definition's first evaluation takes a baseline and adds
+  // nothing); an SLO removed by a reload keeps its counts in the engine (name and two
+  // integers) and continues from them if a later reload brings the name back.
+  uint64_t events_total = 0, good_events_total = 0;
   // How much of the horizon has data: time since the baseline, at most the 361 slots'
   // span (kSloHorizonMinutes * 60 plus the elapsed part of the current minute).
   double horizon_seconds = 0;
@@ -144,7 +153,7 @@ class Engine {
   // keep_firing_for or min_requests changed (a severity no longer configured is dropped
   // and resolved like a removed rule); an SLO keeps its slots and burn-alert states when
   // name, kind, threshold and scope are unchanged (the objective may change: slots count
-  // events, not budget). Alerts of removed rules (or of a rule whose identity changed) are
+  // events, not budget); SloState's event counters continue by name whatever changed. Alerts of removed rules (or of a rule whose identity changed) are
   // reported as resolved transitions by the next evaluate().
   void reconfigure(std::vector<RuleSpec> rules, std::vector<SloSpec> slos);
 

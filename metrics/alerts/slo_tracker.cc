@@ -4,22 +4,23 @@
 
 namespace sidemeter::metrics::alerts {
 
-void SloTracker::observe(EventCounts counts, uint64_t now_ns) {
+SloTracker::Sums SloTracker::observe(EventCounts counts, uint64_t now_ns) {
   if (!has_base_ || counts.total < base_.total || counts.good < base_.good) {
     base_ = counts;
     base_ns_ = now_ns;
     has_base_ = true;
-    return;
+    return {};
   }
   const uint64_t total = counts.total - base_.total;
   const uint64_t good = std::min(counts.good - base_.good, total);
   base_ = counts;
-  if (total == 0) return;
+  if (total == 0) return {};
   const uint64_t minute = now_ns / kMinuteNs;
   Slot& s = slots_[minute % kSlots];
   if (s.minute != minute) s = Slot{minute, 0, 0};
   s.good += good;
   s.total += total;
+  return {good, total};
 }
 
 SloTracker::Sums SloTracker::sum(uint32_t minutes, uint64_t now_ns) const {

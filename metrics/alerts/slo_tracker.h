@@ -23,8 +23,9 @@ class SloTracker {
   };
 
   // One evaluation: the cumulative counts at now_ns. The first call only takes the
-  // baseline; a decrease of either count resets it.
-  void observe(EventCounts counts, uint64_t now_ns);
+  // baseline; a decrease of either count resets it. Returns what was added to the slots
+  // (zero on a baseline or reset; good <= total).
+  Sums observe(EventCounts counts, uint64_t now_ns);
   // The minute now_ns falls in plus the `minutes` full minutes before it.
   Sums sum(uint32_t minutes, uint64_t now_ns) const;
   // (bad / total) / (1 - objective) over sum(minutes); 0 with no events.

@@ -69,6 +69,11 @@ void slo(std::string& out, const SloState& s) {
   text::append_uint(out, s.total);
   key(out, "horizon_s", first);
   text::append_json_double(out, s.horizon_seconds);
+  // Since start (the /metrics counters), unlike good/total over the horizon above.
+  key(out, "events_total", first);
+  text::append_uint(out, s.events_total);
+  key(out, "good_events_total", first);
+  text::append_uint(out, s.good_events_total);
   out += '}';
 }
 

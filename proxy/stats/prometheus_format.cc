@@ -383,6 +383,22 @@ void alert_families(Writer& w, const ExpositionExtras& x) {
         const Label labels[] = {{"slo", s.spec.name}};
         w.sample("sidemeter_slo_objective_ratio", "", labels, s.spec.objective);
       }
+      // Counters Prometheus can sum across pods (the gauges above are per pod).
+      w.family("sidemeter_slo_events", Type::kCounter,
+               "Events the SLO judged since start: requests in its scope (route, method). "
+               "Fleet burn rate = (1 - sum(rate(good)) / sum(rate(events))) / (1 - objective).");
+      for (const al::SloState& s : x.alerts->slos) {
+        const Label labels[] = {{"slo", s.spec.name}};
+        w.counter("sidemeter_slo_events", labels, double(s.events_total));
+      }
+      w.family("sidemeter_slo_good_events", Type::kCounter,
+               "Good events of the SLO since start: availability, requests that were not "
+               "errors (no 5xx, no upstream failure); latency, those that were also answered "
+               "within the threshold.");
+      for (const al::SloState& s : x.alerts->slos) {
+        const Label labels[] = {{"slo", s.spec.name}};
+        w.counter("sidemeter_slo_good_events", labels, double(s.good_events_total));
+      }
       w.family("sidemeter_slo_memory_bytes", Type::kGauge,
                "Memory held by the per-minute SLO event slots.");
       w.sample("sidemeter_slo_memory_bytes", "", {}, double(x.alerts->slo_memory_bytes));
@@ -463,6 +479,12 @@ void tls_families(Writer& w, const metrics::Snapshot& snap, const ExpositionExtr
 }
 
 void process(Writer& w, const metrics::ProcessFigures& p) {
+  if (p.cgroup_cpu_quota_cores > 0) {
+    w.family("sidemeter_cpu_quota_cores", Type::kGauge,
+             "CPU cores the cgroup quota allows (v2 cpu.max, v1 cfs quota / period); absent when there is "
+             "no quota. rate(process_cpu_seconds_total) / this = share of the quota used.");
+    w.sample("sidemeter_cpu_quota_cores", "", {}, p.cgroup_cpu_quota_cores);
+  }
   if (!p.valid) return;
   w.family("process_cpu_seconds", Type::kCounter,
            "Total user and system CPU time spent in seconds.");

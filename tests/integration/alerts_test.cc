@@ -314,6 +314,19 @@ alerts:
                                                {"slo", "items-availability"}}),
             1);
   EXPECT_GT(m.value("sidemeter_slo_memory_bytes", {}), 0);
+  // The counters hold every event the slots got (all of them: under 6 h) and go on
+  // from there; their ratio gives the same burn rate Prometheus would compute by
+  // summing pods.
+  EXPECT_EQ(slo.get("events_total")->number, total);
+  EXPECT_EQ(slo.get("good_events_total")->number, good);
+  const auto events = m.value("sidemeter_slo_events_total", {{"slo", "items-availability"}});
+  const auto good_events =
+      m.value("sidemeter_slo_good_events_total", {{"slo", "items-availability"}});
+  ASSERT_TRUE(events && good_events);
+  EXPECT_GE(*events, total);
+  EXPECT_GE(*good_events, good);
+  EXPECT_LE(*good_events, *events);
+  EXPECT_NEAR((1 - *good_events / *events) / 0.001, 100, 25);
 }
 
 // A rule that fires on any traffic, delivered to `url` with the labels a pod would add.

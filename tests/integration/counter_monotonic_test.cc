@@ -156,12 +156,61 @@ for x in bad:
 sys.exit(1 if bad else 0)
 )PY";
 
+// The first SLO in /stats: its figures (-1 when absent) and kind ("" when there is no
+// SLO).
+struct FirstSlo {
+  std::string kind;
+  double horizon_s = -1, events = -1, good = -1;
+};
+FirstSlo first_slo(uint16_t port) {
+  FirstSlo out;
+  const std::optional<JsonValue> j = parse_json(get(port, "/stats").body);
+  const JsonValue* slos = j ? j->get("slos") : nullptr;
+  if (slos == nullptr || slos->array.empty()) return out;
+  const JsonValue& s = slos->array[0];
+  const auto num = [&](const char* k) {
+    const JsonValue* v = s.get(k);
+    return v != nullptr && v->is_number() ? v->number : -1;
+  };
+  if (const JsonValue* k = s.get("kind")) out.kind = k->string;
+  out.horizon_s = num("horizon_s");
+  out.events = num("events_total");
+  out.good = num("good_events_total");
+  return out;
+}
+
+template <class Pred>
+bool wait_slo(uint16_t port, Pred pred, std::chrono::seconds limit) {
+  const Deadline deadline = deadline_in(limit);
+  while (!pred(first_slo(port))) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // polling another process
+  }
+  return true;
+}
+
 class CounterMonotonic : public ProxyTest {};
 
+// Two objectives, so the SLO event counters are walked too: service-wide availability
+// and a scoped latency one.
+constexpr const char* kSlos = R"(slos:
+  - name: all-availability
+    objective: 99%
+  - name: svc1-latency
+    kind: latency
+    objective: 99%
+    threshold: 1s
+    route: /svc1/items/{id}
+    method: GET
+)";
+
 TEST_F(CounterMonotonic, NoCounterFallsAcrossAQuietPeriod) {
-  start(status_upstream(), route_patterns_yaml(10, 32), /*workers=*/2);
+  start(status_upstream(), route_patterns_yaml(10, 32) + kSlos, /*workers=*/2);
   if (HasFatalFailure()) return;
   const uint16_t stats = proxy_->stats_port();
+  // The SLOs' first evaluation takes a baseline; traffic after it is counted.
+  ASSERT_TRUE(wait_slo(stats, [](const FirstSlo& s) { return s.horizon_s > 0; },
+                       std::chrono::seconds(20)));
   const std::vector<Combination> all = combinations(10, {200, 404, 503});
   ASSERT_EQ(send_combinations(port(), all, 3), all.size());
   // A request the proxy refuses (two Host fields: RFC 9112 §3.2, 400), an unknown method
@@ -192,6 +241,18 @@ TEST_F(CounterMonotonic, NoCounterFallsAcrossAQuietPeriod) {
   // The service-wide histogram holds the same exchanges as the per-route one.
   EXPECT_EQ(b.value("sidemeter_request_duration_seconds_count"),
             b.sum("http_server_request_duration_seconds_count"));
+  // The SLO counters are there in both scrapes (so the walk below compares them), have
+  // counted traffic by the second, and good never exceeds all.
+  for (const char* slo : {"all-availability", "svc1-latency"}) {
+    for (const char* name : {"sidemeter_slo_events_total", "sidemeter_slo_good_events_total"}) {
+      EXPECT_TRUE(a.value(name, {{"slo", slo}})) << name << " " << slo;
+      EXPECT_TRUE(b.value(name, {{"slo", slo}})) << name << " " << slo;
+    }
+    EXPECT_GT(b.value("sidemeter_slo_events_total", {{"slo", slo}}).value_or(0), 0) << slo;
+    EXPECT_LE(b.value("sidemeter_slo_good_events_total", {{"slo", slo}}).value_or(1),
+              b.value("sidemeter_slo_events_total", {{"slo", slo}}).value_or(0))
+        << slo;
+  }
 
   const size_t text_compared = expect_monotonic(text_a, text_b, false);
   const size_t om_compared = expect_monotonic(om_a, om_b, true);
@@ -273,6 +334,90 @@ TEST_F(CounterMonotonic, ReloadedBoundsCarryTheWholeCountSinceStart) {
   }
   EXPECT_EQ(series, all.size());
   expect_monotonic(before, after, false);
+}
+
+// The SLO event counters never fall across reloads that change an SLO's definition under
+// the same name (kind, threshold, scope: the registry's cumulative reading for the new
+// definition is smaller), nor across its removal and return. The new definition's first
+// reading is a baseline: nothing is added for it.
+TEST_F(CounterMonotonic, SloEventCountersSurviveADefinitionChange) {
+  const std::string routes = route_patterns_yaml(10, 32);
+  const std::string availability =
+      "slos:\n  - name: checkout\n    objective: 99%\n";
+  const std::string latency =
+      "slos:\n  - name: checkout\n    kind: latency\n    objective: 99%\n"
+      "    threshold: 1ms\n    route: /svc1/items/{id}\n";
+  start(status_upstream(), routes + availability, /*workers=*/2);
+  if (HasFatalFailure()) return;
+  const uint16_t stats = proxy_->stats_port();
+  const auto reload = [&](const std::string& yaml) {
+    ASSERT_TRUE(proxy_->rewrite_config(make_config(upstream_->address(), yaml, 2)));
+    RawClient c(stats);
+    HttpMessage r;
+    ASSERT_TRUE(
+        c.exchange("POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", r)
+            .ok());
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+  const auto counters = [&](const std::string& text) {
+    const ExpositionCheck c = check_exposition(text, false);
+    EXPECT_TRUE(c.errors.empty()) << c.errors.front();
+    return std::pair{c.value("sidemeter_slo_events_total", {{"slo", "checkout"}}),
+                     c.value("sidemeter_slo_good_events_total", {{"slo", "checkout"}})};
+  };
+  // The baseline is taken (one evaluation after it) before any traffic, so every
+  // request below is counted.
+  ASSERT_TRUE(wait_slo(stats, [](const FirstSlo& s) { return s.horizon_s > 0; },
+                       std::chrono::seconds(20)));
+  const std::vector<Combination> first = combinations(10, {200, 503});  // 80, 40 errors
+  ASSERT_EQ(send_combinations(port(), first, 2), first.size());
+  ASSERT_TRUE(wait_slo(stats, [&](const FirstSlo& s) { return s.events >= 80; },
+                       std::chrono::seconds(20)))
+      << get(stats, "/stats").body;
+  const std::string text_a = get(stats, "/metrics").body;
+  const auto [events_a, good_a] = counters(text_a);
+  ASSERT_TRUE(events_a && good_a);
+  EXPECT_EQ(*events_a, 80);
+  EXPECT_EQ(*good_a, 40);
+
+  // Same name, another kind, threshold and scope: 8 requests went to /svc1, fewer than
+  // the 80 counted so far.
+  reload(routes + latency);
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(wait_slo(stats,
+                       [](const FirstSlo& s) { return s.kind == "latency" && s.horizon_s > 0; },
+                       std::chrono::seconds(20)))
+      << get(stats, "/stats").body;
+  const auto [events_b, good_b] = counters(get(stats, "/metrics").body);
+  EXPECT_EQ(events_b, events_a) << "the new definition's baseline adds nothing";
+  EXPECT_EQ(good_b, good_a);
+
+  const std::vector<Combination> second = combinations(2, {200});  // 4 of them to /svc1
+  ASSERT_EQ(send_combinations(port(), second, 2), second.size());
+  ASSERT_TRUE(wait_slo(stats, [&](const FirstSlo& s) { return s.events >= 84; },
+                       std::chrono::seconds(20)))
+      << get(stats, "/stats").body;
+  const std::string text_c = get(stats, "/metrics").body;
+  const auto [events_c, good_c] = counters(text_c);
+  ASSERT_TRUE(events_c && good_c);
+  EXPECT_EQ(*events_c, 84);  // only /svc1's 4 requests, judged by the new definition
+  EXPECT_GE(*good_c, *good_a);
+  EXPECT_LE(*good_c, *good_a + 4);
+  expect_monotonic(text_a, text_c, false);
+
+  // Removed: the series go; back again: they continue from where they stopped.
+  reload(routes);
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(wait_slo(stats, [](const FirstSlo& s) { return s.kind.empty(); },
+                       std::chrono::seconds(20)));
+  EXPECT_FALSE(counters(get(stats, "/metrics").body).first);
+  reload(routes + latency);
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(wait_slo(stats, [](const FirstSlo& s) { return s.horizon_s > 0; },
+                       std::chrono::seconds(20)));
+  const auto [events_d, good_d] = counters(get(stats, "/metrics").body);
+  EXPECT_EQ(events_d, events_c);
+  EXPECT_EQ(good_d, good_c);
 }
 
 }  // namespace

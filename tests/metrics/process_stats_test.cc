@@ -102,6 +102,21 @@ TEST(ProcessStats, UnlimitedQuotaAndRootCgroup) {
   EXPECT_EQ(p.cgroup_memory_max, 1073741824);
 }
 
+TEST(ProcessStats, CgroupV1QuotaWhenThereIsNoCpuMax) {
+  FixtureRoot f;
+  fs::create_directories(f.path() + "/sys/fs/cgroup/cpu,cpuacct");
+  f.write("sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "250000\n");
+  f.write("sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us", "100000\n");
+  EXPECT_DOUBLE_EQ(ProcessStats(f.path(), 100, 4096).cgroup_quota_cores(), 2.5);
+  f.write("sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "-1\n");  // no quota
+  EXPECT_EQ(ProcessStats(f.path(), 100, 4096).cgroup_quota_cores(), 0.0);
+  // cgroup v2's cpu.max wins where both are visible.
+  f.write("sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "250000\n");
+  f.write("proc/self/cgroup", "0::/\n");
+  f.write("sys/fs/cgroup/cpu.max", "50000 100000\n");
+  EXPECT_DOUBLE_EQ(ProcessStats(f.path(), 100, 4096).cgroup_quota_cores(), 0.5);
+}
+
 TEST(ProcessStats, LiveProcessIsReadable) {
   const ProcessFigures p = ProcessStats().read();
   ASSERT_TRUE(p.valid);

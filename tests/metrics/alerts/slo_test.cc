@@ -260,6 +260,104 @@ TEST(Slo, RemovedSloResolvesItsBurnAlerts) {
   EXPECT_TRUE(d.engine.status().alerts.empty());
 }
 
+TEST(Slo, EventCountersCountWhatTheSlotsCount) {
+  // The counters take the same deltas as the slots: the first reading is a baseline (the
+  // 500 events before it are not counted), a reading that went down re-baselines and
+  // adds nothing, and they never fall.
+  SloDriver d({availability()});
+  d.add(500, 5);
+  d.at(0);
+  EXPECT_EQ(d.slo().events_total, 0u);
+  d.add(1000, 10);
+  d.at(10 * kSec);
+  EXPECT_EQ(d.slo().events_total, 1000u);
+  EXPECT_EQ(d.slo().good_events_total, 990u);
+  EXPECT_EQ(d.slo().events_total, d.slo().total);
+  EXPECT_EQ(d.slo().good_events_total, d.slo().good);
+  // The registry's reading went down (e.g. a scoped route's aggregate started over).
+  d.counts = EventCounts{100, 100};
+  d.at(20 * kSec);
+  EXPECT_EQ(d.slo().events_total, 1000u);
+  EXPECT_EQ(d.slo().good_events_total, 990u);
+  d.add(200, 50);
+  d.at(30 * kSec);
+  EXPECT_EQ(d.slo().events_total, 1200u);
+  EXPECT_EQ(d.slo().good_events_total, 1140u);
+  // Burn rate from the counters' increase = the slots' burn rate: 60 bad of 1200.
+  EXPECT_NEAR(d.slo().burn_rates[0], (60.0 / 1200.0) / 0.001, 1e-9);
+  // Past the 6 h horizon the slots forget; the counters do not.
+  d.add(100, 0);
+  d.at(7 * 60 * kMin);
+  EXPECT_EQ(d.slo().total, 100u);
+  EXPECT_EQ(d.slo().events_total, 1300u);
+  EXPECT_EQ(d.slo().good_events_total, 1240u);
+}
+
+TEST(Slo, EventCountersNeverFallAcrossReloads) {
+  // Each definition reads its own cumulative counts (as the registry would: a latency SLO
+  // judges the same requests with another rule, a scoped one fewer requests).
+  SloSpec avail = availability();
+  SloSpec latency = avail;
+  latency.kind = SloKind::kLatency;
+  latency.latency_threshold_ms = 300;
+  Engine e({}, {avail});
+  EventCounts avail_counts{0, 0}, latency_counts{0, 0};
+  uint64_t now = kMinute0 * kMin;
+  const auto eval = [&] {
+    Inputs in;
+    in.slo_counts = [&](const SloSpec& s) {
+      return s.kind == SloKind::kLatency ? latency_counts : avail_counts;
+    };
+    now += 10 * kSec;
+    e.evaluate(in, now, kUnix0);
+    return e.status().slos;
+  };
+  eval();
+  avail_counts = {1000, 990};
+  latency_counts = {1000, 900};
+  std::vector<SloState> s = eval();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].events_total, 1000u);
+  EXPECT_EQ(s[0].good_events_total, 990u);
+
+  // Same name, new kind: the slots start over, the counters continue; the new
+  // definition's first reading (1000 / 900, lower good) is a baseline, adding nothing.
+  e.reconfigure({}, {latency});
+  s = eval();
+  EXPECT_EQ(s[0].total, 0u);
+  EXPECT_EQ(s[0].events_total, 1000u);
+  EXPECT_EQ(s[0].good_events_total, 990u);
+  latency_counts = {1100, 950};
+  s = eval();
+  EXPECT_EQ(s[0].events_total, 1100u);
+  EXPECT_EQ(s[0].good_events_total, 1040u);
+
+  // Removed: gone from the status; brought back later, it continues where it stopped.
+  e.reconfigure({}, {});
+  EXPECT_TRUE(eval().empty());
+  latency_counts = {5000, 4000};  // whatever happened meanwhile is not counted
+  e.reconfigure({}, {latency});
+  s = eval();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].events_total, 1100u);
+  EXPECT_EQ(s[0].good_events_total, 1040u);
+  latency_counts = {5010, 4010};
+  s = eval();
+  EXPECT_EQ(s[0].events_total, 1110u);
+  EXPECT_EQ(s[0].good_events_total, 1050u);
+
+  // Renamed: a new series from 0; the old name's counts are kept aside.
+  SloSpec renamed = latency;
+  renamed.name = "renamed";
+  e.reconfigure({}, {renamed});
+  s = eval();
+  EXPECT_EQ(s[0].spec.name, "renamed");
+  EXPECT_EQ(s[0].events_total, 0u);
+  e.reconfigure({}, {latency});
+  s = eval();
+  EXPECT_EQ(s[0].events_total, 1110u);
+}
+
 TEST(Slo, ScopedSloLabels) {
   SloSpec s = availability();
   s.route = "/orders/{id}";

@@ -495,5 +495,46 @@ TEST(PrometheusFormat, TlsFamilies) {
             0);
 }
 
+// The SLO counters per SLO name in both text formats (counter families, "_total" samples);
+// the CPU quota gauge only when there is a quota.
+TEST(PrometheusFormat, SloEventCountersAndCpuQuota) {
+  TestRegistry r;
+  record_mix(r);
+  metrics::alerts::Status status;
+  for (const char* name : {"checkout", "api-latency"}) {
+    metrics::alerts::SloState slo;
+    slo.spec.name = name;
+    slo.events_total = 1200;
+    slo.good_events_total = 1140;
+    status.slos.push_back(slo);
+  }
+  status.slos[1].good_events_total = 7;
+  ExpositionExtras extras;
+  extras.alerts = &status;
+  metrics::Snapshot snap = r.registry.snapshot();
+  snap.process.cgroup_cpu_quota_cores = 0;  // unlimited
+  for (const bool om : {false, true}) {
+    std::string text;
+    append_exposition(snap, extras,
+                      om ? ExpositionFormat::kOpenMetrics : ExpositionFormat::kPrometheusText, text);
+    const auto c = testing::check_exposition(text, om);
+    ASSERT_TRUE(c.errors.empty()) << join_errors(c) << text;
+    const std::string events = om ? "sidemeter_slo_events" : "sidemeter_slo_events_total";
+    EXPECT_EQ(c.types.at(events), "counter");
+    EXPECT_EQ(c.value("sidemeter_slo_events_total", {{"slo", "checkout"}}), 1200);
+    EXPECT_EQ(c.value("sidemeter_slo_good_events_total", {{"slo", "checkout"}}), 1140);
+    EXPECT_EQ(c.value("sidemeter_slo_good_events_total", {{"slo", "api-latency"}}), 7);
+    EXPECT_EQ(c.types.count("sidemeter_cpu_quota_cores"), 0u);
+    EXPECT_FALSE(c.value("sidemeter_cpu_quota_cores"));
+  }
+  snap.process.cgroup_cpu_quota_cores = 1.5;  // cpu.max "150000 100000"
+  std::string text;
+  append_exposition(snap, extras, ExpositionFormat::kPrometheusText, text);
+  const auto c = testing::check_exposition(text, false);
+  ASSERT_TRUE(c.errors.empty()) << join_errors(c);
+  EXPECT_EQ(c.types.at("sidemeter_cpu_quota_cores"), "gauge");
+  EXPECT_EQ(c.value("sidemeter_cpu_quota_cores"), 1.5);
+}
+
 }  // namespace
 }  // namespace sidemeter::stats

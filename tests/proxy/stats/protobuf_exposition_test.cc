@@ -168,15 +168,23 @@ struct Fixture {
     deliveries.push_back({"http://am.example/", 3, 1, 0});
     extras.deliveries = deliveries;
     extras.config_hash = "abc123";
+    metrics::alerts::SloState slo;
+    slo.spec.name = "checkout";
+    slo.events_total = 1200;
+    slo.good_events_total = 1140;
+    status.slos.push_back(slo);
+    extras.alerts = &status;
   }
   TestRegistry r;
+  metrics::alerts::Status status;
   ExpositionExtras extras;
   std::vector<ExpositionExtras::Delivery> deliveries;
 };
 
 TEST(ProtobufExposition, SameFamiliesTypesLabelsAndValuesAsTheTextFormat) {
   Fixture fx;
-  const metrics::Snapshot snap = fx.r.registry.snapshot();
+  metrics::Snapshot snap = fx.r.registry.snapshot();
+  snap.process.cgroup_cpu_quota_cores = 1.5;
   std::string text, bytes;
   append_exposition(snap, fx.extras, ExpositionFormat::kPrometheusText, text);
   append_exposition(snap, fx.extras, ExpositionFormat::kProtobuf, bytes);
@@ -215,7 +223,8 @@ TEST(ProtobufExposition, SameFamiliesTypesLabelsAndValuesAsTheTextFormat) {
                            "sidemeter_request_duration_window_seconds", "sidemeter_upstream_up",
                            "sidemeter_tls_handshake_duration_seconds",
                            "sidemeter_access_log_lines_total", "sidemeter_alert_deliveries_total",
-                           "process_resident_memory_bytes"}) {
+                           "process_resident_memory_bytes", "sidemeter_slo_events_total",
+                           "sidemeter_slo_good_events_total", "sidemeter_cpu_quota_cores"}) {
     EXPECT_TRUE(proto_families.count(name)) << name;
   }
 
