@@ -7,6 +7,7 @@
 // the stats invariants hold. Waits are stats frames (one per tick), never sleeps.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -85,6 +86,17 @@ class RoutePoisoningTest : public ProxyTest {
   std::map<int, uint64_t> sent_;
 };
 
+// Phase 1 runs with eviction out of reach (min_idle 1h): however slowly a loaded machine
+// sends it, no scanner route can go idle long enough to be evicted by another scanner
+// route. A reload then lowers min_idle to 1s for phase 2.
+std::string routes_yaml(const std::string& min_idle) {
+  return "routes:\n"
+         "  max: " + std::to_string(kMaxRoutes) + "\n"
+         "  patterns: [\"/patterned/{x}\"]\n"
+         "  admission:\n    hits: 3\n    window: 60s\n"
+         "  eviction:\n    min_idle: " + min_idle + "\n";
+}
+
 TEST_F(RoutePoisoningTest, ScannerBurstThenRealRoutes) {
   start(
       [](UpstreamConn& c) {
@@ -95,12 +107,7 @@ TEST_F(RoutePoisoningTest, ScannerBurstThenRealRoutes) {
         c.write(real ? make_response(200, "OK", "ok", {{"Connection", "close"}})
                      : make_response(404, "Not Found", "no", {{"Connection", "close"}}));
       },
-      "routes:\n"
-      "  max: " + std::to_string(kMaxRoutes) + "\n"
-      "  patterns: [\"/patterned/{x}\"]\n"
-      "  admission:\n    hits: 3\n    window: 60s\n"
-      "  eviction:\n    min_idle: 1s\n",
-      kWorkers);
+      routes_yaml("1h"), kWorkers);
 
   // Phase 1: the scanner. One-off paths, then repeated ones, and the pattern in between.
   for (int i = 0; i < kOneOff; ++i) send("/scan/probe-" + std::to_string(i) + ".php");
@@ -122,7 +129,12 @@ TEST_F(RoutePoisoningTest, ScannerBurstThenRealRoutes) {
     for (const auto& [route, n] : routes) EXPECT_EQ(route.rfind("/scan/", 0), std::string::npos);
   }
 
-  // The scanner routes go idle: the table's clock is the stats tick, so wait for ticks.
+  // Now idle routes may be evicted after 1s; the scanner routes go idle: the table's clock
+  // is the stats tick, so wait for ticks.
+  ASSERT_TRUE(
+      proxy_->rewrite_config(make_config(upstream_->address(), routes_yaml("1s"), kWorkers)));
+  ASSERT_TRUE(proxy_->send_signal(SIGHUP));
+  ASSERT_TRUE(proxy_->wait_for_log("\"event\":\"config_reloaded\"", soon())) << proxy_->log_text();
   const double tick = json_number(first, "ticks").value_or(0);
   ASSERT_TRUE(wait_for_stats(proxy_->stats_port(), [&](const JsonValue& s) {
     return json_number(s, "ticks").value_or(0) >= tick + 3;
