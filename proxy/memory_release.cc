@@ -11,7 +11,11 @@ namespace sidemeter {
 
 bool MemoryRelease::should_trim(int64_t peak_since_last_call, int64_t connections) {
   peak_ = std::max({peak_, peak_since_last_call, connections});
-  if (peak_ - connections >= kMinDrop && connections * 2 <= peak_) {
+  // Connections still closing since the last call: wait until the drop settles, or the
+  // trim returns only what was freed by now and the rest of the spike stays in the arenas
+  // (the next trim needs a new spike).
+  const bool settled = peak_since_last_call - connections < kMinDrop / 4;
+  if (settled && peak_ - connections >= kMinDrop && connections * 2 <= peak_) {
     peak_ = connections;  // the next trim needs a new spike
     return true;
   }

@@ -16,7 +16,9 @@ class MemoryRelease {
 
   // Called once a tick with the highest downstream connection count since the previous
   // call and the count now. True when the count has fallen to at most half of the peak
-  // since the last trim, by at least kMinDrop: a spike that passed, not ordinary churn.
+  // since the last trim, by at least kMinDrop: a spike that passed, not ordinary churn;
+  // and only once the count has stopped falling (less than kMinDrop / 4 below the highest
+  // count since the previous call), so the trim comes after the whole spike was freed.
   bool should_trim(int64_t peak_since_last_call, int64_t connections);
 
  private:

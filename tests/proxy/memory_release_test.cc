@@ -31,8 +31,35 @@ TEST(MemoryReleaseTest, SpikeBetweenTwoCallsStillCounts) {
   // 1500 connections came and went between two ticks: only the peak saw them.
   MemoryRelease m;
   EXPECT_FALSE(m.should_trim(3, 3));
-  EXPECT_TRUE(m.should_trim(1500, 0));
+  EXPECT_FALSE(m.should_trim(1500, 0));  // they closed during this interval: not settled yet
+  EXPECT_TRUE(m.should_trim(0, 0));
   EXPECT_FALSE(m.should_trim(0, 0));
+}
+
+TEST(MemoryReleaseTest, SpikeStillClosingAtATickIsTrimmedOnceItHasClosed) {
+  // A tick that lands while 1500 connections are closing sees 500 left; trimming then
+  // would leave the last 500 connections' memory in the arenas for good (seen in
+  // lifecycle_test on a loaded machine).
+  MemoryRelease m;
+  EXPECT_FALSE(m.should_trim(1500, 1500));
+  EXPECT_FALSE(m.should_trim(1500, 500));  // half gone, still falling
+  EXPECT_FALSE(m.should_trim(500, 0));     // still falling
+  EXPECT_TRUE(m.should_trim(0, 0));        // settled: one trim for the whole spike
+  EXPECT_FALSE(m.should_trim(0, 0));
+}
+
+TEST(MemoryReleaseTest, SlowDeclineBelowTheSettleRateStillTrims) {
+  MemoryRelease m;
+  EXPECT_FALSE(m.should_trim(2000, 2000));
+  int64_t n = 2000;
+  bool trimmed = false;
+  while (n > 0 && !trimmed) {
+    const int64_t next = n - (MemoryRelease::kMinDrop / 4 - 1);
+    trimmed = m.should_trim(n, next < 0 ? 0 : next);
+    n = next < 0 ? 0 : next;
+  }
+  EXPECT_TRUE(trimmed);
+  EXPECT_LE(n, 1000);
 }
 
 TEST(MemoryReleaseTest, SmallSpikeBelowMinimumDropIsIgnored) {
