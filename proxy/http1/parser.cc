@@ -22,7 +22,7 @@
 //    empty field names, non-token methods and names, '#' in the target, a double SP,
 //    HTTP/0.9 and versions other than 1.0/1.1, status codes outside 100-599, CTLs in
 //    values, CONNECT, CL with TE, TE other than a single final chunked, TE in HTTP/1.0,
-//    "_" look-alikes of the framing fields, Host rules. tests/fuzz/head_differential
+//    "_" look-alikes of the framing fields, Host rules. tests/fuzz/head_oracle.h
 //    keeps checking that against llhttp (outside the production path).
 //  * Methods: any RFC 9110 token (§9.1: the set is extensible, and a proxy forwards
 //    what it does not know); framing comes from Content-Length and Transfer-Encoding
