@@ -148,36 +148,17 @@ bool list_contains(std::string_view list, std::string_view lower_token) {
   return false;
 }
 
-namespace {
-bool parse_digits(std::string_view s, uint64_t& out) {
-  if (s.empty()) return false;
+bool parse_content_length(std::string_view value, uint64_t& out) {
+  if (value.empty()) return false;
   constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   uint64_t v = 0;
-  for (char c : s) {
+  for (char c : value) {
     if (c < '0' || c > '9') return false;
     const uint64_t d = static_cast<uint64_t>(c - '0');
     if (v > (kMax - d) / 10) return false;
     v = v * 10 + d;
   }
   out = v;
-  return true;
-}
-}  // namespace
-
-bool parse_content_length(std::string_view value, uint64_t& out) {
-  ListIterator it(value);
-  std::string_view e;
-  bool first = true;
-  uint64_t result = 0;
-  while (it.next(e)) {
-    uint64_t v = 0;
-    if (!parse_digits(e, v)) return false;  // also rejects empty elements
-    if (!first && v != result) return false;
-    result = v;
-    first = false;
-  }
-  if (first) return false;
-  out = result;
   return true;
 }
 

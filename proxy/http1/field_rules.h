@@ -124,9 +124,10 @@ class ListIterator {
 // True when the list contains `lower_token` (case-insensitive), e.g. Connection: close.
 bool list_contains(std::string_view list, std::string_view lower_token);
 
-// Content-Length value: 1*DIGIT, or a comma list whose elements are all the same number
-// (RFC 9110 §8.6 lets a recipient accept "42, 42"). No sign, no spaces inside a number,
-// no empty elements, at most INT64_MAX. Returns false when invalid.
+// Content-Length value (OWS already trimmed): 1*DIGIT (RFC 9110 §8.6), leading zeros
+// allowed, at most INT64_MAX. The list of identical values ("42, 42") §8.6 lets a
+// recipient accept is refused: llhttp 8.1 (Node.js) and others refuse it, so an upstream
+// could read it differently. No sign, no spaces, no hex. Returns false when invalid.
 bool parse_content_length(std::string_view value, uint64_t& out);
 
 // uri-host [ ":" port ] as in the Host field: reg-name (with valid %HH) or an IP-literal

@@ -1,70 +1,64 @@
-// HTTP/1.x parser: llhttp adapter + our RFC 9112 rules.
+// HTTP/1.x parser: our RFC 9112 scanner for the head, llhttp for the chunked coding.
 //
-// llhttp (Debian's 8.1, built with LLHTTP_STRICT_MODE=1, every lenient flag off) is the
-// state machine: it tokenises start line and fields, decides the body framing, walks
-// Content-Length, chunked (size, extensions, CRLF after data) and close-delimited bodies,
-// and hands us the decoded body spans. 8.1 is lenient where later releases closed
-// smuggling vectors, so the rules in field_rules.* run on top:
+// One authority per fact, nothing read twice:
 //
-//  * Head. Complete lines are validated by our rules where they lie in the caller's
-//    buffer (one SSE2 pass per line finds its end and proves its bytes field-vchar, so
-//    values are not scanned again), limits checked first, and each feed's head bytes are
-//    then copied into `head_buf` in one append (the caller reuses its buffer); a line cut
-//    by the end of a feed is completed and validated in `head_buf` instead. llhttp is
-//    fed the copy, only lines our rules accepted, once per feed. So what strict 8.1
-//    still accepts never gets past us: bare LF line ends (start line, final empty line,
-//    leading empty lines), obs-fold, an empty field name, '#' in the target, a double SP
-//    in the request line, HTTP/0.9 "GET /" and HTTP/2.0 or 0.9 versions, status codes
-//    outside 100-599 or with 2 digits, CTLs in the reason phrase, Transfer-Encoding in
-//    HTTP/1.0, "_" look-alikes of the framing fields, Host rules. At the head end llhttp's
-//    tokens (method, target, version, status, reason, every name and value) must equal
-//    the ones our rules derived from the same bytes (fields compared as llhttp finishes
-//    each, refused at the head end), and its framing (CL value, chunked,
-//    until-close) must equal ours: any disagreement is two parsers reading one message
-//    differently, which is exactly a smuggling signal, so it is refused.
-//  * Error reasons. Our rules decide first, so the reason is ours wherever both refuse.
-//    Where only llhttp refuses, its error is mapped: on the start line at once, on a
-//    field line at the head end (a head-level rule such as CL+TE may explain it better).
-//  * Chunks. Each chunk-size line is read by our scanner (chunk_line.h: the RFC 9112
-//    §7.1.1 grammar with BWS, several extensions, quoted values; size <= INT64_MAX; at
-//    most kMaxExtensionBytes of extensions), and llhttp is fed the line re-stated as
-//    "<hex size>\r\n": strict 8.1 refuses grammar-valid extensions ("5;a=b;c", BWS
-//    around ';' and '=', a quoted-pair), and extensions are dropped when forwarding
-//    anyway, so neither parser reads them differently from the other: llhttp sees none.
-//    A plain line ("<1-15 hex digits>\r\n", the usual one) that lies whole in the
-//    caller's buffer reads the same to both, so llhttp reads it there, with the data
-//    after it, in the same call. llhttp counts the chunk data and checks the CRLF after
-//    it; its on_chunk_complete hands the next size line back to us. The body limit is
-//    checked in on_chunk_header.
+//  * Head (start line, every field line, limits, framing per RFC 9112 §6.3, keep-alive,
+//    upgrade, Expect, Host): our scanner and rules (field_rules.*) alone. Complete lines
+//    are validated where they lie in the caller's buffer (one SSE2 pass per line finds
+//    its end and proves its bytes field-vchar, so values are not scanned again), limits
+//    checked first, and each feed's head bytes are then copied into `head_buf` in one
+//    append: the views in MessageHead must outlive the caller's read buffer (until
+//    reset(): a retry on a stale pooled connection re-sends the head after the buffer
+//    was reused). A line cut by the end of a feed is completed and validated in
+//    `head_buf` instead.
+//    Our rules also make every refusal strict llhttp 8.1 made on a head, so removing
+//    llhttp from the head (it used to parse the same bytes and be compared token by
+//    token) let nothing through that was refused before: a second Content-Length field
+//    or a list of them ("3, 3"), refused as bad_content_length, like a HTAB after the
+//    digits; a HTAB after "chunked" in Transfer-Encoding (llhttp then reads another
+//    coding: refused as transfer_encoding_not_chunked_last); the method PRI (the HTTP/2
+//    preface, refused as invalid_version, whatever the target). The rest llhttp refused
+//    ours refuses too and earlier (see parser_reject_test): bare LF line ends, obs-fold,
+//    empty field names, non-token methods and names, '#' in the target, a double SP,
+//    HTTP/0.9 and versions other than 1.0/1.1, status codes outside 100-599, CTLs in
+//    values, CONNECT, CL with TE, TE other than a single final chunked, TE in HTTP/1.0,
+//    "_" look-alikes of the framing fields, Host rules. tests/fuzz/head_oracle.h
+//    keeps checking that against llhttp (outside the production path).
+//  * Methods: any RFC 9110 token (§9.1: the set is extensible, and a proxy forwards
+//    what it does not know); framing comes from Content-Length and Transfer-Encoding
+//    alone, for every method alike.
+//  * Content-Length and close-delimited bodies: plain byte counts, ours.
+//  * Chunked bodies: llhttp, which is started on a fixed synthetic head ending in
+//    "Transfer-Encoding: chunked" (a copy of one parser state made once per process),
+//    so it is in the chunked-body state and reads the body from there. Each chunk-size
+//    line is read by our scanner (chunk_line.h: the RFC 9112 §7.1.1 grammar with BWS,
+//    several extensions, quoted values; size <= INT64_MAX; at most kMaxExtensionBytes
+//    of extensions), and llhttp is fed the line re-stated as "<hex size>\r\n": strict
+//    8.1 refuses grammar-valid extensions ("5;a=b;c", BWS around ';' and '=', a
+//    quoted-pair), and extensions are dropped when forwarding anyway. A plain line
+//    ("<1-15 hex digits>\r\n", the usual one) that lies whole in the caller's buffer
+//    reads the same to both, so llhttp reads it there, with the data after it, in the
+//    same call. llhttp counts the chunk data and checks the CRLF after it; its
+//    on_chunk_complete hands the next size line back to us. The body limit is checked in
+//    on_chunk_header.
 //  * Trailers. After the last chunk the trailer lines are copied and validated like head
 //    lines (8.1 accepts obs-fold, bare LF on the final line, empty names and framing
 //    fields there), then fed to llhttp, which ends the message.
 //
-//  * Methods. The method is any RFC 9110 token (§9.1: the set is extensible, and a
-//    proxy forwards what it does not know). llhttp 8.1 knows a fixed list (the RFC 9110
-//    ones, WebDAV, PURGE, M-SEARCH, ...) and has no mode for other tokens, so for a
-//    token outside its list (QUERY, lower-case "get", RTSP's DESCRIBE) llhttp is fed the
-//    stand-in "GET" in the method's place and the rest of the line from our copy as
-//    usual. For a request llhttp reads the method only to single out CONNECT (refused by
-//    our rules before llhttp runs) and PRI with version 2.0 (the HTTP/2 preface, refused
-//    by our version rule first); framing comes from Content-Length and
-//    Transfer-Encoding alone (RFC 9112 §6.3), for every method alike. So the stand-in
-//    changes nothing llhttp decides, and the cross-check still compares every other
-//    token, the fields and the framing.
+// Behaviour stricter than RFC 9112 (kept from when llhttp 8.1 read the head too, since
+// upstreams built on it refuse the same): identical duplicate Content-Length ("3, 3" or
+// two fields) is refused as bad_content_length.
 //
-// Behaviour llhttp 8.1 imposes (stricter than RFC 9112; we keep the safer refusal):
-// identical duplicate Content-Length ("3, 3" or two fields) is refused as
-// bad_content_length.
-//
-// Pausing: callbacks return HPE_PAUSED (after each message, when the sink pauses, and
-// at the last chunk to switch to trailer validation); consumed counts come from
-// llhttp_get_error_pos. A bodiless message or a Content-Length body that ends in the
-// paused callback still completes in the same feed().
+// Pausing: in the chunked body the llhttp callbacks return HPE_PAUSED (after the message,
+// when the sink pauses, and at the last chunk to switch to trailer validation); consumed
+// counts come from llhttp_get_error_pos. A bodiless message or a Content-Length body
+// that ends in the paused callback still completes in the same feed().
 #include "proxy/http1/parser.h"
 
 #include <llhttp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -78,9 +72,6 @@ namespace {
 
 namespace r = rules;
 
-// What llhttp reads in place of a method token it does not know (see the top).
-constexpr std::string_view kMethodStandIn = "GET";
-
 struct Span {
   uint32_t off = 0;
   uint32_t len = 0;
@@ -90,13 +81,14 @@ struct FieldSpan {
   Span value;
 };
 
-// kStartLine/kFields: head lines (our scanner, then llhttp). kBody: llhttp on the
-// caller's bytes. kChunkLine: our scanner, then llhttp the size alone. kTrailers: our
-// scanner, then llhttp.
+// kStartLine/kFields: head lines (our scanner). kBody: Content-Length or close-delimited
+// body, ours. kChunkData: llhttp on the caller's bytes. kChunkLine: our scanner, then
+// llhttp the size alone. kTrailers: our scanner, then llhttp.
 enum class State : uint8_t {
   kStartLine,
   kFields,
   kBody,
+  kChunkData,
   kChunkLine,
   kTrailers,
   kDone,
@@ -128,20 +120,6 @@ Method method_from_text(std::string_view m) {
       break;
   }
   return Method::kOther;
-}
-
-// Whether llhttp 8.1 reads `m` as a method of an HTTP/1.x request (HTTP_METHOD_MAP: its
-// RTSP-only methods are refused with an HTTP version).
-bool llhttp_knows_method(std::string_view m) {
-  static constexpr std::string_view kKnown[] = {
-#define SIDEMETER_LLHTTP_METHOD(num, name, string) #string,
-      HTTP_METHOD_MAP(SIDEMETER_LLHTTP_METHOD)
-#undef SIDEMETER_LLHTTP_METHOD
-  };
-  for (std::string_view k : kKnown) {
-    if (k == m) return true;
-  }
-  return false;
 }
 
 // field-line = field-name ":" OWS field-value OWS, validated byte by byte. Offsets are
@@ -183,43 +161,35 @@ bool llhttp_knows_method(std::string_view m) {
   return ParseError::kNone;
 }
 
-// The reason for a head llhttp refused although our rules accepted every line so far.
-ParseError from_llhttp_head_error(llhttp_errno_t e, MessageKind kind, bool in_start_line) {
-  if (in_start_line) {
-    switch (e) {
-      case HPE_INVALID_URL:
-        return ParseError::kInvalidTarget;
-      case HPE_INVALID_VERSION:
-        return ParseError::kInvalidVersion;
-      case HPE_INVALID_STATUS:
-        return ParseError::kInvalidStatus;
-      default:  // unknown method, RTSP method with HTTP version, PRI (h2 preface)
-        return kind == MessageKind::kRequest ? ParseError::kInvalidMethod
-                                             : ParseError::kInvalidVersion;
-    }
+// True when only SP (no HTAB) follows `value` up to the CR ending its line. `value` is
+// a trimmed view into head_buf of a field line that passed parse_field_line, so a CR
+// follows it. llhttp 8.1 (Node.js) reads a HTAB after a Content-Length's digits as an
+// error and after "chunked" as another coding, so the framing fields get no HTAB there.
+bool only_sp_after(std::string_view value) {
+  for (const char* c = value.data() + value.size(); *c != '\r'; ++c) {
+    if (*c != ' ') return false;
   }
-  switch (e) {
-    case HPE_UNEXPECTED_CONTENT_LENGTH:  // 8.1: any duplicate Content-Length
-    case HPE_INVALID_CONTENT_LENGTH:     // 8.1: a list, even "3, 3"
-      return ParseError::kInvalidContentLength;
-    case HPE_INVALID_TRANSFER_ENCODING:
-      return ParseError::kTransferEncodingNotChunkedLast;
-    default:
-      return ParseError::kMalformed;
-  }
+  return true;
 }
 
-uint32_t offset_in(const std::string& buf, const char* at) {
-  return static_cast<uint32_t>(at - buf.data());
+// llhttp's chunked-body state: a parser that read a fixed head ending in
+// "Transfer-Encoding: chunked", copied for each chunked message (llhttp_t holds no
+// pointer into its input after a complete head). One per kind, made once.
+const llhttp_t& chunked_body_template(MessageKind kind, const llhttp_settings_t* settings) {
+  const auto make = [settings](llhttp_type_t type, std::string_view head) {
+    llhttp_t t;
+    llhttp_init(&t, type, settings);
+    // No callback of `settings` runs before the body: data stays null.
+    const llhttp_errno_t e = llhttp_execute(&t, head.data(), head.size());
+    if (e != HPE_OK || (t.flags & F_CHUNKED) == 0) std::abort();
+    return t;
+  };
+  static const llhttp_t kRequest =
+      make(HTTP_REQUEST, "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+  static const llhttp_t kResponse =
+      make(HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+  return kind == MessageKind::kRequest ? kRequest : kResponse;
 }
-
-// Extends a span with the next piece llhttp reports (a span may come in pieces).
-void extend(Span& s, uint32_t off, size_t len) {
-  if (s.len == 0) s.off = off;
-  s.len = static_cast<uint32_t>(off + len - s.off);
-}
-
-bool same(Span a, Span b) { return a.len == b.len && (a.len == 0 || a.off == b.off); }
 
 constexpr std::string_view kRootPath = "/";
 
@@ -234,8 +204,6 @@ struct Parser::Impl {
     const size_t fields = std::min<size_t>(limits.max_fields, 24);
     spans.reserve(fields);
     head.fields.reserve(fields);
-    llhttp_init(&ll, kind == MessageKind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, settings());
-    ll.data = this;
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -254,36 +222,31 @@ struct Parser::Impl {
     sink.on_message_complete();  // we pause after every message whatever it answers
   }
 
-  // Our rules over the copied head.
+  // Our rules over the head.
   size_t consume_head(const char* p, size_t n, bool& head_ready);
   bool check_head_limits(const char* line, size_t size, bool has_nl, size_t unbuffered);
   ParseError process_head_line(const char* data, size_t size, uint32_t base, bool clean,
                                bool& head_ready);
   ParseError parse_request_line(std::string_view line, uint32_t base);
+  ParseError parse_request_target(std::string_view line, uint32_t base);
   ParseError parse_status_line(std::string_view line, uint32_t base);
   ParseError finish_head();
   ParseError check_transfer_encoding() const;
   size_t consume_trailer_line(const char* p, size_t n, bool& line_done, ParseError& err);
+  // Content-Length / close-delimited body bytes at p[0, n): consumed count.
+  size_t consume_body(const char* p, size_t n, bool& done);
 
-  // llhttp callbacks (llhttp_t::data is this Impl).
+  // llhttp callbacks for the chunked coding (llhttp_t::data is this Impl).
   static const llhttp_settings_t* settings();
   static Impl& impl_of(llhttp_t* p) { return *static_cast<Impl*>(p->data); }
-  static int cb_method(llhttp_t* p, const char* at, size_t len);
-  static int cb_url(llhttp_t* p, const char* at, size_t len);
-  static int cb_status(llhttp_t* p, const char* at, size_t len);
-  static int cb_header_field(llhttp_t* p, const char* at, size_t len);
-  static int cb_header_value(llhttp_t* p, const char* at, size_t len);
-  static int cb_header_value_complete(llhttp_t* p);
-  static int cb_headers_complete(llhttp_t* p);
   static int cb_body(llhttp_t* p, const char* at, size_t len);
   static int cb_chunk_header(llhttp_t* p);
   static int cb_chunk_complete(llhttp_t* p);
   static int cb_message_complete(llhttp_t* p);
-  // llhttp glue.
-  ParseError run_llhttp_on_head(bool head_ready);
-  bool llhttp_agrees_on_tokens();
-  bool llhttp_agrees_on_framing() const;
-  int on_headers_complete();
+  void start_chunked_body() {
+    ll = chunked_body_template(kind, settings());
+    ll.data = this;
+  }
   int on_body(const char* at, size_t len);
   int on_chunk_header();
   ParseError run_llhttp_on_chunk_line();
@@ -297,7 +260,7 @@ struct Parser::Impl {
   const MessageKind kind;
   ParserLimits limits;
   MessageSink& sink;
-  llhttp_t ll{};
+  llhttp_t ll{};  // only in a chunked body (start_chunked_body)
 
   State state = State::kStartLine;
   ParseError error = ParseError::kNone;
@@ -308,25 +271,16 @@ struct Parser::Impl {
   // Head: raw bytes of start line + fields; offsets until the head is complete.
   std::string head_buf;
   size_t line_start = 0;
-  uint32_t start_line_end = 0;     // offset just past the start line's CRLF
   uint64_t leading_bytes = 0;      // empty lines before the start line (RFC 9112 §2.2)
   Span start_a, start_b, start_c;  // method/target/version, or status code/reason
   Span path;
-  bool method_stand_in = false;  // llhttp reads kMethodStandIn instead of start_a
   bool path_is_root = false;  // absolute-form without a path: path is "/"
   Span authority;             // absolute-form authority (len 0 when origin-form)
   std::vector<FieldSpan> spans;
   MessageHead head;
 
-  // llhttp's view, for the cross-check and for pausing.
-  size_t ll_fed = 0;                        // head_buf bytes handed to llhttp
-  ParseError ll_error = ParseError::kNone;  // llhttp refused a field line we accepted
+  // llhttp in a chunked body.
   ParseError cb_error = ParseError::kNone;  // a callback of ours stopped llhttp
-  Span ll_method, ll_url, ll_status;
-  FieldSpan ll_field;             // the field llhttp is reading
-  uint32_t ll_field_count = 0;    // fields llhttp finished
-  bool ll_fields_differ = false;  // some finished field differs from spans[i]
-  bool ll_head_seen = false;      // on_headers_complete ran
   bool ll_message_done = false;   // on_message_complete ran
   bool ll_last_chunk = false;     // on_chunk_header saw size 0: trailers follow
   bool ll_chunk_done = false;     // on_chunk_complete: the next size line is ours
@@ -342,52 +296,6 @@ struct Parser::Impl {
   uint32_t trailer_count = 0;
 };
 
-// Head token callbacks: offsets into head_buf, which llhttp is reading from.
-int Parser::Impl::cb_method(llhttp_t* p, const char* at, size_t len) {
-  auto& m = impl_of(p);
-  // The stand-in is not in head_buf; llhttp_agrees_on_tokens checks it by its number.
-  if (m.method_stand_in) return 0;
-  extend(m.ll_method, offset_in(m.head_buf, at), len);
-  return 0;
-}
-int Parser::Impl::cb_url(llhttp_t* p, const char* at, size_t len) {
-  auto& m = impl_of(p);
-  extend(m.ll_url, offset_in(m.head_buf, at), len);
-  return 0;
-}
-int Parser::Impl::cb_status(llhttp_t* p, const char* at, size_t len) {
-  auto& m = impl_of(p);
-  extend(m.ll_status, offset_in(m.head_buf, at), len);
-  return 0;
-}
-int Parser::Impl::cb_header_field(llhttp_t* p, const char* at, size_t len) {
-  auto& m = impl_of(p);
-  if (m.state == State::kTrailers) return 0;  // validated by our trailer rules
-  extend(m.ll_field.name, offset_in(m.head_buf, at), len);
-  return 0;
-}
-int Parser::Impl::cb_header_value(llhttp_t* p, const char* at, size_t len) {
-  auto& m = impl_of(p);
-  if (m.state == State::kTrailers) return 0;
-  extend(m.ll_field.value, offset_in(m.head_buf, at), len);
-  return 0;
-}
-int Parser::Impl::cb_header_value_complete(llhttp_t* p) {
-  // Compared as each field ends (our rules passed its line before llhttp saw it, so
-  // spans[i] exists); a difference is refused at the head end, like the other checks.
-  auto& m = impl_of(p);
-  if (m.state == State::kTrailers) return 0;
-  const uint32_t i = m.ll_field_count++;
-  Span v = m.ll_field.value;  // llhttp keeps trailing OWS in the value
-  while (v.len > 0 && r::is_ows(m.head_buf[v.off + v.len - 1])) --v.len;
-  if (i >= m.spans.size() || !same(m.ll_field.name, m.spans[i].name) ||
-      !same(v, m.spans[i].value)) {
-    m.ll_fields_differ = true;
-  }
-  m.ll_field = FieldSpan{};
-  return 0;
-}
-int Parser::Impl::cb_headers_complete(llhttp_t* p) { return impl_of(p).on_headers_complete(); }
 int Parser::Impl::cb_body(llhttp_t* p, const char* at, size_t len) {
   return impl_of(p).on_body(at, len);
 }
@@ -411,13 +319,6 @@ const llhttp_settings_t* Parser::Impl::settings() {
   static const llhttp_settings_t kSettings = [] {
     llhttp_settings_t s;
     llhttp_settings_init(&s);
-    s.on_method = cb_method;
-    s.on_url = cb_url;
-    s.on_status = cb_status;
-    s.on_header_field = cb_header_field;
-    s.on_header_value = cb_header_value;
-    s.on_header_value_complete = cb_header_value_complete;
-    s.on_headers_complete = cb_headers_complete;
     s.on_body = cb_body;
     s.on_chunk_header = cb_chunk_header;
     s.on_chunk_complete = cb_chunk_complete;
@@ -532,7 +433,6 @@ ParseError Parser::Impl::process_head_line(const char* data, size_t size, uint32
   }
   if (state == State::kStartLine) {
     state = State::kFields;
-    start_line_end = static_cast<uint32_t>(line_start);
     return kind == MessageKind::kRequest ? parse_request_line(line, base)
                                          : parse_status_line(line, base);
   }
@@ -548,6 +448,17 @@ ParseError Parser::Impl::process_head_line(const char* data, size_t size, uint32
 }
 
 ParseError Parser::Impl::parse_request_line(std::string_view line, uint32_t base) {
+  const ParseError e = parse_request_target(line, base);
+  // "PRI" opens the HTTP/2 preface ("PRI * HTTP/2.0"): HTTP/2 sent to an HTTP/1 port.
+  // Refused with any target and version (as llhttp does: a backend built on it would
+  // wait for the rest of the preface), after every other start-line rule.
+  if (e == ParseError::kNone && line.substr(0, start_a.len) == "PRI") {
+    return ParseError::kInvalidVersion;
+  }
+  return e;
+}
+
+ParseError Parser::Impl::parse_request_target(std::string_view line, uint32_t base) {
   // request-line = method SP request-target SP HTTP-version, single spaces only.
   const size_t sp1 = line.find(' ');
   if (sp1 == 0) return ParseError::kInvalidMethod;
@@ -570,7 +481,6 @@ ParseError Parser::Impl::parse_request_line(std::string_view line, uint32_t base
   }
   head.method = method_from_text(method);
   if (head.method == Method::kConnect) return ParseError::kConnectNotAllowed;
-  method_stand_in = head.method == Method::kOther && !llhttp_knows_method(method);
 
   start_a = {base, static_cast<uint32_t>(sp1)};
   start_b = {static_cast<uint32_t>(base + sp1 + 1), static_cast<uint32_t>(target.size())};
@@ -686,6 +596,7 @@ ParseError Parser::Impl::finish_head() {
   bool bad_cl = false;
   uint64_t cl = 0;
   bool has_te = false;
+  bool te_tab_after = false;
   bool conn_close = false;
   bool conn_keep_alive = false;
   bool conn_upgrade = false;
@@ -724,8 +635,11 @@ ParseError Parser::Impl::finish_head() {
         break;
       case 14:
         if (r::iequals_lower(n, "content-length")) {
+          // One field, 1*DIGIT, only SP after it: see the top and field_rules.h.
           uint64_t v = 0;
-          if (!r::parse_content_length(f.value, v) || (has_cl && v != cl)) bad_cl = true;
+          if (has_cl || !r::parse_content_length(f.value, v) || !only_sp_after(f.value)) {
+            bad_cl = true;
+          }
           cl = v;
           has_cl = true;
         } else if (r::iequals_lower_any_dash(n, "content-length")) {
@@ -735,6 +649,7 @@ ParseError Parser::Impl::finish_head() {
       case 17:
         if (r::iequals_lower(n, "transfer-encoding")) {
           has_te = true;
+          te_tab_after = te_tab_after || !only_sp_after(f.value);
         } else if (r::iequals_lower_any_dash(n, "transfer-encoding")) {
           framing_lookalike = true;
         }
@@ -754,6 +669,7 @@ ParseError Parser::Impl::finish_head() {
     if (head.version_minor == 0) return ParseError::kTransferEncodingInHttp10;
     const ParseError e = check_transfer_encoding();
     if (e != ParseError::kNone) return e;
+    if (te_tab_after) return ParseError::kTransferEncodingNotChunkedLast;
   }
 
   const bool http11 = head.version_minor == 1;
@@ -803,85 +719,6 @@ ParseError Parser::Impl::finish_head() {
   return ParseError::kNone;
 }
 
-ParseError Parser::Impl::run_llhttp_on_head(bool head_ready) {
-  // llhttp reads only complete lines our rules accepted, from our copy.
-  if (ll_error == ParseError::kNone && ll_fed < line_start) {
-    if (ll_fed == 0 && method_stand_in) {
-      // The stand-in in the method's place, then our copy from the SP after the method.
-      const llhttp_errno_t e = llhttp_execute(&ll, kMethodStandIn.data(), kMethodStandIn.size());
-      if (cb_error != ParseError::kNone) return cb_error;
-      if (e != HPE_OK) return ParseError::kInvalidMethod;
-      ll_fed = start_a.off + start_a.len;  // the start line opens head_buf: off is 0
-    }
-    const llhttp_errno_t e = llhttp_execute(&ll, head_buf.data() + ll_fed, line_start - ll_fed);
-    ll_fed = line_start;
-    if (cb_error != ParseError::kNone) return cb_error;
-    if (e != HPE_OK && e != HPE_PAUSED) {
-      const char* pos = llhttp_get_error_pos(&ll);
-      const bool in_start_line = pos == nullptr || offset_in(head_buf, pos) < start_line_end;
-      ll_error = from_llhttp_head_error(e, kind, in_start_line);
-      if (in_start_line) return ll_error;  // no later line could explain it better
-    }
-  }
-  if (head_ready) {
-    if (ll_error != ParseError::kNone) return ll_error;
-    if (!ll_head_seen) return ParseError::kMalformed;  // llhttp did not end the head there
-  }
-  return ParseError::kNone;
-}
-
-bool Parser::Impl::llhttp_agrees_on_tokens() {
-  if (llhttp_get_http_major(&ll) != 1 || llhttp_get_http_minor(&ll) != head.version_minor) {
-    return false;
-  }
-  if (kind == MessageKind::kRequest) {
-    if (method_stand_in ? ll_method.len != 0 || llhttp_get_method(&ll) != HTTP_GET
-                        : !same(ll_method, start_a)) {
-      return false;
-    }
-    if (!same(ll_url, start_b)) return false;
-  } else if (llhttp_get_status_code(&ll) != head.status || !same(ll_status, start_c)) {
-    return false;
-  }
-  // Fields were compared one by one in cb_header_value_complete.
-  return !ll_fields_differ && ll_field_count == spans.size() && ll_field.name.len == 0 &&
-         ll_field.value.len == 0;
-}
-
-bool Parser::Impl::llhttp_agrees_on_framing() const {
-  const bool cl = (ll.flags & F_CONTENT_LENGTH) != 0;
-  const bool chunked = (ll.flags & F_CHUNKED) != 0;
-  switch (head.framing) {
-    case BodyFraming::kNone:
-      return true;  // we tell llhttp to skip any body
-    case BodyFraming::kContentLength:
-      return cl && !chunked && ll.content_length == head.content_length;
-    case BodyFraming::kChunked:
-      return chunked && !cl;
-    case BodyFraming::kUntilClose:
-      return !cl && !chunked;
-  }
-  return false;
-}
-
-int Parser::Impl::on_headers_complete() {
-  ll_head_seen = true;
-  // Our rules already passed the whole head (finish_head ran before the last line was
-  // fed), so the views in `head` are built.
-  if (!llhttp_agrees_on_tokens() || !llhttp_agrees_on_framing()) {
-    cb_error = ParseError::kMalformed;
-    return -1;
-  }
-  head_done = true;
-  const bool has_body = head.framing != BodyFraming::kNone;
-  state = head.framing == BodyFraming::kChunked ? State::kChunkLine : State::kBody;
-  if (sink.on_head(head) == SinkAction::kPause) pause_requested = true;
-  // 1 = no body (HEAD, 1xx/204/304, CONNECT 2xx, CL 0): llhttp completes the message
-  // right away, even when the sink asked to pause.
-  if (!has_body) return 1;
-  return pause_requested ? HPE_PAUSED : 0;
-}
-
 ParseError Parser::Impl::run_llhttp_on_chunk_line() {
   // The line re-stated without extensions: llhttp checks nothing we did not, but counts
   // the data that follows and then wants its CRLF.
@@ -896,20 +733,27 @@ ParseError Parser::Impl::run_llhttp_on_chunk_line() {
 }
 
 int Parser::Impl::on_body(const char* at, size_t len) {
-  if (head.framing == BodyFraming::kUntilClose && limits.max_body_bytes != 0 &&
-      body_decoded + len > limits.max_body_bytes) {
-    return fail_in_callback(ParseError::kBodyTooLarge);
-  }
   body_wire = exec_wire_base + static_cast<uint64_t>(at + len - exec_begin);
   body_decoded += len;
   if (sink.on_body({at, len}) != SinkAction::kPause) return 0;
   pause_requested = true;
-  // A Content-Length body that ends here completes now; llhttp calls
-  // on_message_complete without reading another byte.
-  if (head.framing == BodyFraming::kContentLength && body_decoded == head.content_length) {
+  return HPE_PAUSED;
+}
+
+size_t Parser::Impl::consume_body(const char* p, size_t n, bool& done) {
+  size_t take = n;
+  if (head.framing == BodyFraming::kContentLength) {
+    take = static_cast<size_t>(std::min<uint64_t>(take, head.content_length - body_decoded));
+  } else if (limits.max_body_bytes != 0 && body_decoded + take > limits.max_body_bytes) {
+    // Close-delimited: no declared length to refuse up front.
+    fail(ParseError::kBodyTooLarge, 0);
     return 0;
   }
-  return HPE_PAUSED;
+  body_wire += take;
+  body_decoded += take;
+  done = head.framing == BodyFraming::kContentLength && body_decoded == head.content_length;
+  if (sink.on_body({p, take}) == SinkAction::kPause) pause_requested = true;
+  return take;
 }
 
 int Parser::Impl::on_chunk_header() {
@@ -978,16 +822,20 @@ FeedResult Parser::Impl::feed(std::string_view data) {
         bool ready = false;
         pos += consume_head(p + pos, n - pos, ready);
         if (state == State::kError) return {FeedStatus::kError, pos};
-        if (ready) {
-          // Head-level rules before llhttp sees the end of the head, so their reason
-          // wins and on_headers_complete finds `head` built.
-          const ParseError e = finish_head();
-          if (e != ParseError::kNone) return fail(e, pos);
-        }
-        const ParseError e = run_llhttp_on_head(ready);
-        if (e != ParseError::kNone) return fail(e, pos);
         if (!ready) continue;
-        if (ll_message_done) {
+        const ParseError e = finish_head();
+        if (e != ParseError::kNone) return fail(e, pos);
+        head_done = true;
+        if (head.framing == BodyFraming::kChunked) {
+          start_chunked_body();
+          state = State::kChunkLine;
+        } else {
+          state = State::kBody;
+        }
+        if (sink.on_head(head) == SinkAction::kPause) pause_requested = true;
+        // No body (HEAD, 1xx/204/304, CONNECT 2xx, CL 0): complete right away, even when
+        // the sink asked to pause.
+        if (head.framing == BodyFraming::kNone) {
           complete();
           return {FeedStatus::kPaused, pos};
         }
@@ -995,6 +843,18 @@ FeedResult Parser::Impl::feed(std::string_view data) {
         continue;
       }
       case State::kBody: {
+        if (pos == n) return {FeedStatus::kOk, pos};
+        bool done = false;
+        pos += consume_body(p + pos, n - pos, done);
+        if (state == State::kError) return {FeedStatus::kError, pos};
+        if (done) {  // completes even when the sink asked to pause
+          complete();
+          return {FeedStatus::kPaused, pos};
+        }
+        if (pause_requested) return {FeedStatus::kPaused, pos};
+        continue;
+      }
+      case State::kChunkData: {
         if (pos == n) return {FeedStatus::kOk, pos};
         exec_begin = p + pos;
         exec_wire_base = body_wire;
@@ -1005,11 +865,7 @@ FeedResult Parser::Impl::feed(std::string_view data) {
         body_wire = exec_wire_base + used;
         if (cb_error != ParseError::kNone) return fail(cb_error, pos);
         if (e == HPE_OK) continue;
-        if (e != HPE_PAUSED) {
-          return fail(head.framing == BodyFraming::kChunked ? ParseError::kInvalidChunk
-                                                            : ParseError::kMalformed,
-                      pos);
-        }
+        if (e != HPE_PAUSED) return fail(ParseError::kInvalidChunk, pos);
         if (ll_message_done) {
           complete();
           return {FeedStatus::kPaused, pos};
@@ -1034,7 +890,7 @@ FeedResult Parser::Impl::feed(std::string_view data) {
             ChunkLineScanner::plain_line_length(p + pos, n - pos, plain_size) != 0) {
           // "<hex>\r\n", whole here: llhttp reads it as we would, so it reads it where it
           // lies, with the data after it, in one call (and on_chunk_header checks it).
-          state = State::kBody;
+          state = State::kChunkData;
           continue;
         }
         const ChunkLineScanner::Result r = chunk_line.feed(p + pos, n - pos);
@@ -1056,7 +912,7 @@ FeedResult Parser::Impl::feed(std::string_view data) {
           state = State::kTrailers;
           llhttp_resume(&ll);
         } else {
-          state = State::kBody;
+          state = State::kChunkData;
         }
         continue;
       }
@@ -1098,13 +954,9 @@ FeedResult Parser::Impl::finish() {
       if (head_buf.empty()) return {FeedStatus::kOk, 0};  // closed between messages
       return fail(ParseError::kMalformed, 0);
     case State::kBody:
-      if (head.framing == BodyFraming::kUntilClose) {
-        if (llhttp_get_errno(&ll) == HPE_PAUSED) llhttp_resume(&ll);
-        llhttp_finish(&ll);  // calls on_message_complete for a close-delimited body
-        if (ll_message_done) {
-          complete();
-          return {FeedStatus::kPaused, 0};
-        }
+      if (head.framing == BodyFraming::kUntilClose) {  // the close ends the body
+        complete();
+        return {FeedStatus::kPaused, 0};
       }
       return fail(ParseError::kMalformed, 0);
     default:
@@ -1119,7 +971,6 @@ void Parser::Impl::reset() {
   head_done = false;
   head_buf.clear();
   line_start = 0;
-  start_line_end = 0;
   leading_bytes = 0;
   start_a = start_b = start_c = path = authority = Span{};
   path_is_root = false;
@@ -1128,19 +979,10 @@ void Parser::Impl::reset() {
   fields.clear();
   head = MessageHead{};
   head.fields = std::move(fields);  // keeps its capacity: no allocation per message
-  llhttp_reset(&ll);
-  ll_fed = 0;
-  ll_error = ParseError::kNone;
   cb_error = ParseError::kNone;
-  ll_method = ll_url = ll_status = Span{};
-  ll_field = FieldSpan{};
-  ll_field_count = 0;
-  ll_fields_differ = false;
-  ll_head_seen = false;
   ll_message_done = false;
   ll_last_chunk = false;
   ll_chunk_done = false;
-  method_stand_in = false;
   exec_begin = nullptr;
   exec_wire_base = 0;
   body_wire = 0;

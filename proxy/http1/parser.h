@@ -1,8 +1,10 @@
 #pragma once
 // Incremental HTTP/1.x parser enforcing RFC 9112 framing and field syntax strictly (a
-// proxy must refuse whatever its upstream could read differently). llhttp 8.1 (strict
-// mode) is the state machine; our rules (field_rules.h) validate on top of it where 8.1
-// is lenient, see parser.cc. Feeds raw bytes, calls the sink with a validated head,
+// proxy must refuse whatever its upstream could read differently). Our scanner and rules
+// (field_rules.h) alone read the head: start line, fields, limits, framing (§6.3),
+// keep-alive, upgrade. Content-Length and close-delimited bodies are byte counts; the
+// chunked coding is walked by llhttp 8.1 (strict mode) behind our chunk-size-line and
+// trailer rules. See parser.cc. Feeds raw bytes, calls the sink with a validated head,
 // decoded body bytes and message end. No libuv types: the connection code owns sockets,
 // this owns syntax.
 //

@@ -50,8 +50,7 @@ bool same_outcome(const ForwardedMessage& a, const ForwardedMessage& b) {
     y.forwarded.clear();
   }
   // Which rule refuses first may depend on where a read ended when a request breaks two
-  // (an unknown method and an unknown coding: the start line reaches llhttp before the
-  // field line reaches our rules only when a read ends in between), so the reason and
+  // (limits are checked on a line a read cut, before its end is seen), so the reason and
   // even the status (400 or 501) may differ; that it is refused may not.
   if (x.error != http::ParseError::kNone && y.error != http::ParseError::kNone) {
     x.consumed = y.consumed = 0;

@@ -17,7 +17,7 @@ build=$(cd "${1:?usage: run_fuzzers.sh BUILD_DIR SECONDS [TARGET...]}" && pwd)
 seconds=${2:?usage: run_fuzzers.sh BUILD_DIR SECONDS [TARGET...]}
 shift 2
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(request response chunked config proxy_protocol)
+[ ${#targets[@]} -gt 0 ] || targets=(request response chunked head_differential config proxy_protocol)
 parallel=${FUZZ_PARALLEL:-2}
 
 mkdir -p "$build/fuzz/crashes" "$build/fuzz/logs"
@@ -32,16 +32,19 @@ run_one() {  # target; writes fuzz/logs/<target>.summary
     proxy_protocol) dict=$here/proxy_protocol.dict ;;
     *) dict=$here/http1.dict ;;
   esac
+  local seeds=("$here/corpus/$t")
+  # Heads of both kinds: the request and response seeds serve as they are.
+  if [ "$t" = head_differential ]; then seeds=("$here/corpus/request" "$here/corpus/response"); fi
   mkdir -p "$build/fuzz/corpus/$t"
   # The first corpus directory receives new finds; the committed seeds are only read.
   if "$build/tests/fuzz/${t}_fuzzer" -dict="$dict" \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$build/fuzz/crashes/$t-" \
-      "$build/fuzz/corpus/$t" "$here/corpus/$t" >"$build/fuzz/logs/$t.log" 2>&1; then
+      "$build/fuzz/corpus/$t" "${seeds[@]}" >"$build/fuzz/logs/$t.log" 2>&1; then
     local runs
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$build/fuzz/logs/$t.log" |
       grep -o '[0-9]*$' || echo '?')
-    echo "fuzz $t: ok, $runs inputs in ${seconds} s (seeds: $(ls "$here/corpus/$t" | wc -l)," \
+    echo "fuzz $t: ok, $runs inputs in ${seconds} s (seeds: $(find "${seeds[@]}" -type f | wc -l)," \
       "found so far: $(ls "$build/fuzz/corpus/$t" | wc -l))" >"$out"
     return 0
   fi

@@ -114,10 +114,11 @@ TEST(FieldRulesTest, ContentLength) {
   EXPECT_EQ(v, 0u);
   EXPECT_TRUE(parse_content_length("9223372036854775807", v));
   EXPECT_EQ(v, 9223372036854775807u);
-  EXPECT_TRUE(parse_content_length("7, 7,7", v));
+  EXPECT_TRUE(parse_content_length("007", v));
   EXPECT_EQ(v, 7u);
-  for (const char* bad :
-       {"", " ", "9223372036854775808", "1 2", "+1", "-1", "0x1", "1,2", "1,", ",1", "1e3", "٣"}) {
+  // The list form of identical values is refused (see field_rules.h).
+  for (const char* bad : {"", " ", "9223372036854775808", "1 2", "+1", "-1", "0x1", "1,2", "1,",
+                          ",1", "1e3", "٣", "7, 7,7", "3,3", "3 ,3"}) {
     EXPECT_FALSE(parse_content_length(bad, v)) << bad;
   }
 }

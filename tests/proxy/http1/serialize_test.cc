@@ -172,7 +172,7 @@ TEST(ForwardRequestTest, ConnectionCannotStripHost) {
 }
 
 TEST(ForwardRequestTest, ContentLengthRestatedOnce) {
-  // The parser (llhttp 8.1) refuses duplicate Content-Length, so the head the serializer
+  // The parser refuses duplicate Content-Length, so the head the serializer
   // must still restate once is built by hand.
   MessageHead dup;
   dup.method = Method::kPost;
