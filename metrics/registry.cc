@@ -122,6 +122,13 @@ uint64_t Registry::inconsistent_reads() const {
   return inconsistent_reads_;
 }
 
+uint64_t Registry::route_snapshots() const {
+  std::lock_guard lock(mu_);
+  return route_snapshots_;
+}
+
+uint64_t Registry::fd_listings() const { return process_ ? process_->fd_listings() : 0; }
+
 void Registry::tick() {
   const uint64_t now = clock_.now_ns();
   if (now < start_ns_) return;
@@ -170,6 +177,7 @@ void Registry::close_point(uint64_t seq) {
   if (!process_) return;
   const CpuSample& now = cpu_[seq % cpu_.size()];
   if (now.seq != seq) return;  // no tick closed this second (or /proc unreadable)
+  p.rss_bytes = int64_t(now.rss_bytes);
   // The previous sample: normally seq - 1; after missed ticks, the one before the gap.
   for (uint64_t back = 1; back <= seq && back < cpu_.size(); ++back) {
     const CpuSample& prev = cpu_[(seq - back) % cpu_.size()];
@@ -306,6 +314,14 @@ void Registry::collect_routes(Slot& s) {
   }
   const size_t keys = route_aggs_.size();
   for (RouteKey key = 0; key < keys; ++key) {
+    // Most keys (every id times every method: 2,010 by default) were never recorded by
+    // any worker nor aggregated here: one pointer per shard says so, every second.
+    if (!route_aggs_[key] &&
+        std::none_of(shards_.begin(), shards_.end(), [key](const auto& sh) {
+          return sh->routes_[key].load(std::memory_order_acquire) != nullptr;
+        })) {
+      continue;
+    }
     // A worker that has not recorded the id's new template yet still holds the old
     // route's figures: they are not the new route's.
     const uint32_t generation = routes_.generation(key / kMethods);
@@ -423,8 +439,9 @@ void Registry::apply_route_delta(const RouteDelta& d, int sign, size_t window) {
 void Registry::sample_cpu(uint64_t seq, uint64_t now) {
   if (!process_) return;
   double cpu = 0;
-  if (!process_->read_cpu_seconds(cpu)) return;
-  cpu_[seq % cpu_.size()] = CpuSample{seq, now, cpu};
+  uint64_t rss = 0;
+  if (!process_->read_cpu_and_rss(cpu, rss)) return;
+  cpu_[seq % cpu_.size()] = CpuSample{seq, now, cpu, rss};
 }
 
 double Registry::covered_seconds(size_t w) const {
@@ -575,25 +592,36 @@ void Registry::fill_routes(Snapshot& snap) const {
   }
 }
 
-Snapshot Registry::snapshot() {
+Snapshot Registry::snapshot(const SnapshotParts& parts) {
   Snapshot snap;
   double quota = 0;
   if (process_) {
-    snap.process = process_->read();  // file reads outside the lock
+    snap.process = process_->read(parts.process);  // file reads outside the lock
     quota = snap.process.cgroup_cpu_quota_cores;
   }
   const uint64_t now = clock_.now_ns();
   std::lock_guard lock(mu_);
   snap.ticks = seq_;
-  if (snap.process.valid && seq_ > 0) {
-    HistoryPoint& p = points_[seq_ % points_.size()];
-    if (p.seq == seq_) p.rss_bytes = int64_t(snap.process.rss_bytes);
-  }
   snap.uptime_seconds = now > start_ns_ ? double(now - start_ns_) / 1e9 : 0.0;
-  for (size_t w = 0; w < kWindows; ++w) fill_window(snap, w, quota);
-  fill_routes(snap);
-  snap.duration_histograms = total_durations_;
-  snap.size_histograms = total_sizes_;
+  for (size_t w = 0; w < kWindows; ++w) {
+    if (parts.windows & (1u << w)) fill_window(snap, w, quota);
+  }
+  if (parts.routes) {
+    ++route_snapshots_;
+    fill_routes(snap);
+    snap.route_table = routes_.stats();  // the table's own lock
+    snap.route_table.evicted_requests = evicted_requests_;
+  }
+  if (parts.histograms) {
+    snap.duration_histograms = total_durations_;
+    snap.size_histograms = total_sizes_;
+  }
+  if (parts.counters) fill_counters(snap);
+  if (parts.certificates) snap.tls.certificates = certificates_;
+  return snap;
+}
+
+void Registry::fill_counters(Snapshot& snap) {
   for (const auto& sh : shards_) {
     const WorkerGauges& g = sh->gauges();
     GaugeTotals& t = snap.gauges;
@@ -609,9 +637,6 @@ Snapshot Registry::snapshot() {
       t.downstream_proxy_protocol_errors[i] += g.downstream_proxy_protocol_errors[i].get();
   }
   fill_tls(snap.tls);
-  snap.route_table = routes_.stats();  // the table's own lock
-  snap.route_table.evicted_requests = evicted_requests_;
-  return snap;
 }
 
 void Registry::set_certificates(std::vector<CertificateExpiry> certificates) {
@@ -643,7 +668,6 @@ void Registry::fill_tls(TlsStats& out) {
     }
     h.set_max(h.count() ? tls_max_[side] : 0);
   }
-  out.certificates = certificates_;
 }
 
 std::vector<RouteKey> Registry::matching_keys(std::optional<uint32_t> route,

@@ -29,6 +29,23 @@ struct RegistryOptions {
   std::string proc_root;                              // "" = live /proc and /sys
 };
 
+// What Registry::snapshot fills; the rest keeps its defaults. Every part is a pure read of
+// what the ticks keep (the windows move only at ticks), so a snapshot built when a reader
+// asks shows the same figures as one built at the tick before it.
+struct SnapshotParts {
+  uint32_t windows = (1u << kWindows) - 1;  // bit (1 << Window): the service windows filled
+  bool routes = true;        // routes, request_duration series, route_table
+  bool histograms = true;    // duration_histograms, size_histograms (cumulative copies)
+  bool counters = true;      // worker gauges and connection counters, TLS counters
+  bool certificates = true;  // tls.certificates
+  ProcessParts process;      // ProcessStats::read (when process stats are on)
+  // The stats port's: everything. Alert rules ask for less (proxy/control/alerting.h).
+  static SnapshotParts all() { return {}; }
+  static SnapshotParts nothing() {
+    return {0, false, false, false, false, ProcessParts::none()};
+  }
+};
+
 class Registry {
  public:
   static constexpr size_t kMaxReasonIds = 64;  // process-wide reject reasons; the rest -> "other"
@@ -48,9 +65,10 @@ class Registry {
   // tick (late or missed ticks) become empty slots. A tick within the same second as the
   // previous one does nothing (its samples wait for the next).
   void tick();
-  // Thread-safe w.r.t. tick(). Also notes the process RSS against the newest second, for
-  // history() (RSS is not read per tick: the stats server snapshots every tick anyway).
-  Snapshot snapshot();
+  // Thread-safe w.r.t. tick(). Reads the shards and, per `parts`, /proc; changes nothing
+  // any later snapshot or history() shows (the TLS handshake maxima it takes from the
+  // shards are kept here and stay the maxima since start).
+  Snapshot snapshot(const SnapshotParts& parts = SnapshotParts::all());
   // The last up to 300 completed seconds, oldest first. Each point was summarized when its
   // slot closed, so this is a copy (~150 KB at most), no quantile math. Thread-safe w.r.t.
   // tick(); meant for the stats thread, at most once per tick.
@@ -59,6 +77,10 @@ class Registry {
   // Shard readings taken although a record was being written (a worker held off the
   // reader too long; see read_consistent). Thread-safe w.r.t. tick().
   uint64_t inconsistent_reads() const;
+  // Test hooks for the idle cost: snapshots built with routes (the stats port's kind), and
+  // /proc/self/fd listings (ProcessStats::fd_listings; 0 without process stats).
+  uint64_t route_snapshots() const;
+  uint64_t fd_listings() const;
 
   // The certificates in force (served downstream, presented upstream), replacing the
   // previous list: the control thread calls it at each (re)load. Thread-safe; every
@@ -105,6 +127,7 @@ class Registry {
     uint64_t seq = UINT64_MAX;
     uint64_t t_ns = 0;
     double cpu_s = 0;
+    uint64_t rss_bytes = 0;  // from the same read of /proc/self/stat, for history()
   };
 
   template <typename F>
@@ -121,8 +144,10 @@ class Registry {
   void sample_cpu(uint64_t seq, uint64_t now);
   void close_point(uint64_t seq);
   void fill_window(Snapshot& snap, size_t w, double quota) const;
+  // Worker gauges and TLS counters, read from the shards now. Under mu_.
+  void fill_counters(Snapshot& snap);
   void fill_routes(Snapshot& snap) const;
-  // Every shard's TLS counters summed (cumulative), and the certificates. Under mu_.
+  // Every shard's TLS counters summed (cumulative). Under mu_.
   // Histograms carry their maximum since start (tls_max_).
   void fill_tls(TlsStats& out);
   // Keys of active_keys_ of route id `route` (unset = every route) and method (unset =
@@ -142,6 +167,7 @@ class Registry {
   uint64_t seq_ = 0;  // slots completed
   uint64_t inconsistent_reads_ = 0;  // under mu_
   uint64_t evicted_requests_ = 0;    // under mu_: requests of dropped route aggregates
+  uint64_t route_snapshots_ = 0;     // under mu_
 
   // Cumulative figures at the last tick: the "total" window and the base of the next delta.
   Scalars total_;

@@ -148,8 +148,8 @@ struct HistoryPoint {
   // Process CPU over the second (100 = one core), -1 when unknown (process stats off, or a
   // second without a tick). After a gap in ticks the next point averages over the gap.
   double cpu_percent = -1;
-  // Resident memory when the stats thread last snapshotted during that second (the stats
-  // server snapshots every tick), -1 when unknown.
+  // Resident memory at the tick that closed that second (read with the CPU time), -1 when
+  // unknown like cpu_percent.
   int64_t rss_bytes = -1;
 
   const DurationSummary& latency() const { return durations[size_t(DurationMetric::kLatency)]; }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "metrics/alerts/figures.h"
 #include "metrics/clock.h"
 #include "proxy/control/cpu_quota.h"
 #include "proxy/log.h"
@@ -41,6 +42,7 @@ void log_transition(const al::Transition& t) {
 Alerting::Alerting(const conf::Config& config, metrics::Registry& registry)
     : registry_(registry),
       engine_(al::effective_rules(config.alerts.default_rules, config.alerts.rules), config.slos),
+      parts_(parts_for(al::effective_rules(config.alerts.default_rules, config.alerts.rules))),
       status_(std::make_shared<const al::Status>(engine_.status())),
       cpus_available_(std::max<uint32_t>(control::cpus_in_affinity_mask(), 1)),
       alerts_config_(config.alerts) {}
@@ -61,10 +63,37 @@ void Alerting::stop_delivery() {
 }
 
 void Alerting::reconfigure(const conf::Config& config) {
-  engine_.reconfigure(al::effective_rules(config.alerts.default_rules, config.alerts.rules),
-                      config.slos);
+  std::vector<al::RuleSpec> rules =
+      al::effective_rules(config.alerts.default_rules, config.alerts.rules);
+  parts_ = parts_for(rules);
+  engine_.reconfigure(std::move(rules), config.slos);
   alerts_config_ = config.alerts;
   if (sender_) sender_->reconfigure(config.alerts.delivery, config.alerts.labels);
+}
+
+// Mirrors metrics/alerts/figures.cc (rule_value, read_service): what each service rule
+// reads. The /proc/self/fd listing is taken only for an open_fds rule.
+metrics::SnapshotParts Alerting::parts_for(const std::vector<al::RuleSpec>& rules) {
+  metrics::SnapshotParts p = metrics::SnapshotParts::nothing();
+  for (const al::RuleSpec& r : rules) {
+    if (!r.route.empty() || r.method) continue;  // Inputs::scoped
+    switch (r.figure.figure) {
+      case al::Figure::kUpstreamUp: break;  // Inputs::upstream_up
+      case al::Figure::kTlsCertificateExpiry: p.certificates = true; break;
+      case al::Figure::kRss: p.process.stat = true; break;
+      case al::Figure::kOpenFds:
+        p.process.stat = true;  // ProcessFigures::valid
+        p.process.open_fds = true;
+        break;
+      case al::Figure::kCpu:
+        // The window's CPU comes from the per-tick samples; the quota scales it.
+        p.windows |= 1u << unsigned(al::metrics_window(r.window));
+        p.process.quota = true;
+        break;
+      default: p.windows |= 1u << unsigned(al::metrics_window(r.window)); break;
+    }
+  }
+  return p;
 }
 
 std::vector<StatsServer::AlertDeliveryCount> Alerting::deliveries() const {

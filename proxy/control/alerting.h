@@ -36,6 +36,12 @@ class Alerting {
   std::vector<metrics::alerts::Transition> evaluate(const metrics::Snapshot& snapshot,
                                                     bool upstream_up, uint64_t now_unix_ms);
 
+  // What the rules read from a snapshot (service windows, process figures, certificates):
+  // the control loop builds only that every second. Scoped rules and SLOs read the
+  // registry directly (scoped_window, slo_events), so they ask for nothing here.
+  const metrics::SnapshotParts& snapshot_parts() const { return parts_; }
+  static metrics::SnapshotParts parts_for(const std::vector<metrics::alerts::RuleSpec>& rules);
+
   // The state after the last evaluation, shared with the stats port until the next one.
   std::shared_ptr<const metrics::alerts::Status> status() const { return status_; }
   // Messages per receiver, for sidemeter_alert_deliveries_total.
@@ -44,6 +50,7 @@ class Alerting {
  private:
   metrics::Registry& registry_;
   metrics::alerts::Engine engine_;
+  metrics::SnapshotParts parts_;
   std::shared_ptr<const metrics::alerts::Status> status_;
   double cpus_available_;
   conf::Alerts alerts_config_;  // receivers and labels for a sender started later

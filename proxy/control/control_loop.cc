@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "proxy/control/metrics_tick.h"
 #include "proxy/log.h"
 #include "proxy/text/rfc3339.h"
 
@@ -182,11 +183,8 @@ void ControlLoop::on_tick() {
   uint64_t before = registry_.ticks();
   registry_.tick();
   if (registry_.ticks() != before) {
-    // One snapshot per tick, read by the alert rules and served by the stats port.
-    auto snapshot = std::make_shared<const metrics::Snapshot>(registry_.snapshot());
-    alerting_->evaluate(*snapshot, current_->upstream->reachable(), text::unix_now_ms());
-    stats_->set_alerts(alerting_->status(), alerting_->deliveries());
-    stats_->on_tick(std::move(snapshot));
+    after_registry_tick(registry_, *alerting_, *stats_, current_->upstream->reachable(),
+                        text::unix_now_ms());
   }
   int64_t conns = process_.downstream_connections.load(std::memory_order_relaxed);
   int64_t peak = process_.downstream_connections_peak.exchange(conns);

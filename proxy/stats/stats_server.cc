@@ -481,8 +481,8 @@ bool StatsServer::Impl::send_frame(StatsConnection& c,
 }
 
 const metrics::Snapshot& StatsServer::Impl::snapshot() {
-  // Before the first tick there is nothing cached yet; later the tick's snapshot is kept,
-  // since the registry's figures only move at ticks.
+  // Built at the first read after a tick and kept until the next: the registry's figures
+  // only move at ticks, and every endpoint of the same second agrees.
   if (!latest) latest = std::make_shared<const metrics::Snapshot>(registry.snapshot());
   return *latest;
 }
@@ -581,11 +581,10 @@ void StatsServer::set_alerts(std::shared_ptr<const metrics::alerts::Status> stat
   impl_->deliveries = std::move(deliveries);
 }
 
-void StatsServer::on_tick(std::shared_ptr<const metrics::Snapshot> snapshot) {
+void StatsServer::on_tick() {
   Impl& s = *impl_;
   if (s.closed) return;
-  s.latest = snapshot ? std::move(snapshot)
-                      : std::make_shared<const metrics::Snapshot>(s.registry.snapshot());
+  s.latest.reset();
   s.latest_frame.reset();
   s.history_valid = false;
   if (++s.ticks_since_frame >= s.options.stream_interval_s) {

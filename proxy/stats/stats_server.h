@@ -44,10 +44,11 @@ class StatsServer {
   // with `error` set.
   bool start(std::string& error);
   uint16_t port() const;
-  // Called by the control loop after each registry tick with the snapshot every endpoint
-  // serves until the next tick (null: take one from the registry); pushes stream frames,
-  // flushes StatsD.
-  void on_tick(std::shared_ptr<const metrics::Snapshot> snapshot = nullptr);
+  // Called by the control loop after each registry tick: drops the previous tick's
+  // snapshot, pushes stream frames to subscribers, flushes StatsD. The snapshot every
+  // endpoint serves until the next tick is built by the first that needs it (a request,
+  // a subscriber's frame, a StatsD flush), so a port nobody reads costs no snapshot.
+  void on_tick();
 
   // The alert and SLO state (/stats, stream frames, /metrics) and the alert deliveries per
   // receiver, from the control loop's evaluation; set before on_tick() of the same tick.
