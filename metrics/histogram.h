@@ -46,6 +46,7 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -73,11 +74,15 @@ struct HistogramLayout {
   uint32_t index(uint64_t v) const {
     v = std::clamp(v, min_value, max_value);
     const int e = 63 - std::countl_zero(v | 1);
-    const uint32_t m = uint32_t((v << (63 - e)) >> (63 - kIndexMantissaBits)) &
-                       ((1u << kIndexMantissaBits) - 1);
+    constexpr uint32_t kMask = (1u << kIndexMantissaBits) - 1;
+    // The 7 bits after the leading one. A range starting at 2^7 or above (durations) has
+    // them all below it: one right shift (the branch folds when the layout is a constant).
+    const uint32_t m = e_min >= kIndexMantissaBits
+                           ? uint32_t(v >> (e - kIndexMantissaBits)) & kMask
+                           : uint32_t((v << (63 - e)) >> (63 - kIndexMantissaBits)) & kMask;
     const uint32_t c = candidates[(uint32_t(e - e_min) << kIndexMantissaBits) | m];
     // v == 0 shares its row with 1 (whose bucket the table gives): the zero bucket is 0.
-    return c + uint32_t(v > uppers[c]) - uint32_t(v == 0);
+    return c + uint32_t(v > uppers[c]) - uint32_t(min_value == 0 && v == 0);
   }
   // The same by binary search over the boundaries: the reference the tests check index() with.
   uint32_t index_by_search(uint64_t v) const {
@@ -349,11 +354,14 @@ class AtomicHistogram {
 
   void record(uint64_t v) {
     // Durations (most records) with the layout's constants folded in: no loads of its fields.
-    const uint32_t i = layout_ == &kDurationLayout ? kDurationLayout.index(v) : layout_->index(v);
-    bump(counter(i), 1);
-    bump(sum_, v);
-    // Rare after the first samples of a second: the reader resets it once per tick.
-    if (v > max_.load(std::memory_order_relaxed)) max_.store(v, std::memory_order_relaxed);
+    add(layout_ == &kDurationLayout ? kDurationLayout.index(v) : layout_->index(v), v);
+  }
+  // The same when the caller knows the layout (the shard's histograms): kLayout must be
+  // this histogram's; its constants fold into the index computation.
+  template <const HistogramLayout& kLayout>
+  void record_as(uint64_t v) {
+    assert(layout_ == &kLayout);
+    add(kLayout.index(v), v);
   }
 
   const HistogramLayout& layout() const { return *layout_; }
@@ -374,6 +382,12 @@ class AtomicHistogram {
     std::atomic<Chunk*> chunks[kPage];
   };
 
+  void add(uint32_t i, uint64_t v) {
+    bump(counter(i), 1);
+    bump(sum_, v);
+    // Rare after the first samples of a second: the reader resets it once per tick.
+    if (v > max_.load(std::memory_order_relaxed)) max_.store(v, std::memory_order_relaxed);
+  }
   static void bump(std::atomic<uint64_t>& c, uint64_t d) {
     c.store(c.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
   }

@@ -188,7 +188,7 @@ class RouteCache {
   // admission window is held here at its first sighting, without the table's lock; from
   // its second sighting on, sightings are reported to the table, so a burst of one-off
   // paths (a scanner) costs templating and no lock. Worker thread only.
-  uint32_t lookup(std::string_view path, uint16_t status);
+  uint32_t lookup(std::string_view path, uint16_t status) { return resolve(path, status, true); }
   // The route path has now, counting nothing (the access log names the route the
   // metrics recorded just before).
   uint32_t peek(std::string_view path);
