@@ -493,6 +493,12 @@ uint32_t RouteCache::resolve(std::string_view path, uint16_t status, bool count)
       return front->id;
     }
   }
+  return resolve_slow(path, status, count, front);
+}
+
+// Out of line: the front hit above stays a leaf without the template buffer's frame.
+uint32_t RouteCache::resolve_slow(std::string_view path, uint16_t status, bool count,
+                                  FrontEntry* front) {
   char buf[kMaxRouteLength];
   uint32_t id = table_.other_id();
   const size_t n = RouteTable::templatize_with(*patterns_, path, buf, sizeof buf, &id);

@@ -214,6 +214,11 @@ class RouteCache {
     if (last.load(std::memory_order_relaxed) != now) last.store(now, std::memory_order_relaxed);
   }
   uint32_t resolve(std::string_view path, uint16_t status, bool count);
+  // resolve() past a front cache miss; front: the path's front slot, to fill (nullptr for
+  // a path too long to keep there).
+  struct FrontEntry;
+  [[gnu::noinline]] uint32_t resolve_slow(std::string_view path, uint16_t status, bool count,
+                                          FrontEntry* front);
   uint32_t miss(std::string_view tmpl, uint64_t hash, uint16_t status);
 
   // Raw path -> id, direct-mapped, in front of templating: a service's hot paths repeat,
