@@ -46,6 +46,7 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -71,13 +72,19 @@ struct HistogramLayout {
   const uint16_t* candidates;  // per (floor(log2 v) - e_min, 7 bits after the leading one)
 
   uint32_t index(uint64_t v) const {
+    // A range holding 0 (sizes): 0 is the zero bucket, and the commonest size (a request
+    // without a body). The test folds away for durations.
+    if (min_value == 0 && v == 0) return 0;
     v = std::clamp(v, min_value, max_value);
     const int e = 63 - std::countl_zero(v | 1);
-    const uint32_t m = uint32_t((v << (63 - e)) >> (63 - kIndexMantissaBits)) &
-                       ((1u << kIndexMantissaBits) - 1);
+    constexpr uint32_t kMask = (1u << kIndexMantissaBits) - 1;
+    // The 7 bits after the leading one. A range starting at 2^7 or above (durations) has
+    // them all below it: one right shift (the branch folds when the layout is a constant).
+    const uint32_t m = e_min >= kIndexMantissaBits
+                           ? uint32_t(v >> (e - kIndexMantissaBits)) & kMask
+                           : uint32_t((v << (63 - e)) >> (63 - kIndexMantissaBits)) & kMask;
     const uint32_t c = candidates[(uint32_t(e - e_min) << kIndexMantissaBits) | m];
-    // v == 0 shares its row with 1 (whose bucket the table gives): the zero bucket is 0.
-    return c + uint32_t(v > uppers[c]) - uint32_t(v == 0);
+    return c + uint32_t(v > uppers[c]);
   }
   // The same by binary search over the boundaries: the reference the tests check index() with.
   uint32_t index_by_search(uint64_t v) const {
@@ -349,11 +356,14 @@ class AtomicHistogram {
 
   void record(uint64_t v) {
     // Durations (most records) with the layout's constants folded in: no loads of its fields.
-    const uint32_t i = layout_ == &kDurationLayout ? kDurationLayout.index(v) : layout_->index(v);
-    bump(counter(i), 1);
-    bump(sum_, v);
-    // Rare after the first samples of a second: the reader resets it once per tick.
-    if (v > max_.load(std::memory_order_relaxed)) max_.store(v, std::memory_order_relaxed);
+    add(layout_ == &kDurationLayout ? kDurationLayout.index(v) : layout_->index(v), v);
+  }
+  // The same when the caller knows the layout (the shard's histograms): kLayout must be
+  // this histogram's; its constants fold into the index computation.
+  template <const HistogramLayout& kLayout>
+  void record_as(uint64_t v) {
+    assert(layout_ == &kLayout);
+    add(kLayout.index(v), v);
   }
 
   const HistogramLayout& layout() const { return *layout_; }
@@ -374,17 +384,32 @@ class AtomicHistogram {
     std::atomic<Chunk*> chunks[kPage];
   };
 
+  void add(uint32_t i, uint64_t v) {
+    bump(counter(i), 1);
+    bump(sum_, v);
+    // Rare after the first samples of a second: the reader resets it once per tick.
+    if (v > max_.load(std::memory_order_relaxed)) max_.store(v, std::memory_order_relaxed);
+  }
   static void bump(std::atomic<uint64_t>& c, uint64_t d) {
     c.store(c.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
   }
-  // Writer only: bucket i's counter, its page and chunk allocated on first use.
+  // Writer only: bucket i's counter. Most records land in the chunk of the previous one
+  // (a chunk spans half an octave), kept at hand; otherwise through the page, which
+  // allocates the page and chunk on first use.
   std::atomic<uint64_t>& counter(uint32_t i) {
+    if (i >> kChunkBits != last_chunk_index_) [[unlikely]] {
+      last_chunk_ = chunk_of(i);
+      last_chunk_index_ = i >> kChunkBits;
+    }
+    return last_chunk_->counts[i & (kChunk - 1)];
+  }
+  Chunk* chunk_of(uint32_t i) {
     Page* page = pages_[i >> (kChunkBits + kPageBits)].load(std::memory_order_relaxed);
     if (page == nullptr) [[unlikely]] page = add_page(i >> (kChunkBits + kPageBits));
     std::atomic<Chunk*>& slot = page->chunks[(i >> kChunkBits) & (kPage - 1)];
     Chunk* chunk = slot.load(std::memory_order_relaxed);
     if (chunk == nullptr) [[unlikely]] chunk = add_chunk(slot);
-    return chunk->counts[i & (kChunk - 1)];
+    return chunk;
   }
   Page* add_page(uint32_t p);
   static Chunk* add_chunk(std::atomic<Chunk*>& slot);
@@ -393,6 +418,9 @@ class AtomicHistogram {
   std::array<std::atomic<Page*>, kPages> pages_{};
   std::atomic<uint64_t> sum_{0};
   std::atomic<uint64_t> max_{0};
+  // Writer only (the reader goes through pages_): the chunk counter() used last.
+  Chunk* last_chunk_ = nullptr;
+  uint32_t last_chunk_index_ = ~0u;
 };
 
 }  // namespace sidemeter::metrics

@@ -188,7 +188,7 @@ class RouteCache {
   // admission window is held here at its first sighting, without the table's lock; from
   // its second sighting on, sightings are reported to the table, so a burst of one-off
   // paths (a scanner) costs templating and no lock. Worker thread only.
-  uint32_t lookup(std::string_view path, uint16_t status);
+  uint32_t lookup(std::string_view path, uint16_t status) { return resolve(path, status, true); }
   // The route path has now, counting nothing (the access log names the route the
   // metrics recorded just before).
   uint32_t peek(std::string_view path);
@@ -214,6 +214,11 @@ class RouteCache {
     if (last.load(std::memory_order_relaxed) != now) last.store(now, std::memory_order_relaxed);
   }
   uint32_t resolve(std::string_view path, uint16_t status, bool count);
+  // resolve() past a front cache miss; front: the path's front slot, to fill (nullptr for
+  // a path too long to keep there).
+  struct FrontEntry;
+  [[gnu::noinline]] uint32_t resolve_slow(std::string_view path, uint16_t status, bool count,
+                                          FrontEntry* front);
   uint32_t miss(std::string_view tmpl, uint64_t hash, uint16_t status);
 
   // Raw path -> id, direct-mapped, in front of templating: a service's hot paths repeat,

@@ -38,6 +38,13 @@ void Shard::record(const ExchangeSample& s) {
   const Derived d = derive(s.t, s.upstream_reused);
   const bool error = is_error(s);
   const ErrorType type = error_type(s);
+  // The layouts are known here: their constants fold into each index computation.
+  const auto duration = [this](DurationMetric m, uint64_t v) {
+    durations_[size_t(m)].record_as<kDurationLayout>(v);
+  };
+  const auto size = [this](SizeMetric m, uint64_t v) {
+    sizes_[size_t(m)].record_as<kSizeLayout>(v);
+  };
   seq_.begin_write();  // the readers take whole records only (seqlock.h)
 
   const bool rejected = s.downstream_error == DownstreamError::kRequestRejected;
@@ -58,28 +65,21 @@ void Shard::record(const ExchangeSample& s) {
   request_body_bytes_.add(s.request_body_bytes);
   response_head_bytes_.add(s.response_head_bytes);
   response_body_bytes_.add(s.response_body_bytes);
-  sizes_[size_t(SizeMetric::kRequestBody)].record(s.request_body_bytes);
-  sizes_[size_t(SizeMetric::kResponseBody)].record(s.response_body_bytes);
+  size(SizeMetric::kRequestBody, s.request_body_bytes);
+  size(SizeMetric::kResponseBody, s.response_body_bytes);
 
-  if (d.has_total) durations_[size_t(DurationMetric::kLatency)].record(d.total);
-  if (d.has_proxy_overhead) {
-    durations_[size_t(DurationMetric::kProxyOverhead)].record(d.proxy_overhead);
-  }
+  if (d.has_total) duration(DurationMetric::kLatency, d.total);
+  if (d.has_proxy_overhead) duration(DurationMetric::kProxyOverhead, d.proxy_overhead);
   if (!rejected && s.upstream_attempts > 0) {
     upstream_attempts_.add(s.upstream_attempts);
     if (s.upstream_attempts > 1) upstream_retries_.add(s.upstream_attempts - 1u);
     if (s.upstream_error != UpstreamError::kNone) upstream_errors_[size_t(s.upstream_error)].add(1);
-    if (d.has_upstream_connect) {
-      durations_[size_t(DurationMetric::kUpstreamConnect)].record(d.upstream_connect);
-    }
+    if (d.has_upstream_connect) duration(DurationMetric::kUpstreamConnect, d.upstream_connect);
     if (d.has_upstream_tls_handshake) {
-      durations_[size_t(DurationMetric::kUpstreamTlsHandshake)].record(d.upstream_tls_handshake);
+      duration(DurationMetric::kUpstreamTlsHandshake, d.upstream_tls_handshake);
     }
-    if (d.has_upstream_ttfb)
-      durations_[size_t(DurationMetric::kUpstreamTtfb)].record(d.upstream_ttfb);
-    if (d.has_upstream_total) {
-      durations_[size_t(DurationMetric::kUpstreamTotal)].record(d.upstream_total);
-    }
+    if (d.has_upstream_ttfb) duration(DurationMetric::kUpstreamTtfb, d.upstream_ttfb);
+    if (d.has_upstream_total) duration(DurationMetric::kUpstreamTotal, d.upstream_total);
   }
 
   RouteMethod& rm = route_method(route_cache_.lookup(s.path, has_status ? s.status : 0), s.method);
@@ -95,36 +95,42 @@ void Shard::record(const ExchangeSample& s) {
   seq_.end_write();
 }
 
-Shard::RouteMethod& Shard::route_method(uint32_t route, Method m) {
+inline Shard::RouteMethod& Shard::route_method(uint32_t route, Method m) {
   const size_t method = std::min(size_t(m), kMethods - 1);
   std::atomic<RouteMethod*>& slot = routes_[size_t(route) * kMethods + method];
   RouteMethod* rm = slot.load(std::memory_order_relaxed);  // we are the only writer
   const uint32_t generation = route_table_.generation(route);
   if (rm == nullptr || rm->generation != generation) [[unlikely]] {
-    // Once per (route, method) seen by this worker, and again when the id is reused for
-    // another template (the old figures go with the old route).
-    RouteMethod* fresh = new RouteMethod();
-    fresh->generation = generation;
-    slot.store(fresh, std::memory_order_release);
-    if (rm != nullptr) {
-      std::lock_guard lock(retired_mu_);
-      retired_.push_back(rm);
-    }
-    rm = fresh;
+    return fresh_route_method(slot, generation);
   }
   return *rm;
 }
 
-void Shard::record_series(RouteMethod& rm, uint16_t status, ErrorType type,
-                          uint64_t latency_ns) {
+Shard::RouteMethod& Shard::fresh_route_method(std::atomic<RouteMethod*>& slot,
+                                              uint32_t generation) {
+  // Once per (route, method) seen by this worker, and again when the id is reused for
+  // another template (the old figures go with the old route).
+  RouteMethod* rm = slot.load(std::memory_order_relaxed);
+  RouteMethod* fresh = new RouteMethod();
+  fresh->generation = generation;
+  slot.store(fresh, std::memory_order_release);
+  if (rm != nullptr) {
+    std::lock_guard lock(retired_mu_);
+    retired_.push_back(rm);
+  }
+  return *fresh;
+}
+
+inline void Shard::record_series(RouteMethod& rm, uint16_t status, ErrorType type,
+                                 uint64_t latency_ns) {
   const uint32_t key = series_key(status, type);
   size_t slot = rm.last_slot;
-  if (slot >= rm.codes_used || rm.keys[slot] != key) {
+  if (slot >= rm.codes_used || rm.keys[slot] != key) [[unlikely]] {
     slot = claim_series(rm, key);
     rm.last_slot = uint8_t(slot);
   }
   // We are the only writer: relaxed reads our own store.
-  rm.codes[slot].load(std::memory_order_relaxed)->latency.record(latency_ns);
+  rm.codes[slot].load(std::memory_order_relaxed)->latency.record_as<kDurationLayout>(latency_ns);
 }
 
 size_t Shard::claim_series(RouteMethod& rm, uint32_t key) {

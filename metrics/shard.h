@@ -91,6 +91,8 @@ class alignas(64) Shard final : public Recorder {
   };
 
   RouteMethod& route_method(uint32_t route, Method m);
+  // route_method's slow path: a fresh RouteMethod in slot (the old one retired).
+  RouteMethod& fresh_route_method(std::atomic<RouteMethod*>& slot, uint32_t generation);
   void record_series(RouteMethod& rm, uint16_t status, ErrorType type, uint64_t latency_ns);
   // The slot of key's series, claimed (and allocated) if new.
   size_t claim_series(RouteMethod& rm, uint32_t key);

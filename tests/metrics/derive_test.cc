@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
+#include <random>
+#include <tuple>
+
 namespace sidemeter::metrics {
 namespace {
 
@@ -20,6 +25,91 @@ PhaseTimes full() {
   t.response_last_byte_written = 520;
   return t;
 }
+
+// derive() as it was before it was tuned (a plain interval list, every check spelled
+// out): the reference the tuned one must match on every input.
+bool reference_span(uint64_t start, uint64_t end, uint64_t& out) {
+  if (start == 0 || end == 0 || end < start) return false;
+  out = end - start;
+  return true;
+}
+
+Derived reference_derive(const PhaseTimes& t, bool upstream_reused) {
+  Derived d;
+  const uint64_t end =
+      t.response_last_byte_written != 0 ? t.response_last_byte_written : t.exchange_ended;
+  d.has_total = reference_span(t.request_first_byte, end, d.total);
+  if (!upstream_reused) {
+    d.has_upstream_connect =
+        reference_span(t.upstream_connect_start, t.upstream_connect_done, d.upstream_connect);
+    d.has_upstream_tls_handshake =
+        reference_span(t.upstream_connect_done, t.upstream_tls_done, d.upstream_tls_handshake);
+  }
+  d.has_upstream_ttfb =
+      reference_span(t.upstream_request_sent, t.upstream_first_byte, d.upstream_ttfb);
+  d.has_upstream_total =
+      reference_span(t.upstream_connect_start, t.upstream_response_done, d.upstream_total);
+  if (d.has_total) {
+    const uint64_t lo = t.request_first_byte;
+    const uint64_t hi = end;
+    struct Interval {
+      uint64_t a, b;
+    };
+    Interval iv[4];
+    int n = 0;
+    auto add = [&](uint64_t a, uint64_t b) {
+      if (a == 0 || b == 0 || b < a) return;
+      a = std::clamp(a, lo, hi);
+      b = std::clamp(b, lo, hi);
+      if (b > a) iv[n++] = {a, b};
+    };
+    add(lo, t.request_body_done);
+    add(t.upstream_connect_start, t.upstream_connect_done);
+    add(t.upstream_connect_done, t.upstream_tls_done);
+    uint64_t upstream_end =
+        t.upstream_response_done != 0 ? t.upstream_response_done : t.upstream_failed;
+    if (upstream_end == 0 && t.response_last_byte_written == 0) upstream_end = t.exchange_ended;
+    add(t.upstream_request_sent != 0 ? t.upstream_request_sent : t.upstream_connect_start,
+        upstream_end);
+    std::sort(iv, iv + n, [](const Interval& x, const Interval& y) { return x.a < y.a; });
+    uint64_t waited = 0, cur_a = 0, cur_b = 0;
+    bool open = false;
+    for (int i = 0; i < n; ++i) {
+      if (open && iv[i].a <= cur_b) {
+        cur_b = std::max(cur_b, iv[i].b);
+        continue;
+      }
+      if (open) waited += cur_b - cur_a;
+      cur_a = iv[i].a;
+      cur_b = iv[i].b;
+      open = true;
+    }
+    if (open) waited += cur_b - cur_a;
+    d.proxy_overhead = d.total > waited ? d.total - waited : 0;
+    d.has_proxy_overhead = true;
+  }
+  return d;
+}
+
+void expect_same(const Derived& got, const Derived& want, const PhaseTimes& t, bool reused) {
+  const auto fields = [](const Derived& d) {
+    return std::make_tuple(d.has_total, d.has_total ? d.total : 0, d.has_upstream_connect,
+                           d.has_upstream_connect ? d.upstream_connect : 0,
+                           d.has_upstream_tls_handshake,
+                           d.has_upstream_tls_handshake ? d.upstream_tls_handshake : 0,
+                           d.has_upstream_ttfb, d.has_upstream_ttfb ? d.upstream_ttfb : 0,
+                           d.has_upstream_total, d.has_upstream_total ? d.upstream_total : 0,
+                           d.has_proxy_overhead, d.has_proxy_overhead ? d.proxy_overhead : 0);
+  };
+  ASSERT_EQ(fields(got), fields(want))
+      << "reused " << reused << " times " << t.request_first_byte << ' '
+      << t.request_headers_done << ' ' << t.request_body_done << ' '
+      << t.upstream_connect_start << ' ' << t.upstream_connect_done << ' '
+      << t.upstream_tls_done << ' ' << t.upstream_request_sent << ' '
+      << t.upstream_first_byte << ' ' << t.upstream_response_done << ' ' << t.upstream_failed
+      << ' ' << t.response_last_byte_written << ' ' << t.exchange_ended;
+}
+
 
 TEST(Derive, FullExchange) {
   const Derived d = derive(full(), false);
@@ -193,6 +283,43 @@ TEST(Derive, OutOfOrderTimestampsAreAbsent) {
   PhaseTimes t = full();
   t.upstream_first_byte = 150;  // before request sent: bogus
   EXPECT_FALSE(derive(t, false).has_upstream_ttfb);
+}
+
+// Every timestamp from a few values, 0 (never happened) included, so every order, tie and
+// absence turns up: the tuned derive() must agree with the reference on each one.
+TEST(Derive, MatchesTheReferenceOnEveryShape) {
+  std::mt19937_64 rng(15);
+  constexpr uint64_t kValues[] = {0, 100, 110, 120, 130, 140, 150, 160, 170};
+  std::uniform_int_distribution<size_t> pick(0, std::size(kValues) - 1);
+  for (int i = 0; i < 400'000; ++i) {
+    PhaseTimes t;
+    uint64_t* fields[] = {&t.request_first_byte,      &t.request_headers_done,
+                          &t.request_body_done,       &t.upstream_connect_start,
+                          &t.upstream_connect_done,   &t.upstream_tls_done,
+                          &t.upstream_request_sent,   &t.upstream_first_byte,
+                          &t.upstream_response_done,  &t.upstream_failed,
+                          &t.response_last_byte_written, &t.exchange_ended};
+    for (uint64_t* f : fields) *f = kValues[pick(rng)];
+    const bool reused = (i & 1) != 0;
+    expect_same(derive(t, reused), reference_derive(t, reused), t, reused);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  // And the proxy's usual shapes, in order, with large (real clock) values.
+  for (int i = 0; i < 10'000; ++i) {
+    const uint64_t t0 = 1'000'000'000'000ull + uint64_t(i) * 977;
+    PhaseTimes t;
+    t.request_first_byte = t0;
+    t.request_headers_done = t.request_body_done = t0 + 2'000 + (i % 7) * 100;
+    t.upstream_connect_start = t0 + 3'000;
+    t.upstream_connect_done = t0 + 3'000 + (i % 3) * 500;
+    t.upstream_request_sent = t0 + 4'500;
+    t.upstream_first_byte = t0 + 40'000 + (i % 11) * 1'000;
+    t.upstream_response_done = t.upstream_first_byte + (i % 5) * 300;
+    t.response_last_byte_written = t.exchange_ended = t.upstream_response_done + 2'000;
+    const bool reused = i % 3 == 0;
+    expect_same(derive(t, reused), reference_derive(t, reused), t, reused);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
 }
 
 }  // namespace

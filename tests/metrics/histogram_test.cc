@@ -91,6 +91,44 @@ TEST(HistogramLayout, IndexEqualsSearchEverywhere) {
   }
 }
 
+// The shard records with the layout a compile-time constant (AtomicHistogram::record_as):
+// index() then folds its constants and takes the one-shift branch for durations. The same
+// checks on that instantiation, and record_as against record.
+template <const HistogramLayout& kLayout>
+void expect_folded_index_equals_search() {
+  for (uint64_t v = 0; v < (uint64_t{1} << 20); ++v) {
+    ASSERT_EQ(kLayout.index(v), kLayout.index_by_search(v)) << v;
+  }
+  for (uint32_t i = 0; i < kLayout.num_buckets; ++i) {
+    const uint64_t u = kLayout.upper(i);
+    for (uint64_t v : {u - 1, u, u + 1}) {
+      ASSERT_EQ(kLayout.index(v), kLayout.index_by_search(v)) << v;
+    }
+  }
+  for (uint64_t v : {uint64_t{0}, uint64_t{1}, kLayout.min_value, kLayout.max_value,
+                     kLayout.max_value + 1, ~uint64_t{0}}) {
+    ASSERT_EQ(kLayout.index(v), kLayout.index_by_search(v)) << v;
+  }
+  std::mt19937_64 rng(11);
+  AtomicHistogram as(kLayout), plain(kLayout);
+  for (int i = 0; i < 200000; ++i) {
+    const uint64_t v = rng() >> (rng() % 64);
+    ASSERT_EQ(kLayout.index(v), kLayout.index_by_search(v)) << v;
+    as.record_as<kLayout>(v);
+    plain.record(v);
+  }
+  Histogram a(kLayout), b(kLayout);
+  as.read_into(a);
+  plain.read_into(b);
+  EXPECT_TRUE(a == b);
+  EXPECT_EQ(as.take_max(), plain.take_max());
+}
+
+TEST(HistogramLayout, FoldedIndexEqualsSearchEverywhere) {
+  expect_folded_index_equals_search<kDurationLayout>();
+  expect_folded_index_equals_search<kSizeLayout>();
+}
+
 TEST(HistogramLayout, RangesAndSizes) {
   EXPECT_EQ(kDurationLayout.lower(1), 1000u);
   EXPECT_EQ(kDurationLayout.index(0), 1u);  // clamped to 1 us; the zero bucket stays empty

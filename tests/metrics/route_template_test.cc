@@ -109,6 +109,39 @@ TEST(RouteCache, RepeatedAndEvictedPathsKeepTheirIds) {
   EXPECT_EQ(hit(c, std::string_view{}), hit(c, std::string_view{}));
 }
 
+TEST(RouteCache, TheFrontCacheTellsApartPathsDifferingInOneByte) {
+  // The front cache hashes and compares paths a word at a time (8-byte words, overlapping
+  // halves below 8 bytes, single bytes below 4): for every length it keeps (1..62) and
+  // every byte position, a path differing from another in that byte alone is another
+  // route. ~2000 paths of a few lengths each in 256 slots: same-length paths meet in a
+  // slot many times, so a comparison that missed a byte would answer with the wrong id.
+  RouteTable t(2100);
+  RouteCache c(t);
+  std::vector<std::string> paths;
+  for (size_t n = 1; n <= 62; ++n) {
+    const std::string base = "/" + std::string(n - 1, 'x');  // not hex: no {id}
+    paths.push_back(base);
+    for (size_t k = 1; k < n; ++k) {
+      std::string variant = base;
+      variant[k] = 'y';
+      paths.push_back(variant);
+    }
+  }
+  ASSERT_LT(paths.size(), t.max_routes());
+  for (int round = 0; round < 3; ++round) {
+    for (const std::string& p : paths) {
+      const uint32_t id = hit(c, p);
+      ASSERT_NE(id, t.other_id()) << p;
+      ASSERT_EQ(t.name(id), p) << "round " << round;
+    }
+  }
+  // A path's own copy (another buffer, same bytes) is the same route.
+  for (const std::string& p : paths) {
+    const std::string copy(p.data(), p.size());
+    ASSERT_EQ(t.name(hit(c, copy)), p);
+  }
+}
+
 TEST(RouteCache, ConcurrentWorkersAgreeOnIds) {
   RouteTable t(50);
   std::vector<std::vector<uint32_t>> ids(4);
