@@ -4,7 +4,9 @@ reports the server's RSS growth.
 
 Usage: idle_conns.py HOST PORT PATH N PID [PID...]   (prints one JSON line)
 The pids are the server's processes; RSS is summed over them. Bounded in time:
-gives up opening connections after --deadline seconds.
+gives up opening connections after --deadline seconds. With --hold it prints a first JSON
+line once the connections are open and keeps them idle until its stdin is closed (the
+caller measures the server meanwhile), then checks a sample and prints the final line.
 """
 import argparse
 import json
@@ -48,6 +50,7 @@ def main():
   ap.add_argument("pids", type=int, nargs="+")
   ap.add_argument("--deadline", type=float, default=60.0)
   ap.add_argument("--settle", type=float, default=1.0)
+  ap.add_argument("--hold", action="store_true", help="hold the connections until stdin closes")
   args = ap.parse_args()
 
   pids = sorted({t for p in args.pids for t in procstat.tree(p)})  # a worker is in its master's tree too
@@ -75,6 +78,10 @@ def main():
   time.sleep(args.settle)
   pids = [p for p in pids if procstat.status_kib([p]) > 0]
   rss_after = procstat.status_kib(pids)
+  if args.hold:
+    print(json.dumps({"held": len(socks), "served": served, "failed": failed,
+                      "open_seconds": round(open_seconds, 2), "error": error}), flush=True)
+    sys.stdin.read()
 
   # Are the held connections still usable? A sample of them gets a second request.
   sample = socks[:: max(1, len(socks) // 100)]
