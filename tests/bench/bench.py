@@ -528,12 +528,14 @@ def parse_wrk(text):
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__)
-  ap.add_argument("--quick", action="store_true", help="1 run, short durations")
-  ap.add_argument("--runs", type=int)
-  ap.add_argument("--duration", type=int, help="seconds per wrk run at --concurrency")
-  ap.add_argument("--c1-duration", type=int, help="seconds per wrk -c1 run")
+  ap.add_argument("--quick", action="store_true",
+                  help="1 round, 3 s points, 2,000 idle conns for memory, 10 s idle window")
+  ap.add_argument("--runs", type=int, help="interleaved rounds (3; --quick 1)")
+  ap.add_argument("--duration", type=int, help="seconds per wrk run at --concurrency (8; quick 3)")
+  ap.add_argument("--c1-duration", type=int, help="seconds per wrk -c1 run (4; quick 2)")
   ap.add_argument("--concurrency", type=int, default=32)
-  ap.add_argument("--conns", type=int, default=10000, help="idle keep-alive connections")
+  ap.add_argument("--conns", type=int,
+                  help="idle keep-alive connections for the memory test (10,000; --quick 2,000)")
   ap.add_argument("--targets", default=",".join(TARGETS))
   ap.add_argument("--sidemeter", required=True)
   ap.add_argument("--proxy-cpu", default="0")
@@ -543,7 +545,7 @@ def main():
                   help="rounds that also measure RSS with --conns idle connections")
   ap.add_argument("--high-conns", default=",".join(map(str, HIGH_CONNS)),
                   help="connection counts for the latency-under-many-connections runs ('' skips)")
-  ap.add_argument("--high-duration", type=int, help="seconds per wrk run at --high-conns")
+  ap.add_argument("--high-duration", type=int, help="seconds per wrk run at --high-conns (6; quick 3)")
   ap.add_argument("--workers-sweep", default="1,2",
                   help="worker counts for the multi-core runs ('' skips): sidemeter runs "
                        "with each, the peers with each count above 1")
@@ -551,12 +553,13 @@ def main():
   ap.add_argument("--idle-conns", type=int, default=20000,
                   help="idle keep-alive connections for the control-thread cost (0 skips); "
                        "capped by the fd limit")
-  ap.add_argument("--idle-window", type=int, help="seconds the idle CPU is measured over")
+  ap.add_argument("--idle-window", type=int, help="seconds the idle CPU is measured over (30; quick 10)")
   ap.add_argument("--nofile", type=int, default=20000)
   ap.add_argument("--results", default=os.path.join(HERE, "results"))
   ap.add_argument("--pidfile")
   args = ap.parse_args()
   args.runs = args.runs or (1 if args.quick else 3)
+  args.conns = args.conns or (2000 if args.quick else 10000)
   args.duration = args.duration or (3 if args.quick else 8)
   args.c1_duration = args.c1_duration or (2 if args.quick else 4)
   args.high_duration = args.high_duration or (3 if args.quick else 6)
