@@ -439,8 +439,20 @@ class Bench:
     connections (one request each), nobody reading the stats port: the CPU each of its
     threads uses over --idle-window seconds, from /proc/PID/task/TID/schedstat. The
     control loop runs on the main thread (tid == pid, proxy/main.cc: control.run())."""
-    n = min(self.args.idle_conns, self.args.nofile - 200)  # sidemeter's own fds: listeners, upstream, stdio
     p, port, _ = self.start_target("sidemeter", 2, self.args.sweep_cpus, config="default")
+    # sidemeter keeps an fd for each downstream connection's upstream connection: with a
+    # hard fd limit below what max_connections needs it serves fewer at once (503 above)
+    # and says so at start (fd_limit_low). Open no more than it can hold.
+    cap = None
+    with open(self.log("sidemeter"), "rb") as f:
+      for line in f:
+        try:
+          ev = json.loads(line)
+        except ValueError:
+          continue
+        if ev.get("event") == "fd_limit_low":
+          cap = ev.get("max_connections_effective")
+    n = min(self.args.idle_conns, cap or self.args.idle_conns)
     clients = []
     try:
       per = max(1, self.args.nofile - 100)  # each client process has the same fd limit
@@ -476,9 +488,12 @@ class Bench:
                         "user_pct": (user1 - user0) / wall * 100,
                         "kernel_pct": (kern1 - kern0) / wall * 100})
       emit({"run": 0, "target": "sidemeter", "kind": "idle_control", "requested": n,
+            "asked": self.args.idle_conns, "sidemeter_cap": cap,
             "workers": 2, "window_s": wall,
             "held": sum(h.get("held", 0) for h in held),
             "served": sum(h.get("served", 0) for h in held),
+            "open_seconds": max((h.get("open_seconds", 0) for h in held), default=None),
+            "open_errors": "; ".join(h["error"] for h in held if h.get("error")),
             "sample_alive": sum(f.get("sample_alive", 0) for f in finals),
             "sample_size": sum(f.get("sample_size", 0) for f in finals),
             "threads": threads})
