@@ -466,9 +466,13 @@ class Bench:
         self.procs.live[clients[-1].pid] = clients[-1]
         self.procs._save()
       held = [json.loads(c.stdout.readline() or "{}") for c in clients]
+      opened = max((h.get("open_seconds", 0) for h in held), default=0)
       time.sleep(2.0)  # the last connections' requests settle
+      # The window ends before sidemeter's default downstream idle timeout (60 s after the
+      # first connection's request) would close them all inside it.
+      window = max(5.0, min(self.args.idle_window, 55.0 - opened - 2.0))
       t0, snap0 = time.monotonic(), procstat.thread_times(p.pid)
-      time.sleep(self.args.idle_window)
+      time.sleep(window)
       t1, snap1 = time.monotonic(), procstat.thread_times(p.pid)
       finals = []
       for c in clients:

@@ -259,15 +259,22 @@ def render(records):
     control_pct = sum(x["core_pct"] for x in control) if control else None
     w(f"\n## Idle cost: sidemeter's threads with {idle_rec['held']:,} idle keep-alive "
       f"connections\n")
+    cap = idle_rec.get("sidemeter_cap")
+    capped = (f"; {idle_rec.get('asked', idle_rec['requested']):,} were asked for but with "
+              f"an fd hard limit of {args.get('nofile'):,} sidemeter serves at most {cap:,} at "
+              f"once (it keeps a descriptor for each one's upstream connection and logs "
+              f"`fd_limit_low` at start; 20,000 need `ulimit -Hn` ≥ about 40,100)"
+              if cap else "")
     w(f"sidemeter with its default configuration (no --config), --workers "
       f"{idle_rec['workers']}, on CPUs {args.get('sweep_cpus')}; {idle_rec['requested']:,} "
-      f"connections asked for (the fd hard limit is {args.get('nofile'):,}: the proxy needs "
-      f"a few fds of its own), {idle_rec['served']:,} served one request each and stayed open "
+      f"connections opened{capped}; {idle_rec['served']:,} served one request each and stayed open "
       f"({idle_rec['sample_alive']}/{idle_rec['sample_size']} of a sample still answered "
       f"afterwards); nobody read the stats port. CPU over {idle_rec['window_s']:.1f} s of "
       f"idleness, per thread, from /proc/PID/task/TID/schedstat (on-CPU, ns) and stat "
       f"(user/kernel, 10 ms ticks), as % of one core. The control loop runs on the main "
       f"thread (tid = pid).\n")
+    if idle_rec.get("open_errors"):
+      w(f"Errors while opening: {idle_rec['open_errors']}.\n")
     w("| thread | name | % of a core (on-CPU) | user % | kernel % |")
     w("|---|---|---:|---:|---:|")
     for x in control + workers + others:
