@@ -69,8 +69,10 @@ def render(records):
   # ------------------------------------------------------------ responses
   w("\n## Responses through each target (round 1)\n")
   w("Status, decoded body bytes and framing of one keep-alive request per payload "
-    "(`chunked [sizes]` lists the chunk sizes in bytes). A row that differs from the "
-    "direct backend's is a proxy re-framing the response.\n")
+    "(`chunked [sizes]` lists the chunk sizes in bytes). A cell marked ≠ differs from the "
+    "direct backend's: the proxy re-framed the response. Equal cells do not prove the "
+    "framing was passed through untouched (a proxy may decode and re-encode a chunked "
+    "body into the same chunk sizes).\n")
   w("| target | " + " | ".join(PAYLOADS) + " |")
   w("|---|" + "---|" * len(PAYLOADS))
   direct_frames = {}
