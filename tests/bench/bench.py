@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Benchmark orchestrator: sidemeter (measurement on/off), HAProxy and nginx as reverse
-proxies in front of one nginx backend, driven by wrk under fixed CPU pinning.
+"""Benchmark orchestrator: sidemeter (measurement on/off) and its peers HAProxy, nginx,
+Caddy (with its Prometheus metrics on) and h2o as reverse proxies in front of one nginx
+backend, driven by wrk under fixed CPU pinning.
 
 Run through run_bench.sh, which installs the tools and builds sidemeter. Every process
 started here lives in its own process group and is killed on exit, error or Ctrl-C.
@@ -23,7 +24,10 @@ import report
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONF = os.path.join(HERE, "conf")
 PAYLOADS = [("small", "/ok"), ("1k", "/1k"), ("64k", "/64k"), ("chunked", "/chunked")]
-TARGETS = ["direct", "sidemeter", "sidemeter-nomeasure", "haproxy", "nginx"]
+PEERS = ["haproxy", "nginx", "caddy", "h2o"]
+TARGETS = ["direct", "sidemeter", "sidemeter-nomeasure"] + PEERS
+# Response-time percentiles under many connections (wrk -c N, small responses).
+HIGH_CONNS = [256, 1000]
 
 
 # ---------------------------------------------------------------- process bookkeeping
@@ -39,10 +43,10 @@ class Procs:
       with open(self.pidfile, "w") as f:
         f.write("".join(f"{p}\n" for p in self.live))
 
-  def start(self, argv, log_path):
+  def start(self, argv, log_path, env=None):
     log = open(log_path, "wb")
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                         start_new_session=True)
+                         start_new_session=True, env=env)
     log.close()
     self.live[p.pid] = p
     self._save()
@@ -115,6 +119,69 @@ def http_get(port, path, timeout=2.0):
   return int(lines[0].split()[1]), headers, body
 
 
+def http_framing(port, path, timeout=5.0):
+  """One keep-alive HTTP/1.1 request (as wrk sends it: no Connection: close, so a proxy
+  frames the response the way it does under load). Returns a dict: status, body_bytes
+  (decoded), framing ('content-length' | 'chunked' | 'close'), chunk sizes, headers."""
+  with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    buf = b""
+
+    def more():
+      nonlocal buf
+      chunk = s.recv(65536)
+      if not chunk:
+        raise EOFError
+      buf += chunk
+
+    def need(n):
+      while len(buf) < n:
+        more()
+
+    def line():
+      nonlocal buf
+      while b"\r\n" not in buf:
+        more()
+      out, _, buf = buf.partition(b"\r\n")
+      return out
+
+    while b"\r\n\r\n" not in buf:
+      more()
+    head, _, buf = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for h in lines[1:]:
+      k, _, v = h.partition(":")
+      headers[k.strip().lower()] = v.strip()
+    status = int(lines[0].split()[1])
+    sizes = []
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+      framing, body = "chunked", 0
+      while True:
+        size = int(line().split(b";")[0].strip(), 16)
+        if size == 0:
+          while line():  # trailer section up to the empty line
+            pass
+          break
+        need(size + 2)
+        sizes.append(size)
+        body += size
+        buf = buf[size + 2:]
+    elif "content-length" in headers:
+      framing, body = "content-length", int(headers["content-length"])
+      need(body)
+    else:
+      framing = "close"
+      try:
+        while True:
+          more()
+      except EOFError:
+        pass
+      body = len(buf)
+  return {"status": status, "body_bytes": body, "framing": framing, "chunks": sizes,
+          "server": headers.get("server", ""), "connection": headers.get("connection", "")}
+
+
 def wait_http(port, proc, deadline=10.0):
   end = time.monotonic() + deadline
   while time.monotonic() < end:
@@ -179,43 +246,74 @@ class Bench:
       if name == "chunked" and headers.get("transfer-encoding") != "chunked":
         raise RuntimeError(f"backend /chunked is not chunked: {headers}")
 
-  def start_target(self, target, workers=1, cpus=None):
+  def start_target(self, target, workers=1, cpus=None, config="bench"):
     """Returns (proc or None, port, pids to account)."""
     if target == "direct":
       return None, self.backend_port, procstat.tree(self.backend.pid)
     for _ in range(5):
-      p, port = self._launch(target, workers, cpus)
-      if p is not None and wait_http(port, p):
+      p, port = self._launch(target, workers, cpus, config)
+      if p is not None and port is not None and wait_http(port, p):
         time.sleep(0.2)  # let workers finish forking before we snapshot the tree
         return p, port, procstat.tree(p.pid)
       if p is not None:
         self.procs.stop(p)
     raise RuntimeError(f"{target} did not start; see {self.log(target)}")
 
-  def _launch(self, target, workers=1, cpus=None):
+  def _launch(self, target, workers=1, cpus=None, config="bench"):
+    """Starts one proxy with `workers` workers (threads or processes, whatever the proxy
+    calls them) on the CPUs `cpus` (default --proxy-cpu). config="default": sidemeter
+    without a --config file (the idle-cost measurement)."""
     cpu = taskset(self.args.proxy_cpu if cpus is None else cpus)
     log = self.log(target)
     if target.startswith("sidemeter"):
-      conf = os.path.join(CONF, "sidemeter_measure_off.yaml" if target.endswith("nomeasure")
-                          else "sidemeter_measure_on.yaml")
-      p = self.procs.start(cpu + [self.args.sidemeter, "--config", conf,
-                                  "--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0",
-                                  "--upstream", f"127.0.0.1:{self.backend_port}",
-                                  "--workers", str(workers)], log)
+      argv = cpu + [self.args.sidemeter]
+      if config != "default":
+        argv += ["--config", os.path.join(CONF, "sidemeter_measure_off.yaml"
+                                          if target.endswith("nomeasure")
+                                          else "sidemeter_measure_on.yaml")]
+      p = self.procs.start(argv + ["--listen", "127.0.0.1:0", "--stats", "127.0.0.1:0",
+                                   "--upstream", f"127.0.0.1:{self.backend_port}",
+                                   "--workers", str(workers)], log)
       port = self._sidemeter_port(p, log)
       return p, port
+    # The peers cannot all bind port 0 and tell us the port: a free port is picked here
+    # (race-prone; a failed bind shows as a failed start and is retried with another).
     port = free_port()
     if target == "haproxy":
       conf = render("haproxy.cfg.in", os.path.join(self.tmp, "haproxy.cfg"), PREFIX=self.tmp,
-                    PORT=port, BACKEND_PORT=self.backend_port, MAXCONN=self.args.conns + 500)
+                    PORT=port, BACKEND_PORT=self.backend_port, MAXCONN=self.max_conns() + 500,
+                    THREADS=workers)
       return self.procs.start(cpu + ["haproxy", "-db", "-f", conf], log), port
     if target == "nginx":
       conf = render("proxy_nginx.conf.in", os.path.join(self.tmp, "proxy_nginx.conf"),
                     PREFIX=self.tmp, PORT=port, BACKEND_PORT=self.backend_port,
-                    NOFILE=self.args.nofile, WORKER_CONNECTIONS=self.args.conns + 1024)
+                    NOFILE=self.args.nofile, WORKER_CONNECTIONS=2 * self.max_conns() + 1024,
+                    WORKERS=workers)
       return self.procs.start(cpu + ["nginx", "-e", "stderr", "-p", self.tmp, "-c", conf,
                                      "-g", "daemon off;"], log), port
+    if target == "caddy":
+      self.caddy_admin_port = free_port()
+      conf = render("caddy.Caddyfile.in", os.path.join(self.tmp, "Caddyfile"),
+                    PORT=port, ADMIN_PORT=self.caddy_admin_port, BACKEND_PORT=self.backend_port,
+                    IDLE_CONNS=1024)
+      home = os.path.join(self.tmp, "caddy-home")  # Caddy's data/config dirs, not ~/.local
+      os.makedirs(home, exist_ok=True)
+      env = dict(os.environ, GOMAXPROCS=str(workers), HOME=home,
+                 XDG_DATA_HOME=os.path.join(home, "data"),
+                 XDG_CONFIG_HOME=os.path.join(home, "config"))
+      return self.procs.start(cpu + ["caddy", "run", "--adapter", "caddyfile", "--config", conf],
+                              log, env=env), port
+    if target == "h2o":
+      conf = render("h2o.conf.in", os.path.join(self.tmp, "h2o.conf"), PREFIX=self.tmp,
+                    PORT=port, BACKEND_PORT=self.backend_port, THREADS=workers,
+                    MAXCONN=self.max_conns() + 1024)
+      return self.procs.start(cpu + ["h2o", "-c", conf], log), port
     raise ValueError(target)
+
+  def max_conns(self):
+    """Client connections a proxy must accept at once: the idle-connection test's or the
+    largest wrk -c (each of which may hold an upstream connection too)."""
+    return max([self.args.conns, self.args.concurrency] + self.args.high_conns)
 
   @staticmethod
   def _sidemeter_port(p, log, deadline=10.0):
@@ -237,61 +335,181 @@ class Bench:
     argv = taskset(self.args.load_cpu) + [
         "wrk", "-t1", f"-c{conns}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "5s",
         f"http://127.0.0.1:{port}{path}"]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     if out.returncode != 0:
       raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout} {out.stderr}")
     return parse_wrk(out.stdout)
+
+  def caddy_metrics(self):
+    """Reads Caddy's /metrics once (after the warm-up, never during a measurement): the
+    per-request HTTP metrics must be counting, else Caddy is not measuring inline."""
+    try:
+      with socket.create_connection(("127.0.0.1", self.caddy_admin_port), timeout=5) as s:
+        s.sendall(f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{self.caddy_admin_port}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+          chunk = s.recv(65536)
+          if not chunk:
+            break
+          data += chunk
+    except OSError as e:
+      return {"error": str(e)}
+    text = data.decode("latin-1")
+    count = sum(float(m.group(1)) for m in re.finditer(
+        r"^caddy_http_request_duration_seconds_count\{[^}]*\} ([0-9.e+]+)$", text, re.M))
+    series = len(re.findall(r"^caddy_http_[a-z_]+", text, re.M))
+    return {"request_duration_count": count, "http_series": series}
+
+  def check_framing(self, run, target, port, emit):
+    """What each payload looks like through the target, against the backend's own answer:
+    status, decoded body bytes, framing and chunk sizes (a proxy that decodes and re-encodes
+    chunked bodies, or buffers them, shows other chunk sizes or Content-Length)."""
+    for payload, path in PAYLOADS:
+      try:
+        got = http_framing(port, path)
+      except (OSError, ValueError, EOFError, IndexError) as e:
+        got = {"error": str(e) or type(e).__name__}
+      emit({"run": run, "target": target, "kind": "framing", "payload": payload, **got})
+
+  def load_point(self, port, path, conns, duration, pids):
+    """wrk at `conns` connections plus the target's CPU over the run."""
+    backend_pids = procstat.tree(self.backend.pid)
+    cpu0, bcpu0 = procstat.cpu_seconds(pids), procstat.cpu_seconds(backend_pids)
+    sched0, split0 = procstat.sched_seconds(pids), procstat.cpu_split(pids)
+    w = self.wrk(port, path, conns, duration)
+    cpu1, bcpu1 = procstat.cpu_seconds(pids), procstat.cpu_seconds(backend_pids)
+    sched1, split1 = procstat.sched_seconds(pids), procstat.cpu_split(pids)
+    served = max(1, w["requests"])
+    return dict(w, cpu_us_per_req=(cpu1 - cpu0) * 1e6 / served,
+                user_us_per_req=(split1[0] - split0[0]) * 1e6 / served,
+                kernel_us_per_req=(split1[1] - split0[1]) * 1e6 / served,
+                sched_us_per_req=(sched1 - sched0) * 1e6 / served,
+                backend_cpu_us_per_req=(bcpu1 - bcpu0) * 1e6 / served)
 
   def measure_target(self, run, target, emit):
     p, port, pids = self.start_target(target)
     try:
       rec = {"run": run, "target": target}
-      mem = self.idle_memory(port, pids)
-      emit(dict(rec, kind="memory", **mem))
+      self.check_framing(run, target, port, emit)
+      if run <= self.args.memory_rounds:
+        mem = self.idle_memory(port, pids)
+        emit(dict(rec, kind="memory", **mem))
       self.wrk(port, "/ok", 32, 1)  # warm-up: connection pools, page faults, caches
+      if target == "caddy":
+        emit(dict(rec, kind="caddy_metrics", **self.caddy_metrics()))
       for payload, path in PAYLOADS:
-        backend_pids = procstat.tree(self.backend.pid)
-        cpu0, bcpu0 = procstat.cpu_seconds(pids), procstat.cpu_seconds(backend_pids)
-        sched0, split0 = procstat.sched_seconds(pids), procstat.cpu_split(pids)
-        w = self.wrk(port, path, self.args.concurrency, self.args.duration)
-        cpu1, bcpu1 = procstat.cpu_seconds(pids), procstat.cpu_seconds(backend_pids)
-        sched1, split1 = procstat.sched_seconds(pids), procstat.cpu_split(pids)
-        served = max(1, w["requests"])
-        emit(dict(rec, kind="load", payload=payload, **w,
-                  cpu_us_per_req=(cpu1 - cpu0) * 1e6 / served,
-                  user_us_per_req=(split1[0] - split0[0]) * 1e6 / served,
-                  kernel_us_per_req=(split1[1] - split0[1]) * 1e6 / served,
-                  sched_us_per_req=(sched1 - sched0) * 1e6 / served,
-                  backend_cpu_us_per_req=(bcpu1 - bcpu0) * 1e6 / served))
+        emit(dict(rec, kind="load", payload=payload,
+                  **self.load_point(port, path, self.args.concurrency, self.args.duration,
+                                    pids)))
         w1 = self.wrk(port, path, 1, self.args.c1_duration)
         emit(dict(rec, kind="c1", payload=payload, **w1))
+      for conns in self.args.high_conns:
+        emit(dict(rec, kind="high", payload="small", conns=conns,
+                  **self.load_point(port, "/ok", conns, self.args.high_duration, pids)))
       emit(dict(rec, kind="rss_after_load", rss_kib=procstat.status_kib(procstat.tree(
           p.pid if p else self.backend.pid))))
     finally:
       if p is not None:
         self.procs.stop(p)
 
-  def measure_workers(self, run, workers, emit):
-    """sidemeter with `workers` workers allowed on every CPU of --sweep-cpus, small
-    responses: req/s, CPU per request and how the load spread over the worker threads."""
-    p, port, pids = self.start_target("sidemeter", workers, self.args.sweep_cpus)
+  def measure_workers(self, run, target, workers, emit):
+    """A proxy with `workers` workers allowed on every CPU of --sweep-cpus (the backend and
+    wrk keep their CPUs), small responses: req/s, CPU per request; for sidemeter also how
+    the load spread over its worker threads."""
+    p, port, pids = self.start_target(target, workers, self.args.sweep_cpus)
     try:
+      pids = procstat.tree(p.pid)  # nginx's workers
       self.wrk(port, "/ok", self.args.concurrency, 1)
-      cpu0, sched0 = procstat.cpu_seconds(pids), procstat.sched_seconds(pids)
       threads0 = procstat.thread_cpu(p.pid, "sm-worker-")
-      w = self.wrk(port, "/ok", self.args.concurrency, self.args.duration)
-      cpu1, sched1 = procstat.cpu_seconds(pids), procstat.sched_seconds(pids)
+      point = self.load_point(port, "/ok", self.args.concurrency, self.args.duration, pids)
       threads1 = procstat.thread_cpu(p.pid, "sm-worker-")
-      served = max(1, w["requests"])
       busy = [threads1[t] - threads0.get(t, 0.0) for t in sorted(threads1)]
       total = sum(busy) or 1.0
-      emit({"run": run, "target": "sidemeter", "kind": "workers", "workers": workers, **w,
-            "cpu_us_per_req": (cpu1 - cpu0) * 1e6 / served,
-            "sched_us_per_req": (sched1 - sched0) * 1e6 / served,
+      emit({"run": run, "target": target, "kind": "workers", "workers": workers,
+            "payload": "small", **point,
             "worker_share_min": min(busy) / total if busy else None,
             "worker_share_max": max(busy) / total if busy else None,
             "worker_threads": len(busy)})
     finally:
+      self.procs.stop(p)
+
+  def measure_idle_control(self, emit):
+    """sidemeter with its default configuration and 2 workers holding N idle keep-alive
+    connections (one request each), nobody reading the stats port: the CPU each of its
+    threads uses over --idle-window seconds, from /proc/PID/task/TID/schedstat. The
+    control loop runs on the main thread (tid == pid, proxy/main.cc: control.run())."""
+    p, port, _ = self.start_target("sidemeter", 2, self.args.sweep_cpus, config="default")
+    # sidemeter keeps an fd for each downstream connection's upstream connection: with a
+    # hard fd limit below what max_connections needs it serves fewer at once (503 above)
+    # and says so at start (fd_limit_low). Open no more than it can hold.
+    cap = None
+    with open(self.log("sidemeter"), "rb") as f:
+      for line in f:
+        try:
+          ev = json.loads(line)
+        except ValueError:
+          continue
+        if ev.get("event") == "fd_limit_low":
+          cap = ev.get("max_connections_effective")
+    n = min(self.args.idle_conns, cap or self.args.idle_conns)
+    clients = []
+    try:
+      per = max(1, self.args.nofile - 100)  # each client process has the same fd limit
+      parts = [min(per, n - i) for i in range(0, n, per)]
+      for count in parts:
+        clients.append(subprocess.Popen(
+            taskset(self.args.load_cpu) +
+            [sys.executable, os.path.join(HERE, "idle_conns.py"), "127.0.0.1", str(port), "/ok",
+             str(count), str(p.pid), "--deadline", "120", "--hold"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True))
+        self.procs.live[clients[-1].pid] = clients[-1]
+        self.procs._save()
+      held = [json.loads(c.stdout.readline() or "{}") for c in clients]
+      opened = max((h.get("open_seconds", 0) for h in held), default=0)
+      time.sleep(2.0)  # the last connections' requests settle
+      # The window ends before sidemeter's default downstream idle timeout (60 s after the
+      # first connection's request) would close them all inside it.
+      window = max(5.0, min(self.args.idle_window, 55.0 - opened - 2.0))
+      t0, snap0 = time.monotonic(), procstat.thread_times(p.pid)
+      time.sleep(window)
+      t1, snap1 = time.monotonic(), procstat.thread_times(p.pid)
+      finals = []
+      for c in clients:
+        c.stdin.close()
+        try:
+          finals.append(json.loads(c.stdout.readline() or "{}"))
+        except ValueError:
+          finals.append({})
+      wall = t1 - t0
+      threads = []
+      for tid, (name, sched1, user1, kern1) in sorted(snap1.items()):
+        name0, sched0, user0, kern0 = snap0.get(tid, (name, 0, 0.0, 0.0))
+        role = ("control (main thread)" if tid == p.pid else
+                "worker" if name.startswith("sm-worker-") else "other")
+        threads.append({"tid": tid, "name": name, "role": role,
+                        "core_pct": (sched1 - sched0) / 1e9 / wall * 100,
+                        "user_pct": (user1 - user0) / wall * 100,
+                        "kernel_pct": (kern1 - kern0) / wall * 100})
+      emit({"run": 0, "target": "sidemeter", "kind": "idle_control", "requested": n,
+            "asked": self.args.idle_conns, "sidemeter_cap": cap,
+            "workers": 2, "window_s": wall,
+            "held": sum(h.get("held", 0) for h in held),
+            "served": sum(h.get("served", 0) for h in held),
+            "open_seconds": max((h.get("open_seconds", 0) for h in held), default=None),
+            "open_errors": "; ".join(h["error"] for h in held if h.get("error")),
+            "sample_alive": sum(f.get("sample_alive", 0) for f in finals),
+            "sample_size": sum(f.get("sample_size", 0) for f in finals),
+            "threads": threads})
+    finally:
+      for c in clients:
+        try:
+          os.killpg(c.pid, signal.SIGKILL)
+        except ProcessLookupError:
+          pass
+        c.wait()
+        self.procs.live.pop(c.pid, None)
+      self.procs._save()
       self.procs.stop(p)
 
   def idle_memory(self, port, pids):
@@ -329,27 +547,44 @@ def parse_wrk(text):
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__)
-  ap.add_argument("--quick", action="store_true", help="1 run, short durations")
-  ap.add_argument("--runs", type=int)
-  ap.add_argument("--duration", type=int, help="seconds per wrk run at --concurrency")
-  ap.add_argument("--c1-duration", type=int, help="seconds per wrk -c1 run")
+  ap.add_argument("--quick", action="store_true",
+                  help="1 round, 3 s points, 2,000 idle conns for memory, 10 s idle window")
+  ap.add_argument("--runs", type=int, help="interleaved rounds (3; --quick 1)")
+  ap.add_argument("--duration", type=int, help="seconds per wrk run at --concurrency (8; quick 3)")
+  ap.add_argument("--c1-duration", type=int, help="seconds per wrk -c1 run (4; quick 2)")
   ap.add_argument("--concurrency", type=int, default=32)
-  ap.add_argument("--conns", type=int, default=10000, help="idle keep-alive connections")
+  ap.add_argument("--conns", type=int,
+                  help="idle keep-alive connections for the memory test (10,000; --quick 2,000)")
   ap.add_argument("--targets", default=",".join(TARGETS))
   ap.add_argument("--sidemeter", required=True)
   ap.add_argument("--proxy-cpu", default="0")
   ap.add_argument("--backend-cpu", default="0")
   ap.add_argument("--load-cpu", default="1")
+  ap.add_argument("--memory-rounds", type=int, default=1,
+                  help="rounds that also measure RSS with --conns idle connections")
+  ap.add_argument("--high-conns", default=",".join(map(str, HIGH_CONNS)),
+                  help="connection counts for the latency-under-many-connections runs ('' skips)")
+  ap.add_argument("--high-duration", type=int, help="seconds per wrk run at --high-conns (6; quick 3)")
   ap.add_argument("--workers-sweep", default="1,2",
-                  help="worker counts to run sidemeter with after the main runs ('' skips)")
+                  help="worker counts for the multi-core runs ('' skips): sidemeter runs "
+                       "with each, the peers with each count above 1")
   ap.add_argument("--sweep-cpus", default="0,1", help="CPUs the proxy may use in the sweep")
+  ap.add_argument("--idle-conns", type=int, default=20000,
+                  help="idle keep-alive connections for the control-thread cost (0 skips); "
+                       "capped by the fd limit")
+  ap.add_argument("--idle-window", type=int, help="seconds the idle CPU is measured over (30; quick 10)")
   ap.add_argument("--nofile", type=int, default=20000)
   ap.add_argument("--results", default=os.path.join(HERE, "results"))
   ap.add_argument("--pidfile")
   args = ap.parse_args()
   args.runs = args.runs or (1 if args.quick else 3)
-  args.duration = args.duration or (3 if args.quick else 10)
-  args.c1_duration = args.c1_duration or (2 if args.quick else 5)
+  args.conns = args.conns or (2000 if args.quick else 10000)
+  args.duration = args.duration or (3 if args.quick else 8)
+  args.c1_duration = args.c1_duration or (2 if args.quick else 4)
+  args.high_duration = args.high_duration or (3 if args.quick else 6)
+  args.idle_window = args.idle_window or (10 if args.quick else 30)
+  args.high_conns = [int(x) for x in args.high_conns.split(",") if x.strip()]
+  sweep = [int(x) for x in args.workers_sweep.split(",") if x.strip()]
   targets = args.targets.split(",")
   for t in targets:
     if t not in TARGETS:
@@ -376,7 +611,10 @@ def main():
         raw.flush()
         brief = {k: rec[k] for k in ("rps", "cpu_us_per_req", "p50_us", "p99_us", "errors",
                                      "rss_idle_kib", "rss_after_kib", "served", "kib_per_conn",
-                                     "rss_kib") if k in rec}
+                                     "rss_kib", "conns", "workers", "status", "body_bytes",
+                                     "framing", "held") if k in rec}
+        if rec.get("kind") == "idle_control":
+          brief["threads"] = [(x["name"], round(x["core_pct"], 3)) for x in rec["threads"]]
         print(f"  run {rec['run']} {rec['target']:<20} {rec['kind']:<14} "
               f"{rec.get('payload', ''):<8} {json.dumps(brief)}", flush=True)
 
@@ -388,13 +626,19 @@ def main():
       bench.start_backend()
       for run in range(1, args.runs + 1):
         # Rotate the order so no proxy always runs first (or last) in a noisy period.
-        order = targets[run - 1:] + targets[:run - 1]
-        for target in order:
+        shift = (run - 1) % len(targets)
+        for target in targets[shift:] + targets[:shift]:
           print(f"== run {run}/{args.runs}: {target}", flush=True)
           bench.measure_target(run, target, emit)
-        for workers in [int(x) for x in args.workers_sweep.split(",") if x.strip()]:
-          print(f"== run {run}/{args.runs}: sidemeter --workers {workers}", flush=True)
-          bench.measure_workers(run, workers, emit)
+        multi = [(t, n) for n in sweep for t in targets
+                 if t == "sidemeter" or (n > 1 and t in PEERS)]
+        shift = (run - 1) % max(1, len(multi))
+        for target, workers in multi[shift:] + multi[:shift]:
+          print(f"== run {run}/{args.runs}: {target} with {workers} workers", flush=True)
+          bench.measure_workers(run, target, workers, emit)
+      if args.idle_conns > 0 and "sidemeter" in targets:
+        print(f"== sidemeter idle cost with {args.idle_conns} idle connections", flush=True)
+        bench.measure_idle_control(emit)
       emit({"kind": "meta_end", "run": 0, "target": "",
             "loadavg_end": open("/proc/loadavg").read().split()[:3]})
   except KeyboardInterrupt as e:
@@ -422,6 +666,7 @@ def tool_versions(sidemeter):
       return "?"
   return {"sidemeter": first_line([sidemeter, "--version"]),
           "haproxy": first_line(["haproxy", "-v"]), "nginx": first_line(["nginx", "-v"]),
+          "caddy": first_line(["caddy", "version"]), "h2o": first_line(["h2o", "--version"]),
           "wrk": first_line(["wrk", "--version"])}
 
 

@@ -16,16 +16,28 @@ ensure_packages() {
   done
   if ((${#missing[@]})); then
     echo "installing: ${missing[*]}" >&2
-    local sudo=""
+    local sudo="" policy=/usr/sbin/policy-rc.d own_policy=""
     [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    # Debian's caddy, h2o, nginx and haproxy packages start a system service on port 80
+    # (or 443) at install time; the benchmark starts its own servers on free ports, so
+    # deny service starts for the install (the invoke-rc.d/deb-systemd-invoke convention)
+    # unless the machine already has its own policy.
+    if [[ ! -e "$policy" ]]; then
+      printf '#!/bin/sh\n# sidemeter bench_env.sh: no service starts during this install\nexit 101\n' |
+        $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy" && own_policy=1
+    fi
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      "${missing[@]}"
+      "${missing[@]}" || { [[ -z "$own_policy" ]] || $sudo rm -f "$policy"; return 1; }
+    [[ -z "$own_policy" ]] || $sudo rm -f "$policy"
   fi
-  # Debian's nginx package may start a system nginx on port 80 (and haproxy's a system
-  # haproxy): we never use them, but they would add noise. Leave it to the operator.
-  if pgrep -x nginx -u root >/dev/null 2>&1 && [[ -f /run/nginx.pid ]]; then
-    echo "note: a system nginx is running (pid $(cat /run/nginx.pid)); it adds noise" >&2
+  # A system server on :80/:443 (started by a package on another occasion) is never used
+  # by the benchmark but competes for the CPUs: say so, leave it to the operator.
+  local listeners
+  listeners="$(ss -Hltnp 2>/dev/null | awk '$4 ~ /:(80|443)$/' || true)"
+  if [[ -n "$listeners" ]]; then
+    echo "note: something listens on :80/:443 (a system nginx/caddy/h2o/haproxy?); it adds noise:" >&2
+    echo "$listeners" >&2
   fi
 }
 

@@ -100,3 +100,24 @@ def sched_seconds(pids):
       except (OSError, ValueError, IndexError):
         continue
   return total / 1e9
+
+
+def thread_times(pid):
+  """{tid: (name, on-CPU ns from schedstat, user s, kernel s)} for every thread of pid."""
+  out = {}
+  try:
+    tids = os.listdir(f"/proc/{pid}/task")
+  except OSError:
+    return out
+  for t in tids:
+    try:
+      with open(f"/proc/{pid}/task/{t}/comm") as f:
+        name = f.read().strip()
+      with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+        sched = int(f.read().split()[0])
+      with open(f"/proc/{pid}/task/{t}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+      out[int(t)] = (name, sched, int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK)
+    except (OSError, ValueError, IndexError):
+      continue
+  return out
