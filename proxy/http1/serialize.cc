@@ -141,10 +141,22 @@ class HeadWriter {
   HeadWriter(const HeadWriter&) = delete;
   HeadWriter& operator=(const HeadWriter&) = delete;
 
+  // Each write works on a local copy of p_: a store through a char* may alias the
+  // writer itself, which would otherwise make the compiler reload p_ after every byte.
   void put(std::string_view s) {
     room(s.size());
-    copy_bytes(p_, s.data(), s.size());
-    p_ += s.size();
+    char* p = p_;
+    copy_bytes(p, s.data(), s.size());
+    p_ = p + s.size();
+  }
+  // A literal: its length is a constant, so the copy is a few fixed-size moves.
+  template <size_t N>
+  void put(const char (&literal)[N]) {
+    static_assert(N > 1);
+    room(N - 1);
+    char* p = p_;
+    std::memcpy(p, literal, N - 1);
+    p_ = p + (N - 1);
   }
   void put(char c) {
     room(1);
@@ -152,29 +164,32 @@ class HeadWriter {
   }
   void put_crlf() {
     room(2);
-    p_[0] = '\r';
-    p_[1] = '\n';
-    p_ += 2;
+    char* p = p_;
+    p[0] = '\r';
+    p[1] = '\n';
+    p_ = p + 2;
   }
   void put_sep() {  // ", " between list elements
     room(2);
-    p_[0] = ',';
-    p_[1] = ' ';
-    p_ += 2;
+    char* p = p_;
+    p[0] = ',';
+    p[1] = ' ';
+    p_ = p + 2;
   }
   // "name: value\r\n"
   void field(std::string_view name, std::string_view value) {
     room(name.size() + value.size() + 4);
-    copy_bytes(p_, name.data(), name.size());
-    p_ += name.size();
-    p_[0] = ':';
-    p_[1] = ' ';
-    p_ += 2;
-    copy_bytes(p_, value.data(), value.size());
-    p_ += value.size();
-    p_[0] = '\r';
-    p_[1] = '\n';
-    p_ += 2;
+    char* p = p_;
+    copy_bytes(p, name.data(), name.size());
+    p += name.size();
+    p[0] = ':';
+    p[1] = ' ';
+    p += 2;
+    copy_bytes(p, value.data(), value.size());
+    p += value.size();
+    p[0] = '\r';
+    p[1] = '\n';
+    p_ = p + 2;
   }
   void put_uint(uint64_t v) {
     room(20);  // UINT64_MAX has 20 digits
@@ -207,6 +222,9 @@ class HeadWriter {
 // which name nothing we do not already handle: then every field must be checked against
 // it.
 bool names_other_fields(std::string_view connection) {
+  // The usual values whole, before walking the list.
+  if (r::iequals_lower(connection, "keep-alive") || r::iequals_lower(connection, "close"))
+    return false;
   r::ListIterator it(connection);
   std::string_view t;
   while (it.next(t)) {
@@ -330,8 +348,11 @@ void append_via(const MessageHead& h, const FieldTokens& tokens, const Copied& c
   const std::string_view version = h.version_minor == 0 ? "1.0 " : "1.1 ";
   if (c.via == 0) {  // the common case: no earlier hop
     if (pseudonym.empty()) return;
-    w.put("Via: ");
-    w.put(version);
+    if (h.version_minor == 0) {
+      w.put("Via: 1.0 ");
+    } else {
+      w.put("Via: 1.1 ");
+    }
     w.put(pseudonym);
     w.put_crlf();
     return;
