@@ -1,10 +1,13 @@
 // Forwarded heads per RFC 9110 §7.6: hop-by-hop fields stop here, framing is re-stated
 // by us (never copied from the peer), Via and X-Forwarded-* describe the hop we are.
 // Local responses too (local_response.h).
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <string>
 
 #include "proxy/http1/field_rules.h"
+#include "proxy/http1/field_token.h"
 #include "proxy/http1/local_response.h"
 #include "proxy/http1/max_forwards.h"
 #include "proxy/http1/parser.h"
@@ -29,81 +32,215 @@ enum class FieldRole : uint8_t {
   kMaxForwards,  // decremented when the exchange asks (OPTIONS, TRACE; requests)
 };
 
-FieldRole classify(std::string_view n, bool request) {
-  switch (n.size()) {
-    case 2:
-      if (r::iequals_lower(n, "te")) return FieldRole::kDrop;
-      break;
-    case 3:
-      if (r::iequals_lower(n, "via")) return FieldRole::kVia;
-      break;
-    case 4:
-      if (r::iequals_lower(n, "host")) return FieldRole::kHost;
-      if (!request && r::iequals_lower(n, "date")) return FieldRole::kDate;
-      break;
-    case 7:
-      if (r::iequals_lower(n, "upgrade")) return FieldRole::kUpgrade;
-      if (r::iequals_lower(n, "trailer")) return FieldRole::kDrop;
-      break;
-    case 9:
-      if (request && r::iequals_lower(n, "forwarded")) return FieldRole::kForwarded;
-      break;
-    case 10:
-      if (r::iequals_lower(n, "connection") || r::iequals_lower(n, "keep-alive")) {
-        return FieldRole::kDrop;
-      }
-      break;
-    case 12:
-      if (request && r::iequals_lower(n, "max-forwards")) return FieldRole::kMaxForwards;
-      break;
-    case 14:
-      if (r::iequals_lower(n, "content-length")) return FieldRole::kDrop;
-      break;
-    case 15:
-      if (request && r::iequals_lower(n, "x-forwarded-for")) return FieldRole::kXff;
-      break;
-    case 16:
-      if (r::iequals_lower(n, "proxy-connection")) return FieldRole::kDrop;
-      if (request && r::iequals_lower(n, "x-forwarded-host")) return FieldRole::kXfh;
-      break;
-    case 17:
-      if (r::iequals_lower(n, "transfer-encoding")) return FieldRole::kDrop;
-      if (request && r::iequals_lower(n, "x-forwarded-proto")) return FieldRole::kXfp;
-      break;
-    case 18:
-      if (r::iequals_lower(n, "proxy-authenticate")) return FieldRole::kDrop;
-      break;
-    case 19:
-      // Credentials for *this* hop; never meant for the upstream.
-      if (r::iequals_lower(n, "proxy-authorization")) return FieldRole::kDrop;
-      break;
+// What a forwarder does with a field, by its token and the message's direction.
+constexpr FieldRole role_of(FieldToken t, bool request) {
+  switch (t) {
+    case FieldToken::kHost:
+      return FieldRole::kHost;
+    case FieldToken::kUpgrade:
+      return FieldRole::kUpgrade;  // connection-specific, yet it must pass when upgrading
+    case FieldToken::kVia:
+      return FieldRole::kVia;
+    case FieldToken::kDate:
+      return request ? FieldRole::kKeep : FieldRole::kDate;
+    case FieldToken::kForwarded:
+      return request ? FieldRole::kForwarded : FieldRole::kKeep;
+    case FieldToken::kMaxForwards:
+      return request ? FieldRole::kMaxForwards : FieldRole::kKeep;
+    case FieldToken::kXForwardedFor:
+      return request ? FieldRole::kXff : FieldRole::kKeep;
+    case FieldToken::kXForwardedHost:
+      return request ? FieldRole::kXfh : FieldRole::kKeep;
+    case FieldToken::kXForwardedProto:
+      return request ? FieldRole::kXfp : FieldRole::kKeep;
     default:
       break;
   }
-  return FieldRole::kKeep;
+  constexpr uint8_t kDropped = kConnectionSpecific | kFraming | kProxyCredentials;
+  return (field_token_flags(t) & kDropped) != 0 ? FieldRole::kDrop : FieldRole::kKeep;
 }
 
-// Connection may name further hop-by-hop fields. "close", "keep-alive" and "upgrade"
-// name nothing we do not already handle, so the common case skips the per-field scan.
-bool connection_names_fields(const MessageHead& h) {
-  for (const HeaderField& f : h.fields) {
-    if (f.name.size() != 10 || !r::iequals_lower(f.name, "connection")) continue;
-    r::ListIterator it(f.value);
-    std::string_view t;
-    while (it.next(t)) {
-      if (!t.empty() && !r::iequals_lower(t, "close") && !r::iequals_lower(t, "keep-alive") &&
-          !r::iequals_lower(t, "upgrade")) {
-        return true;
-      }
+struct RoleTable {
+  FieldRole role[static_cast<size_t>(FieldToken::kCount)];
+};
+constexpr RoleTable make_roles(bool request) {
+  RoleTable t{};
+  for (size_t i = 0; i < static_cast<size_t>(FieldToken::kCount); ++i)
+    t.role[i] = role_of(static_cast<FieldToken>(i), request);
+  return t;
+}
+constexpr RoleTable kRequestRoles = make_roles(true);
+constexpr RoleTable kResponseRoles = make_roles(false);
+
+FieldRole role_in(FieldToken t, bool request) {
+  return (request ? kRequestRoles : kResponseRoles).role[static_cast<size_t>(t)];
+}
+
+// The token of every field of one head, looked up once and kept on the stack (a head
+// with more fields than kInline looks the rest up again when asked: rare, and still
+// allocation-free).
+class FieldTokens {
+ public:
+  static constexpr size_t kInline = 128;
+  explicit FieldTokens(const MessageHead& h) : h_(h) {}
+  FieldToken lookup(size_t i) {
+    const FieldToken t = lookup_field_token(h_.fields[i].name);
+    if (i < kInline) ids_[i] = t;
+    return t;
+  }
+  // Only for fields lookup() has seen.
+  FieldToken at(size_t i) const {
+    return i < kInline ? ids_[i] : lookup_field_token(h_.fields[i].name);
+  }
+
+ private:
+  const MessageHead& h_;
+  FieldToken ids_[kInline];
+};
+
+// Copies `n` bytes with at most two overlapping loads and stores for the short strings
+// heads are made of (names, most values), libc's memcpy for the rest.
+inline void copy_bytes(char* d, const char* s, size_t n) {
+  if (n >= 8) {
+    if (n > 16) {
+      std::memcpy(d, s, n);
+      return;
+    }
+    uint64_t a;
+    uint64_t b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(d, &a, 8);
+    std::memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4) {
+    uint32_t a;
+    uint32_t b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    std::memcpy(d, &a, 4);
+    std::memcpy(d + n - 4, &b, 4);
+  } else if (n > 0) {
+    d[0] = s[0];
+    d[n / 2] = s[n / 2];
+    d[n - 1] = s[n - 1];
+  }
+}
+
+// Builds a head at the end of a string in one pass: the string is sized once for an
+// estimate of the head, bytes are written through a pointer, and finish() trims it to
+// what was written. Every write checks its room first and grows the string when the
+// estimate fell short, so no estimate can overrun it.
+class HeadWriter {
+ public:
+  HeadWriter(std::string& out, size_t estimate) : out_(out) {
+    const size_t at = out_.size();
+    out_.resize(at + estimate);
+    p_ = out_.data() + at;
+    end_ = out_.data() + out_.size();
+  }
+  HeadWriter(const HeadWriter&) = delete;
+  HeadWriter& operator=(const HeadWriter&) = delete;
+
+  // Each write works on a local copy of p_: a store through a char* may alias the
+  // writer itself, which would otherwise make the compiler reload p_ after every byte.
+  void put(std::string_view s) {
+    room(s.size());
+    char* p = p_;
+    copy_bytes(p, s.data(), s.size());
+    p_ = p + s.size();
+  }
+  // A literal: its length is a constant, so the copy is a few fixed-size moves.
+  template <size_t N>
+  void put(const char (&literal)[N]) {
+    static_assert(N > 1);
+    room(N - 1);
+    char* p = p_;
+    std::memcpy(p, literal, N - 1);
+    p_ = p + (N - 1);
+  }
+  void put(char c) {
+    room(1);
+    *p_++ = c;
+  }
+  void put_crlf() {
+    room(2);
+    char* p = p_;
+    p[0] = '\r';
+    p[1] = '\n';
+    p_ = p + 2;
+  }
+  void put_sep() {  // ", " between list elements
+    room(2);
+    char* p = p_;
+    p[0] = ',';
+    p[1] = ' ';
+    p_ = p + 2;
+  }
+  // "name: value\r\n"
+  void field(std::string_view name, std::string_view value) {
+    room(name.size() + value.size() + 4);
+    char* p = p_;
+    copy_bytes(p, name.data(), name.size());
+    p += name.size();
+    p[0] = ':';
+    p[1] = ' ';
+    p += 2;
+    copy_bytes(p, value.data(), value.size());
+    p += value.size();
+    p[0] = '\r';
+    p[1] = '\n';
+    p_ = p + 2;
+  }
+  void put_uint(uint64_t v) {
+    room(20);  // UINT64_MAX has 20 digits
+    p_ = std::to_chars(p_, p_ + 20, v).ptr;
+  }
+
+  // Offsets into the string (the buffer may move when it grows).
+  size_t pos() const { return static_cast<size_t>(p_ - out_.data()); }
+  void rewind(size_t pos) { p_ = out_.data() + pos; }
+  void finish() { out_.resize(pos()); }
+
+ private:
+  void room(size_t n) {
+    if (n > static_cast<size_t>(end_ - p_)) [[unlikely]]
+      grow(n);
+  }
+  void grow(size_t n) {
+    const size_t at = pos();
+    out_.resize(std::max(out_.size() * 2, at + n));
+    p_ = out_.data() + at;
+    end_ = out_.data() + out_.size();
+  }
+
+  std::string& out_;
+  char* p_;
+  char* end_;
+};
+
+// Whether a Connection field names anything beyond "close", "keep-alive" and "upgrade",
+// which name nothing we do not already handle: then every field must be checked against
+// it.
+bool names_other_fields(std::string_view connection) {
+  // The usual values whole, before walking the list.
+  if (r::iequals_lower(connection, "keep-alive") || r::iequals_lower(connection, "close"))
+    return false;
+  r::ListIterator it(connection);
+  std::string_view t;
+  while (it.next(t)) {
+    if (!t.empty() && !r::iequals_lower(t, "close") && !r::iequals_lower(t, "keep-alive") &&
+        !r::iequals_lower(t, "upgrade")) {
+      return true;
     }
   }
   return false;
 }
 
-bool named_in_connection(const MessageHead& h, std::string_view name) {
-  for (const HeaderField& f : h.fields) {
-    if (f.name.size() != 10 || !r::iequals_lower(f.name, "connection")) continue;
-    r::ListIterator it(f.value);
+bool named_in_connection(const MessageHead& h, const FieldTokens& tokens,
+                         std::string_view name) {
+  for (size_t i = 0; i < h.fields.size(); ++i) {
+    if (tokens.at(i) != FieldToken::kConnection) continue;
+    r::ListIterator it(h.fields[i].value);
     std::string_view t;
     while (it.next(t)) {
       if (r::iequals(t, name)) return true;
@@ -112,23 +249,8 @@ bool named_in_connection(const MessageHead& h, std::string_view name) {
   return false;
 }
 
-void append_uint(std::string& out, uint64_t v) {
-  char buf[24];
-  const auto res = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, res.ptr);
-}
-
-// Inlined: it runs once per forwarded field, and as a call it costs more than its body.
-[[gnu::always_inline]] inline void append_field(std::string& out, std::string_view name,
-                                                std::string_view value) {
-  out.append(name);
-  out.append(": ", 2);
-  out.append(value);
-  out.append("\r\n", 2);
-}
-
-// Copies the end-to-end fields; reports the X-Forwarded-For / -Host, Via, Host and Date
-// it saw.
+// What copy_end_to_end saw: the X-Forwarded-For / Forwarded / Via lines it held back for
+// merging, and the X-Forwarded-Host, Host and Date it kept.
 struct Copied {
   uint32_t xff = 0;
   uint32_t forwarded = 0;
@@ -138,14 +260,42 @@ struct Copied {
   bool date = false;
   bool check_connection = false;  // Connection names fields beyond close/keep-alive/upgrade
 };
-Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade,
-                       bool decrement_max_forwards, std::string& out) {
+
+struct CopyOptions {
+  bool request = false;
+  bool upgrade = false;
+  bool decrement_max_forwards = false;
+};
+
+// One pass over the fields: each is looked up once, its role decides. A Connection
+// field that names other fields (rare) is only found on the way, and a field it names
+// may come before it: then the pass starts over, checking every field against it.
+Copied copy_end_to_end(const MessageHead& h, FieldTokens& tokens, const CopyOptions& o,
+                       HeadWriter& w) {
+  const size_t start = w.pos();
+  const size_t n = h.fields.size();
+  size_t looked_up = 0;  // fields whose token is known
   Copied c;
-  const bool check_connection = connection_names_fields(h);
-  c.check_connection = check_connection;
-  for (const HeaderField& f : h.fields) {
-    const FieldRole role = classify(f.name, request);
-    switch (role) {
+  for (size_t i = 0; i < n; ++i) {
+    const HeaderField& f = h.fields[i];
+    FieldToken t;
+    if (i < looked_up) {
+      t = tokens.at(i);
+    } else {
+      t = tokens.lookup(i);
+      looked_up = i + 1;
+      if (t == FieldToken::kConnection && !c.check_connection && names_other_fields(f.value)) {
+        // named_in_connection looks at every Connection field from here on.
+        for (size_t j = i + 1; j < n; ++j) tokens.lookup(j);
+        looked_up = n;
+        c = Copied{};
+        c.check_connection = true;
+        w.rewind(start);
+        i = static_cast<size_t>(-1);  // again from the first field
+        continue;
+      }
+    }
+    switch (role_in(t, o.request)) {
       case FieldRole::kDrop:
       case FieldRole::kXfp:
         continue;
@@ -159,22 +309,21 @@ Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade,
         ++c.via;  // emitted merged, with ours last
         continue;
       case FieldRole::kMaxForwards:
-        if (check_connection && named_in_connection(h, f.name)) continue;
-        if (decrement_max_forwards) {
+        if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
+        if (o.decrement_max_forwards) {
           // The exchange checked it: the only Max-Forwards, 1*DIGIT, not 0.
-          out.append(f.name);
-          out.append(": ", 2);
-          append_decremented(out, f.value);
-          out.append("\r\n", 2);
+          std::string decremented;
+          append_decremented(decremented, f.value);
+          w.field(f.name, decremented);
           continue;
         }
         break;
       case FieldRole::kDate:
-        if (check_connection && named_in_connection(h, f.name)) continue;
+        if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
         c.date = true;
         break;
       case FieldRole::kUpgrade:
-        if (!upgrade) continue;
+        if (!o.upgrade) continue;
         break;  // "Connection: upgrade" names it, yet it must pass when upgrading
       case FieldRole::kHost:
         c.host = true;
@@ -183,10 +332,10 @@ Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade,
         c.xfh = true;
         [[fallthrough]];
       case FieldRole::kKeep:
-        if (check_connection && named_in_connection(h, f.name)) continue;
+        if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
         break;
     }
-    append_field(out, f.name, f.value);
+    w.field(f.name, f.value);
   }
   return c;
 }
@@ -194,34 +343,40 @@ Copied copy_end_to_end(const MessageHead& h, bool request, bool upgrade,
 // Via = #( received-protocol RWS received-by ): what earlier hops recorded, in order, then
 // us. received-protocol is the version of the message as we received it; "HTTP/" is
 // omitted, as RFC 9110 §7.6.3 allows for HTTP.
-void append_via(const MessageHead& h, const Copied& c, bool request, std::string_view pseudonym,
-                std::string& out) {
+void append_via(const MessageHead& h, const FieldTokens& tokens, const Copied& c,
+                std::string_view pseudonym, HeadWriter& w) {
+  const std::string_view version = h.version_minor == 0 ? "1.0 " : "1.1 ";
   if (c.via == 0) {  // the common case: no earlier hop
     if (pseudonym.empty()) return;
-    out.append(h.version_minor == 0 ? "Via: 1.0 " : "Via: 1.1 ", 9);
-    out.append(pseudonym);
-    out.append("\r\n", 2);
+    if (h.version_minor == 0) {
+      w.put("Via: 1.0 ");
+    } else {
+      w.put("Via: 1.1 ");
+    }
+    w.put(pseudonym);
+    w.put_crlf();
     return;
   }
-  const size_t start = out.size();
-  out.append("Via: ", 5);
-  const size_t values = out.size();
-  for (const HeaderField& f : h.fields) {
-    if (f.value.empty() || classify(f.name, request) != FieldRole::kVia) continue;
-    if (c.check_connection && named_in_connection(h, f.name)) continue;
-    if (out.size() != values) out.append(", ", 2);
-    out.append(f.value);
+  const size_t start = w.pos();
+  w.put("Via: ");
+  const size_t values = w.pos();
+  for (size_t i = 0; i < h.fields.size(); ++i) {
+    const HeaderField& f = h.fields[i];
+    if (f.value.empty() || tokens.at(i) != FieldToken::kVia) continue;
+    if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
+    if (w.pos() != values) w.put_sep();
+    w.put(f.value);
   }
   if (!pseudonym.empty()) {
-    if (out.size() != values) out.append(", ", 2);
-    out.append(h.version_minor == 0 ? "1.0 " : "1.1 ", 4);
-    out.append(pseudonym);
+    if (w.pos() != values) w.put_sep();
+    w.put(version);
+    w.put(pseudonym);
   }
-  if (out.size() == values) {
-    out.resize(start);  // nothing to say
+  if (w.pos() == values) {
+    w.rewind(start);  // nothing to say
     return;
   }
-  out.append("\r\n", 2);
+  w.put_crlf();
 }
 
 // absolute-form "http://a/p?q" -> "/p?q"; an origin server is sent origin-form
@@ -342,13 +497,28 @@ std::string_view reason_phrase(uint16_t status) {
 
 namespace {
 
-// The values of every field of `role`, in order, as one comma-separated list (RFC 9110
-// §5.3: the same as the separate lines).
-void append_merged(const MessageHead& req, FieldRole role, bool& first, std::string& out) {
-  for (const HeaderField& f : req.fields) {
-    if (f.value.empty() || classify(f.name, true) != role) continue;
-    if (!first) out.append(", ", 2);
-    out.append(f.value);
+void append_uint(std::string& out, uint64_t v) {
+  char buf[24];
+  const auto res = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, res.ptr);
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ", 2);
+  out.append(value);
+  out.append("\r\n", 2);
+}
+
+// The values of every field with token `t`, in order, as one comma-separated list (RFC
+// 9110 §5.3: the same as the separate lines).
+void append_merged(const MessageHead& req, const FieldTokens& tokens, FieldToken t,
+                   bool& first, HeadWriter& w) {
+  for (size_t i = 0; i < req.fields.size(); ++i) {
+    const HeaderField& f = req.fields[i];
+    if (f.value.empty() || tokens.at(i) != t) continue;
+    if (!first) w.put_sep();
+    w.put(f.value);
     first = false;
   }
 }
@@ -356,16 +526,16 @@ void append_merged(const MessageHead& req, FieldRole role, bool& first, std::str
 // RFC 7239 §4 forwarded-pair "for" = node (§6): an IPv4 address as a token; an IPv6
 // address bracketed, and then quoted since ':' and '[' are not tchars; "unknown" (§6.3)
 // when we do not know it.
-void append_forwarded_for(std::string_view client_ip, std::string& out) {
+void append_forwarded_for(std::string_view client_ip, HeadWriter& w) {
   if (client_ip.empty()) {
-    out.append("for=unknown");
+    w.put("for=unknown");
   } else if (client_ip.find(':') != std::string_view::npos) {
-    out.append("for=\"[", 6);
-    out.append(client_ip);
-    out.append("]\"", 2);
+    w.put("for=\"[");
+    w.put(client_ip);
+    w.put("]\"");
   } else {
-    out.append("for=", 4);
-    out.append(client_ip);
+    w.put("for=");
+    w.put(client_ip);
   }
 }
 
@@ -373,98 +543,111 @@ void append_forwarded_for(std::string_view client_ip, std::string& out) {
 
 void append_forward_request_head(const MessageHead& req, const ForwardRequestContext& ctx,
                                  std::string& out) {
-  out.reserve(out.size() + req.wire_bytes + 160 + ctx.client_ip.size() + req.host.size() +
-              ctx.via_pseudonym.size());
-  out.append(req.method_text);
-  out.push_back(' ');
+  // Every field line at most one byte longer than received ("name:value" gains a space),
+  // plus the lines we add: usually no growth after this.
+  HeadWriter w(out, req.wire_bytes + req.fields.size() + 192 + 2 * ctx.client_ip.size() +
+                        2 * req.host.size() + ctx.fallback_host.size() +
+                        ctx.via_pseudonym.size() + ctx.proto.size());
+  w.put(req.method_text);
+  w.put(' ');
   bool needs_slash = false;
   const std::string_view target = origin_form(req.target, needs_slash);
-  if (needs_slash) out.push_back('/');
-  out.append(target);
-  out.append(" HTTP/1.1\r\n", 11);
+  if (needs_slash) w.put('/');
+  w.put(target);
+  w.put(" HTTP/1.1\r\n");
 
-  const Copied c = copy_end_to_end(req, true, ctx.upgrade, ctx.decrement_max_forwards, out);
-  append_via(req, c, true, ctx.via_pseudonym, out);
+  FieldTokens tokens(req);
+  const Copied c = copy_end_to_end(
+      req, tokens, {.request = true, .upgrade = ctx.upgrade,
+                    .decrement_max_forwards = ctx.decrement_max_forwards},
+      w);
+  append_via(req, tokens, c, ctx.via_pseudonym, w);
   if (!c.host) {
     // Only HTTP/1.0 requests get here; an HTTP/1.1 upstream requires Host. An
     // absolute-form target already named the authority.
     const std::string_view host = req.host.empty() ? ctx.fallback_host : req.host;
-    if (!host.empty()) append_field(out, "Host", host);
+    if (!host.empty()) w.field("Host", host);
   }
 
   if (ctx.chunked_body) {
-    out.append("Transfer-Encoding: chunked\r\n");
+    w.put("Transfer-Encoding: chunked\r\n");
   } else if (req.framing == BodyFraming::kContentLength || req.has_content_length) {
-    out.append("Content-Length: ");
-    append_uint(out, req.content_length);
-    out.append("\r\n", 2);
+    w.put("Content-Length: ");
+    w.put_uint(req.content_length);
+    w.put_crlf();
   }
   // HTTP/1.1 upstream connections are persistent by default: no Connection field.
-  if (ctx.upgrade) out.append("Connection: upgrade\r\n");
+  if (ctx.upgrade) w.put("Connection: upgrade\r\n");
 
   // Only a trusted client's chain is kept: anyone else could name any address.
   const uint32_t kept_xff = ctx.trust_forwarded ? c.xff : 0;
   if (kept_xff != 0 || !ctx.client_ip.empty()) {
-    out.append("X-Forwarded-For: ");
+    w.put("X-Forwarded-For: ");
     bool first = true;
-    if (kept_xff != 0) append_merged(req, FieldRole::kXff, first, out);
+    if (kept_xff != 0) append_merged(req, tokens, FieldToken::kXForwardedFor, first, w);
     if (!ctx.client_ip.empty()) {
-      if (!first) out.append(", ", 2);
-      out.append(ctx.client_ip);
+      if (!first) w.put_sep();
+      w.put(ctx.client_ip);
     }
-    out.append("\r\n", 2);
+    w.put_crlf();
   }
   if (c.forwarded != 0) {
-    out.append("Forwarded: ");
+    w.put("Forwarded: ");
     bool first = true;
-    if (ctx.trust_forwarded) append_merged(req, FieldRole::kForwarded, first, out);
-    if (!first) out.append(", ", 2);
-    append_forwarded_for(ctx.client_ip, out);
-    out.append("\r\n", 2);
+    if (ctx.trust_forwarded) append_merged(req, tokens, FieldToken::kForwarded, first, w);
+    if (!first) w.put_sep();
+    append_forwarded_for(ctx.client_ip, w);
+    w.put_crlf();
   }
   // We are the edge: the scheme the client used is ours to state, not the client's.
-  if (!ctx.proto.empty()) append_field(out, "X-Forwarded-Proto", ctx.proto);
-  if (!c.xfh && !req.host.empty()) append_field(out, "X-Forwarded-Host", req.host);
-  out.append("\r\n", 2);
+  if (!ctx.proto.empty()) w.field("X-Forwarded-Proto", ctx.proto);
+  if (!c.xfh && !req.host.empty()) w.field("X-Forwarded-Host", req.host);
+  w.put_crlf();
+  w.finish();
 }
 
 void append_forward_response_head(const MessageHead& resp, const ForwardResponseContext& ctx,
                                   std::string& out) {
-  out.reserve(out.size() + resp.wire_bytes + 64 + 24 + ctx.via_pseudonym.size() +
-              ctx.date.size());  // + "Via: 1.1 \r\n" and "Date: \r\n"
-  out.append("HTTP/1.1 ", 9);
-  append_uint(out, resp.status);
-  out.push_back(' ');
-  out.append(resp.reason.empty() ? reason_phrase(resp.status) : resp.reason);
-  out.append("\r\n", 2);
+  const std::string_view reason = resp.reason.empty() ? reason_phrase(resp.status) : resp.reason;
+  // As for requests; the status line may gain a reason phrase, and we may add Via, Date,
+  // framing and Connection.
+  HeadWriter w(out, resp.wire_bytes + resp.fields.size() + reason.size() + 128 +
+                        ctx.via_pseudonym.size() + ctx.date.size());
+  w.put("HTTP/1.1 ");
+  w.put_uint(resp.status);
+  w.put(' ');
+  w.put(reason);
+  w.put_crlf();
 
-  const Copied c = copy_end_to_end(resp, false, ctx.upgrade, false, out);
-  append_via(resp, c, false, ctx.via_pseudonym, out);
+  FieldTokens tokens(resp);
+  const Copied c = copy_end_to_end(resp, tokens, {.request = false, .upgrade = ctx.upgrade}, w);
+  append_via(resp, tokens, c, ctx.via_pseudonym, w);
   // A recipient with a clock MUST add Date to a response forwarded without one (RFC 9110
   // §6.6.1): "a response message", so interim ones too.
-  if (!c.date && !ctx.date.empty()) append_field(out, "Date", ctx.date);
+  if (!c.date && !ctx.date.empty()) w.field("Date", ctx.date);
 
   // 1xx and 204 never carry framing fields (RFC 9110 §8.6, RFC 9112 §6.1). A 304 or a
   // HEAD response keeps the declared Content-Length of the body it does not send.
   const uint16_t st = resp.status;
   if (st >= 200 && st != 204) {
     if (ctx.chunked_body && !ctx.downstream_http10) {
-      out.append("Transfer-Encoding: chunked\r\n");
+      w.put("Transfer-Encoding: chunked\r\n");
     } else if (resp.framing == BodyFraming::kContentLength ||
                (resp.framing == BodyFraming::kNone && resp.has_content_length)) {
-      out.append("Content-Length: ");
-      append_uint(out, resp.content_length);
-      out.append("\r\n", 2);
+      w.put("Content-Length: ");
+      w.put_uint(resp.content_length);
+      w.put_crlf();
     }
   }
   if (ctx.upgrade) {
-    out.append("Connection: upgrade\r\n");
+    w.put("Connection: upgrade\r\n");
   } else if (!ctx.keep_alive_downstream) {
-    out.append("Connection: close\r\n");
+    w.put("Connection: close\r\n");
   } else if (ctx.downstream_http10) {
-    out.append("Connection: keep-alive\r\n");  // 1.0 clients close unless told otherwise
+    w.put("Connection: keep-alive\r\n");  // 1.0 clients close unless told otherwise
   }
-  out.append("\r\n", 2);
+  w.put_crlf();
+  w.finish();
 }
 
 bool is_sensitive_field(std::string_view name) {

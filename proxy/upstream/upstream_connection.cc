@@ -150,6 +150,12 @@ UpstreamConnection::RequestWrite UpstreamConnection::flush_request() {
 UpstreamConnection::RequestWrite UpstreamConnection::write_batch_with(
     const std::string_view* extra, size_t count) {
   const bool active = state_ == State::kActive;  // else held until the connect completes
+  if (state_ == State::kConnecting && count == 0 && pre_connect_.empty()) {
+    // A new connection's first batch (the request head, usually all of the request):
+    // held as it is, not copied.
+    pre_connect_.swap(batch_);
+    return RequestWrite::kHeld;
+  }
   std::string_view parts[4] = {batch_};
   for (size_t i = 0; i < count; ++i) parts[1 + i] = extra[i];
   const bool ok = sendv(parts, 1 + count);
@@ -232,7 +238,8 @@ void UpstreamConnection::abandon(bool reset) {
 void UpstreamConnection::become_idle() {
   state_ = State::kIdle;
   observer_ = nullptr;
-  parser_.reset();
+  // The parser is left as the response ended: an idle connection parses nothing (bytes
+  // that arrive close it), and attach() resets it for the next exchange.
   if (batch_.capacity() > kKeepCapacity) std::string().swap(batch_);
   // Our idle timeout, or sooner when the upstream said it closes sooner.
   start_timer(std::min(config().timeouts.upstream_idle_ms, pooled_idle_limit_ms_));
