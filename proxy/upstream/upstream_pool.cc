@@ -7,11 +7,11 @@
 
 namespace sidemeter {
 
-UpstreamConnection* UpstreamPool::take() {
+UpstreamConnection* UpstreamPool::take(bool look_for_close) {
   while (!idle_.empty()) {
     UpstreamConnection* c = idle_.back();
     idle_.pop_back();
-    if (c->ready_for_reuse()) return c;
+    if (c->ready_for_reuse(look_for_close)) return c;
     // Closed or reset by the upstream since the loop last looked, stray bytes, or an
     // address the name no longer resolves to: retired, and the next one is tried.
     c->abandon(false);

@@ -16,7 +16,9 @@ class UpstreamPool {
   explicit UpstreamPool(Worker& worker) : worker_(worker) {}
   // An idle connection ready for a request, or nullptr. Idle connections that can no
   // longer carry one (UpstreamConnection::ready_for_reuse) are closed on the way.
-  UpstreamConnection* take();
+  // `look_for_close`: also ask the socket whether the upstream closed it since the loop
+  // last looked (a system call); a request the stale-connection retry covers skips it.
+  UpstreamConnection* take(bool look_for_close);
   // The connection finished an exchange cleanly; pool it or close it if full/draining.
   void put(UpstreamConnection* c);
   // An idle connection closed itself (peer closed, idle timeout).

@@ -374,8 +374,21 @@ TEST_P(PoolReuseCheckTest, SpoiledIdleConnectionIsNotHandedOut) {
       ASSERT_EQ(up.write_all("HTTP/1.1 200 OK\r\n", soon()), IoStatus::kOk);
       break;
   }
-  EXPECT_EQ(worker_->pool().take(), nullptr);
+  EXPECT_EQ(worker_->pool().take(/*look_for_close=*/true), nullptr);
   EXPECT_EQ(worker_->pool().idle_count(), 0u);
+  EXPECT_TRUE(all_closed());
+}
+
+// A request the stale-connection retry covers does not look (no system call): it gets
+// the spoiled connection, and learns of the close by sending on it.
+TEST_F(UpstreamConnectionTest, WithoutTheLookAClosedIdleConnectionIsHandedOut) {
+  Observer obs;
+  Socket up;
+  UpstreamConnection* c = exchange(up, kOk, obs);
+  ASSERT_EQ(worker_->pool().idle_count(), 1u);
+  up.close();
+  EXPECT_EQ(worker_->pool().take(/*look_for_close=*/false), c);
+  c->abandon(false);
   EXPECT_TRUE(all_closed());
 }
 
@@ -394,7 +407,7 @@ TEST_F(UpstreamConnectionTest, QuietIdleConnectionIsReused) {
   Socket up;
   UpstreamConnection* c = exchange(up, kOk, obs);
   ASSERT_EQ(worker_->pool().idle_count(), 1u);
-  EXPECT_EQ(worker_->pool().take(), c);
+  EXPECT_EQ(worker_->pool().take(/*look_for_close=*/true), c);
   c->abandon(false);
   EXPECT_TRUE(all_closed());
 }
@@ -421,7 +434,7 @@ TEST_F(UpstreamConnectionTest, AddressChangeRetiresPooledConnections) {
   ASSERT_TRUE(snapshot_->upstream->update(moved));
   EXPECT_FALSE(snapshot_->upstream->update(moved)) << "the same address is no change";
 
-  EXPECT_EQ(worker_->pool().take(), nullptr);
+  EXPECT_EQ(worker_->pool().take(/*look_for_close=*/false), nullptr) << "no look needed";
   size_t pos = 0;
   ASSERT_EQ(up2.fill_until("\r\n\r\n", soon(), &pos), IoStatus::kOk);
   ASSERT_EQ(up2.write_all(kOk, soon()), IoStatus::kOk);
