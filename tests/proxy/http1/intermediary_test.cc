@@ -9,39 +9,15 @@
 #include "proxy/http1/local_response.h"
 #include "proxy/http1/max_forwards.h"
 #include "proxy/http1/parser.h"
+#include "tests/proxy/http1/parsed_head.h"
 
 namespace sidemeter::http {
 namespace {
 
 constexpr std::string_view kDate = "Sun, 06 Nov 1994 08:49:37 GMT";
 
-// Parses one head and keeps the parser alive (head views point into it).
-class Parsed : public MessageSink {
- public:
-  Parsed(MessageKind kind, const std::string& raw, Method request_method = Method::kGet)
-      : raw_(raw), parser_(kind, {}, *this) {
-    parser_.set_request_method(request_method);
-    const FeedResult r = parser_.feed(raw_);
-    EXPECT_NE(r.status, FeedStatus::kError) << parse_error_info(parser_.error()).reason;
-    EXPECT_NE(head_, nullptr);
-  }
-  const MessageHead& head() const { return *head_; }
-
-  SinkAction on_head(const MessageHead& h) override {
-    head_ = &h;
-    return SinkAction::kContinue;
-  }
-  SinkAction on_body(std::string_view) override { return SinkAction::kContinue; }
-  SinkAction on_message_complete() override { return SinkAction::kContinue; }
-
- private:
-  std::string raw_;
-  Parser parser_;
-  const MessageHead* head_ = nullptr;
-};
-
 std::string fwd_req(const std::string& raw, ForwardRequestContext ctx) {
-  Parsed p(MessageKind::kRequest, raw);
+  ParsedHead p(MessageKind::kRequest, raw);
   std::string out;
   append_forward_request_head(p.head(), ctx, out);
   return out;
@@ -49,7 +25,7 @@ std::string fwd_req(const std::string& raw, ForwardRequestContext ctx) {
 
 std::string fwd_resp(const std::string& raw, ForwardResponseContext ctx,
                      Method m = Method::kGet) {
-  Parsed p(MessageKind::kResponse, raw, m);
+  ParsedHead p(MessageKind::kResponse, raw, m);
   std::string out;
   append_forward_response_head(p.head(), ctx, out);
   return out;
@@ -219,7 +195,7 @@ TEST(DateTest, NowIsTheWallClockSecond) {
 // --- Max-Forwards (RFC 9110 §7.6.2)
 
 MaxForwards read(const std::string& fields, std::string_view* value_out = nullptr) {
-  Parsed p(MessageKind::kRequest, "OPTIONS * HTTP/1.1\r\nHost: h\r\n" + fields + "\r\n");
+  ParsedHead p(MessageKind::kRequest, "OPTIONS * HTTP/1.1\r\nHost: h\r\n" + fields + "\r\n");
   std::string_view value;
   const MaxForwards m = read_max_forwards(p.head(), value);
   if (value_out != nullptr) *value_out = value;
@@ -301,7 +277,7 @@ TEST(LocalAnswerTest, OptionsAnswerIsEmptyWithAllow) {
 }
 
 TEST(LocalAnswerTest, TraceReflectsTheRequestWithoutSensitiveFields) {
-  Parsed p(MessageKind::kRequest,
+  ParsedHead p(MessageKind::kRequest,
            "TRACE /t?q=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Basic eA==\r\nX-Keep: a\r\n"
            "Cookie: s=1\r\nProxy-Authorization: x\r\nX-Auth-Token: t\r\nX-Api-Key: k\r\n"
            "Max-Forwards: 0\r\nVia: 1.1 a\r\n\r\n");

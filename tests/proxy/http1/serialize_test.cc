@@ -5,37 +5,13 @@
 
 #include "proxy/http1/local_response.h"
 #include "proxy/http1/parser.h"
+#include "tests/proxy/http1/parsed_head.h"
 
 namespace sidemeter::http {
 namespace {
 
-// Parses one head and keeps the parser alive (head views point into it).
-class Parsed : public MessageSink {
- public:
-  Parsed(MessageKind kind, const std::string& raw, Method request_method = Method::kGet)
-      : raw_(raw), parser_(kind, {}, *this) {
-    parser_.set_request_method(request_method);
-    const FeedResult r = parser_.feed(raw_);
-    EXPECT_NE(r.status, FeedStatus::kError) << parse_error_info(parser_.error()).reason;
-    EXPECT_NE(head_, nullptr);
-  }
-  const MessageHead& head() const { return *head_; }
-
-  SinkAction on_head(const MessageHead& h) override {
-    head_ = &h;
-    return SinkAction::kContinue;
-  }
-  SinkAction on_body(std::string_view) override { return SinkAction::kContinue; }
-  SinkAction on_message_complete() override { return SinkAction::kContinue; }
-
- private:
-  std::string raw_;
-  Parser parser_;
-  const MessageHead* head_ = nullptr;
-};
-
 std::string fwd_req(const std::string& raw, ForwardRequestContext ctx = {}) {
-  Parsed p(MessageKind::kRequest, raw);
+  ParsedHead p(MessageKind::kRequest, raw);
   std::string out;
   append_forward_request_head(p.head(), ctx, out);
   return out;
@@ -43,7 +19,7 @@ std::string fwd_req(const std::string& raw, ForwardRequestContext ctx = {}) {
 
 std::string fwd_resp(const std::string& raw, ForwardResponseContext ctx = {},
                      Method m = Method::kGet) {
-  Parsed p(MessageKind::kResponse, raw, m);
+  ParsedHead p(MessageKind::kResponse, raw, m);
   std::string out;
   append_forward_response_head(p.head(), ctx, out);
   return out;
@@ -251,7 +227,7 @@ TEST(ForwardRequestTest, UpgradeKeepsUpgradeField) {
 }
 
 TEST(ForwardRequestTest, AppendsToExistingBuffer) {
-  Parsed p(MessageKind::kRequest, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  ParsedHead p(MessageKind::kRequest, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
   std::string out = "prefix";
   append_forward_request_head(p.head(), {}, out);
   EXPECT_EQ(out, "prefixGET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Host: h\r\n\r\n");
