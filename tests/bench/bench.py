@@ -646,7 +646,7 @@ def main():
     return 130
   finally:
     procs.stop_all()
-    if bench is not None and not os.environ.get("BENCH_KEEP_TMP"):
+    if bench is not None and os.environ.get("BENCH_KEEP_TMP", "") in ("", "0"):
       shutil.rmtree(bench.tmp, ignore_errors=True)
 
   table = report.render(records)

@@ -4,7 +4,7 @@
 # Installs what it needs (nginx, haproxy, caddy, h2o, wrk, valgrind, python3) if missing,
 # builds sidemeter in release mode, then runs bench.py: sidemeter (measurement on and off),
 # HAProxy, nginx, Caddy (metrics on) and h2o as proxies in front of one nginx backend, wrk
-# as the load. Default run about 26 minutes on 2 cores, --quick about 6.5.
+# as the load. Default run about 26 minutes on 2 cores, --quick 4.5 to 6.5.
 # Environment: BENCH_BUILD_DIR (default build-bench), BENCH_SKIP_BUILD=1,
 #              BENCH_SIDEMETER=/path/to/sidemeter (use this binary, no build),
 #              BENCH_KEEP_TMP=1 (keep configs and logs of the started servers).

@@ -936,7 +936,7 @@ def main():
     return 130
   finally:
     procs.stop_all()
-    if tb is not None and not os.environ.get("BENCH_KEEP_TMP"):
+    if tb is not None and os.environ.get("BENCH_KEEP_TMP", "") in ("", "0"):
       shutil.rmtree(tb.tmp, ignore_errors=True)
 
   table = render(records)
