@@ -37,12 +37,12 @@ constexpr U pack(const char* s, size_t off, bool mask) {
 }
 
 template <typename U, LowerName L, size_t Off>
-inline bool chunk_matches(const char* p) {
+inline unsigned chunk_matches(const char* p) {  // 0 or 1: combined with &, no branch
   constexpr U want = pack<U>(L.s, Off, false);
   constexpr U mask = pack<U>(L.s, Off, true);
   U v;
   std::memcpy(&v, p + Off, sizeof v);
-  return (v | mask) == want;
+  return unsigned((v | mask) == want);
 }
 
 template <LowerName L, size_t... K>
@@ -50,7 +50,7 @@ inline bool words_match(const char* p, std::index_sequence<K...>) {
   // Whole words, then the last eight bytes (overlapping the previous word when the
   // length is not a multiple of eight): no byte loop, no read past the name.
   return ((chunk_matches<uint64_t, L, K * 8>(p) & ...) &
-          chunk_matches<uint64_t, L, L.kSize - 8>(p));
+          chunk_matches<uint64_t, L, L.kSize - 8>(p)) != 0;
 }
 
 // `p` holds exactly L.kSize bytes (the caller switched on the length).
@@ -61,9 +61,9 @@ inline bool is(const char* p) {
   if constexpr (n >= 8) {
     return words_match<L>(p, std::make_index_sequence<n / 8>{});
   } else if constexpr (n >= 4) {
-    return chunk_matches<uint32_t, L, 0>(p) & chunk_matches<uint32_t, L, n - 4>(p);
+    return (chunk_matches<uint32_t, L, 0>(p) & chunk_matches<uint32_t, L, n - 4>(p)) != 0;
   } else {
-    return chunk_matches<uint16_t, L, 0>(p) & chunk_matches<uint16_t, L, n - 2>(p);
+    return (chunk_matches<uint16_t, L, 0>(p) & chunk_matches<uint16_t, L, n - 2>(p)) != 0;
   }
 }
 
