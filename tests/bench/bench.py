@@ -16,6 +16,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pysupport"))
+import procs  # noqa: E402  (tests/pysupport: the one HTTP GET helper)
 import time
 
 import procstat
@@ -343,19 +346,11 @@ class Bench:
   def caddy_metrics(self):
     """Reads Caddy's /metrics once (after the warm-up, never during a measurement): the
     per-request HTTP metrics must be counting, else Caddy is not measuring inline."""
-    try:
-      with socket.create_connection(("127.0.0.1", self.caddy_admin_port), timeout=5) as s:
-        s.sendall(f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{self.caddy_admin_port}\r\n"
-                  "Connection: close\r\n\r\n".encode())
-        data = b""
-        while True:
-          chunk = s.recv(65536)
-          if not chunk:
-            break
-          data += chunk
-    except OSError as e:
-      return {"error": str(e)}
-    text = data.decode("latin-1")
+    status, body = procs.http_get(self.caddy_admin_port, "/metrics",
+                                  host=f"127.0.0.1:{self.caddy_admin_port}")
+    if status is None:
+      return {"error": body}
+    text = body.decode("latin-1") if isinstance(body, bytes) else body
     count = sum(float(m.group(1)) for m in re.finditer(
         r"^caddy_http_request_duration_seconds_count\{[^}]*\} ([0-9.e+]+)$", text, re.M))
     series = len(re.findall(r"^caddy_http_[a-z_]+", text, re.M))
