@@ -42,6 +42,9 @@ if [ "${1:-}" = "--test" ]; then
   # runtimes (libFuzzer, ASan, TSan: only recommended by clang, so named), llvm-symbolizer
   # (file:line in the reports).
   packages+=(clang libclang-rt-14-dev llvm)
+  # gdb: an integration test that finds the proxy stuck prints every thread's stack
+  # (SidemeterProcess::thread_report), so a hang seen once in CI can be read afterwards.
+  packages+=(gdb)
   # The container image built for real without a registry (tests/deploy/image_test):
   # debootstrap makes the Debian 12 base, buildah builds deploy/Dockerfile and mounts it.
   packages+=(buildah debootstrap)

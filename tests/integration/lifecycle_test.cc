@@ -168,16 +168,16 @@ void drain_scenario(ProxyTest& t, std::unique_ptr<TestUpstream>& upstream,
   // Then the listener closes: new connections are refused.
   bool refused = false;
   while (Clock::now() < signalled + seconds(15)) {
-    if (!can_connect(port)) {
+    if (try_connect(port, deadline_in(seconds(2))) == ConnectOutcome::kRefused) {
       refused = true;
       break;
     }
     std::this_thread::yield();
   }
-  EXPECT_TRUE(refused);
+  ASSERT_TRUE(refused) << proxy->thread_report() << proxy->log_text();
   EXPECT_GE(Clock::now() - signalled, milliseconds(kDrainDelayMs - 100));
   // Idle keep-alive connections are closed; the in-flight one keeps the process alive.
-  EXPECT_TRUE(idle.wait_closed(soon()));
+  ASSERT_TRUE(idle.wait_closed(soon())) << proxy->thread_report() << proxy->log_text();
   idle.close();  // so the proxy need not linger waiting for our FIN
   EXPECT_TRUE(proxy->running());
   EXPECT_TRUE(proxy->events("drained").empty());

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "tests/support/json_line.h"
@@ -259,6 +260,46 @@ int SidemeterProcess::open_fds() const {
   while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
   ::closedir(d);
   return n;
+}
+
+namespace {
+std::string read_small_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+}  // namespace
+
+std::string SidemeterProcess::thread_report() const {
+  if (pid_ <= 0 || exit_code_) return "(process not running)\n";
+  const std::string task_dir = "/proc/" + std::to_string(pid_) + "/task";
+  std::string out = "threads of pid " + std::to_string(pid_) + ":\n";
+  if (DIR* d = ::opendir(task_dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      const std::string t = task_dir + "/" + e->d_name;
+      const std::string stat = read_small_file(t + "/stat");
+      const size_t close = stat.rfind(')');
+      const char state = close != std::string::npos && close + 2 < stat.size() ? stat[close + 2] : '?';
+      out += "  " + std::string(e->d_name) + " " + read_small_file(t + "/comm") + " state=" + state +
+             " wchan=" + read_small_file(t + "/wchan") + "\n";
+    }
+    ::closedir(d);
+  }
+  if (::access("/usr/bin/gdb", X_OK) == 0) {
+    const std::string cmd = "gdb -p " + std::to_string(pid_) +
+                            " -batch -nx -ex 'thread apply all bt' 2>&1 | grep -E '^(Thread|#)'";
+    if (FILE* p = ::popen(cmd.c_str(), "r")) {
+      char buf[4096];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+      ::pclose(p);
+    }
+  } else {
+    out += "(install gdb for stacks)\n";
+  }
+  return out;
 }
 
 bool SidemeterProcess::send_signal(int sig) {

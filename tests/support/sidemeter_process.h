@@ -58,6 +58,9 @@ class SidemeterProcess {
   double cpu_seconds() const;
   // Entries in /proc/<pid>/fd; -1 if unavailable.
   int open_fds() const;
+  // For failure messages when the process seems stuck: each thread's name, state and
+  // kernel wait channel from /proc, then every thread's stack if gdb is installed.
+  std::string thread_report() const;
 
   bool send_signal(int sig);
   // Exit code (or 128+signal); nullopt on timeout.

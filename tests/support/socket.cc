@@ -245,6 +245,39 @@ uint16_t refused_port() {
   return ntohs(addr.sin_port);
 }
 
+ConnectOutcome try_connect(uint16_t port, Deadline deadline) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return ConnectOutcome::kError;
+  sockaddr_in addr = loopback_addr(port);
+  int err = 0;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    err = errno;
+    if (err == EINPROGRESS) {
+      err = ETIMEDOUT;
+      for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) break;
+        pollfd p{fd, POLLOUT, 0};
+        int rc = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count() + 1, kPollSliceMs)));
+        if (rc < 0 && errno != EINTR) {
+          err = errno;
+          break;
+        }
+        if (rc > 0) {
+          socklen_t len = sizeof err;
+          if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+          break;
+        }
+      }
+    }
+  }
+  ::close(fd);
+  if (err == 0) return ConnectOutcome::kConnected;
+  if (err == ECONNREFUSED) return ConnectOutcome::kRefused;
+  if (err == ETIMEDOUT) return ConnectOutcome::kTimeout;
+  return ConnectOutcome::kError;
+}
+
 bool can_connect(uint16_t port) {
   Socket s = Socket::connect_loopback(port);
   return s.valid();

@@ -90,4 +90,10 @@ uint16_t refused_port();
 // Blocking check whether a connect to the port succeeds.
 bool can_connect(uint16_t port);
 
+// One connect attempt bounded by `deadline`. A listener that stopped accepting but is
+// still open (its backlog full) makes a blocking connect wait through SYN retries for
+// about two minutes; this returns kTimeout instead, which is not a refusal.
+enum class ConnectOutcome { kConnected, kRefused, kTimeout, kError };
+ConnectOutcome try_connect(uint16_t port, Deadline deadline);
+
 }  // namespace sidemeter::testing
