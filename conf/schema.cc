@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <type_traits>
+#include <utility>
 
 #include "conf/did_you_mean.h"
 #include "conf/duration.h"
@@ -25,6 +26,27 @@ constexpr uint64_t kGiB = 1024 * kMiB;
 constexpr uint64_t kTiB = 1024 * kGiB;
 
 namespace al = metrics::alerts;
+
+// A key's place in the Config as two plain function pointers (every accessor below is a
+// captureless lambda). The field builders capture this rather than
+// the accessor, so their lambdas and std::function wrappers are instantiated once per value
+// type instead of once per key: that was most of this file's compile time (over a minute of
+// CPU under ASan).
+template <class V>
+struct Access {
+  V& (*get)(Config&);
+  const V& (*cget)(const Config&);
+  V& operator()(Config& c) const { return get(c); }
+  const V& operator()(const Config& c) const { return cget(c); }
+};
+
+template <class At>
+auto access(At) {
+  // Captureless lambdas are default-constructible (C++20): At{} is the accessor itself.
+  using V = std::remove_reference_t<decltype(At{}(std::declval<Config&>()))>;
+  return Access<V>{[](Config& c) -> V& { return At{}(c); },
+                   [](const Config& c) -> const V& { return At{}(c); }};
+}
 
 std::string missing(const std::string& path, const std::string& expected) {
   return path + ": missing value (expected " + expected + ")";
@@ -46,8 +68,8 @@ std::string parse_count(const std::string& path, const std::string& text, bool n
   return {};
 }
 
-template <class At>
-Field count(std::string path, uint64_t lo, uint64_t hi, At at) {
+template <class V>
+Field count_field(std::string path, uint64_t lo, uint64_t hi, Access<V> at) {
   Field f;
   f.path = path;
   f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
@@ -59,6 +81,11 @@ Field count(std::string path, uint64_t lo, uint64_t hi, At at) {
   };
   f.show = [at](const Config& c) { return std::to_string(at(c)); };
   return f;
+}
+
+template <class At>
+Field count(std::string path, uint64_t lo, uint64_t hi, At at) {
+  return count_field(std::move(path), lo, hi, access(at));
 }
 
 struct DurationRange {
@@ -85,8 +112,8 @@ std::string parse_duration(const std::string& path, const std::string& text, boo
   return {};
 }
 
-template <class At>
-Field duration(std::string path, DurationRange r, At at) {
+template <class V>
+Field duration_field(std::string path, DurationRange r, Access<V> at) {
   Field f;
   f.path = path;
   f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
@@ -100,9 +127,14 @@ Field duration(std::string path, DurationRange r, At at) {
   return f;
 }
 
-// For fields kept in whole seconds (the stats stream and statsd push periods).
 template <class At>
-Field seconds(std::string path, uint32_t lo_s, uint32_t hi_s, At at) {
+Field duration(std::string path, DurationRange r, At at) {
+  return duration_field(std::move(path), r, access(at));
+}
+
+// For fields kept in whole seconds (the stats stream and statsd push periods).
+template <class V>
+Field seconds_field(std::string path, uint32_t lo_s, uint32_t hi_s, Access<V> at) {
   Field f;
   f.path = path;
   f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
@@ -117,9 +149,14 @@ Field seconds(std::string path, uint32_t lo_s, uint32_t hi_s, At at) {
   return f;
 }
 
-// Only the YAML 1.2 spellings: "no" or "off" meaning false surprises more than it helps.
 template <class At>
-Field boolean(std::string path, At at) {
+Field seconds(std::string path, uint32_t lo_s, uint32_t hi_s, At at) {
+  return seconds_field(std::move(path), lo_s, hi_s, access(at));
+}
+
+// Only the YAML 1.2 spellings: "no" or "off" meaning false surprises more than it helps.
+template <class V>
+Field boolean_field(std::string path, Access<V> at) {
   Field f;
   f.path = path;
   f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
@@ -138,14 +175,19 @@ Field boolean(std::string path, At at) {
   return f;
 }
 
+template <class At>
+Field boolean(std::string path, At at) {
+  return boolean_field(std::move(path), access(at));
+}
+
 enum class PortRule {
   kAny,       // a listener: 0 asks the kernel for a free port
   kRequired,  // somewhere to connect to
   kOptional,  // "" turns the feature off; else somewhere to connect to
 };
 
-template <class At>
-Field address(std::string path, PortRule rule, At at) {
+template <class V>
+Field address_field(std::string path, PortRule rule, Access<V> at) {
   Field f;
   f.path = path;
   f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
@@ -172,6 +214,11 @@ Field address(std::string path, PortRule rule, At at) {
     return yaml_quote(hp.to_string());
   };
   return f;
+}
+
+template <class At>
+Field address(std::string path, PortRule rule, At at) {
+  return address_field(std::move(path), rule, access(at));
 }
 
 bool token_char(char c) { return c > ' ' && c < 0x7f; }
@@ -818,8 +865,8 @@ std::string format_bound(double v) {
   return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
 }
 
-template <class At>
-Field url_list(std::string path, At at) {
+template <class V>
+Field url_list_field(std::string path, Access<V> at) {
   Field f;
   f.path = path;
   f.shape = Shape::kList;
@@ -849,11 +896,16 @@ Field url_list(std::string path, At at) {
   return f;
 }
 
+template <class At>
+Field url_list(std::string path, At at) {
+  return url_list_field(std::move(path), access(at));
+}
+
 // Histogram bucket bounds in seconds: positive, finite, at most an hour (the longest
 // duration a histogram holds), strictly ascending, at most kMaxBounds of them (each is a
 // series per label combination, see metrics/duration_bounds.h).
-template <class At>
-Field bounds_list(std::string path, At at) {
+template <class V>
+Field bounds_list_field(std::string path, Access<V> at) {
   constexpr size_t kMaxBounds = 64;
   Field f;
   f.path = path;
@@ -885,6 +937,11 @@ Field bounds_list(std::string path, At at) {
     return out + "]";
   };
   return f;
+}
+
+template <class At>
+Field bounds_list(std::string path, At at) {
+  return bounds_list_field(std::move(path), access(at));
 }
 
 void add_alerts(std::vector<Field>& t) {
@@ -967,8 +1024,8 @@ void add_access_log(std::vector<Field>& t) {
 
 // A file named by a TLS key: "" = none. Made relative to the config file's directory and
 // checked for readability by the loader, which knows that directory.
-template <class At>
-Field file(std::string path, At at) {
+template <class V>
+Field file_field(std::string path, Access<V> at) {
   Field f;
   f.path = path;
   f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
@@ -978,6 +1035,11 @@ Field file(std::string path, At at) {
   };
   f.show = [at](const Config& c) { return yaml_quote(at(c)); };
   return f;
+}
+
+template <class At>
+Field file(std::string path, At at) {
+  return file_field(std::move(path), access(at));
 }
 
 std::string parse_tls_version(const std::string& path, const std::string& text, bool null,
@@ -996,8 +1058,8 @@ std::string parse_tls_version(const std::string& path, const std::string& text, 
   return {};
 }
 
-template <class At>
-Field tls_version(std::string path, At at) {
+template <class V>
+Field tls_version_field(std::string path, Access<V> at) {
   Field f;
   f.path = path;
   f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
@@ -1008,10 +1070,15 @@ Field tls_version(std::string path, At at) {
   return f;
 }
 
+template <class At>
+Field tls_version(std::string path, At at) {
+  return tls_version_field(std::move(path), access(at));
+}
+
 // An OpenSSL cipher list or TLS 1.3 suite list. OpenSSL itself judges the names when the
 // transport loads them; here only what could never be one.
-template <class At>
-Field cipher_list(std::string path, At at) {
+template <class V>
+Field cipher_list_field(std::string path, Access<V> at) {
   Field f;
   f.path = path;
   f.copy = [at](Config& to, const Config& from) { at(to) = at(from); };
@@ -1026,6 +1093,11 @@ Field cipher_list(std::string path, At at) {
   };
   f.show = [at](const Config& c) { return yaml_quote(at(c)); };
   return f;
+}
+
+template <class At>
+Field cipher_list(std::string path, At at) {
+  return cipher_list_field(std::move(path), access(at));
 }
 
 // A DNS name or an IP address (no brackets, no port); "" = upstream.address's host.
