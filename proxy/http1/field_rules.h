@@ -20,6 +20,7 @@ enum CharClass : uint8_t {
   kRegNameChar = 1 << 3,  // unreserved / sub-delims / '%' (RFC 3986 reg-name)
   kHexDigit = 1 << 4,
   kQdtext = 1 << 5,  // quoted-string text (RFC 9110 §5.6.4) excluding '"' and '\'
+  kRegNameLiteral = 1 << 6,  // kRegNameChar but '%': unreserved / sub-delims (RFC 3986)
 };
 
 namespace detail {
@@ -39,6 +40,7 @@ constexpr std::array<uint8_t, 256> make_char_classes() {
     if (alpha || digit || c == '-' || c == '.' || c == '_' || c == '~' || c == '%' ||
         sub_delims.find(static_cast<char>(c)) != std::string_view::npos) {
       v |= kRegNameChar;
+      if (c != '%') v |= kRegNameLiteral;
     }
     if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) v |= kHexDigit;
     if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||

@@ -527,11 +527,17 @@ ParseError Parser::Impl::parse_request_line(std::string_view line, uint32_t base
 
 ParseError Parser::Impl::parse_request_target(std::string_view line, uint32_t base) {
   // request-line = method SP request-target SP HTTP-version, single spaces only.
-  const size_t sp1 = line.find(' ');
-  if (sp1 == 0) return ParseError::kInvalidMethod;
-  if (sp1 == std::string_view::npos) return ParseError::kMalformed;
+  // The method's tchar run, when a SP ends it, is the method (a token) up to the first SP;
+  // anything else is refused below as before.
+  size_t sp1 = 0;
+  while (sp1 < line.size() && r::is_tchar(line[sp1])) ++sp1;
+  if (sp1 == 0 || sp1 == line.size() || line[sp1] != ' ') {
+    sp1 = line.find(' ');
+    if (sp1 == 0) return ParseError::kInvalidMethod;
+    if (sp1 == std::string_view::npos) return ParseError::kMalformed;
+    return ParseError::kInvalidMethod;  // not a token: a tchar run would have reached sp1
+  }
   const std::string_view method = line.substr(0, sp1);
-  if (!r::is_token(method)) return ParseError::kInvalidMethod;
   // The usual version ("HTTP/1.1", no SP in it) puts the last SP 9 bytes from the end,
   // with the target between: no need to search the line backwards for it.
   const size_t len = line.size();
@@ -559,7 +565,14 @@ ParseError Parser::Impl::parse_request_target(std::string_view line, uint32_t ba
   start_b = {static_cast<uint32_t>(base + sp1 + 1), static_cast<uint32_t>(target.size())};
   const uint32_t target_off = start_b.off;
   if (target[0] == '/') {  // origin-form
-    path = {target_off, static_cast<uint32_t>(std::min(target.find('?'), target.size()))};
+    // Short targets (the usual) are searched in place, long ones by memchr.
+    size_t q = 0;
+    if (target.size() <= 16) {
+      while (q < target.size() && target[q] != '?') ++q;
+    } else {
+      q = std::min(target.find('?'), target.size());
+    }
+    path = {target_off, static_cast<uint32_t>(q)};
     return ParseError::kNone;
   }
   if (target == "*") {  // asterisk-form: server-wide OPTIONS only
@@ -677,13 +690,11 @@ ParseError Parser::Impl::finish_head() {
   bool framing_lookalike = false;
   // The fields are made from their spans (head_buf no longer moves) and read in the same
   // pass, by the token each got when its line was read.
-  head.fields.resize(spans.size());
-  HeaderField* out = head.fields.data();
+  const char* const buf = head_buf.data();  // loaded once: the stores below may alias it
   for (const FieldSpan& s : spans) {
-    HeaderField& f = *out++;
-    f.name = view(s.name);
-    f.value = view(s.value);
-    f.token = s.token;
+    const HeaderField& f = head.fields.emplace_back(
+        std::string_view(buf + s.name.off, s.name.len),
+        std::string_view(buf + s.value.off, s.value.len), s.token);
     switch (s.token) {
       case FieldToken::kHost:
         ++hosts;
@@ -696,6 +707,15 @@ ParseError Parser::Impl::finish_head() {
         has_upgrade = true;
         break;
       case FieldToken::kConnection: {
+        // The usual value is one of these alone (a list of one element, OWS trimmed).
+        if (r::iequals_lower(f.value, "keep-alive")) {
+          conn_keep_alive = true;
+          break;
+        }
+        if (r::iequals_lower(f.value, "close")) {
+          conn_close = true;
+          break;
+        }
         r::ListIterator it(f.value);
         std::string_view t;
         while (it.next(t)) {
