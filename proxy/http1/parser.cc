@@ -693,8 +693,8 @@ ParseError Parser::Impl::finish_head() {
   const char* const buf = head_buf.data();  // loaded once: the stores below may alias it
   for (const FieldSpan& s : spans) {
     const HeaderField& f = head.fields.emplace_back(
-        std::string_view(buf + s.name.off, s.name.len),
-        std::string_view(buf + s.value.off, s.value.len), s.token);
+        HeaderField{std::string_view(buf + s.name.off, s.name.len),
+                    std::string_view(buf + s.value.off, s.value.len), s.token});
     switch (s.token) {
       case FieldToken::kHost:
         ++hosts;
