@@ -11,6 +11,13 @@
 //    reset(): a retry on a stale pooled connection re-sends the head after the buffer
 //    was reused). A line cut by the end of a feed is completed and validated in
 //    `head_buf` instead.
+//    The usual field line (SP-only OWS, no HTAB or other CTL, a tchar name, within the
+//    limits) and the empty line are read by fast_field_line in one pass (find_ctl for
+//    the CR, the name up to its colon, OWS trimmed) and recorded exactly as the general
+//    path (scan_line + process_head_line) would; any other line goes the general way,
+//    so every refusal is made where it always was (parser_fast_path_test and the head
+//    oracle compare the two paths). Each field's FieldToken is looked up there, once:
+//    finish_head switches on it and the serializer reads it from HeaderField::token.
 //    Our rules also make every refusal strict llhttp 8.1 made on a head, so removing
 //    llhttp from the head (it used to parse the same bytes and be compared token by
 //    token) let nothing through that was refused before: a second Content-Length field
