@@ -179,21 +179,21 @@ bool is_valid_host(std::string_view host) {
       port_at = host.size();
     }
   } else {
-    const size_t colon = host.find(':');
-    const std::string_view name = host.substr(0, colon);
-    if (name.empty()) return false;
-    for (size_t i = 0; i < name.size(); ++i) {
-      const char c = name[i];
-      if (!has_class(c, kRegNameChar)) return false;
-      if (c == '%') {
-        if (i + 2 >= name.size() || !has_class(name[i + 1], kHexDigit) ||
-            !has_class(name[i + 2], kHexDigit)) {
-          return false;
-        }
-        i += 2;
+    // reg-name up to the first ':' in one loop (no search for the colon first): a
+    // pct-encoded octet's two hex digits are never ':', so they lie inside it.
+    size_t i = 0;
+    for (; i < host.size(); ++i) {
+      const char c = host[i];
+      if (has_class(c, kRegNameLiteral)) continue;
+      if (c == ':') break;
+      if (c != '%' || i + 2 >= host.size() || !has_class(host[i + 1], kHexDigit) ||
+          !has_class(host[i + 2], kHexDigit)) {
+        return false;
       }
+      i += 2;
     }
-    port_at = colon == std::string_view::npos ? host.size() : colon + 1;
+    if (i == 0) return false;  // empty reg-name
+    port_at = i == host.size() ? i : i + 1;
   }
   const std::string_view port = host.substr(port_at);
   if (port.size() > 5) return false;

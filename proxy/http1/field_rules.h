@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <string_view>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace sidemeter::http::rules {
 
 enum CharClass : uint8_t {
@@ -16,6 +20,7 @@ enum CharClass : uint8_t {
   kRegNameChar = 1 << 3,  // unreserved / sub-delims / '%' (RFC 3986 reg-name)
   kHexDigit = 1 << 4,
   kQdtext = 1 << 5,  // quoted-string text (RFC 9110 §5.6.4) excluding '"' and '\'
+  kRegNameLiteral = 1 << 6,  // kRegNameChar but '%': unreserved / sub-delims (RFC 3986)
 };
 
 namespace detail {
@@ -35,6 +40,7 @@ constexpr std::array<uint8_t, 256> make_char_classes() {
     if (alpha || digit || c == '-' || c == '.' || c == '_' || c == '~' || c == '%' ||
         sub_delims.find(static_cast<char>(c)) != std::string_view::npos) {
       v |= kRegNameChar;
+      if (c != '%') v |= kRegNameLiteral;
     }
     if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) v |= kHexDigit;
     if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
@@ -85,6 +91,51 @@ bool is_target(std::string_view s);
 // the line). Replaces a memchr for the line end followed by a second scan of the value.
 // `clean` is meaningful only when a '\n' was found.
 size_t scan_line(const char* p, size_t n, bool& clean);
+
+#if defined(__SSE2__)
+namespace detail {
+// Bytes below 0x20 or equal to DEL, one bit each (bit i: byte i).
+inline unsigned ctl_bits(__m128i v) {
+  // Unsigned min(v, 0x1f) == v: v <= 0x1f.
+  const __m128i m = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v),
+                                 _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+  return static_cast<unsigned>(_mm_movemask_epi8(m));
+}
+inline __m128i load16(const char* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+}  // namespace detail
+#endif
+
+// Index of the first byte of p[0, n) below 0x20 or equal to DEL (n when none): on an
+// ordinary head line its CR, every byte before it field-vchar but HTAB (which stops too).
+// `before` counts the bytes readable right before p (p[-before, 0) lies in the same
+// buffer), so the end of the data is read as one 16-byte block overlapping bytes looked
+// at already, even when n < 16. The answer is the byte loop's whatever n and `before`.
+// Inline: the parser's field-line fast path calls it once per line.
+inline size_t find_ctl(const char* p, size_t n, size_t before) {
+#if defined(__SSE2__)
+  if (n + before >= 16) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const unsigned m = detail::ctl_bits(detail::load16(p + i));
+      if (m != 0) return i + static_cast<size_t>(__builtin_ctz(m));
+    }
+    if (i == n) return n;
+    // p + n - 16 >= p - before: the block's first bytes were looked at, or are not ours.
+    const unsigned m = detail::ctl_bits(detail::load16(p + n - 16)) >> (16 - (n - i));
+    return m != 0 ? i + static_cast<size_t>(__builtin_ctz(m)) : n;
+  }
+#else
+  (void)before;
+#endif
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    if (c < 0x20 || c == 0x7f) return i;
+  }
+  return n;
+}
+
 
 // ASCII case-insensitive equality. `lower` must already be lower case (a literal).
 inline bool iequals_lower(std::string_view s, std::string_view lower) {

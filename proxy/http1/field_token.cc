@@ -87,6 +87,9 @@ FieldToken lookup_field_token(std::string_view name) {
       if (last == 't' && is<"host">(p)) return FieldToken::kHost;
       if (last == 'e' && is<"date">(p)) return FieldToken::kDate;
       break;
+    case 6:
+      if (last == 't' && is<"expect">(p)) return FieldToken::kExpect;
+      break;
     case 7:
       if (last == 'e' && is<"upgrade">(p)) return FieldToken::kUpgrade;
       if (last == 'r' && is<"trailer">(p)) return FieldToken::kTrailer;

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/http1/field_token.h"
+
 namespace sidemeter::http {
 
 // http1/ sits below metrics/ and must not include it, so the parser has its own method
@@ -13,10 +15,21 @@ enum class Method : uint8_t {
   kGet, kHead, kPost, kPut, kDelete, kConnect, kOptions, kTrace, kPatch, kOther
 };
 
+// A HeaderField whose token nobody has looked up yet (a head built by hand, e.g. a test's).
+inline constexpr FieldToken kFieldTokenUnknown = FieldToken::kCount;
+
 struct HeaderField {
   std::string_view name;   // as received (case preserved)
   std::string_view value;  // OWS trimmed
+  // lookup_field_token(name), set once by the parser as it reads the name; heads built
+  // elsewhere may leave it kFieldTokenUnknown. Read it through field_token_of().
+  FieldToken token = kFieldTokenUnknown;
 };
+
+// The field's token: the parser's, or looked up now when nobody set it.
+inline FieldToken field_token_of(const HeaderField& f) {
+  return f.token != kFieldTokenUnknown ? f.token : lookup_field_token(f.name);
+}
 
 enum class BodyFraming : uint8_t {
   kNone,           // no body (GET without CL, HEAD response, 1xx/204/304, CL: 0)

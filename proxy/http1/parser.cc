@@ -11,6 +11,13 @@
 //    reset(): a retry on a stale pooled connection re-sends the head after the buffer
 //    was reused). A line cut by the end of a feed is completed and validated in
 //    `head_buf` instead.
+//    The usual field line (SP-only OWS, no HTAB or other CTL, a tchar name, within the
+//    limits) and the empty line are read by fast_field_line in one pass (find_ctl for
+//    the CR, the name up to its colon, OWS trimmed) and recorded exactly as the general
+//    path (scan_line + process_head_line) would; any other line goes the general way,
+//    so every refusal is made where it always was (parser_fast_path_test and the head
+//    oracle compare the two paths). Each field's FieldToken is looked up there, once:
+//    finish_head switches on it and the serializer reads it from HeaderField::token.
 //    Our rules also make every refusal strict llhttp 8.1 made on a head, so removing
 //    llhttp from the head (it used to parse the same bytes and be compared token by
 //    token) let nothing through that was refused before: a second Content-Length field
@@ -65,6 +72,7 @@
 #include "proxy/http1/chunk_framing.h"
 #include "proxy/http1/chunk_line.h"
 #include "proxy/http1/field_rules.h"
+#include "proxy/http1/field_token.h"
 
 namespace sidemeter::http {
 
@@ -79,6 +87,7 @@ struct Span {
 struct FieldSpan {
   Span name;
   Span value;
+  FieldToken token;  // lookup_field_token(name), found as the line is read
 };
 
 // kStartLine/kFields: head lines (our scanner). kBody: Content-Length or close-delimited
@@ -224,6 +233,8 @@ struct Parser::Impl {
 
   // Our rules over the head.
   size_t consume_head(const char* p, size_t n, bool& head_ready);
+  [[gnu::always_inline]] size_t fast_field_line(const char* s, size_t avail, size_t before,
+                                                size_t unbuffered, bool& head_ready);
   bool check_head_limits(const char* line, size_t size, bool has_nl, size_t unbuffered);
   ParseError process_head_line(const char* data, size_t size, uint32_t base, bool clean,
                                bool& head_ready);
@@ -328,6 +339,60 @@ const llhttp_settings_t* Parser::Impl::settings() {
   return &kSettings;
 }
 
+// The usual field line, or the empty line that ends the head, read in one pass where it
+// lies: `s` is the line's start, `avail` the bytes from there to the end of the data,
+// `before` the readable bytes before it (r::find_ctl), `unbuffered` the head bytes
+// before it not yet in head_buf. Returns the line's size with its CRLF once recorded
+// exactly as process_head_line would record it, or 0, recording nothing, for any other
+// line (cut by the end of the data, over a limit, no colon, whitespace before it, a HTAB
+// or other CTL, bare LF, too many fields, ...), which the general path then reads and,
+// if need be, refuses: so every refusal stays where it was.
+inline size_t Parser::Impl::fast_field_line(const char* s, size_t avail, size_t before,
+                                            size_t unbuffered, bool& head_ready) {
+  const size_t stop = r::find_ctl(s, avail, before);
+  // The first CTL must be the CR of a CRLF: the line before it is field-vchar but HTAB.
+  if (stop + 1 >= avail || s[stop] != '\r' || s[stop + 1] != '\n') return 0;
+  const size_t size = stop + 2;
+  if (leading_bytes + head_buf.size() + unbuffered + size > limits.max_head_bytes) return 0;
+  const auto base = static_cast<uint32_t>(head_buf.size() + unbuffered);
+  if (stop == 0) {  // the empty line
+    line_start = base + 2;
+    head_ready = true;
+    return 2;
+  }
+  if (spans.size() >= limits.max_fields) return 0;
+  // A non-empty tchar name, then the colon. The CR stops the loop at the latest (each
+  // byte is read only after the one before it proved tchar). Four bytes a turn: names
+  // are most of what this path reads byte by byte (16-byte SSE2 class compares cost more
+  // instructions than this loop on names of usual length).
+  size_t i = 0;
+  for (;; i += 4) {
+    if (!r::is_tchar(s[i])) break;
+    if (!r::is_tchar(s[i + 1])) {
+      i += 1;
+      break;
+    }
+    if (!r::is_tchar(s[i + 2])) {
+      i += 2;
+      break;
+    }
+    if (!r::is_tchar(s[i + 3])) {
+      i += 3;
+      break;
+    }
+  }
+  if (i == 0 || s[i] != ':') return 0;
+  size_t b = i + 1;
+  while (s[b] == ' ') ++b;  // OWS is SP here (HTAB stopped find_ctl); the CR stops it
+  size_t e = stop;
+  while (e > b && s[e - 1] == ' ') --e;
+  spans.push_back({{base, static_cast<uint32_t>(i)},
+                   {static_cast<uint32_t>(base + b), static_cast<uint32_t>(e - b)},
+                   lookup_field_token({s, i})});
+  line_start = base + size;
+  return size;
+}
+
 size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
   size_t used = 0;
   // A line the previous feed left incomplete is finished in head_buf.
@@ -355,6 +420,14 @@ size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
   size_t copy_from = used;
   const auto flush = [&] { head_buf.append(p + copy_from, used - copy_from); };
   while (used < n) {
+    if (state == State::kFields) {
+      const size_t size = fast_field_line(p + used, n - used, used, used - copy_from, head_ready);
+      if (size != 0) {
+        used += size;
+        if (head_ready) break;
+        continue;
+      }
+    }
     bool clean = false;
     const size_t end = used + r::scan_line(p + used, n - used, clean);
     const bool has_nl = end < n;
@@ -443,7 +516,8 @@ ParseError Parser::Impl::process_head_line(const char* data, size_t size, uint32
   const ParseError e = parse_field_line(line, spans.empty(), clean, name_len, value_off, value_len);
   if (e != ParseError::kNone) return e;
   spans.push_back({{base, static_cast<uint32_t>(name_len)},
-                   {static_cast<uint32_t>(base + value_off), static_cast<uint32_t>(value_len)}});
+                   {static_cast<uint32_t>(base + value_off), static_cast<uint32_t>(value_len)},
+                   lookup_field_token(line.substr(0, name_len))});
   return ParseError::kNone;
 }
 
@@ -460,12 +534,24 @@ ParseError Parser::Impl::parse_request_line(std::string_view line, uint32_t base
 
 ParseError Parser::Impl::parse_request_target(std::string_view line, uint32_t base) {
   // request-line = method SP request-target SP HTTP-version, single spaces only.
-  const size_t sp1 = line.find(' ');
-  if (sp1 == 0) return ParseError::kInvalidMethod;
-  if (sp1 == std::string_view::npos) return ParseError::kMalformed;
+  // The method's tchar run, when a SP ends it, is the method (a token) up to the first SP;
+  // anything else is refused below as before.
+  size_t sp1 = 0;
+  while (sp1 < line.size() && r::is_tchar(line[sp1])) ++sp1;
+  if (sp1 == 0 || sp1 == line.size() || line[sp1] != ' ') {
+    sp1 = line.find(' ');
+    if (sp1 == 0) return ParseError::kInvalidMethod;
+    if (sp1 == std::string_view::npos) return ParseError::kMalformed;
+    return ParseError::kInvalidMethod;  // not a token: a tchar run would have reached sp1
+  }
   const std::string_view method = line.substr(0, sp1);
-  if (!r::is_token(method)) return ParseError::kInvalidMethod;
-  const size_t sp2 = line.rfind(' ');
+  // The usual version ("HTTP/1.1", no SP in it) puts the last SP 9 bytes from the end,
+  // with the target between: no need to search the line backwards for it.
+  const size_t len = line.size();
+  const bool usual = len >= sp1 + 10 && line[len - 9] == ' ' &&
+                     line.substr(len - 8, 7) == "HTTP/1." &&
+                     (line[len - 1] == '1' || line[len - 1] == '0');
+  const size_t sp2 = usual ? len - 9 : line.rfind(' ');
   if (sp2 == sp1) return ParseError::kInvalidVersion;  // HTTP/0.9 style "GET /"
   const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   const std::string_view version = line.substr(sp2 + 1);
@@ -486,7 +572,14 @@ ParseError Parser::Impl::parse_request_target(std::string_view line, uint32_t ba
   start_b = {static_cast<uint32_t>(base + sp1 + 1), static_cast<uint32_t>(target.size())};
   const uint32_t target_off = start_b.off;
   if (target[0] == '/') {  // origin-form
-    path = {target_off, static_cast<uint32_t>(std::min(target.find('?'), target.size()))};
+    // Short targets (the usual) are searched in place, long ones by memchr.
+    size_t q = 0;
+    if (target.size() <= 16) {
+      while (q < target.size() && target[q] != '?') ++q;
+    } else {
+      q = std::min(target.find('?'), target.size());
+    }
+    path = {target_off, static_cast<uint32_t>(q)};
     return ParseError::kNone;
   }
   if (target == "*") {  // asterisk-form: server-wide OPTIONS only
@@ -550,7 +643,7 @@ ParseError Parser::Impl::check_transfer_encoding() const {
   bool unknown = false;
   bool other = false;
   for (const HeaderField& f : head.fields) {
-    if (f.name.size() != 17 || !r::iequals_lower(f.name, "transfer-encoding")) continue;
+    if (f.token != FieldToken::kTransferEncoding) continue;
     r::ListIterator it(f.value);
     std::string_view e;
     while (it.next(e)) {
@@ -580,7 +673,6 @@ ParseError Parser::Impl::check_transfer_encoding() const {
 }
 
 ParseError Parser::Impl::finish_head() {
-  for (const FieldSpan& s : spans) head.fields.push_back({view(s.name), view(s.value)});
   const bool request = kind == MessageKind::kRequest;
   if (request) {
     head.method_text = view(start_a);
@@ -603,54 +695,64 @@ ParseError Parser::Impl::finish_head() {
   bool has_upgrade = false;
   bool expect_continue = false;
   bool framing_lookalike = false;
-  for (const HeaderField& f : head.fields) {
-    const std::string_view n = f.name;
-    switch (n.size()) {
-      case 4:
-        if (r::iequals_lower(n, "host")) {
-          ++hosts;
-          host = f.value;
+  // The fields are made from their spans (head_buf no longer moves) and read in the same
+  // pass, by the token each got when its line was read.
+  const char* const buf = head_buf.data();  // loaded once: the stores below may alias it
+  for (const FieldSpan& s : spans) {
+    const HeaderField& f = head.fields.emplace_back(
+        HeaderField{std::string_view(buf + s.name.off, s.name.len),
+                    std::string_view(buf + s.value.off, s.value.len), s.token});
+    switch (s.token) {
+      case FieldToken::kHost:
+        ++hosts;
+        host = f.value;
+        break;
+      case FieldToken::kExpect:
+        expect_continue = r::iequals_lower(f.value, "100-continue");
+        break;
+      case FieldToken::kUpgrade:
+        has_upgrade = true;
+        break;
+      case FieldToken::kConnection: {
+        // The usual value is one of these alone (a list of one element, OWS trimmed).
+        if (r::iequals_lower(f.value, "keep-alive")) {
+          conn_keep_alive = true;
+          break;
+        }
+        if (r::iequals_lower(f.value, "close")) {
+          conn_close = true;
+          break;
+        }
+        r::ListIterator it(f.value);
+        std::string_view t;
+        while (it.next(t)) {
+          if (r::iequals_lower(t, "close"))
+            conn_close = true;
+          else if (r::iequals_lower(t, "keep-alive"))
+            conn_keep_alive = true;
+          else if (r::iequals_lower(t, "upgrade"))
+            conn_upgrade = true;
         }
         break;
-      case 6:
-        if (r::iequals_lower(n, "expect"))
-          expect_continue = r::iequals_lower(f.value, "100-continue");
-        break;
-      case 7:
-        if (r::iequals_lower(n, "upgrade")) has_upgrade = true;
-        break;
-      case 10:
-        if (r::iequals_lower(n, "connection")) {
-          r::ListIterator it(f.value);
-          std::string_view t;
-          while (it.next(t)) {
-            if (r::iequals_lower(t, "close"))
-              conn_close = true;
-            else if (r::iequals_lower(t, "keep-alive"))
-              conn_keep_alive = true;
-            else if (r::iequals_lower(t, "upgrade"))
-              conn_upgrade = true;
-          }
+      }
+      case FieldToken::kContentLength: {
+        // One field, 1*DIGIT, only SP after it: see the top and field_rules.h.
+        uint64_t v = 0;
+        if (has_cl || !r::parse_content_length(f.value, v) || !only_sp_after(f.value)) {
+          bad_cl = true;
         }
+        cl = v;
+        has_cl = true;
         break;
-      case 14:
-        if (r::iequals_lower(n, "content-length")) {
-          // One field, 1*DIGIT, only SP after it: see the top and field_rules.h.
-          uint64_t v = 0;
-          if (has_cl || !r::parse_content_length(f.value, v) || !only_sp_after(f.value)) {
-            bad_cl = true;
-          }
-          cl = v;
-          has_cl = true;
-        } else if (r::iequals_lower_any_dash(n, "content-length")) {
-          framing_lookalike = true;
-        }
+      }
+      case FieldToken::kTransferEncoding:
+        has_te = true;
+        te_tab_after = te_tab_after || !only_sp_after(f.value);
         break;
-      case 17:
-        if (r::iequals_lower(n, "transfer-encoding")) {
-          has_te = true;
-          te_tab_after = te_tab_after || !only_sp_after(f.value);
-        } else if (r::iequals_lower_any_dash(n, "transfer-encoding")) {
+      case FieldToken::kOther:
+        // "Content_Length", "transfer_encoding" (the real names have their tokens).
+        if ((s.name.len == 14 && r::iequals_lower_any_dash(f.name, "content-length")) ||
+            (s.name.len == 17 && r::iequals_lower_any_dash(f.name, "transfer-encoding"))) {
           framing_lookalike = true;
         }
         break;
@@ -810,7 +912,7 @@ FeedResult Parser::Impl::feed(std::string_view data) {
   if (state == State::kError) return {FeedStatus::kError, 0};
   if (state == State::kDone) reset();  // the caller moved on to the next message
   pause_requested = false;
-  if (llhttp_get_errno(&ll) == HPE_PAUSED) llhttp_resume(&ll);
+  if (ll.error == HPE_PAUSED) llhttp_resume(&ll);  // llhttp_get_errno, without the call
   const char* p = data.data();
   const size_t n = data.size();
   size_t pos = 0;

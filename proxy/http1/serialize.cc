@@ -84,13 +84,13 @@ class FieldTokens {
   static constexpr size_t kInline = 128;
   explicit FieldTokens(const MessageHead& h) : h_(h) {}
   FieldToken lookup(size_t i) {
-    const FieldToken t = lookup_field_token(h_.fields[i].name);
+    const FieldToken t = field_token_of(h_.fields[i]);  // the parser's, when it parsed h_
     if (i < kInline) ids_[i] = t;
     return t;
   }
   // Only for fields lookup() has seen.
   FieldToken at(size_t i) const {
-    return i < kInline ? ids_[i] : lookup_field_token(h_.fields[i].name);
+    return i < kInline ? ids_[i] : field_token_of(h_.fields[i]);
   }
 
  private:

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "proxy/http1/field_rules.h"
+#include "proxy/http1/field_token.h"
 #include "proxy/http1/parser.h"
 
 namespace sidemeter::fuzz {
@@ -45,6 +46,9 @@ struct OursHead {
   uint64_t cl = 0;
   bool chunked = false;
   uint64_t wire_bytes = 0;
+  bool tokens_right = true;  // every field carried lookup_field_token(its name)
+
+  bool operator==(const OursHead&) const = default;
 };
 
 class OursSink : public http::MessageSink {
@@ -59,6 +63,7 @@ class OursSink : public http::MessageSink {
     head.minor = h.version_minor;
     for (const auto& f : h.fields) {
       head.fields.emplace_back(f.name, f.value);
+      if (f.token != http::lookup_field_token(f.name)) head.tokens_right = false;
       // Ours accepts a Transfer-Encoding only as one final "chunked".
       if (http::rules::iequals(f.name, "transfer-encoding")) head.chunked = true;
     }
@@ -152,9 +157,24 @@ inline std::string show(std::string_view s) {
   return out;
 }
 
+// Ours on `bytes` one byte per feed: every line is then completed in the parser's own
+// buffer (the general path), where a whole feed takes the field-line fast path.
+inline http::ParseError ours_byte_by_byte(http::MessageKind kind, const http::ParserLimits& limits,
+                                         std::string_view bytes, OursHead& head) {
+  OursSink sink;
+  http::Parser p(kind, limits, sink);
+  for (size_t i = 0; i < bytes.size() && !sink.head.seen; ++i) {
+    if (p.feed(bytes.substr(i, 1)).status == http::FeedStatus::kError) break;
+  }
+  head = sink.head;
+  return p.error();
+}
+
 }  // namespace head_oracle_detail
 
 // `compared` (optional) tells whether ours accepted a head, so the two were compared.
+// Before llhttp, ours is checked against itself: the same bytes fed whole and byte by
+// byte must give the same head or the same refusal, and every field the token of its name.
 inline std::string compare_head(std::string_view bytes, bool* compared = nullptr) {
   namespace d = head_oracle_detail;
   size_t leading = 0;  // empty lines ours skips before the start line (llhttp too)
@@ -170,6 +190,20 @@ inline std::string compare_head(std::string_view bytes, bool* compared = nullptr
   limits.max_fields = 10000;
   http::Parser ours(kind, limits, sink);
   ours.feed(bytes);
+  {
+    d::OursHead split;
+    const http::ParseError split_error = d::ours_byte_by_byte(kind, limits, bytes, split);
+    const std::string what = " (bytes '" + d::show(bytes.substr(0, 400)) + "')";
+    if (split.seen != sink.head.seen || (split.seen && !(split == sink.head))) {
+      return "ours reads the head differently fed byte by byte" + what;
+    }
+    if (!split.seen && split_error != ours.error()) {
+      return std::string("ours refuses differently fed byte by byte: ") +
+             http::parse_error_info(ours.error()).reason + " whole, " +
+             http::parse_error_info(split_error).reason + " split" + what;
+    }
+    if (!sink.head.tokens_right) return "a field carries another name's token" + what;
+  }
   if (compared != nullptr) *compared = sink.head.seen;
   if (!sink.head.seen) return {};  // refused (ours is the stricter) or incomplete
   const d::OursHead& h = sink.head;

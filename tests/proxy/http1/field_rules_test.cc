@@ -134,6 +134,86 @@ TEST(FieldRulesTest, Host) {
   }
 }
 
+// is_valid_host as it was before its reg-name loop stopped searching for the colon first:
+// the oracle for the one-loop version.
+bool reference_is_valid_host(std::string_view host) {
+  if (host.empty()) return false;
+  size_t port_at = std::string_view::npos;
+  if (host[0] == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos || close < 2) return false;
+    for (size_t i = 1; i < close; ++i) {
+      const char c = host[i];
+      if (!(has_class(c, kHexDigit) || c == ':' || c == '.')) return false;
+    }
+    if (close + 1 < host.size()) {
+      if (host[close + 1] != ':') return false;
+      port_at = close + 2;
+    } else {
+      port_at = host.size();
+    }
+  } else {
+    const size_t colon = host.find(':');
+    const std::string_view name = host.substr(0, colon);
+    if (name.empty()) return false;
+    for (size_t i = 0; i < name.size(); ++i) {
+      const char c = name[i];
+      if (!has_class(c, kRegNameChar)) return false;
+      if (c == '%') {
+        if (i + 2 >= name.size() || !has_class(name[i + 1], kHexDigit) ||
+            !has_class(name[i + 2], kHexDigit)) {
+          return false;
+        }
+        i += 2;
+      }
+    }
+    port_at = colon == std::string_view::npos ? host.size() : colon + 1;
+  }
+  const std::string_view port = host.substr(port_at);
+  if (port.size() > 5) return false;
+  uint32_t v = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return v <= 65535;
+}
+
+// Every string of up to 5 bytes over an alphabet of the bytes the grammar turns on, and
+// longer random ones, against the reference.
+TEST(FieldRulesTest, HostMatchesReference) {
+  constexpr std::string_view kAlphabet = "a%2f:[].9 _g@";
+  size_t accepted = 0;
+  std::string s;
+  const auto walk = [&](auto&& self, size_t len) -> void {
+    ASSERT_EQ(is_valid_host(s), reference_is_valid_host(s)) << s;
+    accepted += reference_is_valid_host(s) ? 1 : 0;
+    if (len == 5) return;
+    for (char c : kAlphabet) {
+      s.push_back(c);
+      self(self, len + 1);
+      s.pop_back();
+    }
+  };
+  walk(walk, 0);
+  EXPECT_GT(accepted, 1000u);
+  for (int b = 0; b < 256; ++b) {  // every byte value in a name and in a port
+    for (std::string t : {std::string("ab"), std::string("a:8")}) {
+      for (size_t pos = 0; pos <= t.size(); ++pos) {
+        std::string u = t;
+        u.insert(pos, 1, static_cast<char>(b));
+        ASSERT_EQ(is_valid_host(u), reference_is_valid_host(u)) << b << " " << pos;
+      }
+    }
+  }
+  EXPECT_EQ(kCharClasses['%'] & kRegNameLiteral, 0);
+  for (int c = 0; c < 256; ++c) {
+    EXPECT_EQ(has_class(static_cast<char>(c), kRegNameLiteral),
+              c != '%' && has_class(static_cast<char>(c), kRegNameChar))
+        << c;
+  }
+}
+
 TEST(FieldRulesTest, Codings) {
   EXPECT_EQ(classify_coding("chunked"), Coding::kChunked);
   EXPECT_EQ(classify_coding("ChUnKeD"), Coding::kChunked);

@@ -171,8 +171,9 @@ TEST(FieldTokenTest, FlagsSayWhyANameIsSpecial) {
                        FieldToken::kXForwardedHost, FieldToken::kXForwardedProto}) {
     EXPECT_EQ(flags(t), kForwardingPath) << field_token_name(t);
   }
-  // Special by id alone (the serializer's roles), not dropped.
-  for (FieldToken t : {FieldToken::kHost, FieldToken::kDate, FieldToken::kMaxForwards}) {
+  // Special by id alone (the serializer's roles, the parser's Expect), not dropped.
+  for (FieldToken t : {FieldToken::kHost, FieldToken::kDate, FieldToken::kExpect,
+                       FieldToken::kMaxForwards}) {
     EXPECT_EQ(flags(t), 0) << field_token_name(t);
   }
 }

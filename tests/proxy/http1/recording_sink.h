@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/http1/field_token.h"
 #include "proxy/http1/parser.h"
 
 namespace sidemeter::http::testing {
@@ -22,6 +23,7 @@ struct OwnedHead {
   bool has_content_length = false;
   bool keep_alive = false, upgrade = false, expect_continue = false;
   uint64_t wire_bytes = 0;
+  bool tokens_right = true;  // every field carried lookup_field_token(its name)
 
   bool operator==(const OwnedHead&) const = default;
 };
@@ -36,7 +38,10 @@ inline OwnedHead own(const MessageHead& h) {
   o.host = h.host;
   o.status = h.status;
   o.version_minor = h.version_minor;
-  for (const auto& f : h.fields) o.fields.emplace_back(f.name, f.value);
+  for (const auto& f : h.fields) {
+    o.fields.emplace_back(f.name, f.value);
+    if (f.token != lookup_field_token(f.name)) o.tokens_right = false;
+  }
   o.framing = h.framing;
   o.content_length = h.content_length;
   o.has_content_length = h.has_content_length;
