@@ -68,7 +68,9 @@ class TcpTransportTest : public ::testing::Test {
 };
 
 TEST_F(TcpTransportTest, AnIdleConnectedSocketTakesTheWholeWriteAtOnce) {
-  auto [client, server] = connected_pair();
+  const auto [c, s] = connected_pair();
+  End* client = c;  // plain pointers: clang 15 cannot capture structured bindings
+  End* server = s;
   const std::string_view parts[4] = {"GET / HTTP/1.1\r\n", "", "Host: a\r\n", "\r\n"};
   ASSERT_EQ(client->t().writev(parts, 4), 0);
   EXPECT_EQ(client->t().queued_bytes(), 0u);  // nothing was left for libuv to queue
@@ -98,7 +100,9 @@ TEST_F(TcpTransportTest, WritesWhileConnectingAreQueuedAndArriveInOrder) {
 // rather than overtake it, even when the socket has room again; all of it arrives, in
 // order, once the peer reads.
 TEST_F(TcpTransportTest, WhatTheSocketDoesNotTakeIsQueuedInOrder) {
-  auto [client, server] = connected_pair();
+  const auto [c, s] = connected_pair();
+  End* client = c;  // plain pointers: clang 15 cannot capture structured bindings
+  End* server = s;
   server->t().stop_reading();
   shrink_buffers(*client, *server);
   constexpr size_t kFirst = 4 * 1024 * 1024;
@@ -145,7 +149,9 @@ TEST_F(TcpTransportTest, WhatTheSocketDoesNotTakeIsQueuedInOrder) {
 
 // A shutdown waits for the queued bytes; a write after it is refused, never sent.
 TEST_F(TcpTransportTest, ShutdownAfterQueuedBytesSendsThemThenRefusesWrites) {
-  auto [client, server] = connected_pair();
+  const auto [c, s] = connected_pair();
+  End* client = c;  // plain pointers: clang 15 cannot capture structured bindings
+  End* server = s;
   server->t().stop_reading();
   shrink_buffers(*client, *server);
   constexpr size_t kTotal = 1024 * 1024;
@@ -164,7 +170,9 @@ TEST_F(TcpTransportTest, ShutdownAfterQueuedBytesSendsThemThenRefusesWrites) {
 // A write to a peer that reset the connection fails with the error libuv would report
 // (EPIPE or ECONNRESET), not a signal, and queues nothing.
 TEST_F(TcpTransportTest, AWriteToAResetPeerFails) {
-  auto [client, server] = connected_pair();
+  const auto [c, s] = connected_pair();
+  End* client = c;  // plain pointers: clang 15 cannot capture structured bindings
+  End* server = s;
   ASSERT_EQ(client->t().write("hello"), 0);
   ASSERT_TRUE(loop_.run_until([&] { return server->received == "hello"; }));
   ASSERT_EQ(client->t().start_reading(), 0);  // to learn of the reset
