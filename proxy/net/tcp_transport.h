@@ -53,6 +53,7 @@ class TcpTransport final : public Transport {
   static void on_connect(uv_connect_t* req, int status);
   static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_close(uv_handle_t* h);
+  int try_write(const uv_buf_t* bufs, unsigned nbufs);
 
   uv_tcp_t tcp_;
   uv_connect_t connect_req_;
@@ -60,6 +61,8 @@ class TcpTransport final : public Transport {
   ReadBuffer* read_buffer_;
   TransportHandler* handler_;
   size_t queued_ = 0;
+  int fd_ = -1;  // the socket, once connected (try_write)
+  bool connecting_ = false;  // uv_tcp_connect under way
   bool reading_ = false;
   bool closing_ = false;
   bool shutdown_pending_ = false;
