@@ -171,4 +171,23 @@ size_t AtomicHistogram::memory_bytes() const {
   return bytes;
 }
 
+DenseAtomicHistogram::DenseAtomicHistogram(const HistogramLayout& layout)
+    : layout_(&layout), counts_(new std::atomic<uint64_t>[layout.num_buckets]) {
+  for (uint32_t i = 0; i < layout.num_buckets; ++i) {
+    counts_[i].store(0, std::memory_order_relaxed);
+  }
+}
+
+void DenseAtomicHistogram::read_into(Histogram& acc) const {
+  uint64_t count = 0;
+  const uint32_t n = layout_->num_buckets;
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint64_t v = counts_[i].load(std::memory_order_relaxed);
+    if (v == 0) continue;  // acc stores the range that was hit only
+    acc.at(i) += v;
+    count += v;
+  }
+  acc.set_totals(acc.count() + count, acc.sum() + sum_.load(std::memory_order_relaxed));
+}
+
 }  // namespace sidemeter::metrics

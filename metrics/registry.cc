@@ -240,9 +240,9 @@ void Registry::collect(Slot& s) {
       n.upstream_attempts = sh.upstream_attempts_.get();
       n.upstream_retries = sh.upstream_retries_.get();
       n.request_head_bytes = sh.request_head_bytes_.get();
-      n.request_body_bytes = sh.request_body_bytes_.get();
+      n.request_body_bytes = sh.sizes_[size_t(SizeMetric::kRequestBody)].sum();
       n.response_head_bytes = sh.response_head_bytes_.get();
-      n.response_body_bytes = sh.response_body_bytes_.get();
+      n.response_body_bytes = sh.sizes_[size_t(SizeMetric::kResponseBody)].sum();
       return n;
     }));
     // Per code, like the histograms: may lead or lag the classes by a record.

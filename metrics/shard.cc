@@ -16,10 +16,10 @@ Shard::Shard(RouteTable& routes)
     : route_table_(routes),
       route_cache_(routes),
       route_slots_(routes.id_count() * kMethods),
-      durations_{AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
-                 AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
-                 AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout)},
-      sizes_{AtomicHistogram(kSizeLayout), AtomicHistogram(kSizeLayout)},
+      durations_{DenseAtomicHistogram(kDurationLayout), DenseAtomicHistogram(kDurationLayout),
+                 DenseAtomicHistogram(kDurationLayout), DenseAtomicHistogram(kDurationLayout),
+                 DenseAtomicHistogram(kDurationLayout), DenseAtomicHistogram(kDurationLayout)},
+      sizes_{DenseAtomicHistogram(kSizeLayout), DenseAtomicHistogram(kSizeLayout)},
       routes_(new std::atomic<RouteMethod*>[route_slots_]) {
   static_assert(kDurationMetrics == 6 && kSizeMetrics == 2, "update the initialisers above");
   for (size_t i = 0; i < route_slots_; ++i) routes_[i].store(nullptr, std::memory_order_relaxed);
@@ -62,9 +62,7 @@ void Shard::record(const ExchangeSample& s) {
     if (rejected) record_reject(s.reject_reason);
   }
   request_head_bytes_.add(s.request_head_bytes);
-  request_body_bytes_.add(s.request_body_bytes);
   response_head_bytes_.add(s.response_head_bytes);
-  response_body_bytes_.add(s.response_body_bytes);
   size(SizeMetric::kRequestBody, s.request_body_bytes);
   size(SizeMetric::kResponseBody, s.response_body_bytes);
 

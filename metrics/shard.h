@@ -110,9 +110,11 @@ class alignas(64) Shard final : public Recorder {
   std::array<Count, kUpstreamErrorKinds> upstream_errors_;
   std::array<Count, kDownstreamErrorKinds> downstream_errors_;
   Count upstream_attempts_, upstream_retries_;
-  Count request_head_bytes_, request_body_bytes_, response_head_bytes_, response_body_bytes_;
-  std::array<AtomicHistogram, kDurationMetrics> durations_;
-  std::array<AtomicHistogram, kSizeMetrics> sizes_;
+  // The body byte totals are the size histograms' sums (recorded in the same section).
+  Count request_head_bytes_, response_head_bytes_;
+  // Recorded by (nearly) every exchange: dense, no chunk lookup (histogram.h).
+  std::array<DenseAtomicHistogram, kDurationMetrics> durations_;
+  std::array<DenseAtomicHistogram, kSizeMetrics> sizes_;
   std::array<RejectReason, kMaxRejectReasons> rejects_;  // last one doubles as "other"
   // Created by the writer on first use of a (route, method), published with release.
   std::unique_ptr<std::atomic<RouteMethod*>[]> routes_;
