@@ -371,6 +371,9 @@ class AtomicHistogram {
     add(kLayout.index(v), v);
   }
 
+  // Writer only, of both: adds o's buckets, sum and maximum (o is no longer recorded into).
+  void absorb(const AtomicHistogram& o);
+
   const HistogramLayout& layout() const { return *layout_; }
   // Reader side: adds the current cumulative buckets and sum into acc (count = sum of
   // buckets, so count and buckets always agree).
