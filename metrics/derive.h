@@ -47,21 +47,6 @@ inline bool span(uint64_t start, uint64_t end, uint64_t& out) {
 // Nanoseconds of [lo, hi] spent waiting on someone else: the union of the waits below,
 // each clamped into [lo, hi] (lo > 0).
 inline uint64_t waited(const PhaseTimes& t, uint64_t lo, uint64_t hi) {
-  uint64_t upstream_end =
-      t.upstream_response_done != 0 ? t.upstream_response_done : t.upstream_failed;
-  if (upstream_end == 0 && t.response_last_byte_written == 0) upstream_end = t.exchange_ended;
-  // The usual exchange, every wait after the previous one inside [lo, hi] (lo > 0, so none
-  // of them is 0): request read, connect (TLS), upstream working. The waits neither overlap
-  // nor need clamping, so their union is the sum of their lengths: the general way below
-  // gives the same, at three times the cost.
-  const uint64_t body = t.request_body_done, start = t.upstream_connect_start;
-  const uint64_t connected = t.upstream_connect_done, sent = t.upstream_request_sent;
-  const uint64_t tls = t.upstream_tls_done;
-  const uint64_t ready = tls != 0 ? tls : connected;
-  if (lo <= body && body <= start && start <= connected && connected <= ready && ready <= sent &&
-      sent <= upstream_end && upstream_end <= hi) {
-    return (body - lo) + (ready - start) + (upstream_end - sent);
-  }
   struct Interval {
     uint64_t a, b;
   };
@@ -83,6 +68,9 @@ inline uint64_t waited(const PhaseTimes& t, uint64_t lo, uint64_t hi) {
   add(lo, t.request_body_done);
   add(t.upstream_connect_start, t.upstream_connect_done);
   add(t.upstream_connect_done, t.upstream_tls_done);
+  uint64_t upstream_end =
+      t.upstream_response_done != 0 ? t.upstream_response_done : t.upstream_failed;
+  if (upstream_end == 0 && t.response_last_byte_written == 0) upstream_end = t.exchange_ended;
   add(t.upstream_request_sent != 0 ? t.upstream_request_sent : t.upstream_connect_start,
       upstream_end);
   // The waits may overlap (a request body still arriving while the connect runs): their

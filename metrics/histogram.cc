@@ -136,24 +136,6 @@ AtomicHistogram::Chunk* AtomicHistogram::add_chunk(std::atomic<Chunk*>& slot) {
   return chunk;
 }
 
-void AtomicHistogram::absorb(const AtomicHistogram& o) {
-  for (uint32_t p = 0; p < kPages; ++p) {
-    const Page* page = o.pages_[p].load(std::memory_order_relaxed);
-    if (page == nullptr) continue;
-    for (uint32_t c = 0; c < kPage; ++c) {
-      const Chunk* chunk = page->chunks[c].load(std::memory_order_relaxed);
-      if (chunk == nullptr) continue;
-      for (uint32_t k = 0; k < kChunk; ++k) {
-        const uint64_t n = chunk->counts[k].load(std::memory_order_relaxed);
-        if (n != 0) bump(counter((p * kPage + c) * kChunk + k), n);
-      }
-    }
-  }
-  bump(sum_, o.sum_.load(std::memory_order_relaxed));
-  const uint64_t m = o.max_.load(std::memory_order_relaxed);
-  if (m > max_.load(std::memory_order_relaxed)) max_.store(m, std::memory_order_relaxed);
-}
-
 void AtomicHistogram::read_into(Histogram& acc) const {
   uint64_t count = 0;
   const uint32_t n = layout_->num_buckets;
@@ -187,25 +169,6 @@ size_t AtomicHistogram::memory_bytes() const {
     }
   }
   return bytes;
-}
-
-DenseAtomicHistogram::DenseAtomicHistogram(const HistogramLayout& layout)
-    : layout_(&layout), counts_(new std::atomic<uint64_t>[layout.num_buckets]) {
-  for (uint32_t i = 0; i < layout.num_buckets; ++i) {
-    counts_[i].store(0, std::memory_order_relaxed);
-  }
-}
-
-void DenseAtomicHistogram::read_into(Histogram& acc) const {
-  uint64_t count = 0;
-  const uint32_t n = layout_->num_buckets;
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint64_t v = counts_[i].load(std::memory_order_relaxed);
-    if (v == 0) continue;  // acc stores the range that was hit only
-    acc.at(i) += v;
-    count += v;
-  }
-  acc.set_totals(acc.count() + count, acc.sum() + sum_.load(std::memory_order_relaxed));
 }
 
 }  // namespace sidemeter::metrics

@@ -76,19 +76,14 @@ struct HistogramLayout {
     // without a body). The test folds away for durations.
     if (min_value == 0 && v == 0) return 0;
     v = std::clamp(v, min_value, max_value);
-    // v >= 1 here (the zero bucket returned above; a range without it starts above 0), so
-    // clz is defined and 63 ^ clz is one bsr.
-    const int e = 63 ^ __builtin_clzll(v);
-    // The leading one and the 7 bits after it, 1mmmmmmm = 128 + m. A range starting at 2^7
-    // or above (durations) has them all at or below bit e: one right shift (the branch
-    // folds when the layout is a constant).
-    const uint32_t top = e_min >= kIndexMantissaBits
-                             ? uint32_t(v >> (e - kIndexMantissaBits))
-                             : uint32_t((v << (63 - e)) >> (63 - kIndexMantissaBits));
-    // Row e - e_min, column m: (e - e_min) * 128 + top - 128, the constants folded into
-    // the table's address.
-    const uint32_t c =
-        candidates[(uint32_t(e - e_min) << kIndexMantissaBits) + top - (1u << kIndexMantissaBits)];
+    const int e = 63 - std::countl_zero(v | 1);
+    constexpr uint32_t kMask = (1u << kIndexMantissaBits) - 1;
+    // The 7 bits after the leading one. A range starting at 2^7 or above (durations) has
+    // them all below it: one right shift (the branch folds when the layout is a constant).
+    const uint32_t m = e_min >= kIndexMantissaBits
+                           ? uint32_t(v >> (e - kIndexMantissaBits)) & kMask
+                           : uint32_t((v << (63 - e)) >> (63 - kIndexMantissaBits)) & kMask;
+    const uint32_t c = candidates[(uint32_t(e - e_min) << kIndexMantissaBits) | m];
     return c + uint32_t(v > uppers[c]);
   }
   // The same by binary search over the boundaries: the reference the tests check index() with.
@@ -371,9 +366,6 @@ class AtomicHistogram {
     add(kLayout.index(v), v);
   }
 
-  // Writer only, of both: adds o's buckets, sum and maximum (o is no longer recorded into).
-  void absorb(const AtomicHistogram& o);
-
   const HistogramLayout& layout() const { return *layout_; }
   // Reader side: adds the current cumulative buckets and sum into acc (count = sum of
   // buckets, so count and buckets always agree).
@@ -429,50 +421,6 @@ class AtomicHistogram {
   // Writer only (the reader goes through pages_): the chunk counter() used last.
   Chunk* last_chunk_ = nullptr;
   uint32_t last_chunk_index_ = ~0u;
-};
-
-// Cumulative like AtomicHistogram (one writer, any reader, the same reader API), for the
-// few histograms every exchange records: a worker's service-wide durations and sizes. Every
-// bucket's counter is allocated up front (16 KiB for durations, 17 KiB for sizes), so a
-// record is the index and one counter, with no chunk lookup: the per-exchange cost of
-// measuring is worth more than the memory of these few.
-class DenseAtomicHistogram {
- public:
-  explicit DenseAtomicHistogram(const HistogramLayout& layout);
-  DenseAtomicHistogram(const DenseAtomicHistogram&) = delete;
-  DenseAtomicHistogram& operator=(const DenseAtomicHistogram&) = delete;
-
-  // Writer only; kLayout must be this histogram's (its constants fold into the index).
-  template <const HistogramLayout& kLayout>
-  void record_as(uint64_t v) {
-    assert(layout_ == &kLayout);
-    if (kLayout.min_value == 0 && v == 0) {
-      // The zero bucket (a request without a body): the sum and the maximum stay.
-      bump(counts_[0], 1);
-      return;
-    }
-    bump(counts_[kLayout.index(v)], 1);
-    bump(sum_, v);
-    if (v > max_.load(std::memory_order_relaxed)) max_.store(v, std::memory_order_relaxed);
-  }
-
-  const HistogramLayout& layout() const { return *layout_; }
-  // As AtomicHistogram's.
-  void read_into(Histogram& acc) const;
-  uint64_t sum() const { return sum_.load(std::memory_order_relaxed); }
-  uint64_t take_max() { return max_.exchange(0, std::memory_order_relaxed); }
-  size_t memory_bytes() const {
-    return sizeof(*this) + layout_->num_buckets * sizeof(std::atomic<uint64_t>);
-  }
-
- private:
-  static void bump(std::atomic<uint64_t>& c, uint64_t d) {
-    c.store(c.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
-  }
-  const HistogramLayout* layout_;
-  std::unique_ptr<std::atomic<uint64_t>[]> counts_;  // [layout_->num_buckets]
-  std::atomic<uint64_t> sum_{0};
-  std::atomic<uint64_t> max_{0};
 };
 
 }  // namespace sidemeter::metrics

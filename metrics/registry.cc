@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <utility>
 
 namespace sidemeter::metrics {
 namespace {
@@ -95,8 +94,7 @@ Registry::Registry(RegistryOptions options, const Clock& clock)
       routes_(options_.max_routes, options_.route_admission),
       total_durations_(kDurationMetrics, Histogram(kDurationLayout)),
       total_sizes_(kSizeMetrics, Histogram(kSizeLayout)),
-      route_aggs_(routes_.id_count() * kMethods),
-      series_max_(routes_.id_count() * kMethods, 0) {
+      route_aggs_(routes_.id_count() * kMethods) {
   routes_.set_patterns(options_.route_patterns);
   if (options_.process_stats) {
     process_.emplace(options_.proc_root);
@@ -111,7 +109,6 @@ Shard& Registry::add_shard() {
   std::lock_guard lock(mu_);
   shards_.push_back(std::make_unique<Shard>(routes_));
   shard_reject_ids_.emplace_back(metrics::kMaxRejectReasons, -1);
-  shard_latency_.emplace_back(kDurationLayout);
   return *shards_.back();
 }
 
@@ -243,9 +240,9 @@ void Registry::collect(Slot& s) {
       n.upstream_attempts = sh.upstream_attempts_.get();
       n.upstream_retries = sh.upstream_retries_.get();
       n.request_head_bytes = sh.request_head_bytes_.get();
-      n.request_body_bytes = sh.sizes_[size_t(SizeMetric::kRequestBody)].sum();
+      n.request_body_bytes = sh.request_body_bytes_.get();
       n.response_head_bytes = sh.response_head_bytes_.get();
-      n.response_body_bytes = sh.sizes_[size_t(SizeMetric::kResponseBody)].sum();
+      n.response_body_bytes = sh.response_body_bytes_.get();
       return n;
     }));
     // Per code, like the histograms: may lead or lag the classes by a record.
@@ -285,13 +282,9 @@ void Registry::collect(Slot& s) {
   for (size_t m = 0; m < kDurationMetrics; ++m) {
     scratch_dur_.clear();
     uint64_t max = 0;
-    if (DurationMetric(m) == DurationMetric::kLatency) {
-      read_service_latency(scratch_dur_, max);
-    } else {
-      for (const auto& sh : shards_) {
-        sh->duration(DurationMetric(m)).read_into(scratch_dur_);
-        max = std::max(max, sh->duration(DurationMetric(m)).take_max());
-      }
+    for (const auto& sh : shards_) {
+      sh->durations_[m].read_into(scratch_dur_);
+      max = std::max(max, sh->durations_[m].take_max());
     }
     diff_into(total_durations_[m], scratch_dur_, s.durations[m], max);
     max_durations_[m] = total_durations_[m].max();
@@ -307,53 +300,6 @@ void Registry::collect(Slot& s) {
     max_sizes_[m] = total_sizes_[m].max();
   }
   collect_routes(s);
-}
-
-void Registry::read_service_latency(Histogram& out, uint64_t& max) {
-  for (size_t si = 0; si < shards_.size(); ++si) {
-    Shard& sh = *shards_[si];
-    // Every series in the slots, whatever its route's generation (an exchange of a route
-    // evicted since is still one of the service's), and those retired from them, in one
-    // reading between two replacements (Shard::retire_seq_).
-    bool whole = false;
-    Histogram now = sh.retire_seq_.read(
-        [&sh] {
-          Histogram acc(kDurationLayout);
-          for (size_t key = 0; key < sh.route_slots_; ++key) {
-            const Shard::RouteMethod* rm = sh.routes_[key].load(std::memory_order_acquire);
-            if (rm == nullptr) continue;
-            for (const auto& slot : rm->codes) {
-              const Shard::CodeSeries* cs = slot.load(std::memory_order_acquire);
-              if (cs != nullptr) cs->latency.read_into(acc);
-            }
-          }
-          sh.retired_latency_.read_into(acc);
-          return acc;
-        },
-        whole);
-    if (whole) {
-      shard_latency_[si] = std::move(now);
-    } else {
-      inconsistent_reads_++;  // the last whole reading stands in: it lags, never drops
-    }
-    out.add(shard_latency_[si]);
-
-    // Maxima: every series' (the service's), stashed per route for collect_routes when
-    // the series is of the route the id names now.
-    for (size_t key = 0; key < sh.route_slots_; ++key) {
-      Shard::RouteMethod* rm = sh.routes_[key].load(std::memory_order_acquire);
-      if (rm == nullptr) continue;
-      const bool current = rm->generation == routes_.generation(uint32_t(key / kMethods));
-      for (const auto& slot : rm->codes) {
-        Shard::CodeSeries* cs = slot.load(std::memory_order_acquire);
-        if (cs == nullptr) continue;
-        const uint64_t m = cs->latency.take_max();
-        max = std::max(max, m);
-        if (current) series_max_[key] = std::max(series_max_[key], m);
-      }
-    }
-    max = std::max(max, sh.retired_latency_.take_max());
-  }
 }
 
 void Registry::collect_routes(Slot& s) {
@@ -404,8 +350,7 @@ void Registry::collect_routes(Slot& s) {
 
     RouteScalars now;
     scratch_dur_.clear();
-    // Taken from the series by read_service_latency, which reads them all.
-    const uint64_t max = std::exchange(series_max_[key], 0);
+    uint64_t max = 0;
     for (const auto& sh : shards_) {
       Shard::RouteMethod* rm = sh->routes_[key].load(std::memory_order_acquire);
       if (rm == nullptr || rm->generation != generation) continue;
@@ -424,6 +369,7 @@ void Registry::collect_routes(Slot& s) {
         Shard::CodeSeries* cs = slot.load(std::memory_order_acquire);
         if (cs == nullptr) continue;
         cs->latency.read_into(scratch_dur_);
+        max = std::max(max, cs->latency.take_max());
       }
     }
     RouteDelta d;
@@ -443,7 +389,6 @@ void Registry::drop_route(RouteKey key) {
   // in flight while it was evicted may be missing from it.
   evicted_requests_ += route_aggs_[key]->total.requests;
   route_aggs_[key].reset();
-  series_max_[key] = 0;
   active_keys_.erase(std::lower_bound(active_keys_.begin(), active_keys_.end(), key));
   ring_.erase_route(key);
 }

@@ -133,10 +133,6 @@ class Registry {
   template <typename F>
   auto read_consistent(const Shard& sh, F read);
   void collect(Slot& s);
-  // The service-wide latency, cumulative, into out (cleared first), and the largest value
-  // recorded since the previous call into max (shard.h: the sum of the route series and of
-  // the retired ones). Stashes each route's series maxima for collect_routes. Under mu_.
-  void read_service_latency(Histogram& out, uint64_t& max);
   void collect_routes(Slot& s);
   // The route of key was evicted or freed: its aggregate goes (its series leave the
   // exposition), and so do its deltas in the ring, so the windows of the template that
@@ -184,12 +180,6 @@ class Registry {
   std::vector<std::vector<int32_t>> shard_reject_ids_;  // per shard, per slot
 
   std::vector<std::unique_ptr<RouteAgg>> route_aggs_;  // by RouteKey
-  // By RouteKey: the route's series maxima taken by read_service_latency and not yet
-  // handed to its aggregate by collect_routes.
-  std::vector<uint64_t> series_max_;
-  // By shard: its last whole reading of read_service_latency (taken again when a worker
-  // held the reading off too long, so the figure lags rather than drops).
-  std::vector<Histogram> shard_latency_;
   std::vector<RouteKey> active_keys_;                  // keys with an agg, ascending
 
   SlotRing ring_;

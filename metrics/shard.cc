@@ -16,10 +16,10 @@ Shard::Shard(RouteTable& routes)
     : route_table_(routes),
       route_cache_(routes),
       route_slots_(routes.id_count() * kMethods),
-      durations_{DenseAtomicHistogram(kDurationLayout), DenseAtomicHistogram(kDurationLayout),
-                 DenseAtomicHistogram(kDurationLayout), DenseAtomicHistogram(kDurationLayout),
-                 DenseAtomicHistogram(kDurationLayout)},
-      sizes_{DenseAtomicHistogram(kSizeLayout), DenseAtomicHistogram(kSizeLayout)},
+      durations_{AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
+                 AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout),
+                 AtomicHistogram(kDurationLayout), AtomicHistogram(kDurationLayout)},
+      sizes_{AtomicHistogram(kSizeLayout), AtomicHistogram(kSizeLayout)},
       routes_(new std::atomic<RouteMethod*>[route_slots_]) {
   static_assert(kDurationMetrics == 6 && kSizeMetrics == 2, "update the initialisers above");
   for (size_t i = 0; i < route_slots_; ++i) routes_[i].store(nullptr, std::memory_order_relaxed);
@@ -39,8 +39,8 @@ void Shard::record(const ExchangeSample& s) {
   const bool error = is_error(s);
   const ErrorType type = error_type(s);
   // The layouts are known here: their constants fold into each index computation.
-  const auto record_duration = [this](DurationMetric m, uint64_t v) {
-    this->duration(m).record_as<kDurationLayout>(v);
+  const auto duration = [this](DurationMetric m, uint64_t v) {
+    durations_[size_t(m)].record_as<kDurationLayout>(v);
   };
   const auto size = [this](SizeMetric m, uint64_t v) {
     sizes_[size_t(m)].record_as<kSizeLayout>(v);
@@ -62,23 +62,24 @@ void Shard::record(const ExchangeSample& s) {
     if (rejected) record_reject(s.reject_reason);
   }
   request_head_bytes_.add(s.request_head_bytes);
+  request_body_bytes_.add(s.request_body_bytes);
   response_head_bytes_.add(s.response_head_bytes);
+  response_body_bytes_.add(s.response_body_bytes);
   size(SizeMetric::kRequestBody, s.request_body_bytes);
   size(SizeMetric::kResponseBody, s.response_body_bytes);
 
-  if (d.has_proxy_overhead) record_duration(DurationMetric::kProxyOverhead, d.proxy_overhead);
+  if (d.has_total) duration(DurationMetric::kLatency, d.total);
+  if (d.has_proxy_overhead) duration(DurationMetric::kProxyOverhead, d.proxy_overhead);
   if (!rejected && s.upstream_attempts > 0) {
     upstream_attempts_.add(s.upstream_attempts);
     if (s.upstream_attempts > 1) upstream_retries_.add(s.upstream_attempts - 1u);
     if (s.upstream_error != UpstreamError::kNone) upstream_errors_[size_t(s.upstream_error)].add(1);
-    if (d.has_upstream_connect) {
-      record_duration(DurationMetric::kUpstreamConnect, d.upstream_connect);
-    }
+    if (d.has_upstream_connect) duration(DurationMetric::kUpstreamConnect, d.upstream_connect);
     if (d.has_upstream_tls_handshake) {
-      record_duration(DurationMetric::kUpstreamTlsHandshake, d.upstream_tls_handshake);
+      duration(DurationMetric::kUpstreamTlsHandshake, d.upstream_tls_handshake);
     }
-    if (d.has_upstream_ttfb) record_duration(DurationMetric::kUpstreamTtfb, d.upstream_ttfb);
-    if (d.has_upstream_total) record_duration(DurationMetric::kUpstreamTotal, d.upstream_total);
+    if (d.has_upstream_ttfb) duration(DurationMetric::kUpstreamTtfb, d.upstream_ttfb);
+    if (d.has_upstream_total) duration(DurationMetric::kUpstreamTotal, d.upstream_total);
   }
 
   RouteMethod& rm = route_method(route_cache_.lookup(s.path, has_status ? s.status : 0), s.method);
@@ -112,20 +113,11 @@ Shard::RouteMethod& Shard::fresh_route_method(std::atomic<RouteMethod*>& slot,
   RouteMethod* rm = slot.load(std::memory_order_relaxed);
   RouteMethod* fresh = new RouteMethod();
   fresh->generation = generation;
-  if (rm == nullptr) {
-    slot.store(fresh, std::memory_order_release);
-    return *fresh;
-  }
-  // The old route's latencies stay in the service-wide figure (shard.h, retired_latency_).
-  retire_seq_.begin_write();
-  for (const auto& c : rm->codes) {
-    const CodeSeries* cs = c.load(std::memory_order_relaxed);
-    if (cs != nullptr) retired_latency_.absorb(cs->latency);
-  }
   slot.store(fresh, std::memory_order_release);
-  retire_seq_.end_write();
-  std::lock_guard lock(retired_mu_);
-  retired_.push_back(rm);
+  if (rm != nullptr) {
+    std::lock_guard lock(retired_mu_);
+    retired_.push_back(rm);
+  }
   return *fresh;
 }
 

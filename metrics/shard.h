@@ -110,16 +110,9 @@ class alignas(64) Shard final : public Recorder {
   std::array<Count, kUpstreamErrorKinds> upstream_errors_;
   std::array<Count, kDownstreamErrorKinds> downstream_errors_;
   Count upstream_attempts_, upstream_retries_;
-  // The body byte totals are the size histograms' sums (recorded in the same section).
-  Count request_head_bytes_, response_head_bytes_;
-  // Recorded by (nearly) every exchange: dense, no chunk lookup (histogram.h). Every
-  // duration but the latency, by DurationMetric - 1: the service-wide latency is the sum of
-  // the route series (each exchange with a latency is in one) and of retired_latency_,
-  // which the registry adds up, so it is recorded once.
-  static_assert(size_t(DurationMetric::kLatency) == 0);
-  std::array<DenseAtomicHistogram, kDurationMetrics - 1> durations_;
-  DenseAtomicHistogram& duration(DurationMetric m) { return durations_[size_t(m) - 1]; }
-  std::array<DenseAtomicHistogram, kSizeMetrics> sizes_;
+  Count request_head_bytes_, request_body_bytes_, response_head_bytes_, response_body_bytes_;
+  std::array<AtomicHistogram, kDurationMetrics> durations_;
+  std::array<AtomicHistogram, kSizeMetrics> sizes_;
   std::array<RejectReason, kMaxRejectReasons> rejects_;  // last one doubles as "other"
   // Created by the writer on first use of a (route, method), published with release.
   std::unique_ptr<std::atomic<RouteMethod*>[]> routes_;
@@ -127,12 +120,6 @@ class alignas(64) Shard final : public Recorder {
   // patterns). The registry may still be reading them, so it frees them (take_retired).
   std::mutex retired_mu_;
   std::vector<RouteMethod*> retired_;  // guarded by retired_mu_
-  // The series of replaced RouteMethods, added up when they leave their slot, so that the
-  // service-wide latency never loses them (a cumulative count never goes down). A replacement
-  // is one write section of retire_seq_: the registry reads the slots and this either
-  // before or after it, never an exchange twice or not at all.
-  SeqLock retire_seq_;
-  AtomicHistogram retired_latency_{kDurationLayout};
 
   WorkerGauges gauges_;
   TlsCounters tls_;
