@@ -107,7 +107,11 @@ struct UpstreamTls {
 
 struct Upstream {
   HostPort address{"127.0.0.1", 8000};
-  uint32_t max_idle_per_worker = 128;   // pooled keep-alive connections per worker
+  // Pooled keep-alive connections per worker. A connection that comes back to a full pool
+  // is closed, so with more requests in flight than this, connections are opened and
+  // closed all the time (measured at 1,000 client connections with the old default of
+  // 128: 0.6 upstream connects per request). Idle ones age out after upstream_idle_ms.
+  uint32_t max_idle_per_worker = 1024;
   uint64_t resolve_interval_ms = 10'000;  // 0 = resolve once at start
   // While the upstream is unreachable, a TCP connect every this often (readiness).
   uint64_t probe_interval_ms = 2'000;

@@ -372,11 +372,16 @@ class Bench:
     backend_pids = procstat.tree(self.backend.pid)
     cpu0, bcpu0 = procstat.cpu_seconds(pids), procstat.cpu_seconds(backend_pids)
     sched0, split0 = procstat.sched_seconds(pids), procstat.cpu_split(pids)
+    act0, segs0 = procstat.activity(pids), procstat.tcp_out_segments()
     w = self.wrk(port, path, conns, duration)
     cpu1, bcpu1 = procstat.cpu_seconds(pids), procstat.cpu_seconds(backend_pids)
     sched1, split1 = procstat.sched_seconds(pids), procstat.cpu_split(pids)
+    act1, segs1 = procstat.activity(pids), procstat.tcp_out_segments()
     served = max(1, w["requests"])
-    return dict(w, cpu_us_per_req=(cpu1 - cpu0) * 1e6 / served,
+    # What the target asked of the kernel per request: these explain its kernel time.
+    per_req = {f"{k}_per_req": (act1[k] - act0[k]) / served for k in act0}
+    return dict(w, **per_req, tcp_segments_per_req=(segs1 - segs0) / served,
+                cpu_us_per_req=(cpu1 - cpu0) * 1e6 / served,
                 user_us_per_req=(split1[0] - split0[0]) * 1e6 / served,
                 kernel_us_per_req=(split1[1] - split0[1]) * 1e6 / served,
                 sched_us_per_req=(sched1 - sched0) * 1e6 / served,

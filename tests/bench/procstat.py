@@ -121,3 +121,47 @@ def thread_times(pid):
     except (OSError, ValueError, IndexError):
       continue
   return out
+
+
+def activity(pids):
+  """What a process tree asked of the kernel so far, to explain its kernel time:
+  {"syscr": read-type system calls, "syscw": write-type ones (/proc/PID/io, whole
+  process, ended threads included), "wakeups": voluntary context switches (a thread that
+  blocked, in epoll_wait mostly, and was woken again), "preempted": involuntary ones},
+  summed over the tree. Missing files count 0 (a process that ended)."""
+  out = {"syscr": 0, "syscw": 0, "wakeups": 0, "preempted": 0}
+  for p in pids:
+    try:
+      with open(f"/proc/{p}/io") as f:
+        for line in f:
+          key, _, value = line.partition(":")
+          if key in ("syscr", "syscw"):
+            out[key] += int(value)
+    except OSError:
+      pass
+    try:
+      tids = os.listdir(f"/proc/{p}/task")
+    except OSError:
+      continue
+    for t in tids:
+      try:
+        with open(f"/proc/{p}/task/{t}/status") as f:
+          for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+              out["wakeups"] += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+              out["preempted"] += int(line.split()[1])
+      except (OSError, ValueError, IndexError):
+        continue
+  return out
+
+
+def tcp_out_segments():
+  """TCP segments sent by the whole machine so far (/proc/net/snmp Tcp OutSegs). On
+  loopback every segment of client, proxy and backend is in it: the difference between
+  two targets over the same requests is the segments the proxy adds or saves (pure ACKs,
+  a head and body sent apart)."""
+  with open("/proc/net/snmp") as f:
+    rows = [line.split() for line in f if line.startswith("Tcp:")]
+  names, values = rows[0], rows[1]
+  return int(values[names.index("OutSegs")])

@@ -119,6 +119,29 @@ def render(records):
     "'direct' it is the backend's own CPU. Kernel time is mostly the loopback TCP work of a "
     "read and a write on each side, about the same for every proxy that does no more.\n")
 
+  # ------------------------------------------------------------ kernel work
+  if any("syscr_per_req" in r for r in records if r.get("kind") == "load"):
+    w(f"\n## What each target asks of the kernel, per request (concurrency "
+      f"{args.get('concurrency')})\n")
+    w("| payload | target | kernel µs/req | read-type calls | write-type calls | wakeups | "
+      "preempted | TCP segments (machine) |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|")
+    for p in PAYLOADS:
+      for t in targets:
+        m = lambda key: median(records, t, "load", key, p)
+        w(f"| {p} | {LABEL[t]} | {fmt(m('kernel_us_per_req'), 2)} | "
+          f"{fmt(m('syscr_per_req'), 2)} | {fmt(m('syscw_per_req'), 2)} | "
+          f"{fmt(m('wakeups_per_req'), 2)} | {fmt(m('preempted_per_req'), 2)} | "
+          f"{fmt(m('tcp_segments_per_req'), 2)} |")
+    w("\nRead- and write-type calls: /proc/PID/io syscr/syscw, which count read(2)/readv(2) "
+      "and write(2)/writev(2)/sendfile(2) but not recv/send (HAProxy uses those, so it shows 0, "
+      "and nginx reads with recv). More of them than the minimum (1 + 1 per side) means a "
+      "message was read or written in pieces. Wakeups: voluntary context switches, a "
+      "thread that blocked (in epoll_wait, mostly) and was woken; fewer per request means "
+      "more requests served per wakeup. TCP segments: /proc/net/snmp OutSegs of the whole "
+      "machine over the run ÷ requests, client, proxy and backend together: a proxied "
+      "exchange needs 4 data segments, the rest are pure ACKs or a message sent in pieces.\n")
+
   # ------------------------------------------------------------ ratios
   w("\n## Ratios: sidemeter (measure: true) ÷ each peer\n")
   w("Below 1.00x: sidemeter uses less (CPU) or serves more (req/s). Floor: sidemeter's "

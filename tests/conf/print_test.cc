@@ -39,7 +39,7 @@ proxy_protocol: off
 trusted_proxies: []
 upstream:
   address: "127.0.0.1:8000"
-  max_idle_per_worker: 128
+  max_idle_per_worker: 1024
   resolve_interval: 10s
   probe_interval: 2s
   retry_on_stale_connection: true
