@@ -46,6 +46,7 @@ void Exchange::begin(const ConfigSnapshotPtr& snapshot, const DownstreamPeer& pe
   response_complete_ = false;
   upgrade_requested_ = false;
   tunnel_ = false;
+  head_waits_for_body_ = false;
   decrement_max_forwards_ = false;
   max_forwards_answer_ = false;
   sample_ = metrics::ExchangeSample{};
@@ -264,6 +265,11 @@ void Exchange::send_request_head() {
 }
 
 net::Alive Exchange::flush() {
+  if (flush_request() == net::Alive::kGone) return net::Alive::kGone;
+  return stream_.flush();
+}
+
+net::Alive Exchange::flush_request() {
   if (up_ != nullptr) {
     const UpstreamConnection::RequestWrite w = up_->flush_request();
     if (w == UpstreamConnection::RequestWrite::kBroken) {
@@ -274,7 +280,7 @@ net::Alive Exchange::flush() {
       note_request_written(w);
     }
   }
-  return stream_.flush();
+  return net::Alive::kYes;
 }
 
 void Exchange::note_request_written(UpstreamConnection::RequestWrite w) {
@@ -337,10 +343,13 @@ http::SinkAction Exchange::on_upstream_head(const http::MessageHead& head) {
   sample_.response_head_bytes = head.wire_bytes;
   stream_.send_response_head(head);
   response_head_sent_ = true;
+  head_waits_for_body_ = head.framing == http::BodyFraming::kContentLength &&
+                         head.content_length > 0 && head.content_length <= kHeadWaitMaxBody;
   return http::SinkAction::kContinue;
 }
 
 http::SinkAction Exchange::on_upstream_body(std::string_view data) {
+  head_waits_for_body_ = false;
   return stream_.send_body(data) == SendResult::kOk ? http::SinkAction::kContinue
                                                      : http::SinkAction::kPause;
 }
@@ -355,6 +364,21 @@ http::SinkAction Exchange::on_upstream_complete() {
 }
 
 void Exchange::on_upstream_read_done() {
+  // Many backends write a response's head and its body apart (nginx's sendfile, Python
+  // servers' two sendall calls). When we read the head before the body was written (we
+  // share a CPU with the backend and were woken by its first write), writing the head at
+  // once costs one more write, one more TCP segment and one more wakeup of the client
+  // per response: at concurrency 1 that was 2.7 writes and 7.3 segments per request
+  // instead of 2 and 6, and ~12 us more latency than nginx and h2o, which also send the
+  // head with the body. So a head whose short Content-Length body has not started waits
+  // in the buffer for the body's first bytes, the next read. No timer: the body is the
+  // very next thing the backend sends (a backend that stalls between the two is covered
+  // by the response timeout); longer bodies, chunked and close-delimited responses (which
+  // may be streams, such as Server-Sent Events) are never held.
+  if (head_waits_for_body_ && !response_complete_) {
+    if (flush_request() == net::Alive::kGone) return;
+    return;
+  }
   if (flush() == net::Alive::kGone) return;
   if (tunnel_ && in_flight_) {
     // The exchange ends with the 101; the tunnel that follows is not an exchange.

@@ -73,10 +73,16 @@ class Exchange final : public UpstreamObserver {
   void on_upstream_tunnel_eof() override;
 
  private:
+  // Bodies up to this size make a response head wait for them (on_upstream_read_done):
+  // beyond it the head's own write is a small share of the response's cost, and a client
+  // of a big download may want the head (its length) early.
+  static constexpr uint64_t kHeadWaitMaxBody = 64 * 1024;
+
   bool start_upstream(bool allow_pool);
   void send_request_head();
   // Upstream batch, then the codec's. kGone: the exchange ended on the way.
   net::Alive flush();
+  net::Alive flush_request();  // the upstream batch only
   net::Alive upstream_failed(metrics::UpstreamError error);
   // Always ends the exchange's part: the caller returns after it.
   void respond_locally(uint16_t status, std::string_view detail, bool close);
@@ -113,6 +119,9 @@ class Exchange final : public UpstreamObserver {
   bool response_complete_ = false;
   bool upgrade_requested_ = false;
   bool tunnel_ = false;  // a 101 was forwarded: bytes both ways
+  // The response head is buffered and not written yet: it came without any of its short
+  // Content-Length body, which goes out with it (on_upstream_read_done says why).
+  bool head_waits_for_body_ = false;
   bool decrement_max_forwards_ = false;  // forwarded OPTIONS/TRACE with Max-Forwards >= 1
   // OPTIONS/TRACE with Max-Forwards: 0 and no body: answered here once it is complete (at
   // the end of the read batch), so the connection can stay open.

@@ -238,5 +238,72 @@ TEST_F(ForwardingTest, RequestSplitIntoTinyWritesIsReassembled) {
   EXPECT_EQ(resp.header("x-echo-target").value_or(""), "/split");
 }
 
+// ------------------------------------------------------------------ head written with body
+
+// A backend that writes a response's head and body apart (nginx with sendfile, Python
+// servers). The head of a short Content-Length body waits for the body and both go out
+// in one write (Exchange::on_upstream_read_done); streams and long bodies do not wait.
+class HeadAndBodyApart : public ForwardingTest {
+ protected:
+  // The backend sends `head`, then waits for the test before sending `body`.
+  void start_split(std::string head, std::string body) {
+    body_may_go_ = std::make_shared<Latch>();
+    start([head, body, go = body_may_go_](UpstreamConn& c) {
+      HttpMessage req;
+      if (!c.read_request(req)) return;
+      if (!c.write(head)) return;
+      if (!c.wait_for(*go, soon())) return;
+      c.write(body);
+    }, "", 2);
+  }
+  std::shared_ptr<Latch> body_may_go_;
+};
+
+TEST_F(HeadAndBodyApart, ShortBodysHeadWaitsForTheBody) {
+  start_split("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "hello");
+  RawClient client(port());
+  ASSERT_TRUE(client.send(simple_get("/short")));
+  // The backend has written the head; nothing reaches the client until the body exists.
+  // (A proxy that forwards the head alone fails here; a correct one cannot.)
+  const IoStatus early = client.socket().fill(deadline_in(std::chrono::milliseconds(300)));
+  EXPECT_EQ(early, IoStatus::kTimeout) << "received early: " << client.socket().buffer();
+  body_may_go_->open();
+  HttpMessage resp;
+  ASSERT_TRUE(client.read_response(resp).ok());
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(resp.body, "hello");
+}
+
+TEST_F(HeadAndBodyApart, ChunkedHeadIsNotHeld) {
+  // A chunked response may be a stream (Server-Sent Events): its head goes at once.
+  start_split("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n",
+              "6\r\ndata:1\r\n0\r\n\r\n");
+  RawClient client(port());
+  ASSERT_TRUE(client.send(simple_get("/events")));
+  size_t head_end = 0;
+  ASSERT_EQ(client.socket().fill_until("\r\n\r\n", soon(), &head_end), IoStatus::kOk)
+      << "the head of a stream must not wait for its first chunk";
+  body_may_go_->open();
+  HttpMessage resp;
+  ASSERT_TRUE(client.read_response(resp).ok());
+  EXPECT_EQ(resp.body, "data:1");
+}
+
+TEST_F(HeadAndBodyApart, LongBodysHeadIsNotHeld) {
+  const std::string body(64 * 1024 + 1, 'x');
+  start_split("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n",
+              body);
+  RawClient client(port());
+  ASSERT_TRUE(client.send(simple_get("/download")));
+  size_t head_end = 0;
+  ASSERT_EQ(client.socket().fill_until("\r\n\r\n", soon(), &head_end), IoStatus::kOk)
+      << "a download's head (its length) goes at once";
+  body_may_go_->open();
+  HttpMessage resp;
+  ASSERT_TRUE(client.read_response(resp).ok());
+  EXPECT_EQ(resp.body.size(), body.size());
+}
+
 }  // namespace
 }  // namespace sidemeter::testing
