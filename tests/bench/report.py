@@ -196,27 +196,32 @@ def render(records):
 
   # ------------------------------------------------------------ latency at c=1
   w("\n## Latency at concurrency 1 (added = minus the direct backend's), µs\n")
-  w("| payload | target | p50 µs | p99 µs | added p50 µs | added p99 µs |")
-  w("|---|---|---:|---:|---:|---:|")
+  w("| payload | target | p50 µs | p99 µs | added p50 µs | added p99 µs | write-type calls/req | "
+    "wakeups/req | TCP segments/req |")
+  w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
   for p in PAYLOADS:
     for t in targets:
       a50, a99 = added[(t, p)]
-      w(f"| {p} | {LABEL[t]} | {fmt(median(records, t, 'c1', 'p50_us', p))} | "
-        f"{fmt(median(records, t, 'c1', 'p99_us', p))} | {fmt(a50)} | {fmt(a99)} |")
+      m = lambda key: median(records, t, "c1", key, p)
+      w(f"| {p} | {LABEL[t]} | {fmt(m('p50_us'))} | {fmt(m('p99_us'))} | {fmt(a50)} | "
+        f"{fmt(a99)} | {fmt(m('syscw_per_req'), 2)} | {fmt(m('wakeups_per_req'), 2)} | "
+        f"{fmt(m('tcp_segments_per_req'), 2)} |")
 
   # ------------------------------------------------------------ many connections
   high = sorted({r["conns"] for r in records if r.get("kind") == "high"})
   if high:
     w("\n## Latency and throughput under many connections (small responses, 1 worker each)\n")
-    w("| target | " + " | ".join(f"c={c} req/s | c={c} p50 ms | c={c} p99 ms | c={c} errors"
+    w("| target | " + " | ".join(f"c={c} req/s | c={c} p50 ms | c={c} p99 ms | c={c} errors | "
+                                 f"c={c} CPU µs/req | c={c} TCP segments/req"
                                  for c in high) + " |")
-    w("|---|" + "---:|" * (4 * len(high)))
+    w("|---|" + "---:|" * (6 * len(high)))
     for t in targets:
       cells = []
       for c in high:
         m = lambda key: median(records, t, "high", key, conns=c)
         cells += [fmt(m("rps"), 0), fmt(m("p50_us") and m("p50_us") / 1e3, 2),
-                  fmt(m("p99_us") and m("p99_us") / 1e3, 2), fmt(m("errors"), 0)]
+                  fmt(m("p99_us") and m("p99_us") / 1e3, 2), fmt(m("errors"), 0),
+                  fmt(m("cpu_us_per_req"), 2), fmt(m("tcp_segments_per_req"), 2)]
       w(f"| {LABEL[t]} | " + " | ".join(cells) + " |")
     w("\nOne wrk thread on one core keeps every connection busy; with one proxy worker the "
       "latency is mostly queueing (connections ÷ req/s), so p99 tells how evenly a proxy "
