@@ -72,32 +72,6 @@ constexpr RoleTable make_roles(bool request) {
 constexpr RoleTable kRequestRoles = make_roles(true);
 constexpr RoleTable kResponseRoles = make_roles(false);
 
-FieldRole role_in(FieldToken t, bool request) {
-  return (request ? kRequestRoles : kResponseRoles).role[static_cast<size_t>(t)];
-}
-
-// The token of every field of one head, looked up once and kept on the stack (a head
-// with more fields than kInline looks the rest up again when asked: rare, and still
-// allocation-free).
-class FieldTokens {
- public:
-  static constexpr size_t kInline = 128;
-  explicit FieldTokens(const MessageHead& h) : h_(h) {}
-  FieldToken lookup(size_t i) {
-    const FieldToken t = field_token_of(h_.fields[i]);  // the parser's, when it parsed h_
-    if (i < kInline) ids_[i] = t;
-    return t;
-  }
-  // Only for fields lookup() has seen.
-  FieldToken at(size_t i) const {
-    return i < kInline ? ids_[i] : field_token_of(h_.fields[i]);
-  }
-
- private:
-  const MessageHead& h_;
-  FieldToken ids_[kInline];
-};
-
 // Copies `n` bytes with at most two overlapping loads and stores for the short strings
 // heads are made of (names, most values), libc's memcpy for the rest.
 inline void copy_bytes(char* d, const char* s, size_t n) {
@@ -236,11 +210,10 @@ bool names_other_fields(std::string_view connection) {
   return false;
 }
 
-bool named_in_connection(const MessageHead& h, const FieldTokens& tokens,
-                         std::string_view name) {
-  for (size_t i = 0; i < h.fields.size(); ++i) {
-    if (tokens.at(i) != FieldToken::kConnection) continue;
-    r::ListIterator it(h.fields[i].value);
+bool named_in_connection(const MessageHead& h, std::string_view name) {
+  for (const HeaderField& f : h.fields) {
+    if (field_token_of(f) != FieldToken::kConnection) continue;
+    r::ListIterator it(f.value);
     std::string_view t;
     while (it.next(t)) {
       if (r::iequals(t, name)) return true;
@@ -267,35 +240,33 @@ struct CopyOptions {
   bool decrement_max_forwards = false;
 };
 
-// One pass over the fields: each is looked up once, its role decides. A Connection
-// field that names other fields (rare) is only found on the way, and a field it names
-// may come before it: then the pass starts over, checking every field against it.
-Copied copy_end_to_end(const MessageHead& h, FieldTokens& tokens, const CopyOptions& o,
-                       HeadWriter& w) {
+// One pass over the fields, each decided by its role (the parser's token; a head built
+// by hand has its names looked up here). The usual field, copied as received, takes the
+// first branch alone. A Connection field that names other fields (rare) is only found on
+// the way, and a field it names may come before it: then the pass starts over, checking
+// every field against it.
+Copied copy_end_to_end(const MessageHead& h, const CopyOptions& o, HeadWriter& w) {
   const size_t start = w.pos();
+  const RoleTable& roles = o.request ? kRequestRoles : kResponseRoles;
+  const HeaderField* const fields = h.fields.data();
   const size_t n = h.fields.size();
-  size_t looked_up = 0;  // fields whose token is known
   Copied c;
   for (size_t i = 0; i < n; ++i) {
-    const HeaderField& f = h.fields[i];
-    FieldToken t;
-    if (i < looked_up) {
-      t = tokens.at(i);
-    } else {
-      t = tokens.lookup(i);
-      looked_up = i + 1;
-      if (t == FieldToken::kConnection && !c.check_connection && names_other_fields(f.value)) {
-        // named_in_connection looks at every Connection field from here on.
-        for (size_t j = i + 1; j < n; ++j) tokens.lookup(j);
-        looked_up = n;
-        c = Copied{};
-        c.check_connection = true;
-        w.rewind(start);
-        i = static_cast<size_t>(-1);  // again from the first field
-        continue;
-      }
+    const HeaderField& f = fields[i];
+    const FieldToken t = field_token_of(f);
+    const FieldRole role = roles.role[static_cast<size_t>(t)];
+    if (role == FieldRole::kKeep && !c.check_connection) {
+      w.field(f.name, f.value);
+      continue;
     }
-    switch (role_in(t, o.request)) {
+    if (t == FieldToken::kConnection && !c.check_connection && names_other_fields(f.value)) {
+      c = Copied{};
+      c.check_connection = true;
+      w.rewind(start);
+      i = static_cast<size_t>(-1);  // again from the first field
+      continue;
+    }
+    switch (role) {
       case FieldRole::kDrop:
       case FieldRole::kXfp:
         continue;
@@ -309,7 +280,7 @@ Copied copy_end_to_end(const MessageHead& h, FieldTokens& tokens, const CopyOpti
         ++c.via;  // emitted merged, with ours last
         continue;
       case FieldRole::kMaxForwards:
-        if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
+        if (c.check_connection && named_in_connection(h, f.name)) continue;
         if (o.decrement_max_forwards) {
           // The exchange checked it: the only Max-Forwards, 1*DIGIT, not 0.
           std::string decremented;
@@ -319,7 +290,7 @@ Copied copy_end_to_end(const MessageHead& h, FieldTokens& tokens, const CopyOpti
         }
         break;
       case FieldRole::kDate:
-        if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
+        if (c.check_connection && named_in_connection(h, f.name)) continue;
         c.date = true;
         break;
       case FieldRole::kUpgrade:
@@ -332,7 +303,7 @@ Copied copy_end_to_end(const MessageHead& h, FieldTokens& tokens, const CopyOpti
         c.xfh = true;
         [[fallthrough]];
       case FieldRole::kKeep:
-        if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
+        if (c.check_connection && named_in_connection(h, f.name)) continue;
         break;
     }
     w.field(f.name, f.value);
@@ -343,8 +314,8 @@ Copied copy_end_to_end(const MessageHead& h, FieldTokens& tokens, const CopyOpti
 // Via = #( received-protocol RWS received-by ): what earlier hops recorded, in order, then
 // us. received-protocol is the version of the message as we received it; "HTTP/" is
 // omitted, as RFC 9110 §7.6.3 allows for HTTP.
-void append_via(const MessageHead& h, const FieldTokens& tokens, const Copied& c,
-                std::string_view pseudonym, HeadWriter& w) {
+void append_via(const MessageHead& h, const Copied& c, std::string_view pseudonym,
+                HeadWriter& w) {
   const std::string_view version = h.version_minor == 0 ? "1.0 " : "1.1 ";
   if (c.via == 0) {  // the common case: no earlier hop
     if (pseudonym.empty()) return;
@@ -360,10 +331,9 @@ void append_via(const MessageHead& h, const FieldTokens& tokens, const Copied& c
   const size_t start = w.pos();
   w.put("Via: ");
   const size_t values = w.pos();
-  for (size_t i = 0; i < h.fields.size(); ++i) {
-    const HeaderField& f = h.fields[i];
-    if (f.value.empty() || tokens.at(i) != FieldToken::kVia) continue;
-    if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
+  for (const HeaderField& f : h.fields) {
+    if (f.value.empty() || field_token_of(f) != FieldToken::kVia) continue;
+    if (c.check_connection && named_in_connection(h, f.name)) continue;
     if (w.pos() != values) w.put_sep();
     w.put(f.value);
   }
@@ -512,11 +482,9 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
 
 // The values of every field with token `t`, in order, as one comma-separated list (RFC
 // 9110 §5.3: the same as the separate lines).
-void append_merged(const MessageHead& req, const FieldTokens& tokens, FieldToken t,
-                   bool& first, HeadWriter& w) {
-  for (size_t i = 0; i < req.fields.size(); ++i) {
-    const HeaderField& f = req.fields[i];
-    if (f.value.empty() || tokens.at(i) != t) continue;
+void append_merged(const MessageHead& req, FieldToken t, bool& first, HeadWriter& w) {
+  for (const HeaderField& f : req.fields) {
+    if (f.value.empty() || field_token_of(f) != t) continue;
     if (!first) w.put_sep();
     w.put(f.value);
     first = false;
@@ -556,12 +524,11 @@ void append_forward_request_head(const MessageHead& req, const ForwardRequestCon
   w.put(target);
   w.put(" HTTP/1.1\r\n");
 
-  FieldTokens tokens(req);
   const Copied c = copy_end_to_end(
-      req, tokens, {.request = true, .upgrade = ctx.upgrade,
+      req, {.request = true, .upgrade = ctx.upgrade,
                     .decrement_max_forwards = ctx.decrement_max_forwards},
       w);
-  append_via(req, tokens, c, ctx.via_pseudonym, w);
+  append_via(req, c, ctx.via_pseudonym, w);
   if (!c.host) {
     // Only HTTP/1.0 requests get here; an HTTP/1.1 upstream requires Host. An
     // absolute-form target already named the authority.
@@ -584,7 +551,7 @@ void append_forward_request_head(const MessageHead& req, const ForwardRequestCon
   if (kept_xff != 0 || !ctx.client_ip.empty()) {
     w.put("X-Forwarded-For: ");
     bool first = true;
-    if (kept_xff != 0) append_merged(req, tokens, FieldToken::kXForwardedFor, first, w);
+    if (kept_xff != 0) append_merged(req, FieldToken::kXForwardedFor, first, w);
     if (!ctx.client_ip.empty()) {
       if (!first) w.put_sep();
       w.put(ctx.client_ip);
@@ -594,7 +561,7 @@ void append_forward_request_head(const MessageHead& req, const ForwardRequestCon
   if (c.forwarded != 0) {
     w.put("Forwarded: ");
     bool first = true;
-    if (ctx.trust_forwarded) append_merged(req, tokens, FieldToken::kForwarded, first, w);
+    if (ctx.trust_forwarded) append_merged(req, FieldToken::kForwarded, first, w);
     if (!first) w.put_sep();
     append_forwarded_for(ctx.client_ip, w);
     w.put_crlf();
@@ -619,9 +586,8 @@ void append_forward_response_head(const MessageHead& resp, const ForwardResponse
   w.put(reason);
   w.put_crlf();
 
-  FieldTokens tokens(resp);
-  const Copied c = copy_end_to_end(resp, tokens, {.request = false, .upgrade = ctx.upgrade}, w);
-  append_via(resp, tokens, c, ctx.via_pseudonym, w);
+  const Copied c = copy_end_to_end(resp, {.request = false, .upgrade = ctx.upgrade}, w);
+  append_via(resp, c, ctx.via_pseudonym, w);
   // A recipient with a clock MUST add Date to a response forwarded without one (RFC 9110
   // §6.6.1): "a response message", so interim ones too.
   if (!c.date && !ctx.date.empty()) w.field("Date", ctx.date);
