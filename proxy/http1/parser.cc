@@ -65,6 +65,7 @@
 #include <llhttp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -83,11 +84,6 @@ namespace r = rules;
 struct Span {
   uint32_t off = 0;
   uint32_t len = 0;
-};
-struct FieldSpan {
-  Span name;
-  Span value;
-  FieldToken token;  // lookup_field_token(name), found as the line is read
 };
 
 // kStartLine/kFields: head lines (our scanner). kBody: Content-Length or close-delimited
@@ -210,9 +206,7 @@ struct Parser::Impl {
     // connection. Every idle keep-alive connection holds them, so they stay small
     // (the 10k-idle-connection benchmark counts them).
     head_buf.reserve(std::min<size_t>(limits.max_head_bytes, 1024));
-    const size_t fields = std::min<size_t>(limits.max_fields, 24);
-    spans.reserve(fields);
-    head.fields.reserve(fields);
+    head.fields.reserve(std::min<size_t>(limits.max_fields, 24));
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -268,6 +262,33 @@ struct Parser::Impl {
 
   std::string_view view(Span s) const { return {head_buf.data() + s.off, s.len}; }
 
+  // Each field is made once, as its line is read, with views into head_buf's allocation
+  // at the offsets its bytes will have: a line validated where it lies in the caller's
+  // buffer is copied there at the end of consume_head, before anyone reads the field. So
+  // the line must end within head_buf's capacity (ensure_head_capacity), and whatever
+  // moves head_buf (a reserve, an append past its capacity) moves the views along.
+  void ensure_head_capacity(size_t end) {
+    if (end <= head_buf.capacity()) return;
+    const auto old = reinterpret_cast<uintptr_t>(head_buf.data());
+    head_buf.reserve(std::max(end, 2 * head_buf.capacity()));
+    rebase_fields(old);
+  }
+  void append_head(const char* p, size_t n) {
+    const auto old = reinterpret_cast<uintptr_t>(head_buf.data());
+    head_buf.append(p, n);
+    if (reinterpret_cast<uintptr_t>(head_buf.data()) != old) [[unlikely]]
+      rebase_fields(old);
+  }
+  // The fields' views pointed into head_buf's allocation at `old` (integers: that
+  // allocation is gone).
+  void rebase_fields(uintptr_t old) {
+    const char* const buf = head_buf.data();
+    for (HeaderField& f : head.fields) {
+      f.name = {buf + (reinterpret_cast<uintptr_t>(f.name.data()) - old), f.name.size()};
+      f.value = {buf + (reinterpret_cast<uintptr_t>(f.value.data()) - old), f.value.size()};
+    }
+  }
+
   const MessageKind kind;
   ParserLimits limits;
   MessageSink& sink;
@@ -287,7 +308,6 @@ struct Parser::Impl {
   Span path;
   bool path_is_root = false;  // absolute-form without a path: path is "/"
   Span authority;             // absolute-form authority (len 0 when origin-form)
-  std::vector<FieldSpan> spans;
   MessageHead head;
 
   // llhttp in a chunked body.
@@ -360,7 +380,7 @@ inline size_t Parser::Impl::fast_field_line(const char* s, size_t avail, size_t 
     head_ready = true;
     return 2;
   }
-  if (spans.size() >= limits.max_fields) return 0;
+  if (head.fields.size() >= limits.max_fields || base + size > head_buf.capacity()) return 0;
   // A non-empty tchar name, then the colon. The CR stops the loop at the latest (each
   // byte is read only after the one before it proved tchar). Four bytes a turn: names
   // are most of what this path reads byte by byte (16-byte SSE2 class compares cost more
@@ -386,9 +406,8 @@ inline size_t Parser::Impl::fast_field_line(const char* s, size_t avail, size_t 
   while (s[b] == ' ') ++b;  // OWS is SP here (HTAB stopped find_ctl); the CR stops it
   size_t e = stop;
   while (e > b && s[e - 1] == ' ') --e;
-  spans.push_back({{base, static_cast<uint32_t>(i)},
-                   {static_cast<uint32_t>(base + b), static_cast<uint32_t>(e - b)},
-                   lookup_field_token({s, i})});
+  const char* const at = head_buf.data() + base;  // where this line will be (see above)
+  head.fields.push_back({{at, i}, {at + b, e - b}, lookup_field_token({s, i})});
   line_start = base + size;
   return size;
 }
@@ -400,7 +419,7 @@ size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
     const void* nl = std::memchr(p, '\n', n);
     const size_t take =
         nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - p) + 1 : n;
-    head_buf.append(p, take);
+    append_head(p, take);
     used = take;
     const size_t size = head_buf.size() - line_start;
     if (!check_head_limits(head_buf.data() + line_start, size, nl != nullptr, 0)) return used;
@@ -418,7 +437,7 @@ size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
   // The rest is validated where it lies and copied into head_buf once at the end:
   // [copy_from, used) is what still has to be appended.
   size_t copy_from = used;
-  const auto flush = [&] { head_buf.append(p + copy_from, used - copy_from); };
+  const auto flush = [&] { append_head(p + copy_from, used - copy_from); };
   while (used < n) {
     if (state == State::kFields) {
       const size_t size = fast_field_line(p + used, n - used, used, used - copy_from, head_ready);
@@ -509,15 +528,17 @@ ParseError Parser::Impl::process_head_line(const char* data, size_t size, uint32
     return kind == MessageKind::kRequest ? parse_request_line(line, base)
                                          : parse_status_line(line, base);
   }
-  if (spans.size() >= limits.max_fields) return ParseError::kTooManyHeaders;
+  if (head.fields.size() >= limits.max_fields) return ParseError::kTooManyHeaders;
   size_t name_len = 0;
   size_t value_off = 0;
   size_t value_len = 0;
-  const ParseError e = parse_field_line(line, spans.empty(), clean, name_len, value_off, value_len);
+  const ParseError e =
+      parse_field_line(line, head.fields.empty(), clean, name_len, value_off, value_len);
   if (e != ParseError::kNone) return e;
-  spans.push_back({{base, static_cast<uint32_t>(name_len)},
-                   {static_cast<uint32_t>(base + value_off), static_cast<uint32_t>(value_len)},
-                   lookup_field_token(line.substr(0, name_len))});
+  ensure_head_capacity(base + size);
+  const char* const at = head_buf.data() + base;  // see ensure_head_capacity
+  head.fields.push_back(
+      {{at, name_len}, {at + value_off, value_len}, lookup_field_token(line.substr(0, name_len))});
   return ParseError::kNone;
 }
 
@@ -695,14 +716,9 @@ ParseError Parser::Impl::finish_head() {
   bool has_upgrade = false;
   bool expect_continue = false;
   bool framing_lookalike = false;
-  // The fields are made from their spans (head_buf no longer moves) and read in the same
-  // pass, by the token each got when its line was read.
-  const char* const buf = head_buf.data();  // loaded once: the stores below may alias it
-  for (const FieldSpan& s : spans) {
-    const HeaderField& f = head.fields.emplace_back(
-        HeaderField{std::string_view(buf + s.name.off, s.name.len),
-                    std::string_view(buf + s.value.off, s.value.len), s.token});
-    switch (s.token) {
+  // Read by the token each field got when its line was read.
+  for (const HeaderField& f : head.fields) {
+    switch (f.token) {
       case FieldToken::kHost:
         ++hosts;
         host = f.value;
@@ -751,8 +767,8 @@ ParseError Parser::Impl::finish_head() {
         break;
       case FieldToken::kOther:
         // "Content_Length", "transfer_encoding" (the real names have their tokens).
-        if ((s.name.len == 14 && r::iequals_lower_any_dash(f.name, "content-length")) ||
-            (s.name.len == 17 && r::iequals_lower_any_dash(f.name, "transfer-encoding"))) {
+        if ((f.name.size() == 14 && r::iequals_lower_any_dash(f.name, "content-length")) ||
+            (f.name.size() == 17 && r::iequals_lower_any_dash(f.name, "transfer-encoding"))) {
           framing_lookalike = true;
         }
         break;
@@ -1076,7 +1092,6 @@ void Parser::Impl::reset() {
   leading_bytes = 0;
   start_a = start_b = start_c = path = authority = Span{};
   path_is_root = false;
-  spans.clear();
   std::vector<HeaderField> fields = std::move(head.fields);
   fields.clear();
   head = MessageHead{};
