@@ -12,7 +12,7 @@
 //    was reused). A line cut by the end of a feed is completed and validated in
 //    `head_buf` instead.
 //    The usual field line (SP-only OWS, no HTAB or other CTL, a tchar name, within the
-//    limits) and the empty line are read by fast_field_line in one pass (find_ctl for
+//    limits) and the empty line are read by fast_field_lines in one pass (find_ctl for
 //    the CR, the name up to its colon, OWS trimmed) and recorded exactly as the general
 //    path (scan_line + process_head_line) would; any other line goes the general way,
 //    so every refusal is made where it always was (parser_fast_path_test and the head
@@ -227,8 +227,8 @@ struct Parser::Impl {
 
   // Our rules over the head.
   size_t consume_head(const char* p, size_t n, bool& head_ready);
-  [[gnu::always_inline]] size_t fast_field_line(const char* s, size_t avail, size_t before,
-                                                size_t unbuffered, bool& head_ready);
+  [[gnu::always_inline]] size_t fast_field_lines(const char* p, size_t n, size_t used,
+                                                 size_t copy_from, bool& head_ready);
   bool check_head_limits(const char* line, size_t size, bool has_nl, size_t unbuffered);
   ParseError process_head_line(const char* data, size_t size, uint32_t base, bool clean,
                                bool& head_ready);
@@ -359,57 +359,70 @@ const llhttp_settings_t* Parser::Impl::settings() {
   return &kSettings;
 }
 
-// The usual field line, or the empty line that ends the head, read in one pass where it
-// lies: `s` is the line's start, `avail` the bytes from there to the end of the data,
-// `before` the readable bytes before it (r::find_ctl), `unbuffered` the head bytes
-// before it not yet in head_buf. Returns the line's size with its CRLF once recorded
-// exactly as process_head_line would record it, or 0, recording nothing, for any other
-// line (cut by the end of the data, over a limit, no colon, whitespace before it, a HTAB
-// or other CTL, bare LF, too many fields, ...), which the general path then reads and,
-// if need be, refuses: so every refusal stays where it was.
-inline size_t Parser::Impl::fast_field_line(const char* s, size_t avail, size_t before,
-                                            size_t unbuffered, bool& head_ready) {
-  const size_t stop = r::find_ctl(s, avail, before);
-  // The first CTL must be the CR of a CRLF: the line before it is field-vchar but HTAB.
-  if (stop + 1 >= avail || s[stop] != '\r' || s[stop + 1] != '\n') return 0;
-  const size_t size = stop + 2;
-  if (leading_bytes + head_buf.size() + unbuffered + size > limits.max_head_bytes) return 0;
-  const auto base = static_cast<uint32_t>(head_buf.size() + unbuffered);
-  if (stop == 0) {  // the empty line
-    line_start = base + 2;
-    head_ready = true;
-    return 2;
+// The usual field lines, and the empty line that ends the head, read in one pass each
+// where they lie: p[used, n) is the rest of the data (p[0, used) readable before it, for
+// r::find_ctl), p[copy_from, used) the head bytes before it not yet in head_buf. Returns
+// where it stopped: after the empty line (head_ready), or at the first other line (cut
+// by the end of the data, over a limit, no colon, whitespace before it, a HTAB or other
+// CTL, bare LF, too many fields, past head_buf's capacity, ...), which the general path
+// then reads and, if need be, refuses: so every refusal stays where it was. Each line
+// read is recorded exactly as process_head_line would record it. The limits and offsets
+// are held in locals for the whole run of lines.
+inline size_t Parser::Impl::fast_field_lines(const char* p, size_t n, size_t used,
+                                             size_t copy_from, bool& head_ready) {
+  // A byte at p[k] will be at head_buf offset k + shift.
+  const size_t shift = head_buf.size() - copy_from;  // modulo 2^N: copy_from may be larger
+  const uint64_t lead = leading_bytes;
+  const size_t max_head = limits.max_head_bytes;
+  const size_t capacity = head_buf.capacity();
+  const size_t max_fields = limits.max_fields;
+  const size_t first = used;
+  while (used < n) {
+    const char* const s = p + used;
+    const size_t avail = n - used;
+    const size_t stop = r::find_ctl(s, avail, used);
+    // The first CTL must be the CR of a CRLF: the line before it is field-vchar but HTAB.
+    if (stop + 1 >= avail || s[stop] != '\r' || s[stop + 1] != '\n') break;
+    const size_t size = stop + 2;
+    const size_t end = used + size + shift;  // head_buf offset of the line's end
+    if (lead + end > max_head) break;
+    if (stop == 0) {  // the empty line
+      used += 2;
+      head_ready = true;
+      break;
+    }
+    if (head.fields.size() >= max_fields || end > capacity) break;
+    // A non-empty tchar name, then the colon. The CR stops the loop at the latest (each
+    // byte is read only after the one before it proved tchar). Four bytes a turn: names
+    // are most of what this path reads byte by byte (16-byte SSE2 class compares cost more
+    // instructions than this loop on names of usual length).
+    size_t i = 0;
+    for (;; i += 4) {
+      if (!r::is_tchar(s[i])) break;
+      if (!r::is_tchar(s[i + 1])) {
+        i += 1;
+        break;
+      }
+      if (!r::is_tchar(s[i + 2])) {
+        i += 2;
+        break;
+      }
+      if (!r::is_tchar(s[i + 3])) {
+        i += 3;
+        break;
+      }
+    }
+    if (i == 0 || s[i] != ':') break;
+    size_t b = i + 1;
+    while (s[b] == ' ') ++b;  // OWS is SP here (HTAB stopped find_ctl); the CR stops it
+    size_t e = stop;
+    while (e > b && s[e - 1] == ' ') --e;
+    const char* const at = head_buf.data() + (end - size);  // where the line will be
+    head.fields.push_back({{at, i}, {at + b, e - b}, lookup_field_token({s, i})});
+    used += size;
   }
-  if (head.fields.size() >= limits.max_fields || base + size > head_buf.capacity()) return 0;
-  // A non-empty tchar name, then the colon. The CR stops the loop at the latest (each
-  // byte is read only after the one before it proved tchar). Four bytes a turn: names
-  // are most of what this path reads byte by byte (16-byte SSE2 class compares cost more
-  // instructions than this loop on names of usual length).
-  size_t i = 0;
-  for (;; i += 4) {
-    if (!r::is_tchar(s[i])) break;
-    if (!r::is_tchar(s[i + 1])) {
-      i += 1;
-      break;
-    }
-    if (!r::is_tchar(s[i + 2])) {
-      i += 2;
-      break;
-    }
-    if (!r::is_tchar(s[i + 3])) {
-      i += 3;
-      break;
-    }
-  }
-  if (i == 0 || s[i] != ':') return 0;
-  size_t b = i + 1;
-  while (s[b] == ' ') ++b;  // OWS is SP here (HTAB stopped find_ctl); the CR stops it
-  size_t e = stop;
-  while (e > b && s[e - 1] == ' ') --e;
-  const char* const at = head_buf.data() + base;  // where this line will be (see above)
-  head.fields.push_back({{at, i}, {at + b, e - b}, lookup_field_token({s, i})});
-  line_start = base + size;
-  return size;
+  if (used != first) line_start = used + shift;
+  return used;
 }
 
 size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
@@ -440,12 +453,8 @@ size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
   const auto flush = [&] { append_head(p + copy_from, used - copy_from); };
   while (used < n) {
     if (state == State::kFields) {
-      const size_t size = fast_field_line(p + used, n - used, used, used - copy_from, head_ready);
-      if (size != 0) {
-        used += size;
-        if (head_ready) break;
-        continue;
-      }
+      used = fast_field_lines(p, n, used, copy_from, head_ready);
+      if (head_ready || used == n) break;
     }
     bool clean = false;
     const size_t end = used + r::scan_line(p + used, n - used, clean);
