@@ -74,6 +74,7 @@
 #include "proxy/http1/chunk_line.h"
 #include "proxy/http1/field_rules.h"
 #include "proxy/http1/field_token.h"
+#include "proxy/http1/field_token_lookup.h"
 
 namespace sidemeter::http {
 
@@ -418,7 +419,7 @@ inline size_t Parser::Impl::fast_field_lines(const char* p, size_t n, size_t use
     size_t e = stop;
     while (e > b && s[e - 1] == ' ') --e;
     const char* const at = head_buf.data() + (end - size);  // where the line will be
-    head.fields.push_back({{at, i}, {at + b, e - b}, lookup_field_token({s, i})});
+    head.fields.push_back({{at, i}, {at + b, e - b}, lookup_field_token_inline({s, i})});
     used += size;
   }
   if (used != first) line_start = used + shift;
