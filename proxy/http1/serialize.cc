@@ -251,13 +251,9 @@ class HeadWriter {
   char* end_;
 };
 
-// Whether a Connection field names anything beyond "close", "keep-alive" and "upgrade",
-// which name nothing we do not already handle: then every field must be checked against
-// it.
-bool names_other_fields(std::string_view connection) {
-  // The usual values whole, before walking the list.
-  if (r::iequals_lower(connection, "keep-alive") || r::iequals_lower(connection, "close"))
-    return false;
+// The list walk of names_other_fields (out of line: rare, and kept out of
+// copy_end_to_end's registers).
+[[gnu::noinline]] bool list_names_other_fields(std::string_view connection) {
   r::ListIterator it(connection);
   std::string_view t;
   while (it.next(t)) {
@@ -269,7 +265,18 @@ bool names_other_fields(std::string_view connection) {
   return false;
 }
 
-bool named_in_connection(const MessageHead& h, std::string_view name) {
+// Whether a Connection field names anything beyond "close", "keep-alive" and "upgrade",
+// which name nothing we do not already handle: then every field must be checked against
+// it.
+inline bool names_other_fields(std::string_view connection) {
+  // The usual values whole, before walking the list.
+  if (r::iequals_lower(connection, "keep-alive") || r::iequals_lower(connection, "close"))
+    return false;
+  return list_names_other_fields(connection);
+}
+
+// Out of line, as list_names_other_fields.
+[[gnu::noinline]] bool named_in_connection(const MessageHead& h, std::string_view name) {
   for (const HeaderField& f : h.fields) {
     if (field_token_of(f) != FieldToken::kConnection) continue;
     r::ListIterator it(f.value);
