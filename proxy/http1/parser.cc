@@ -12,7 +12,7 @@
 //    was reused). A line cut by the end of a feed is completed and validated in
 //    `head_buf` instead.
 //    The usual field line (SP-only OWS, no HTAB or other CTL, a tchar name, within the
-//    limits) and the empty line are read by fast_field_line in one pass (find_ctl for
+//    limits) and the empty line are read by fast_field_lines in one pass (find_ctl for
 //    the CR, the name up to its colon, OWS trimmed) and recorded exactly as the general
 //    path (scan_line + process_head_line) would; any other line goes the general way,
 //    so every refusal is made where it always was (parser_fast_path_test and the head
@@ -65,6 +65,7 @@
 #include <llhttp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -73,6 +74,7 @@
 #include "proxy/http1/chunk_line.h"
 #include "proxy/http1/field_rules.h"
 #include "proxy/http1/field_token.h"
+#include "proxy/http1/field_token_lookup.h"
 
 namespace sidemeter::http {
 
@@ -83,11 +85,6 @@ namespace r = rules;
 struct Span {
   uint32_t off = 0;
   uint32_t len = 0;
-};
-struct FieldSpan {
-  Span name;
-  Span value;
-  FieldToken token;  // lookup_field_token(name), found as the line is read
 };
 
 // kStartLine/kFields: head lines (our scanner). kBody: Content-Length or close-delimited
@@ -210,9 +207,7 @@ struct Parser::Impl {
     // connection. Every idle keep-alive connection holds them, so they stay small
     // (the 10k-idle-connection benchmark counts them).
     head_buf.reserve(std::min<size_t>(limits.max_head_bytes, 1024));
-    const size_t fields = std::min<size_t>(limits.max_fields, 24);
-    spans.reserve(fields);
-    head.fields.reserve(fields);
+    head.fields.reserve(std::min<size_t>(limits.max_fields, 24));
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -233,8 +228,8 @@ struct Parser::Impl {
 
   // Our rules over the head.
   size_t consume_head(const char* p, size_t n, bool& head_ready);
-  [[gnu::always_inline]] size_t fast_field_line(const char* s, size_t avail, size_t before,
-                                                size_t unbuffered, bool& head_ready);
+  [[gnu::always_inline]] size_t fast_field_lines(const char* p, size_t n, size_t used,
+                                                 size_t copy_from, bool& head_ready);
   bool check_head_limits(const char* line, size_t size, bool has_nl, size_t unbuffered);
   ParseError process_head_line(const char* data, size_t size, uint32_t base, bool clean,
                                bool& head_ready);
@@ -268,6 +263,33 @@ struct Parser::Impl {
 
   std::string_view view(Span s) const { return {head_buf.data() + s.off, s.len}; }
 
+  // Each field is made once, as its line is read, with views into head_buf's allocation
+  // at the offsets its bytes will have: a line validated where it lies in the caller's
+  // buffer is copied there at the end of consume_head, before anyone reads the field. So
+  // the line must end within head_buf's capacity (ensure_head_capacity), and whatever
+  // moves head_buf (a reserve, an append past its capacity) moves the views along.
+  void ensure_head_capacity(size_t end) {
+    if (end <= head_buf.capacity()) return;
+    const auto old = reinterpret_cast<uintptr_t>(head_buf.data());
+    head_buf.reserve(std::max(end, 2 * head_buf.capacity()));
+    rebase_fields(old);
+  }
+  void append_head(const char* p, size_t n) {
+    const auto old = reinterpret_cast<uintptr_t>(head_buf.data());
+    head_buf.append(p, n);
+    if (reinterpret_cast<uintptr_t>(head_buf.data()) != old) [[unlikely]]
+      rebase_fields(old);
+  }
+  // The fields' views pointed into head_buf's allocation at `old` (integers: that
+  // allocation is gone).
+  void rebase_fields(uintptr_t old) {
+    const char* const buf = head_buf.data();
+    for (HeaderField& f : head.fields) {
+      f.name = {buf + (reinterpret_cast<uintptr_t>(f.name.data()) - old), f.name.size()};
+      f.value = {buf + (reinterpret_cast<uintptr_t>(f.value.data()) - old), f.value.size()};
+    }
+  }
+
   const MessageKind kind;
   ParserLimits limits;
   MessageSink& sink;
@@ -287,7 +309,6 @@ struct Parser::Impl {
   Span path;
   bool path_is_root = false;  // absolute-form without a path: path is "/"
   Span authority;             // absolute-form authority (len 0 when origin-form)
-  std::vector<FieldSpan> spans;
   MessageHead head;
 
   // llhttp in a chunked body.
@@ -339,58 +360,70 @@ const llhttp_settings_t* Parser::Impl::settings() {
   return &kSettings;
 }
 
-// The usual field line, or the empty line that ends the head, read in one pass where it
-// lies: `s` is the line's start, `avail` the bytes from there to the end of the data,
-// `before` the readable bytes before it (r::find_ctl), `unbuffered` the head bytes
-// before it not yet in head_buf. Returns the line's size with its CRLF once recorded
-// exactly as process_head_line would record it, or 0, recording nothing, for any other
-// line (cut by the end of the data, over a limit, no colon, whitespace before it, a HTAB
-// or other CTL, bare LF, too many fields, ...), which the general path then reads and,
-// if need be, refuses: so every refusal stays where it was.
-inline size_t Parser::Impl::fast_field_line(const char* s, size_t avail, size_t before,
-                                            size_t unbuffered, bool& head_ready) {
-  const size_t stop = r::find_ctl(s, avail, before);
-  // The first CTL must be the CR of a CRLF: the line before it is field-vchar but HTAB.
-  if (stop + 1 >= avail || s[stop] != '\r' || s[stop + 1] != '\n') return 0;
-  const size_t size = stop + 2;
-  if (leading_bytes + head_buf.size() + unbuffered + size > limits.max_head_bytes) return 0;
-  const auto base = static_cast<uint32_t>(head_buf.size() + unbuffered);
-  if (stop == 0) {  // the empty line
-    line_start = base + 2;
-    head_ready = true;
-    return 2;
+// The usual field lines, and the empty line that ends the head, read in one pass each
+// where they lie: p[used, n) is the rest of the data (p[0, used) readable before it, for
+// r::find_ctl), p[copy_from, used) the head bytes before it not yet in head_buf. Returns
+// where it stopped: after the empty line (head_ready), or at the first other line (cut
+// by the end of the data, over a limit, no colon, whitespace before it, a HTAB or other
+// CTL, bare LF, too many fields, past head_buf's capacity, ...), which the general path
+// then reads and, if need be, refuses: so every refusal stays where it was. Each line
+// read is recorded exactly as process_head_line would record it. The limits and offsets
+// are held in locals for the whole run of lines.
+inline size_t Parser::Impl::fast_field_lines(const char* p, size_t n, size_t used,
+                                             size_t copy_from, bool& head_ready) {
+  // A byte at p[k] will be at head_buf offset k + shift.
+  const size_t shift = head_buf.size() - copy_from;  // modulo 2^N: copy_from may be larger
+  const uint64_t lead = leading_bytes;
+  const size_t max_head = limits.max_head_bytes;
+  const size_t capacity = head_buf.capacity();
+  const size_t max_fields = limits.max_fields;
+  const size_t first = used;
+  while (used < n) {
+    const char* const s = p + used;
+    const size_t avail = n - used;
+    const size_t stop = r::find_ctl(s, avail, used);
+    // The first CTL must be the CR of a CRLF: the line before it is field-vchar but HTAB.
+    if (stop + 1 >= avail || s[stop] != '\r' || s[stop + 1] != '\n') break;
+    const size_t size = stop + 2;
+    const size_t end = used + size + shift;  // head_buf offset of the line's end
+    if (lead + end > max_head) break;
+    if (stop == 0) {  // the empty line
+      used += 2;
+      head_ready = true;
+      break;
+    }
+    if (head.fields.size() >= max_fields || end > capacity) break;
+    // A non-empty tchar name, then the colon. The CR stops the loop at the latest (each
+    // byte is read only after the one before it proved tchar). Four bytes a turn: names
+    // are most of what this path reads byte by byte (16-byte SSE2 class compares cost more
+    // instructions than this loop on names of usual length).
+    size_t i = 0;
+    for (;; i += 4) {
+      if (!r::is_tchar(s[i])) break;
+      if (!r::is_tchar(s[i + 1])) {
+        i += 1;
+        break;
+      }
+      if (!r::is_tchar(s[i + 2])) {
+        i += 2;
+        break;
+      }
+      if (!r::is_tchar(s[i + 3])) {
+        i += 3;
+        break;
+      }
+    }
+    if (i == 0 || s[i] != ':') break;
+    size_t b = i + 1;
+    while (s[b] == ' ') ++b;  // OWS is SP here (HTAB stopped find_ctl); the CR stops it
+    size_t e = stop;
+    while (e > b && s[e - 1] == ' ') --e;
+    const char* const at = head_buf.data() + (end - size);  // where the line will be
+    head.fields.push_back({{at, i}, {at + b, e - b}, lookup_field_token_inline({s, i})});
+    used += size;
   }
-  if (spans.size() >= limits.max_fields) return 0;
-  // A non-empty tchar name, then the colon. The CR stops the loop at the latest (each
-  // byte is read only after the one before it proved tchar). Four bytes a turn: names
-  // are most of what this path reads byte by byte (16-byte SSE2 class compares cost more
-  // instructions than this loop on names of usual length).
-  size_t i = 0;
-  for (;; i += 4) {
-    if (!r::is_tchar(s[i])) break;
-    if (!r::is_tchar(s[i + 1])) {
-      i += 1;
-      break;
-    }
-    if (!r::is_tchar(s[i + 2])) {
-      i += 2;
-      break;
-    }
-    if (!r::is_tchar(s[i + 3])) {
-      i += 3;
-      break;
-    }
-  }
-  if (i == 0 || s[i] != ':') return 0;
-  size_t b = i + 1;
-  while (s[b] == ' ') ++b;  // OWS is SP here (HTAB stopped find_ctl); the CR stops it
-  size_t e = stop;
-  while (e > b && s[e - 1] == ' ') --e;
-  spans.push_back({{base, static_cast<uint32_t>(i)},
-                   {static_cast<uint32_t>(base + b), static_cast<uint32_t>(e - b)},
-                   lookup_field_token({s, i})});
-  line_start = base + size;
-  return size;
+  if (used != first) line_start = used + shift;
+  return used;
 }
 
 size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
@@ -400,7 +433,7 @@ size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
     const void* nl = std::memchr(p, '\n', n);
     const size_t take =
         nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - p) + 1 : n;
-    head_buf.append(p, take);
+    append_head(p, take);
     used = take;
     const size_t size = head_buf.size() - line_start;
     if (!check_head_limits(head_buf.data() + line_start, size, nl != nullptr, 0)) return used;
@@ -418,15 +451,11 @@ size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
   // The rest is validated where it lies and copied into head_buf once at the end:
   // [copy_from, used) is what still has to be appended.
   size_t copy_from = used;
-  const auto flush = [&] { head_buf.append(p + copy_from, used - copy_from); };
+  const auto flush = [&] { append_head(p + copy_from, used - copy_from); };
   while (used < n) {
     if (state == State::kFields) {
-      const size_t size = fast_field_line(p + used, n - used, used, used - copy_from, head_ready);
-      if (size != 0) {
-        used += size;
-        if (head_ready) break;
-        continue;
-      }
+      used = fast_field_lines(p, n, used, copy_from, head_ready);
+      if (head_ready || used == n) break;
     }
     bool clean = false;
     const size_t end = used + r::scan_line(p + used, n - used, clean);
@@ -509,15 +538,17 @@ ParseError Parser::Impl::process_head_line(const char* data, size_t size, uint32
     return kind == MessageKind::kRequest ? parse_request_line(line, base)
                                          : parse_status_line(line, base);
   }
-  if (spans.size() >= limits.max_fields) return ParseError::kTooManyHeaders;
+  if (head.fields.size() >= limits.max_fields) return ParseError::kTooManyHeaders;
   size_t name_len = 0;
   size_t value_off = 0;
   size_t value_len = 0;
-  const ParseError e = parse_field_line(line, spans.empty(), clean, name_len, value_off, value_len);
+  const ParseError e =
+      parse_field_line(line, head.fields.empty(), clean, name_len, value_off, value_len);
   if (e != ParseError::kNone) return e;
-  spans.push_back({{base, static_cast<uint32_t>(name_len)},
-                   {static_cast<uint32_t>(base + value_off), static_cast<uint32_t>(value_len)},
-                   lookup_field_token(line.substr(0, name_len))});
+  ensure_head_capacity(base + size);
+  const char* const at = head_buf.data() + base;  // see ensure_head_capacity
+  head.fields.push_back(
+      {{at, name_len}, {at + value_off, value_len}, lookup_field_token(line.substr(0, name_len))});
   return ParseError::kNone;
 }
 
@@ -695,14 +726,9 @@ ParseError Parser::Impl::finish_head() {
   bool has_upgrade = false;
   bool expect_continue = false;
   bool framing_lookalike = false;
-  // The fields are made from their spans (head_buf no longer moves) and read in the same
-  // pass, by the token each got when its line was read.
-  const char* const buf = head_buf.data();  // loaded once: the stores below may alias it
-  for (const FieldSpan& s : spans) {
-    const HeaderField& f = head.fields.emplace_back(
-        HeaderField{std::string_view(buf + s.name.off, s.name.len),
-                    std::string_view(buf + s.value.off, s.value.len), s.token});
-    switch (s.token) {
+  // Read by the token each field got when its line was read.
+  for (const HeaderField& f : head.fields) {
+    switch (f.token) {
       case FieldToken::kHost:
         ++hosts;
         host = f.value;
@@ -751,8 +777,8 @@ ParseError Parser::Impl::finish_head() {
         break;
       case FieldToken::kOther:
         // "Content_Length", "transfer_encoding" (the real names have their tokens).
-        if ((s.name.len == 14 && r::iequals_lower_any_dash(f.name, "content-length")) ||
-            (s.name.len == 17 && r::iequals_lower_any_dash(f.name, "transfer-encoding"))) {
+        if ((f.name.size() == 14 && r::iequals_lower_any_dash(f.name, "content-length")) ||
+            (f.name.size() == 17 && r::iequals_lower_any_dash(f.name, "transfer-encoding"))) {
           framing_lookalike = true;
         }
         break;
@@ -1076,7 +1102,6 @@ void Parser::Impl::reset() {
   leading_bytes = 0;
   start_a = start_b = start_c = path = authority = Span{};
   path_is_root = false;
-  spans.clear();
   std::vector<HeaderField> fields = std::move(head.fields);
   fields.clear();
   head = MessageHead{};

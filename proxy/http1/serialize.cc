@@ -2,6 +2,7 @@
 // by us (never copied from the peer), Via and X-Forwarded-* describe the hop we are.
 // Local responses too (local_response.h).
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <cstring>
 #include <string>
@@ -72,38 +73,22 @@ constexpr RoleTable make_roles(bool request) {
 constexpr RoleTable kRequestRoles = make_roles(true);
 constexpr RoleTable kResponseRoles = make_roles(false);
 
-FieldRole role_in(FieldToken t, bool request) {
-  return (request ? kRequestRoles : kResponseRoles).role[static_cast<size_t>(t)];
-}
-
-// The token of every field of one head, looked up once and kept on the stack (a head
-// with more fields than kInline looks the rest up again when asked: rare, and still
-// allocation-free).
-class FieldTokens {
- public:
-  static constexpr size_t kInline = 128;
-  explicit FieldTokens(const MessageHead& h) : h_(h) {}
-  FieldToken lookup(size_t i) {
-    const FieldToken t = field_token_of(h_.fields[i]);  // the parser's, when it parsed h_
-    if (i < kInline) ids_[i] = t;
-    return t;
-  }
-  // Only for fields lookup() has seen.
-  FieldToken at(size_t i) const {
-    return i < kInline ? ids_[i] : field_token_of(h_.fields[i]);
-  }
-
- private:
-  const MessageHead& h_;
-  FieldToken ids_[kInline];
-};
-
 // Copies `n` bytes with at most two overlapping loads and stores for the short strings
-// heads are made of (names, most values), libc's memcpy for the rest.
+// heads are made of (names, most values; up to 32 bytes), libc's memcpy for the rest.
 inline void copy_bytes(char* d, const char* s, size_t n) {
   if (n >= 8) {
     if (n > 16) {
-      std::memcpy(d, s, n);
+      if (n > 32) {
+        std::memcpy(d, s, n);
+        return;
+      }
+      // 17-32 bytes (field lines' values, the longer names): two overlapping 16-byte moves.
+      char a[16];
+      char b[16];
+      std::memcpy(a, s, 16);
+      std::memcpy(b, s + n - 16, 16);
+      std::memcpy(d, a, 16);
+      std::memcpy(d + n - 16, b, 16);
       return;
     }
     uint64_t a;
@@ -126,10 +111,16 @@ inline void copy_bytes(char* d, const char* s, size_t n) {
   }
 }
 
+// Tag for a HeadWriter write whose room the caller made beforehand with ensure().
+struct Reserved {};
+constexpr Reserved kReserved{};
+
 // Builds a head at the end of a string in one pass: the string is sized once for an
 // estimate of the head, bytes are written through a pointer, and finish() trims it to
-// what was written. Every write checks its room first and grows the string when the
-// estimate fell short, so no estimate can overrun it.
+// what was written. A write checks its room first and grows the string when the estimate
+// fell short, so no estimate can overrun it; the fixed pieces of a head (start line, the
+// lines we add) are written kReserved after one ensure() covering all of them, which
+// debug builds assert.
 class HeadWriter {
  public:
   HeadWriter(std::string& out, size_t estimate) : out_(out) {
@@ -141,10 +132,17 @@ class HeadWriter {
   HeadWriter(const HeadWriter&) = delete;
   HeadWriter& operator=(const HeadWriter&) = delete;
 
+  // At least n more bytes can be written kReserved.
+  void ensure(size_t n) { room(n); }
+
   // Each write works on a local copy of p_: a store through a char* may alias the
   // writer itself, which would otherwise make the compiler reload p_ after every byte.
   void put(std::string_view s) {
     room(s.size());
+    put(s, kReserved);
+  }
+  void put(std::string_view s, Reserved) {
+    assert(fits(s.size()));
     char* p = p_;
     copy_bytes(p, s.data(), s.size());
     p_ = p + s.size();
@@ -152,18 +150,31 @@ class HeadWriter {
   // A literal: its length is a constant, so the copy is a few fixed-size moves.
   template <size_t N>
   void put(const char (&literal)[N]) {
-    static_assert(N > 1);
     room(N - 1);
+    put(literal, kReserved);
+  }
+  template <size_t N>
+  void put(const char (&literal)[N], Reserved) {
+    static_assert(N > 1);
+    assert(fits(N - 1));
     char* p = p_;
     std::memcpy(p, literal, N - 1);
     p_ = p + (N - 1);
   }
   void put(char c) {
     room(1);
+    put(c, kReserved);
+  }
+  void put(char c, Reserved) {
+    assert(fits(1));
     *p_++ = c;
   }
   void put_crlf() {
     room(2);
+    put_crlf(kReserved);
+  }
+  void put_crlf(Reserved) {
+    assert(fits(2));
     char* p = p_;
     p[0] = '\r';
     p[1] = '\n';
@@ -179,6 +190,10 @@ class HeadWriter {
   // "name: value\r\n"
   void field(std::string_view name, std::string_view value) {
     room(name.size() + value.size() + 4);
+    field(name, value, kReserved);
+  }
+  void field(std::string_view name, std::string_view value, Reserved) {
+    assert(fits(name.size() + value.size() + 4));
     char* p = p_;
     copy_bytes(p, name.data(), name.size());
     p += name.size();
@@ -191,9 +206,26 @@ class HeadWriter {
     p[1] = '\n';
     p_ = p + 2;
   }
+  static constexpr size_t kUintBytes = 20;  // UINT64_MAX has 20 digits
   void put_uint(uint64_t v) {
-    room(20);  // UINT64_MAX has 20 digits
-    p_ = std::to_chars(p_, p_ + 20, v).ptr;
+    room(kUintBytes);
+    put_uint(v, kReserved);
+  }
+  // Digits from the last, into a scratch buffer: status codes and most lengths are a few
+  // digits, for which this is shorter than std::to_chars (not inlined here).
+  void put_uint(uint64_t v, Reserved) {
+    assert(fits(kUintBytes));
+    char digits[kUintBytes];
+    char* const end = digits + kUintBytes;
+    char* b = end;
+    do {
+      *--b = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    const auto n = static_cast<size_t>(end - b);
+    char* p = p_;
+    copy_bytes(p, b, n);
+    p_ = p + n;
   }
 
   // Offsets into the string (the buffer may move when it grows).
@@ -202,8 +234,9 @@ class HeadWriter {
   void finish() { out_.resize(pos()); }
 
  private:
+  bool fits(size_t n) const { return n <= static_cast<size_t>(end_ - p_); }
   void room(size_t n) {
-    if (n > static_cast<size_t>(end_ - p_)) [[unlikely]]
+    if (!fits(n)) [[unlikely]]
       grow(n);
   }
   void grow(size_t n) {
@@ -218,13 +251,9 @@ class HeadWriter {
   char* end_;
 };
 
-// Whether a Connection field names anything beyond "close", "keep-alive" and "upgrade",
-// which name nothing we do not already handle: then every field must be checked against
-// it.
-bool names_other_fields(std::string_view connection) {
-  // The usual values whole, before walking the list.
-  if (r::iequals_lower(connection, "keep-alive") || r::iequals_lower(connection, "close"))
-    return false;
+// The list walk of names_other_fields (out of line: rare, and kept out of
+// copy_end_to_end's registers).
+[[gnu::noinline]] bool list_names_other_fields(std::string_view connection) {
   r::ListIterator it(connection);
   std::string_view t;
   while (it.next(t)) {
@@ -236,11 +265,21 @@ bool names_other_fields(std::string_view connection) {
   return false;
 }
 
-bool named_in_connection(const MessageHead& h, const FieldTokens& tokens,
-                         std::string_view name) {
-  for (size_t i = 0; i < h.fields.size(); ++i) {
-    if (tokens.at(i) != FieldToken::kConnection) continue;
-    r::ListIterator it(h.fields[i].value);
+// Whether a Connection field names anything beyond "close", "keep-alive" and "upgrade",
+// which name nothing we do not already handle: then every field must be checked against
+// it.
+inline bool names_other_fields(std::string_view connection) {
+  // The usual values whole, before walking the list.
+  if (r::iequals_lower(connection, "keep-alive") || r::iequals_lower(connection, "close"))
+    return false;
+  return list_names_other_fields(connection);
+}
+
+// Out of line, as list_names_other_fields.
+[[gnu::noinline]] bool named_in_connection(const MessageHead& h, std::string_view name) {
+  for (const HeaderField& f : h.fields) {
+    if (field_token_of(f) != FieldToken::kConnection) continue;
+    r::ListIterator it(f.value);
     std::string_view t;
     while (it.next(t)) {
       if (r::iequals(t, name)) return true;
@@ -267,35 +306,33 @@ struct CopyOptions {
   bool decrement_max_forwards = false;
 };
 
-// One pass over the fields: each is looked up once, its role decides. A Connection
-// field that names other fields (rare) is only found on the way, and a field it names
-// may come before it: then the pass starts over, checking every field against it.
-Copied copy_end_to_end(const MessageHead& h, FieldTokens& tokens, const CopyOptions& o,
-                       HeadWriter& w) {
+// One pass over the fields, each decided by its role (the parser's token; a head built
+// by hand has its names looked up here). The usual field, copied as received, takes the
+// first branch alone. A Connection field that names other fields (rare) is only found on
+// the way, and a field it names may come before it: then the pass starts over, checking
+// every field against it.
+Copied copy_end_to_end(const MessageHead& h, const CopyOptions& o, HeadWriter& w) {
   const size_t start = w.pos();
+  const RoleTable& roles = o.request ? kRequestRoles : kResponseRoles;
+  const HeaderField* const fields = h.fields.data();
   const size_t n = h.fields.size();
-  size_t looked_up = 0;  // fields whose token is known
   Copied c;
   for (size_t i = 0; i < n; ++i) {
-    const HeaderField& f = h.fields[i];
-    FieldToken t;
-    if (i < looked_up) {
-      t = tokens.at(i);
-    } else {
-      t = tokens.lookup(i);
-      looked_up = i + 1;
-      if (t == FieldToken::kConnection && !c.check_connection && names_other_fields(f.value)) {
-        // named_in_connection looks at every Connection field from here on.
-        for (size_t j = i + 1; j < n; ++j) tokens.lookup(j);
-        looked_up = n;
-        c = Copied{};
-        c.check_connection = true;
-        w.rewind(start);
-        i = static_cast<size_t>(-1);  // again from the first field
-        continue;
-      }
+    const HeaderField& f = fields[i];
+    const FieldToken t = field_token_of(f);
+    const FieldRole role = roles.role[static_cast<size_t>(t)];
+    if (role == FieldRole::kKeep && !c.check_connection) {
+      w.field(f.name, f.value);
+      continue;
     }
-    switch (role_in(t, o.request)) {
+    if (t == FieldToken::kConnection && !c.check_connection && names_other_fields(f.value)) {
+      c = Copied{};
+      c.check_connection = true;
+      w.rewind(start);
+      i = static_cast<size_t>(-1);  // again from the first field
+      continue;
+    }
+    switch (role) {
       case FieldRole::kDrop:
       case FieldRole::kXfp:
         continue;
@@ -309,7 +346,7 @@ Copied copy_end_to_end(const MessageHead& h, FieldTokens& tokens, const CopyOpti
         ++c.via;  // emitted merged, with ours last
         continue;
       case FieldRole::kMaxForwards:
-        if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
+        if (c.check_connection && named_in_connection(h, f.name)) continue;
         if (o.decrement_max_forwards) {
           // The exchange checked it: the only Max-Forwards, 1*DIGIT, not 0.
           std::string decremented;
@@ -319,7 +356,7 @@ Copied copy_end_to_end(const MessageHead& h, FieldTokens& tokens, const CopyOpti
         }
         break;
       case FieldRole::kDate:
-        if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
+        if (c.check_connection && named_in_connection(h, f.name)) continue;
         c.date = true;
         break;
       case FieldRole::kUpgrade:
@@ -332,7 +369,7 @@ Copied copy_end_to_end(const MessageHead& h, FieldTokens& tokens, const CopyOpti
         c.xfh = true;
         [[fallthrough]];
       case FieldRole::kKeep:
-        if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
+        if (c.check_connection && named_in_connection(h, f.name)) continue;
         break;
     }
     w.field(f.name, f.value);
@@ -343,27 +380,29 @@ Copied copy_end_to_end(const MessageHead& h, FieldTokens& tokens, const CopyOpti
 // Via = #( received-protocol RWS received-by ): what earlier hops recorded, in order, then
 // us. received-protocol is the version of the message as we received it; "HTTP/" is
 // omitted, as RFC 9110 §7.6.3 allows for HTTP.
-void append_via(const MessageHead& h, const FieldTokens& tokens, const Copied& c,
-                std::string_view pseudonym, HeadWriter& w) {
+// Without an earlier hop (c.via == 0) our line alone is written, kReserved: the caller
+// ensured kViaBytes + pseudonym.size().
+constexpr size_t kViaBytes = sizeof("Via: 1.1 \r\n") - 1;
+void append_via(const MessageHead& h, const Copied& c, std::string_view pseudonym,
+                HeadWriter& w) {
   const std::string_view version = h.version_minor == 0 ? "1.0 " : "1.1 ";
   if (c.via == 0) {  // the common case: no earlier hop
     if (pseudonym.empty()) return;
     if (h.version_minor == 0) {
-      w.put("Via: 1.0 ");
+      w.put("Via: 1.0 ", kReserved);
     } else {
-      w.put("Via: 1.1 ");
+      w.put("Via: 1.1 ", kReserved);
     }
-    w.put(pseudonym);
-    w.put_crlf();
+    w.put(pseudonym, kReserved);
+    w.put_crlf(kReserved);
     return;
   }
   const size_t start = w.pos();
   w.put("Via: ");
   const size_t values = w.pos();
-  for (size_t i = 0; i < h.fields.size(); ++i) {
-    const HeaderField& f = h.fields[i];
-    if (f.value.empty() || tokens.at(i) != FieldToken::kVia) continue;
-    if (c.check_connection && named_in_connection(h, tokens, f.name)) continue;
+  for (const HeaderField& f : h.fields) {
+    if (f.value.empty() || field_token_of(f) != FieldToken::kVia) continue;
+    if (c.check_connection && named_in_connection(h, f.name)) continue;
     if (w.pos() != values) w.put_sep();
     w.put(f.value);
   }
@@ -512,11 +551,9 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
 
 // The values of every field with token `t`, in order, as one comma-separated list (RFC
 // 9110 §5.3: the same as the separate lines).
-void append_merged(const MessageHead& req, const FieldTokens& tokens, FieldToken t,
-                   bool& first, HeadWriter& w) {
-  for (size_t i = 0; i < req.fields.size(); ++i) {
-    const HeaderField& f = req.fields[i];
-    if (f.value.empty() || tokens.at(i) != t) continue;
+void append_merged(const MessageHead& req, FieldToken t, bool& first, HeadWriter& w) {
+  for (const HeaderField& f : req.fields) {
+    if (f.value.empty() || field_token_of(f) != t) continue;
     if (!first) w.put_sep();
     w.put(f.value);
     first = false;
@@ -539,114 +576,150 @@ void append_forwarded_for(std::string_view client_ip, HeadWriter& w) {
   }
 }
 
+// The longest of the lines we add after a forwarded request's fields, with their
+// variable parts (pseudonym, client address, scheme, Host) left out: our Via entry,
+// framing ("Content-Length: " and a uint64 is longer than the chunked line),
+// "Connection: upgrade", X-Forwarded-For, -Proto and -Host, the empty line. A merged
+// line (X-Forwarded-For or Via kept from the client, Forwarded) and a Host we supply are
+// written with checks, after which this room is ensured again.
+constexpr size_t kContentLengthBytes = sizeof("Content-Length: \r\n") - 1 + HeadWriter::kUintBytes;
+static_assert(kContentLengthBytes >= sizeof("Transfer-Encoding: chunked\r\n") - 1);
+constexpr size_t kRequestTailBytes = kViaBytes + kContentLengthBytes +
+                                     sizeof("Connection: upgrade\r\n") - 1 +
+                                     sizeof("X-Forwarded-For: \r\n") - 1 +
+                                     sizeof("X-Forwarded-Proto: \r\n") - 1 +
+                                     sizeof("X-Forwarded-Host: \r\n") - 1 + 2;
+
+// The same for a response: our Via entry, Date, framing, the longest Connection line,
+// the empty line.
+constexpr size_t kResponseTailBytes = kViaBytes + sizeof("Date: \r\n") - 1 +
+                                      kContentLengthBytes +
+                                      sizeof("Connection: keep-alive\r\n") - 1 + 2;
+static_assert(sizeof("Connection: keep-alive\r\n") >= sizeof("Connection: upgrade\r\n") &&
+              sizeof("Connection: keep-alive\r\n") >= sizeof("Connection: close\r\n"));
+
 }  // namespace
 
 void append_forward_request_head(const MessageHead& req, const ForwardRequestContext& ctx,
                                  std::string& out) {
-  // Every field line at most one byte longer than received ("name:value" gains a space),
-  // plus the lines we add: usually no growth after this.
-  HeadWriter w(out, req.wire_bytes + req.fields.size() + 192 + 2 * ctx.client_ip.size() +
-                        2 * req.host.size() + ctx.fallback_host.size() +
-                        ctx.via_pseudonym.size() + ctx.proto.size());
-  w.put(req.method_text);
-  w.put(' ');
   bool needs_slash = false;
   const std::string_view target = origin_form(req.target, needs_slash);
-  if (needs_slash) w.put('/');
-  w.put(target);
-  w.put(" HTTP/1.1\r\n");
+  const size_t start_line =
+      req.method_text.size() + 2 + target.size() + sizeof(" HTTP/1.1\r\n") - 1;
+  const size_t tail = kRequestTailBytes + ctx.via_pseudonym.size() + ctx.client_ip.size() +
+                      ctx.proto.size() + req.host.size();
+  // Every field line at most one byte longer than received ("name:value" gains a space),
+  // plus the lines we add: usually no growth after this. The start line is written into
+  // this room unchecked.
+  HeadWriter w(out, start_line + req.wire_bytes + req.fields.size() + tail + 64 +
+                        ctx.client_ip.size() + req.host.size() + ctx.fallback_host.size());
+  w.put(req.method_text, kReserved);
+  w.put(' ', kReserved);
+  if (needs_slash) w.put('/', kReserved);
+  w.put(target, kReserved);
+  w.put(" HTTP/1.1\r\n", kReserved);
 
-  FieldTokens tokens(req);
   const Copied c = copy_end_to_end(
-      req, tokens, {.request = true, .upgrade = ctx.upgrade,
+      req, {.request = true, .upgrade = ctx.upgrade,
                     .decrement_max_forwards = ctx.decrement_max_forwards},
       w);
-  append_via(req, tokens, c, ctx.via_pseudonym, w);
+  w.ensure(tail);
+  append_via(req, c, ctx.via_pseudonym, w);
+  if (c.via != 0) w.ensure(tail);
   if (!c.host) {
     // Only HTTP/1.0 requests get here; an HTTP/1.1 upstream requires Host. An
     // absolute-form target already named the authority.
     const std::string_view host = req.host.empty() ? ctx.fallback_host : req.host;
-    if (!host.empty()) w.field("Host", host);
+    if (!host.empty()) {
+      w.field("Host", host);
+      w.ensure(tail);
+    }
   }
 
   if (ctx.chunked_body) {
-    w.put("Transfer-Encoding: chunked\r\n");
+    w.put("Transfer-Encoding: chunked\r\n", kReserved);
   } else if (req.framing == BodyFraming::kContentLength || req.has_content_length) {
-    w.put("Content-Length: ");
-    w.put_uint(req.content_length);
-    w.put_crlf();
+    w.put("Content-Length: ", kReserved);
+    w.put_uint(req.content_length, kReserved);
+    w.put_crlf(kReserved);
   }
   // HTTP/1.1 upstream connections are persistent by default: no Connection field.
-  if (ctx.upgrade) w.put("Connection: upgrade\r\n");
+  if (ctx.upgrade) w.put("Connection: upgrade\r\n", kReserved);
 
   // Only a trusted client's chain is kept: anyone else could name any address.
   const uint32_t kept_xff = ctx.trust_forwarded ? c.xff : 0;
-  if (kept_xff != 0 || !ctx.client_ip.empty()) {
+  if (kept_xff != 0) {
     w.put("X-Forwarded-For: ");
     bool first = true;
-    if (kept_xff != 0) append_merged(req, tokens, FieldToken::kXForwardedFor, first, w);
+    append_merged(req, FieldToken::kXForwardedFor, first, w);
     if (!ctx.client_ip.empty()) {
       if (!first) w.put_sep();
       w.put(ctx.client_ip);
     }
     w.put_crlf();
+    w.ensure(tail);
+  } else if (!ctx.client_ip.empty()) {
+    w.field("X-Forwarded-For", ctx.client_ip, kReserved);
   }
   if (c.forwarded != 0) {
     w.put("Forwarded: ");
     bool first = true;
-    if (ctx.trust_forwarded) append_merged(req, tokens, FieldToken::kForwarded, first, w);
+    if (ctx.trust_forwarded) append_merged(req, FieldToken::kForwarded, first, w);
     if (!first) w.put_sep();
     append_forwarded_for(ctx.client_ip, w);
     w.put_crlf();
+    w.ensure(tail);
   }
   // We are the edge: the scheme the client used is ours to state, not the client's.
-  if (!ctx.proto.empty()) w.field("X-Forwarded-Proto", ctx.proto);
-  if (!c.xfh && !req.host.empty()) w.field("X-Forwarded-Host", req.host);
-  w.put_crlf();
+  if (!ctx.proto.empty()) w.field("X-Forwarded-Proto", ctx.proto, kReserved);
+  if (!c.xfh && !req.host.empty()) w.field("X-Forwarded-Host", req.host, kReserved);
+  w.put_crlf(kReserved);
   w.finish();
 }
 
 void append_forward_response_head(const MessageHead& resp, const ForwardResponseContext& ctx,
                                   std::string& out) {
   const std::string_view reason = resp.reason.empty() ? reason_phrase(resp.status) : resp.reason;
+  const size_t status_line = sizeof("HTTP/1.1 \r\n") - 1 + HeadWriter::kUintBytes + 1 + reason.size();
+  const size_t tail = kResponseTailBytes + ctx.via_pseudonym.size() + ctx.date.size();
   // As for requests; the status line may gain a reason phrase, and we may add Via, Date,
   // framing and Connection.
-  HeadWriter w(out, resp.wire_bytes + resp.fields.size() + reason.size() + 128 +
-                        ctx.via_pseudonym.size() + ctx.date.size());
-  w.put("HTTP/1.1 ");
-  w.put_uint(resp.status);
-  w.put(' ');
-  w.put(reason);
-  w.put_crlf();
+  HeadWriter w(out, status_line + resp.wire_bytes + resp.fields.size() + tail + 64);
+  w.put("HTTP/1.1 ", kReserved);
+  w.put_uint(resp.status, kReserved);
+  w.put(' ', kReserved);
+  w.put(reason, kReserved);
+  w.put_crlf(kReserved);
 
-  FieldTokens tokens(resp);
-  const Copied c = copy_end_to_end(resp, tokens, {.request = false, .upgrade = ctx.upgrade}, w);
-  append_via(resp, tokens, c, ctx.via_pseudonym, w);
+  const Copied c = copy_end_to_end(resp, {.request = false, .upgrade = ctx.upgrade}, w);
+  w.ensure(tail);
+  append_via(resp, c, ctx.via_pseudonym, w);
+  if (c.via != 0) w.ensure(tail);
   // A recipient with a clock MUST add Date to a response forwarded without one (RFC 9110
   // §6.6.1): "a response message", so interim ones too.
-  if (!c.date && !ctx.date.empty()) w.field("Date", ctx.date);
+  if (!c.date && !ctx.date.empty()) w.field("Date", ctx.date, kReserved);
 
   // 1xx and 204 never carry framing fields (RFC 9110 §8.6, RFC 9112 §6.1). A 304 or a
   // HEAD response keeps the declared Content-Length of the body it does not send.
   const uint16_t st = resp.status;
   if (st >= 200 && st != 204) {
     if (ctx.chunked_body && !ctx.downstream_http10) {
-      w.put("Transfer-Encoding: chunked\r\n");
+      w.put("Transfer-Encoding: chunked\r\n", kReserved);
     } else if (resp.framing == BodyFraming::kContentLength ||
                (resp.framing == BodyFraming::kNone && resp.has_content_length)) {
-      w.put("Content-Length: ");
-      w.put_uint(resp.content_length);
-      w.put_crlf();
+      w.put("Content-Length: ", kReserved);
+      w.put_uint(resp.content_length, kReserved);
+      w.put_crlf(kReserved);
     }
   }
   if (ctx.upgrade) {
-    w.put("Connection: upgrade\r\n");
+    w.put("Connection: upgrade\r\n", kReserved);
   } else if (!ctx.keep_alive_downstream) {
-    w.put("Connection: close\r\n");
+    w.put("Connection: close\r\n", kReserved);
   } else if (ctx.downstream_http10) {
-    w.put("Connection: keep-alive\r\n");  // 1.0 clients close unless told otherwise
+    w.put("Connection: keep-alive\r\n", kReserved);  // 1.0 clients close unless told otherwise
   }
-  w.put_crlf();
+  w.put_crlf(kReserved);
   w.finish();
 }
 

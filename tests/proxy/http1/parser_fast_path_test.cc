@@ -1,4 +1,4 @@
-// The parser's field-line fast path (parser.cc, fast_field_line) against the general path
+// The parser's field-line fast path (parser.cc, fast_field_lines) against the general path
 // it skips: the general path reads a line completed in the parser's own buffer, which is
 // what every line becomes when the bytes come one per feed. So the same bytes fed whole
 // and byte by byte must give the same heads, the same refusal and the same consumed
@@ -14,6 +14,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "proxy/http1/field_rules.h"
@@ -85,6 +86,42 @@ std::vector<std::string> seeds(const char* dir) {
     if (seed.size() > 2) out.push_back(seed.substr(2));  // the fuzzers' two option bytes
   }
   return out;
+}
+
+// Fields are made as their lines are read, with views into the parser's head buffer at
+// the offsets their bytes will have: heads past its initial size (1 KiB) make it grow
+// while lines are read where they lie (fed whole), as lines are completed in it (byte by
+// byte) and between feeds (pieces), and on the second message of a connection (grown
+// once, then reused). Every field must still read as sent, in every way of feeding.
+TEST(ParserFastPathTest, FieldsSurviveHeadBufferGrowth) {
+  std::vector<std::pair<std::string, std::string>> want = {{"Host", "h"}};
+  std::string head = "GET /big HTTP/1.1\r\nHost: h\r\n";
+  for (int i = 0; i < 70; ++i) {
+    std::string name = "X-Field-" + std::to_string(i);
+    std::string value(20 + 3 * static_cast<size_t>(i), static_cast<char>('a' + i % 26));
+    // Some lines for the general path (a HTAB before the value) among the fast ones.
+    head += name + (i % 9 == 4 ? ":\t" : ": ") + value + "\r\n";
+    want.emplace_back(std::move(name), std::move(value));
+  }
+  head += "\r\n";
+  ASSERT_GT(head.size(), 4096u);
+  const std::string small = "GET /small HTTP/1.1\r\nHost: h\r\nA: b\r\n\r\n";
+  const std::string raw = small + head + small + head;
+  for (size_t step : {size_t{0}, size_t{1}, size_t{5}, size_t{100}, size_t{1000}, size_t{3000}}) {
+    const RunResult r = run(MessageKind::kRequest, raw, step);
+    EXPECT_EQ(r.error, ParseError::kNone) << step;
+    EXPECT_EQ(r.consumed, raw.size()) << step;
+    ASSERT_EQ(r.messages.size(), 4u) << step;
+    for (size_t m : {size_t{1}, size_t{3}}) {
+      EXPECT_EQ(r.messages[m].head.fields, want) << step << " " << m;
+      EXPECT_TRUE(r.messages[m].head.tokens_right);
+      EXPECT_EQ(r.messages[m].head.wire_bytes, head.size());
+    }
+    const std::vector<std::pair<std::string, std::string>> want_small = {{"Host", "h"},
+                                                                          {"A", "b"}};
+    EXPECT_EQ(r.messages[0].head.fields, want_small) << step;
+    EXPECT_EQ(r.messages[2].head.fields, want_small) << step;
+  }
 }
 
 TEST(ParserFastPathTest, SeedHeadsReadAlikeWholeAndByteByByte) {
