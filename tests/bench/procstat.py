@@ -88,18 +88,24 @@ def sched_seconds(pids):
   differences (measurement on vs off) are resolved better.
   """
   total = 0
+  for path in _task_files(pids, "schedstat"):
+    try:
+      with open(path) as f:
+        total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+      continue
+  return total / 1e9
+
+
+def _task_files(pids, name):
+  """/proc/PID/task/TID/<name> of every live thread of the processes."""
   for p in pids:
     try:
       tids = os.listdir(f"/proc/{p}/task")
     except OSError:
       continue
     for t in tids:
-      try:
-        with open(f"/proc/{p}/task/{t}/schedstat") as f:
-          total += int(f.read().split()[0])
-      except (OSError, ValueError, IndexError):
-        continue
-  return total / 1e9
+      yield f"/proc/{p}/task/{t}/{name}"
 
 
 def thread_times(pid):
@@ -139,20 +145,16 @@ def activity(pids):
             out[key] += int(value)
     except OSError:
       pass
+  for path in _task_files(pids, "status"):
     try:
-      tids = os.listdir(f"/proc/{p}/task")
-    except OSError:
+      with open(path) as f:
+        for line in f:
+          if line.startswith("voluntary_ctxt_switches:"):
+            out["wakeups"] += int(line.split()[1])
+          elif line.startswith("nonvoluntary_ctxt_switches:"):
+            out["preempted"] += int(line.split()[1])
+    except (OSError, ValueError, IndexError):
       continue
-    for t in tids:
-      try:
-        with open(f"/proc/{p}/task/{t}/status") as f:
-          for line in f:
-            if line.startswith("voluntary_ctxt_switches:"):
-              out["wakeups"] += int(line.split()[1])
-            elif line.startswith("nonvoluntary_ctxt_switches:"):
-              out["preempted"] += int(line.split()[1])
-      except (OSError, ValueError, IndexError):
-        continue
   return out
 
 
