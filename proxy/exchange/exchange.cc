@@ -376,7 +376,7 @@ void Exchange::on_upstream_read_done() {
   // by the response timeout); longer bodies, chunked and close-delimited responses (which
   // may be streams, such as Server-Sent Events) are never held.
   if (head_waits_for_body_ && !response_complete_) {
-    if (flush_request() == net::Alive::kGone) return;
+    (void)flush_request();  // the request side still goes; gone or not, nothing follows
     return;
   }
   if (flush() == net::Alive::kGone) return;
