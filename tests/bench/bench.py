@@ -249,24 +249,27 @@ class Bench:
       if name == "chunked" and headers.get("transfer-encoding") != "chunked":
         raise RuntimeError(f"backend /chunked is not chunked: {headers}")
 
-  def start_target(self, target, workers=1, cpus=None, config="bench"):
-    """Returns (proc or None, port, pids to account)."""
+  def start_target(self, target, workers=1, cpus=None, config="bench", wrap=None,
+                   deadline=10.0):
+    """Returns (proc or None, port, pids to account). `wrap`: a command the peer runs
+    under (callgrind_run.py: valgrind), with a longer start `deadline`."""
     if target == "direct":
       return None, self.backend_port, procstat.tree(self.backend.pid)
     for _ in range(5):
-      p, port = self._launch(target, workers, cpus, config)
-      if p is not None and port is not None and wait_http(port, p):
+      p, port = self._launch(target, workers, cpus, config, wrap)
+      if p is not None and port is not None and wait_http(port, p, deadline):
         time.sleep(0.2)  # let workers finish forking before we snapshot the tree
         return p, port, procstat.tree(p.pid)
       if p is not None:
         self.procs.stop(p)
     raise RuntimeError(f"{target} did not start; see {self.log(target)}")
 
-  def _launch(self, target, workers=1, cpus=None, config="bench"):
+  def _launch(self, target, workers=1, cpus=None, config="bench", wrap=None):
     """Starts one proxy with `workers` workers (threads or processes, whatever the proxy
     calls them) on the CPUs `cpus` (default --proxy-cpu). config="default": sidemeter
-    without a --config file (the idle-cost measurement)."""
-    cpu = taskset(self.args.proxy_cpu if cpus is None else cpus)
+    without a --config file (the idle-cost measurement). Peers only: `wrap` is put before
+    the command, and nginx then runs without its master process (one process to follow)."""
+    cpu = taskset(self.args.proxy_cpu if cpus is None else cpus) + (wrap or [])
     log = self.log(target)
     if target.startswith("sidemeter"):
       argv = cpu + [self.args.sidemeter]
@@ -292,8 +295,9 @@ class Bench:
                     PREFIX=self.tmp, PORT=port, BACKEND_PORT=self.backend_port,
                     NOFILE=self.args.nofile, WORKER_CONNECTIONS=2 * self.max_conns() + 1024,
                     WORKERS=workers)
+      directives = "daemon off;" + (" master_process off;" if wrap else "")
       return self.procs.start(cpu + ["nginx", "-e", "stderr", "-p", self.tmp, "-c", conf,
-                                     "-g", "daemon off;"], log), port
+                                     "-g", directives], log), port
     if target == "caddy":
       self.caddy_admin_port = free_port()
       conf = render("caddy.Caddyfile.in", os.path.join(self.tmp, "Caddyfile"),
@@ -387,6 +391,33 @@ class Bench:
                 sched_us_per_req=(sched1 - sched0) * 1e6 / served,
                 backend_cpu_us_per_req=(bcpu1 - bcpu0) * 1e6 / served)
 
+  def syscall_point(self, port, path, conns, duration, pids):
+    """System calls per request under wrk at `conns` connections (procstat.SyscallCounter),
+    in a run of its own: the counter costs each call a little, so the load points that
+    measure CPU run without it. None without perf."""
+    counter = procstat.SyscallCounter(pids)
+    try:
+      w = self.wrk(port, path, conns, duration)
+    finally:
+      calls = counter.stop()
+    if calls is None:
+      return None
+    return {"syscalls_per_req": calls / max(1, w["requests"]), "requests": w["requests"]}
+
+  def syscall_accounting(self):
+    """How this machine charges a system call to user and system time
+    (syscall_accounting.c, built here with cc, run on --proxy-cpu), or None."""
+    exe = os.path.join(self.tmp, "syscall_accounting")
+    try:
+      if not os.path.exists(exe):
+        subprocess.run(["cc", "-O2", "-o", exe, os.path.join(HERE, "syscall_accounting.c")],
+                       check=True, capture_output=True, timeout=120)
+      out = subprocess.run(taskset(self.args.proxy_cpu) + [exe], check=True,
+                           capture_output=True, text=True, timeout=120)
+      return json.loads(out.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+      return None
+
   def measure_target(self, run, target, emit):
     p, port, pids = self.start_target(target)
     try:
@@ -406,6 +437,10 @@ class Bench:
         # more write calls, segments and wakeups per request, and as latency.
         w1 = self.load_point(port, path, 1, self.args.c1_duration, pids)
         emit(dict(rec, kind="c1", payload=payload, **w1))
+      for conns in (self.args.concurrency, 1):
+        calls = self.syscall_point(port, "/ok", conns, self.args.syscall_duration, pids)
+        if calls is not None:
+          emit(dict(rec, kind="syscalls", payload="small", conns=conns, **calls))
       for conns in self.args.high_conns:
         emit(dict(rec, kind="high", payload="small", conns=conns,
                   **self.load_point(port, "/ok", conns, self.args.high_duration, pids)))
@@ -567,6 +602,8 @@ def main():
   ap.add_argument("--high-conns", default=",".join(map(str, HIGH_CONNS)),
                   help="connection counts for the latency-under-many-connections runs ('' skips)")
   ap.add_argument("--high-duration", type=int, help="seconds per wrk run at --high-conns (6; quick 3)")
+  ap.add_argument("--syscall-duration", type=int, default=2,
+                  help="seconds of each run that counts system calls (perf), c=32 and c=1")
   ap.add_argument("--workers-sweep", default="1,2",
                   help="worker counts for the multi-core runs ('' skips): sidemeter runs "
                        "with each, the peers with each count above 1")
@@ -625,6 +662,9 @@ def main():
               "uname": os.uname().release, "versions": tool_versions(args.sidemeter)}
       emit(meta)
       bench = Bench(args, procs)
+      accounting = bench.syscall_accounting()
+      if accounting is not None:
+        emit(dict(accounting, kind="syscall_accounting", run=0, target="", when="start"))
       bench.start_backend()
       for run in range(1, args.runs + 1):
         # Rotate the order so no proxy always runs first (or last) in a noisy period.
@@ -641,6 +681,9 @@ def main():
       if args.idle_conns > 0 and "sidemeter" in targets:
         print(f"== sidemeter idle cost with {args.idle_conns} idle connections", flush=True)
         bench.measure_idle_control(emit)
+      accounting = bench.syscall_accounting()
+      if accounting is not None:
+        emit(dict(accounting, kind="syscall_accounting", run=0, target="", when="end"))
       emit({"kind": "meta_end", "run": 0, "target": "",
             "loadavg_end": open("/proc/loadavg").read().split()[:3]})
   except KeyboardInterrupt as e:

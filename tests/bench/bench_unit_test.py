@@ -12,6 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
+import procstat  # noqa: E402
 import report  # noqa: E402
 
 WRK_OUT = """Running 3s test @ http://127.0.0.1:1/ok
@@ -36,6 +37,18 @@ class ParseWrk(unittest.TestCase):
     self.assertEqual(r["p50_us"], 210.0)
     self.assertEqual(r["p99_us"], 2500.0)
     self.assertEqual(r["errors"], 7)
+
+
+class PerfSyscalls(unittest.TestCase):
+  def test_intervals_summed(self):
+    lines = ["     0.200480653,120,,raw_syscalls:sys_enter,200,100.00,,",
+             "     0.400928884,<not counted>,,raw_syscalls:sys_enter,0,100.00,,",
+             "     0.601399217,30,,raw_syscalls:sys_enter,200,100.00,,", "", "garbage"]
+    self.assertEqual(procstat.perf_syscall_total(lines), 150)
+
+  def test_not_supported_is_none(self):
+    self.assertIsNone(procstat.perf_syscall_total(
+        ["     0.2,<not supported>,,raw_syscalls:sys_enter,0,100.00,,"]))
 
 
 class Templates(unittest.TestCase):
@@ -118,6 +131,20 @@ class Report(unittest.TestCase):
                  "threads": [{"tid": 1, "name": "sidemeter", "role": "control (main thread)",
                               "core_pct": 0.15, "user_pct": 0.1, "kernel_pct": 0.0}]})
     return recs
+
+  def test_system_call_charge_taken_out(self):
+    recs = self.records()
+    recs.append({"run": 0, "target": "", "kind": "syscall_accounting", "when": "start",
+                 "user_ns_per_call": 500.0, "sys_ns_per_call": 600.0})
+    for t, calls in (("sidemeter", 2.0), ("haproxy", 4.0)):
+      recs.append({"run": 1, "target": t, "kind": "syscalls", "payload": "small", "conns": 32,
+                   "syscalls_per_req": calls})
+    md = report.render(recs)
+    # sidemeter: user 2 - 2 calls x 0.5 = 1.00; HAProxy: 4 - 4 x 0.5 = 2.00.
+    self.assertIn("| sidemeter | 2.00 | n/a | 2.00 | 1.00 | 1.00 |", md)
+    self.assertIn("| HAProxy | 4.00 | n/a | 4.00 | 2.00 | 2.00 |", md)
+    self.assertIn("FAIL small: user-space CPU/req net of the system calls' charge (estimate) "
+                  "≤ 0.4× HAProxy's (0.50x)", md)
 
   def test_medians_ratios_targets(self):
     md = report.render(self.records())

@@ -19,6 +19,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,6 +68,49 @@ def wait_new_dumps(prefix, known, deadline=60.0):
   raise RuntimeError("callgrind dump did not appear")
 
 
+def measure_payloads(args, p, port, label, prefix, outdir):
+  """Zeroes the counters of the process under callgrind after a warm-up, sends
+  args.requests sequential keep-alive requests, dumps: {payload: Ir of each thread}."""
+  results = {}
+  for name, path in bench.PAYLOADS:
+    keepalive_client.run(port, path, args.warmup, timeout=120)
+    known = set(glob.glob(prefix + "*"))
+    callgrind_control("-z", p.pid)
+    ok = keepalive_client.run(port, path, args.requests, timeout=120)
+    callgrind_control("-d", p.pid)
+    dumps = wait_new_dumps(prefix, known)
+    per_thread = {}
+    for tid, path in dumps.items():
+      final = os.path.join(outdir, f"callgrind.{label}.{name}.t{tid:02d}.out")
+      os.replace(path, final)
+      per_thread[tid] = (dump_total(final), final)
+    if ok != args.requests:
+      raise RuntimeError(f"{label}/{name}: only {ok}/{args.requests} requests got 200")
+    if not per_thread:
+      raise RuntimeError(f"{label}/{name}: no thread dumps")
+    total = sum(ir for ir, _ in per_thread.values())
+    worker_ir, worker_dump = max(per_thread.values(), key=lambda v: v[0])
+    results[name] = {"ir": total, "ir_worker": worker_ir, "ir_other": total - worker_ir,
+                     "requests": args.requests, "dump": worker_dump}
+    print(f"  {label:<8} {name:<8} busiest thread {worker_ir / args.requests:,.0f} Ir/request, "
+          f"all threads {total / args.requests:,.0f}", flush=True)
+  return results
+
+
+def measure_peer(args, procs, b, target, outdir):
+  """A peer proxy (bench.py's configuration, one worker) under callgrind, measured like
+  sidemeter: every thread's instructions (nginx without its master process, so the one
+  process is the worker)."""
+  prefix = os.path.join(outdir, f"callgrind.{target}")
+  wrap = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={prefix}.%p",
+          "--separate-threads=yes", "--vgdb=yes"]
+  p, port, _ = b.start_target(target, wrap=wrap, deadline=120.0)
+  try:
+    return measure_payloads(args, p, port, target, prefix, outdir)
+  finally:
+    procs.stop(p, grace=30.0)
+
+
 def measure(args, procs, b, mode, outdir):
   conf = os.path.join(bench.CONF, f"sidemeter_measure_{mode}.yaml")
   prefix = os.path.join(outdir, f"callgrind.{mode}")
@@ -79,30 +123,7 @@ def measure(args, procs, b, mode, outdir):
     port = bench.Bench._sidemeter_port(p, log, deadline=120.0)
     if port is None:
       raise RuntimeError(f"sidemeter under callgrind did not start; see {log}")
-    results = {}
-    for name, path in bench.PAYLOADS:
-      keepalive_client.run(port, path, args.warmup, timeout=120)
-      known = set(glob.glob(prefix + "*"))
-      callgrind_control("-z", p.pid)
-      ok = keepalive_client.run(port, path, args.requests, timeout=120)
-      callgrind_control("-d", p.pid)
-      dumps = wait_new_dumps(prefix, known)
-      per_thread = {}
-      for tid, path in dumps.items():
-        final = os.path.join(outdir, f"callgrind.{mode}.{name}.t{tid:02d}.out")
-        os.replace(path, final)
-        per_thread[tid] = (dump_total(final), final)
-      if ok != args.requests:
-        raise RuntimeError(f"{mode}/{name}: only {ok}/{args.requests} requests got 200")
-      if not per_thread:
-        raise RuntimeError(f"{mode}/{name}: no thread dumps")
-      total = sum(ir for ir, _ in per_thread.values())
-      worker_ir, worker_dump = max(per_thread.values(), key=lambda v: v[0])
-      results[name] = {"ir": total, "ir_worker": worker_ir, "ir_other": total - worker_ir,
-                       "requests": args.requests, "dump": worker_dump}
-      print(f"  {mode:<3} {name:<8} worker {worker_ir / args.requests:,.0f} Ir/request, "
-            f"all threads {total / args.requests:,.0f}", flush=True)
-    return results
+    return measure_payloads(args, p, port, mode, prefix, outdir)
   finally:
     procs.stop(p, grace=30.0)
 
@@ -115,14 +136,19 @@ def main():
   ap.add_argument("--out", default=os.path.join(HERE, "results", "callgrind"))
   ap.add_argument("--pidfile")
   ap.add_argument("--top", type=int, default=25)
+  ap.add_argument("--peers", default="haproxy,nginx,h2o",
+                  help="peer proxies measured the same way (those not installed are skipped; "
+                       "'' for none)")
   args = ap.parse_args()
-  # bench.Bench reads these when starting the backend.
-  args.backend_cpu, args.nofile, args.conns = None, 4096, 0
+  # bench.Bench reads these when starting the backend and the peers.
+  args.backend_cpu, args.proxy_cpu, args.nofile, args.conns = None, None, 4096, 0
+  args.concurrency, args.high_conns = 1, []
   os.makedirs(args.out, exist_ok=True)
   for old in glob.glob(os.path.join(args.out, "callgrind.*")):
     os.remove(old)
   procs = bench.Procs(args.pidfile)
   b = None
+  peers = {}
 
   def on_signal(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
@@ -131,12 +157,16 @@ def main():
     b = bench.Bench(args, procs)
     b.start_backend()
     res = {mode: measure(args, procs, b, mode, args.out) for mode in ("on", "off")}
+    for target in [t for t in args.peers.split(",") if t]:
+      if shutil.which(target) is None:
+        print(f"  {target}: not installed, skipped", flush=True)
+        continue
+      peers[target] = measure_peer(args, procs, b, target, args.out)
   except KeyboardInterrupt:
     return 130
   finally:
     procs.stop_all()
     if b is not None:
-      import shutil
       shutil.rmtree(b.tmp, ignore_errors=True)
 
   lines = ["## Instructions per request (valgrind callgrind, sidemeter --workers 1)", "",
@@ -153,6 +183,21 @@ def main():
     lines.append(f"| {name} | {on:,.0f} | {off:,.0f} | {(on / off - 1) * 100:.1f} % | "
                  f"{res['on'][name]['ir_other'] / n_on:,.0f} | "
                  f"{res['off'][name]['ir_other'] / n_off:,.0f} |")
+  if peers:
+    names = list(peers)
+    lines += ["", "## User-space instructions per request against the peers (callgrind)", "",
+              "The same requests, every thread of each proxy (for sidemeter measurement on; "
+              "the peers as bench.py configures them, one worker, logs off; nginx without "
+              "its master process). Instructions are what a proxy's own code costs, without "
+              "the kernel and independent of how a VM accounts user and system time.", "",
+              "| payload | sidemeter | " + " | ".join(names) + " | " +
+              " | ".join(f"sidemeter / {n}" for n in names) + " |",
+              "|---|" + "---:|" * (1 + 2 * len(names))]
+    for name, _ in bench.PAYLOADS:
+      ours = res["on"][name]["ir"] / res["on"][name]["requests"]
+      theirs = [peers[n][name]["ir"] / peers[n][name]["requests"] for n in names]
+      lines.append(f"| {name} | {ours:,.0f} | " + " | ".join(f"{t:,.0f}" for t in theirs) +
+                   " | " + " | ".join(f"{ours / t:.2f}x" for t in theirs) + " |")
   table = "\n".join(lines) + "\n"
   for name in ("small", "64k"):
     text, _ = callgrind_profile.render(res["on"][name]["dump"], args.top, args.requests)
@@ -162,7 +207,7 @@ def main():
   with open(os.path.join(args.out, "..", "callgrind.md"), "w") as f:
     f.write(table)
   with open(os.path.join(args.out, "summary.json"), "w") as f:
-    json.dump(res, f, indent=1)
+    json.dump(dict(res, peers=peers), f, indent=1)
   return 0
 
 

@@ -4,6 +4,9 @@ CPU is utime+stime of each process (which already includes all its threads); a t
 the root pid plus its descendants, so nginx's and HAProxy's workers are counted.
 """
 import os
+import shutil
+import signal
+import subprocess
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -167,3 +170,59 @@ def tcp_out_segments():
     rows = [line.split() for line in f if line.startswith("Tcp:")]
   names, values = rows[0], rows[1]
   return int(values[names.index("OutSegs")])
+
+
+class SyscallCounter:
+  """System calls a process tree makes while it is attached: `perf stat` counting the
+  raw_syscalls:sys_enter tracepoint in every thread of `pids` (counting only, no
+  sampling). Attached once perf has printed its first interval (so nothing before the
+  caller's load is missed); stop() returns the count, or None when perf is missing or
+  cannot attach. The counter itself costs each system call a little, so CPU is not
+  measured while it runs. The intervals also cover the idle moments around the load:
+  an idle proxy makes a few system calls a second, against thousands per second under
+  load."""
+
+  def __init__(self, pids):
+    self.proc = None
+    if shutil.which("perf") is None or not pids:
+      return
+    try:
+      self.proc = subprocess.Popen(
+          ["perf", "stat", "-x", ",", "-I", "200", "-e", "raw_syscalls:sys_enter",
+           "-p", ",".join(str(p) for p in pids)],
+          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except OSError:
+      self.proc = None
+      return
+    self.lines = []
+    first = self.proc.stderr.readline()  # the first interval: attached
+    if not first or "raw_syscalls" not in first:
+      self.proc.kill()
+      self.proc.wait()
+      self.proc = None
+      return
+    self.lines.append(first)
+
+  def stop(self):
+    if self.proc is None:
+      return None
+    self.proc.send_signal(signal.SIGINT)
+    _, rest = self.proc.communicate(timeout=30)
+    return perf_syscall_total(self.lines + rest.splitlines())
+
+
+def perf_syscall_total(lines):
+  """The raw_syscalls:sys_enter counts of `perf stat -x , -I` output summed, or None when
+  perf could not count ("<not supported>"); "<not counted>" is an interval without any."""
+  total = 0
+  for line in lines:
+    fields = line.strip().split(",")
+    # interval,count,unit,event,...
+    if len(fields) >= 4 and fields[3] == "raw_syscalls:sys_enter":
+      if fields[1] == "<not counted>":
+        continue
+      try:
+        total += int(fields[1])
+      except ValueError:
+        return None
+  return total

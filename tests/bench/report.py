@@ -142,6 +142,43 @@ def render(records):
       "machine over the run ÷ requests, client, proxy and backend together: a proxied "
       "exchange needs 4 data segments, the rest are pure ACKs or a message sent in pieces.\n")
 
+  # ------------------------------------------------------------ system calls
+  net_user = {}
+  acct = [r for r in records if r.get("kind") == "syscall_accounting"]
+  charge_us = (statistics.median(r["user_ns_per_call"] for r in acct) / 1000.0
+               if acct else None)
+  if any(r.get("kind") == "syscalls" for r in records):
+    conc = args.get("concurrency")
+    w(f"\n## System calls per request, and the user time they are charged (small)\n")
+    if acct:
+      w("How this machine charges a system call (`syscall_accounting.c`: getppid(2) in a "
+        "loop, almost no user-space work, on the proxy's CPU): " +
+        "; ".join(f"{r.get('when')}: user {r['user_ns_per_call']:.0f} ns, system "
+                  f"{r['sys_ns_per_call']:.0f} ns a call" for r in acct) +
+        ". Where the user figure is far above a few ns, the machine charges part of each "
+        "system call to user time (a VM whose kernel runs outside ring 0 does), and every "
+        "target's user µs/req holds system calls × that charge. The last columns take it "
+        "out: an estimate of the time in the target's own code.\n")
+    w(f"| target | calls/req at c={conc} | calls/req at c=1 | user µs/req | "
+      "of which charged for system calls | user µs/req, net (estimate) |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for t in targets:
+      calls = median(records, t, "syscalls", "syscalls_per_req", "small", conns=conc)
+      calls1 = median(records, t, "syscalls", "syscalls_per_req", "small", conns=1)
+      user = median(records, t, "load", "user_us_per_req", "small")
+      charged = calls * charge_us if None not in (calls, charge_us) else None
+      net = user - charged if None not in (user, charged) else None
+      net_user[t] = net
+      w(f"| {LABEL[t]} | {fmt(calls, 2)} | {fmt(calls1, 2)} | {fmt(user, 2)} | "
+        f"{fmt(charged, 2)} | {fmt(net, 2)} |")
+    w("\nCalls: `perf stat -e raw_syscalls:sys_enter` on every thread of the target during "
+      f"a wrk run of {args.get('syscall_duration')} s of its own (the counter costs each "
+      "call a little, so CPU is measured in the other runs), ÷ requests. A proxied request "
+      "needs at least a read and a write on each side (4); epoll waits and the rest come on "
+      "top, shared by the requests of one wakeup under load. 'direct' is the backend "
+      "alone. The net column is an estimate: it assumes each call is charged what the "
+      "getppid loop is charged.\n")
+
   # ------------------------------------------------------------ ratios
   w("\n## Ratios: sidemeter (measure: true) ÷ each peer\n")
   w("Below 1.00x: sidemeter uses less (CPU) or serves more (req/s). Floor: sidemeter's "
@@ -326,6 +363,11 @@ def render(records):
       check(None if r is None else r <= lim if t != "h2o" else r < lim,
             f"{p}: user-space CPU/req {'≤' if t != 'h2o' else '<'} {lim:.1f}× {SHORT[t]}'s "
             f"({fmt(r, 2, 'x')})")
+  for t, lim in limits.items():
+    r = ratio(net_user.get("sidemeter"), net_user.get(t))
+    check(None if r is None else r <= lim if t != "h2o" else r < lim,
+          f"small: user-space CPU/req net of the system calls' charge (estimate) "
+          f"{'≤' if t != 'h2o' else '<'} {lim:.1f}× {SHORT[t]}'s ({fmt(r, 2, 'x')})")
   for p in PAYLOADS:
     rs = {t: ratios.get((p, t), {}).get("cpu") for t in peers}
     worst = max((x for x in rs.values() if x is not None), default=None)

@@ -18,7 +18,7 @@ build_dir="${BENCH_BUILD_DIR:-$root/build-bench}"
 # shellcheck source=bench_env.sh
 source "$here/bench_env.sh"
 
-ensure_packages python3 wrk haproxy valgrind nginx-light util-linux caddy h2o iproute2
+ensure_packages python3 wrk haproxy valgrind nginx-light util-linux caddy h2o iproute2 linux-perf gcc
 build_sidemeter
 # 10,000 (memory) and 20,000 (idle cost) connections need file descriptors in the proxies
 # and in the clients.
