@@ -117,6 +117,12 @@ uint64_t Registry::ticks() const {
   return seq_;
 }
 
+uint64_t Registry::ns_to_next_second() const {
+  const uint64_t now = clock_.now_ns();
+  if (now < start_ns_) return start_ns_ - now;
+  return kSecondNs - (now - start_ns_) % kSecondNs;
+}
+
 uint64_t Registry::inconsistent_reads() const {
   std::lock_guard lock(mu_);
   return inconsistent_reads_;

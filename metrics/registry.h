@@ -74,6 +74,9 @@ class Registry {
   // tick(); meant for the stats thread, at most once per tick.
   History history() const;
   uint64_t ticks() const;
+  // Nanoseconds from now until the registry's next whole second (1 to 10^9): where the
+  // next tick() has something to close. Thread-safe (reads the clock only).
+  uint64_t ns_to_next_second() const;
   // Shard readings taken although a record was being written (a worker held off the
   // reader too long; see read_consistent). Thread-safe w.r.t. tick().
   uint64_t inconsistent_reads() const;

@@ -59,6 +59,7 @@ class ControlLoop {
   void on_signal(int signum);
   void begin_drain(int signum);
   void force_stop(int exit_code);
+  void arm_tick();
   void on_tick();
   void check_tls();
   static void warn_if_unverified(const conf::Config& config);

@@ -43,6 +43,24 @@ class RegistryWindows : public ::testing::Test {
   }
 };
 
+// The control loop arms its tick with this: a tick after that many ns closes a second,
+// one a nanosecond earlier does not.
+TEST_F(RegistryWindows, NextSecondIsWhereTheNextTickClosesOne) {
+  EXPECT_EQ(reg_.ns_to_next_second(), kSec);  // at the start itself
+  clock_.advance_ns(250 * kMs);
+  EXPECT_EQ(reg_.ns_to_next_second(), 750 * kMs);
+  clock_.advance_ns(750 * kMs - 1);
+  reg_.tick();
+  EXPECT_EQ(reg_.ticks(), 0u);
+  EXPECT_EQ(reg_.ns_to_next_second(), 1u);
+  clock_.advance_ns(reg_.ns_to_next_second());
+  reg_.tick();
+  EXPECT_EQ(reg_.ticks(), 1u);
+  EXPECT_EQ(reg_.ns_to_next_second(), kSec);
+  clock_.advance_ns(3 * kSec + 400 * kMs);  // late: still measured from the start
+  EXPECT_EQ(reg_.ns_to_next_second(), 600 * kMs);
+}
+
 TEST_F(RegistryWindows, CountsLandInTheirSecondAndExpireOnTime) {
   record(5);
   advance_and_tick(1);  // slot 1
