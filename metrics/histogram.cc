@@ -4,6 +4,71 @@
 
 namespace sidemeter::metrics {
 
+namespace layout_detail {
+namespace {
+
+// Each bucket's largest value, and the candidate table index() reads: built at compile
+// time, here only (see Shape in the header).
+template <uint64_t kMin, uint64_t kMax, uint64_t kPerUnit>
+struct Tables : Shape<kMin, kMax, kPerUnit> {
+  using S = Shape<kMin, kMax, kPerUnit>;
+  static constexpr int32_t kFirst = S::kFirst;
+  static constexpr uint32_t kBuckets = S::kBuckets;
+  static constexpr int kEMin = S::kEMin;
+  static constexpr int kEMax = S::kEMax;
+
+  static constexpr std::array<uint64_t, kBuckets> uppers = [] {
+    std::array<uint64_t, kBuckets> u{};
+    for (uint32_t i = 1; i < kBuckets; ++i) u[i] = native_upper(kFirst + int32_t(i) - 1, kPerUnit);
+    u[kBuckets - 1] = kMax;  // clamped: the last bucket ends at the range's end
+    return u;
+  }();
+
+  static constexpr uint32_t search(uint64_t v) {
+    uint32_t lo = 0, hi = kBuckets - 1;
+    while (lo < hi) {
+      const uint32_t mid = (lo + hi) / 2;
+      if (uppers[mid] >= v) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
+    }
+    return lo;
+  }
+
+  static constexpr std::array<uint16_t, S::kCandidates> candidates = [] {
+    constexpr uint64_t kSub = uint64_t{1} << kIndexMantissaBits;
+    std::array<uint16_t, S::kCandidates> c{};
+    for (int e = kEMin; e <= kEMax; ++e) {
+      for (uint64_t m = 0; m < kSub; ++m) {
+        // The integers whose leading one is bit e and whose next 7 bits are m.
+        const uint64_t first = std::clamp((((kSub + m) << e) + kSub - 1) >> kIndexMantissaBits,
+                                          kMin > 0 ? kMin : 1, kMax);
+        const uint64_t last = std::clamp((((kSub + m + 1) << e) - 1) >> kIndexMantissaBits,
+                                         kMin > 0 ? kMin : 1, kMax);
+        const uint32_t lo = search(first);
+        if (search(last) > lo + 1) throw std::logic_error("sub-interval spans 3 buckets");
+        c[(size_t(e - kEMin) << kIndexMantissaBits) | m] = uint16_t(lo);
+      }
+    }
+    return c;
+  }();
+};
+
+}  // namespace
+
+constexpr std::array<uint64_t, DurationShape::kBuckets> kDurationUppers =
+    Tables<1'000, 3'600'000'000'000ull, 1'000'000'000>::uppers;
+constexpr std::array<uint16_t, DurationShape::kCandidates> kDurationCandidates =
+    Tables<1'000, 3'600'000'000'000ull, 1'000'000'000>::candidates;
+constexpr std::array<uint64_t, SizeShape::kBuckets> kSizeUppers =
+    Tables<0, uint64_t{16} << 30, 1>::uppers;
+constexpr std::array<uint16_t, SizeShape::kCandidates> kSizeCandidates =
+    Tables<0, uint64_t{16} << 30, 1>::candidates;
+
+}  // namespace layout_detail
+
 void Histogram::store_range(uint32_t lo, uint32_t hi) {
   const uint32_t n = layout_->num_buckets;
   if (!counts_.empty()) {

@@ -164,72 +164,47 @@ constexpr int32_t native_index_of(uint64_t v, uint64_t per_unit) {
   return k;
 }
 
+// A range's shape: cheap enough to evaluate in every translation unit (a few native_upper
+// calls). Its tables (Tables, below) are not: about 10^7 constant-evaluation steps, a
+// second and more of compile time wherever they are instantiated, and this header is in 60
+// translation units. So they are built once, in histogram.cc, and the layouts point at them.
 template <uint64_t kMin, uint64_t kMax, uint64_t kPerUnit>
-struct Tables {
+struct Shape {
   static constexpr int32_t kFirst = native_index_of(kMin > 0 ? kMin : 1, kPerUnit);
   static constexpr int32_t kLast = native_index_of(kMax, kPerUnit);
   static constexpr uint32_t kBuckets = uint32_t(kLast - kFirst + 2);
   static constexpr int kEMin = floor_log2(kMin > 0 ? kMin : 1);
   static constexpr int kEMax = floor_log2(kMax);
-
-  static constexpr std::array<uint64_t, kBuckets> uppers = [] {
-    std::array<uint64_t, kBuckets> u{};
-    for (uint32_t i = 1; i < kBuckets; ++i) u[i] = native_upper(kFirst + int32_t(i) - 1, kPerUnit);
-    u[kBuckets - 1] = kMax;  // clamped: the last bucket ends at the range's end
-    return u;
-  }();
-
-  static constexpr uint32_t search(uint64_t v) {
-    uint32_t lo = 0, hi = kBuckets - 1;
-    while (lo < hi) {
-      const uint32_t mid = (lo + hi) / 2;
-      if (uppers[mid] >= v) {
-        hi = mid;
-      } else {
-        lo = mid + 1;
-      }
-    }
-    return lo;
-  }
-
-  static constexpr std::array<uint16_t, size_t(kEMax - kEMin + 1) << kIndexMantissaBits>
-      candidates = [] {
-        constexpr uint64_t kSub = uint64_t{1} << kIndexMantissaBits;
-        std::array<uint16_t, size_t(kEMax - kEMin + 1) << kIndexMantissaBits> c{};
-        for (int e = kEMin; e <= kEMax; ++e) {
-          for (uint64_t m = 0; m < kSub; ++m) {
-            // The integers whose leading one is bit e and whose next 7 bits are m.
-            const uint64_t first = std::clamp((((kSub + m) << e) + kSub - 1) >> kIndexMantissaBits,
-                                              kMin > 0 ? kMin : 1, kMax);
-            const uint64_t last = std::clamp((((kSub + m + 1) << e) - 1) >> kIndexMantissaBits,
-                                             kMin > 0 ? kMin : 1, kMax);
-            const uint32_t lo = search(first);
-            if (search(last) > lo + 1) throw std::logic_error("sub-interval spans 3 buckets");
-            c[(size_t(e - kEMin) << kIndexMantissaBits) | m] = uint16_t(lo);
-          }
-        }
-        return c;
-      }();
+  static constexpr size_t kCandidates = size_t(kEMax - kEMin + 1) << kIndexMantissaBits;
+  static_assert(kBuckets < 65536, "candidates are uint16_t");
 };
 
-template <typename T>
-constexpr HistogramLayout make_layout(uint64_t min_value, uint64_t max_value, double unit) {
-  static_assert(T::kBuckets < 65536, "candidates are uint16_t");
-  return {min_value, max_value, unit,           T::kFirst,
-          T::kBuckets, T::kEMin, T::uppers.data(), T::candidates.data()};
-}
+using DurationShape = Shape<1'000, 3'600'000'000'000ull, 1'000'000'000>;
+using SizeShape = Shape<0, uint64_t{16} << 30, 1>;
 
-using DurationTables = Tables<1'000, 3'600'000'000'000ull, 1'000'000'000>;
-using SizeTables = Tables<0, uint64_t{16} << 30, 1>;
+// Defined in histogram.cc (constant-initialised there: no start-up order question).
+extern const std::array<uint64_t, DurationShape::kBuckets> kDurationUppers;
+extern const std::array<uint16_t, DurationShape::kCandidates> kDurationCandidates;
+extern const std::array<uint64_t, SizeShape::kBuckets> kSizeUppers;
+extern const std::array<uint16_t, SizeShape::kCandidates> kSizeCandidates;
+
+template <typename S>
+constexpr HistogramLayout make_layout(uint64_t min_value, uint64_t max_value, double unit,
+                                      const uint64_t* uppers, const uint16_t* candidates) {
+  return {min_value, max_value, unit, S::kFirst, S::kBuckets, S::kEMin, uppers, candidates};
+}
 
 }  // namespace layout_detail
 
 // Durations in nanoseconds, 1 us .. 1 h, exposed in seconds (native buckets -1275 .. 757).
 inline constexpr HistogramLayout kDurationLayout =
-    layout_detail::make_layout<layout_detail::DurationTables>(1'000, 3'600'000'000'000ull, 1e-9);
+    layout_detail::make_layout<layout_detail::DurationShape>(
+        1'000, 3'600'000'000'000ull, 1e-9, layout_detail::kDurationUppers.data(),
+        layout_detail::kDurationCandidates.data());
 // Sizes in bytes, 0 .. 16 GiB (native buckets 0 .. 2176 and the zero bucket).
-inline constexpr HistogramLayout kSizeLayout =
-    layout_detail::make_layout<layout_detail::SizeTables>(0, uint64_t{16} << 30, 1.0);
+inline constexpr HistogramLayout kSizeLayout = layout_detail::make_layout<layout_detail::SizeShape>(
+    0, uint64_t{16} << 30, 1.0, layout_detail::kSizeUppers.data(),
+    layout_detail::kSizeCandidates.data());
 
 // Plain (non-atomic) histogram, for aggregates, windows and snapshots. Memory follows use:
 // only the range of buckets from the lowest to the highest ever touched is stored (in steps
