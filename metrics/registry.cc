@@ -43,6 +43,7 @@ SizeSummary summarize_size(const Histogram& h, uint64_t max) {
   if (s.count == 0) return s;
   std::array<double, kQuantiles.size()> q{};
   h.quantiles(kQuantiles, q);
+  cap_quantiles_at_max(q, max);
   s.avg = h.mean();
   s.p50 = q[0];
   s.p95 = q[2];
@@ -71,6 +72,7 @@ DurationSummary summarize_duration(const Histogram& h, uint64_t max) {
   if (d.count == 0) return d;
   std::array<double, kQuantiles.size()> q{};
   h.quantiles(kQuantiles, q);
+  cap_quantiles_at_max(q, max);
   constexpr double kMs = 1e6;
   d.avg_ms = h.mean() / kMs;
   d.p50_ms = q[0] / kMs;

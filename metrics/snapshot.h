@@ -1,8 +1,10 @@
 #pragma once
 // What the stats endpoint formats: plain values, copied out of the registry under its lock,
 // so the formatter never touches live counters.
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,6 +28,15 @@ inline constexpr std::array<uint32_t, kWindows - 1> kWindowSlots = {1, 10, 60, 3
 
 // The quantiles every DurationSummary / SizeSummary is computed at, ascending.
 inline constexpr std::array<double, 5> kSummaryQuantiles = {0.5, 0.9, 0.95, 0.99, 0.999};
+
+// A quantile estimate is its bucket's midpoint (histogram.h), which can lie above the
+// largest value that bucket actually held: estimates are capped at the summary's max when
+// it is known (> 0), so no percentile shown exceeds the max shown beside it. The true
+// quantile is never above the max, so the cap only brings an estimate closer to it.
+inline void cap_quantiles_at_max(std::span<double> estimates, uint64_t max) {
+  if (max == 0) return;
+  for (double& e : estimates) e = std::min(e, double(max));
+}
 
 struct DurationSummary {
   uint64_t count = 0;

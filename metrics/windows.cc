@@ -14,6 +14,7 @@ void summarize(const SparseHistogram& h, const HistogramLayout& layout, Duration
   if (h.count == 0) return;
   std::array<double, kSummaryQuantiles.size()> q{};
   sparse_quantiles(h, layout, kSummaryQuantiles, q);
+  cap_quantiles_at_max(q, h.max);
   d.avg_ms = double(h.sum) / double(h.count) / kNsPerMs;
   d.p50_ms = q[0] / kNsPerMs;
   d.p90_ms = q[1] / kNsPerMs;
@@ -30,6 +31,7 @@ void summarize(const SparseHistogram& h, const HistogramLayout& layout, SizeSumm
   if (h.count == 0) return;
   std::array<double, kSummaryQuantiles.size()> q{};
   sparse_quantiles(h, layout, kSummaryQuantiles, q);
+  cap_quantiles_at_max(q, h.max);
   s.avg = double(h.sum) / double(h.count);
   s.p50 = q[0];
   s.p95 = q[2];

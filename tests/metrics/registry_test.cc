@@ -61,6 +61,25 @@ TEST_F(RegistryWindows, NextSecondIsWhereTheNextTickClosesOne) {
   EXPECT_EQ(reg_.ns_to_next_second(), 600 * kMs);
 }
 
+// One value at the bottom of its bucket: the bucket's midpoint is above it, so uncapped
+// every percentile would exceed the max shown beside it (a new user saw p999 863.99 ms
+// next to max 860.79 ms). Capped, they equal it, in the window and the total alike.
+TEST_F(RegistryWindows, NoPercentileAboveTheMax) {
+  const uint32_t bucket = kDurationLayout.index(3 * kMs);
+  const uint64_t v = kDurationLayout.lower(bucket);
+  ASSERT_GT(kDurationLayout.midpoint(bucket), double(v));
+  shard_.record(sample(200, v));
+  advance_and_tick(1);
+  const Snapshot s = reg_.snapshot();
+  for (Window w : {Window::k1s, Window::k1m, Window::kTotal}) {
+    const DurationSummary& d = s.window(w).durations[size_t(DurationMetric::kLatency)];
+    ASSERT_EQ(d.count, 1u);
+    EXPECT_DOUBLE_EQ(d.max_ms, double(v) / kMs);
+    for (double p : {d.p50_ms, d.p90_ms, d.p95_ms, d.p99_ms, d.p999_ms})
+      EXPECT_DOUBLE_EQ(p, d.max_ms) << kWindowNames[size_t(w)];
+  }
+}
+
 TEST_F(RegistryWindows, CountsLandInTheirSecondAndExpireOnTime) {
   record(5);
   advance_and_tick(1);  // slot 1
