@@ -101,8 +101,7 @@ enum class State : uint8_t {
   kError,
 };
 
-// Inline: the start-line fast path calls it once per request.
-[[gnu::always_inline]] inline Method method_from_text(std::string_view m) {
+Method method_from_text(std::string_view m) {
   switch (m.size()) {
     case 3:
       if (m == "GET") return Method::kGet;
