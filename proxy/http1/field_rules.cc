@@ -148,7 +148,7 @@ bool list_contains(std::string_view list, std::string_view lower_token) {
   return false;
 }
 
-bool parse_content_length(std::string_view value, uint64_t& out) {
+bool detail::parse_content_length_full(std::string_view value, uint64_t& out) {
   if (value.empty()) return false;
   constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   uint64_t v = 0;
@@ -162,7 +162,7 @@ bool parse_content_length(std::string_view value, uint64_t& out) {
   return true;
 }
 
-bool is_valid_host(std::string_view host) {
+bool detail::is_valid_host_full(std::string_view host) {
   if (host.empty()) return false;
   size_t port_at = std::string_view::npos;
   if (host[0] == '[') {

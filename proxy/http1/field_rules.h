@@ -179,11 +179,34 @@ bool list_contains(std::string_view list, std::string_view lower_token);
 // allowed, at most INT64_MAX. The list of identical values ("42, 42") §8.6 lets a
 // recipient accept is refused: llhttp 8.1 (Node.js) and others refuse it, so an upstream
 // could read it differently. No sign, no spaces, no hex. Returns false when invalid.
-bool parse_content_length(std::string_view value, uint64_t& out);
+namespace detail {
+bool parse_content_length_full(std::string_view value, uint64_t& out);
+bool is_valid_host_full(std::string_view host);
+}  // namespace detail
+// Inline for the usual value (1 to 18 digits, which cannot pass INT64_MAX): the parser
+// reads one per response head.
+inline bool parse_content_length(std::string_view value, uint64_t& out) {
+  if (value.empty() || value.size() > 18) return detail::parse_content_length_full(value, out);
+  uint64_t v = 0;
+  for (char c : value) {
+    const auto d = static_cast<unsigned>(static_cast<unsigned char>(c)) - '0';
+    if (d > 9) return false;
+    v = v * 10 + d;
+  }
+  out = v;
+  return true;
+}
 
 // uri-host [ ":" port ] as in the Host field: reg-name (with valid %HH) or an IP-literal
 // in brackets; port is 0-5 digits. No userinfo, no empty host.
-bool is_valid_host(std::string_view host);
+// Inline for the usual value, a reg-name of unreserved / sub-delims alone (no '%', no
+// port): one table lookup a byte. Anything else is read by the full grammar.
+inline bool is_valid_host(std::string_view host) {
+  size_t i = 0;
+  while (i < host.size() && has_class(host[i], kRegNameLiteral)) ++i;
+  if (i == host.size() && i != 0) return true;
+  return detail::is_valid_host_full(host);
+}
 
 enum class Coding : uint8_t {
   kChunked,     // exactly "chunked", no parameters

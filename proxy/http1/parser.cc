@@ -230,6 +230,8 @@ struct Parser::Impl {
   size_t consume_head(const char* p, size_t n, bool& head_ready);
   [[gnu::always_inline]] size_t fast_field_lines(const char* p, size_t n, size_t used,
                                                  size_t copy_from, bool& head_ready);
+  [[gnu::always_inline]] size_t fast_start_line(const char* p, size_t n, size_t used,
+                                                size_t copy_from);
   bool check_head_limits(const char* line, size_t size, bool has_nl, size_t unbuffered);
   ParseError process_head_line(const char* data, size_t size, uint32_t base, bool clean,
                                bool& head_ready);
@@ -373,10 +375,17 @@ inline size_t Parser::Impl::fast_field_lines(const char* p, size_t n, size_t use
                                              size_t copy_from, bool& head_ready) {
   // A byte at p[k] will be at head_buf offset k + shift.
   const size_t shift = head_buf.size() - copy_from;  // modulo 2^N: copy_from may be larger
-  const uint64_t lead = leading_bytes;
+  // The head_buf offset a line may end at: past it the head is over max_head_bytes (the
+  // general path's refusal), or, for a field line, past head_buf's capacity (where
+  // ensure_head_capacity grows it). The empty line, whose bytes no view points to, is
+  // held to the first bound alone. leading_bytes never passes max_head_bytes here (that
+  // was refused), but the bound stays 0 then anyway.
   const size_t max_head = limits.max_head_bytes;
-  const size_t capacity = head_buf.capacity();
-  const size_t max_fields = limits.max_fields;
+  const size_t head_bound = max_head > leading_bytes ? max_head - leading_bytes : 0;
+  const size_t field_bound = std::min(head_bound, head_buf.capacity());
+  // Field lines the limit still allows.
+  size_t fields_room =
+      limits.max_fields > head.fields.size() ? limits.max_fields - head.fields.size() : 0;
   const size_t first = used;
   while (used < n) {
     const char* const s = p + used;
@@ -386,13 +395,13 @@ inline size_t Parser::Impl::fast_field_lines(const char* p, size_t n, size_t use
     if (stop + 1 >= avail || s[stop] != '\r' || s[stop + 1] != '\n') break;
     const size_t size = stop + 2;
     const size_t end = used + size + shift;  // head_buf offset of the line's end
-    if (lead + end > max_head) break;
     if (stop == 0) {  // the empty line
+      if (end > head_bound) break;
       used += 2;
       head_ready = true;
       break;
     }
-    if (head.fields.size() >= max_fields || end > capacity) break;
+    if (end > field_bound || fields_room == 0) break;
     // A non-empty tchar name, then the colon. The CR stops the loop at the latest (each
     // byte is read only after the one before it proved tchar). Four bytes a turn: names
     // are most of what this path reads byte by byte (16-byte SSE2 class compares cost more
@@ -420,10 +429,82 @@ inline size_t Parser::Impl::fast_field_lines(const char* p, size_t n, size_t use
     while (e > b && s[e - 1] == ' ') --e;
     const char* const at = head_buf.data() + (end - size);  // where the line will be
     head.fields.push_back({{at, i}, {at + b, e - b}, lookup_field_token_inline({s, i})});
+    --fields_room;
     used += size;
   }
   if (used != first) line_start = used + shift;
   return used;
+}
+
+// The usual start line, read in one pass where it lies: a request line "<token> /<origin-form
+// target> HTTP/1.x" (any method but CONNECT and PRI) or a status line "HTTP/1.x <code>" with
+// an optional " <reason>" free of HTAB. p[used, n) is the rest of the data (p[0, used)
+// readable before it), p[copy_from, used) the head bytes before it not yet in head_buf.
+// Returns `used` unchanged when the line is anything else (cut by the end of the data,
+// over a limit, a HTAB, another target form, ...): the general path (scan_line,
+// check_head_limits, process_head_line) then reads it and makes every refusal where it
+// always did. A line read here is recorded exactly as that path would record it.
+inline size_t Parser::Impl::fast_start_line(const char* p, size_t n, size_t used,
+                                            size_t copy_from) {
+  const char* const s = p + used;
+  const size_t avail = n - used;
+  // The line's bytes are all >= 0x20 but DEL up to its CR: scan_line ends it at the same
+  // LF, and no byte in it is one the grammar below lets pass but the general path refuses.
+  const size_t stop = r::find_ctl(s, avail, used);
+  if (stop == 0 || stop + 1 >= avail || s[stop] != '\r' || s[stop + 1] != '\n') return used;
+  const size_t size = stop + 2;
+  if (stop > limits.max_start_line_bytes ||
+      leading_bytes + head_buf.size() + (used - copy_from + size) > limits.max_head_bytes) {
+    return used;
+  }
+  const auto base = static_cast<uint32_t>(head_buf.size() + (used - copy_from));
+  const auto version_at = [s](size_t at) {  // "HTTP/1.0" or "HTTP/1.1" at s[at]: its minor
+    if (std::memcmp(s + at, "HTTP/1.", 7) != 0) return -1;
+    const char minor = s[at + 7];
+    return minor == '1' ? 1 : minor == '0' ? 0 : -1;
+  };
+  if (kind == MessageKind::kRequest) {
+    // method SP origin-form SP HTTP-version: the tchar run is the method when a SP ends it.
+    size_t sp1 = 0;
+    while (r::is_tchar(s[sp1])) ++sp1;  // the CR stops it at the latest
+    // Shortest: "M / HTTP/1.1", so the version's SP lies after the target's '/'.
+    if (sp1 == 0 || s[sp1] != ' ' || s[sp1 + 1] != '/' || stop < sp1 + 11) return used;
+    const size_t sp2 = stop - 9;
+    if (s[sp2] != ' ') return used;
+    const int minor = version_at(sp2 + 1);
+    if (minor < 0) return used;
+    const std::string_view method(s, sp1);
+    const Method m = method_from_text(method);
+    if (m == Method::kConnect || (m == Method::kOther && method == "PRI")) return used;
+    // The target: kTargetChar up to sp2 (a SP, CTL or '#' stops it short), the path up to
+    // its first '?'.
+    size_t q = sp1 + 2;
+    while (r::has_class(s[q], r::kTargetChar) && s[q] != '?') ++q;
+    size_t t = q;
+    while (r::has_class(s[t], r::kTargetChar)) ++t;
+    if (t != sp2) return used;
+    head.version_minor = static_cast<uint8_t>(minor);
+    head.method = m;
+    start_a = {base, static_cast<uint32_t>(sp1)};
+    start_b = {static_cast<uint32_t>(base + sp1 + 1), static_cast<uint32_t>(sp2 - sp1 - 1)};
+    path = {start_b.off, static_cast<uint32_t>(q - sp1 - 1)};
+  } else {
+    // HTTP-version SP 3DIGIT [ SP reason ]: the reason's bytes are field-vchar (no CTL
+    // before the CR; HTAB, which the general path allows there, stopped find_ctl).
+    if (stop < 12 || s[8] != ' ' || (stop > 12 && s[12] != ' ')) return used;
+    const int minor = version_at(0);
+    if (minor < 0) return used;
+    const auto d0 = static_cast<unsigned>(s[9] - '0');
+    const auto d1 = static_cast<unsigned>(s[10] - '0');
+    const auto d2 = static_cast<unsigned>(s[11] - '0');
+    if (d0 - 1 > 4 || d1 > 9 || d2 > 9) return used;  // 100-599
+    head.version_minor = static_cast<uint8_t>(minor);
+    head.status = static_cast<uint16_t>(d0 * 100 + d1 * 10 + d2);
+    if (stop > 12) start_c = {base + 13, static_cast<uint32_t>(stop - 13)};
+  }
+  state = State::kFields;
+  line_start = base + size;
+  return used + size;
 }
 
 size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
@@ -453,6 +534,10 @@ size_t Parser::Impl::consume_head(const char* p, size_t n, bool& head_ready) {
   size_t copy_from = used;
   const auto flush = [&] { append_head(p + copy_from, used - copy_from); };
   while (used < n) {
+    if (state == State::kStartLine) {
+      used = fast_start_line(p, n, used, copy_from);
+      if (used == n) break;
+    }
     if (state == State::kFields) {
       used = fast_field_lines(p, n, used, copy_from, head_ready);
       if (head_ready || used == n) break;
@@ -734,18 +819,19 @@ ParseError Parser::Impl::finish_head() {
         host = f.value;
         break;
       case FieldToken::kExpect:
-        expect_continue = r::iequals_lower(f.value, "100-continue");
+        expect_continue = f.value.size() == 12 && detail::is<"100-continue">(f.value.data());
         break;
       case FieldToken::kUpgrade:
         has_upgrade = true;
         break;
       case FieldToken::kConnection: {
-        // The usual value is one of these alone (a list of one element, OWS trimmed).
-        if (r::iequals_lower(f.value, "keep-alive")) {
+        // The usual value is one of these alone (a list of one element, OWS trimmed),
+        // compared a word at a time (detail::is: exact but for ASCII case).
+        if (f.value.size() == 10 && detail::is<"keep-alive">(f.value.data())) {
           conn_keep_alive = true;
           break;
         }
-        if (r::iequals_lower(f.value, "close")) {
+        if (f.value.size() == 5 && detail::is<"close">(f.value.data())) {
           conn_close = true;
           break;
         }

@@ -183,6 +183,87 @@ TEST(ParserFastPathTest, MutatedFieldLinesReadAlikeWholeAndByteByByte) {
   EXPECT_GT(cases, 5000u);
 }
 
+// The start line's fast path (fast_start_line) against the general path: each tricky
+// byte string (and the bytes the start-line grammar decides on) put at each position of
+// request and status lines of every form, whole against byte by byte.
+TEST(ParserFastPathTest, MutatedStartLinesReadAlikeWholeAndByteByByte) {
+  constexpr std::string_view kStartTricky[] = {"?", "#", "/", "*", "0", "1", "9", "6", ".",
+                                               "H", "HTTP/1.1", "  ", "\r\r", "\x7f\r\n"};
+  const struct {
+    MessageKind kind;
+    std::string raw;
+  } heads[] = {
+      {MessageKind::kRequest, "GET /ok HTTP/1.1\r\nHost: bench\r\n\r\n"},
+      {MessageKind::kRequest, "GET / HTTP/1.0\r\n\r\n"},
+      {MessageKind::kRequest, "POST /a/b?c=d&e HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx"},
+      {MessageKind::kRequest, "PROPFIND /a/very/long/path/over/sixteen/bytes?q HTTP/1.1\r\nHost: h\r\n\r\n"},
+      {MessageKind::kRequest, "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n"},
+      {MessageKind::kRequest, "GET http://h/p?q HTTP/1.1\r\nHost: h\r\n\r\n"},
+      {MessageKind::kRequest, "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n"},
+      {MessageKind::kRequest, "PRI / HTTP/1.1\r\nHost: h\r\n\r\n"},
+      {MessageKind::kRequest, "\r\n\r\nGET /lead HTTP/1.1\r\nHost: h\r\n\r\n"},
+      {MessageKind::kResponse, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+      {MessageKind::kResponse, "HTTP/1.0 404 Not\tFound\r\n\r\n"},
+      {MessageKind::kResponse, "HTTP/1.1 599 \r\nContent-Length: 0\r\n\r\n"},
+      {MessageKind::kResponse, "HTTP/1.1 100\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"},
+  };
+  size_t cases = 0;
+  for (const auto& h : heads) {
+    expect_same_whole_and_split(h.kind, h.raw);
+    const size_t first_field = h.raw.find("\r\n", h.raw.find_first_not_of("\r\n")) + 2;
+    for (size_t pos = 0; pos < first_field; ++pos) {
+      const auto mutate = [&](std::string_view t) {
+        std::string inserted = h.raw;
+        inserted.insert(pos, t);
+        expect_same_whole_and_split(h.kind, inserted);
+        std::string replaced = h.raw;
+        replaced.replace(pos, 1, t);
+        expect_same_whole_and_split(h.kind, replaced);
+        std::string removed = h.raw;
+        removed.erase(pos, 1);
+        expect_same_whole_and_split(h.kind, removed);
+        cases += 3;
+      };
+      for (std::string_view t : kTricky) mutate(t);
+      for (std::string_view t : kStartTricky) mutate(t);
+    }
+  }
+  EXPECT_GT(cases, 10000u);
+}
+
+// Start-line limits hit by a line the fast path would otherwise take: the general path's
+// refusal, whole and byte by byte alike.
+TEST(ParserFastPathTest, StartLineLimitsRefuseAlikeWholeAndByteByByte) {
+  const struct {
+    MessageKind kind;
+    std::string raw;
+  } heads[] = {
+      {MessageKind::kRequest, "GET /path?q HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {MessageKind::kResponse, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
+  };
+  for (const auto& h : heads) {
+    const size_t line = h.raw.find("\r\n");
+    for (uint32_t max_line = 0; max_line <= line + 1; ++max_line) {
+      ParserLimits l;
+      l.max_start_line_bytes = max_line;
+      const RunResult whole = run(h.kind, h.raw, 0, l);
+      const RunResult split = run(h.kind, h.raw, 1, l);
+      EXPECT_EQ(whole.error, split.error) << max_line;
+      EXPECT_EQ(whole.messages, split.messages) << max_line;
+      EXPECT_EQ(whole.error, max_line < line ? ParseError::kRequestLineTooLong : ParseError::kNone)
+          << max_line;
+    }
+    for (uint32_t max_head = 1; max_head <= line + 3; ++max_head) {
+      ParserLimits l;
+      l.max_head_bytes = max_head;
+      const RunResult whole = run(h.kind, h.raw, 0, l);
+      const RunResult split = run(h.kind, h.raw, 1, l);
+      EXPECT_EQ(whole.error, split.error) << max_head;
+      EXPECT_EQ(whole.error, ParseError::kHeadersTooLarge) << max_head;
+    }
+  }
+}
+
 // Random heads made of field-line pieces, whole against byte by byte, and against pieces
 // of random sizes (lines cut anywhere, the rest then read by the fast path again).
 TEST(ParserFastPathTest, RandomHeadsReadAlikeHoweverFed) {

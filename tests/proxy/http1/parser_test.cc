@@ -142,6 +142,15 @@ TEST(ParserTest, Http10KeepAliveRules) {
       {"GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, CLOSE\r\n\r\n", false},
       {"GET / HTTP/1.1\r\nHost: a\r\nConnection: foo\r\nConnection: close\r\n\r\n", false},
       {"GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n", true},
+      // The single values are compared a word at a time: exact but for letter case.
+      {"GET / HTTP/1.0\r\nConnection: KEEP-ALIVE\r\n\r\n", true},
+      {"GET / HTTP/1.0\r\nConnection: keep_alive\r\n\r\n", false},
+      {"GET / HTTP/1.0\r\nConnection: keep-alivf\r\n\r\n", false},
+      {"GET / HTTP/1.0\r\nConnection: keep-aliv\r\n\r\n", false},
+      {"GET / HTTP/1.1\r\nHost: a\r\nConnection: cLoSe\r\n\r\n", false},
+      {"GET / HTTP/1.1\r\nHost: a\r\nConnection: clos\r\n\r\n", true},
+      {"GET / HTTP/1.1\r\nHost: a\r\nConnection: cl0se\r\n\r\n", true},
+      {"GET / HTTP/1.1\r\nHost: a\r\nConnection: \xc3lose\r\n\r\n", true},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.raw);
@@ -198,6 +207,18 @@ TEST(ParserTest, ExpectContinue) {
                   .head.expect_continue);
   EXPECT_FALSE(
       only(run(kReq, "POST / HTTP/1.1\r\nHost: a\r\nExpect: foo\r\n\r\n")).head.expect_continue);
+  // Exact but for letter case: a near miss in a digit, the dash or the length is no match.
+  for (const char* near : {"100_continue", "101-continue", "100-continu", "100-continuee",
+                           "100-c0ntinue", "\xb1\xb0\xb0-continue"}) {
+    SCOPED_TRACE(near);
+    const auto r = run(kReq, std::string("POST / HTTP/1.1\r\nHost: a\r\nExpect: ") + near +
+                                 "\r\nContent-Length: 1\r\n\r\nx");
+    EXPECT_FALSE(only(r).head.expect_continue);
+  }
+  EXPECT_TRUE(only(run(kReq,
+                       "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-CONTINUE\r\n"
+                       "Content-Length: 1\r\n\r\nx"))
+                  .head.expect_continue);
   EXPECT_FALSE(
       only(run(kReq, "POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n")).head.expect_continue);
 }
