@@ -12,10 +12,7 @@ namespace {
 template <uint64_t kMin, uint64_t kMax, uint64_t kPerUnit>
 struct Tables : Shape<kMin, kMax, kPerUnit> {
   using S = Shape<kMin, kMax, kPerUnit>;
-  static constexpr int32_t kFirst = S::kFirst;
-  static constexpr uint32_t kBuckets = S::kBuckets;
-  static constexpr int kEMin = S::kEMin;
-  static constexpr int kEMax = S::kEMax;
+  using S::kBuckets, S::kEMax, S::kEMin, S::kFirst;  // a dependent base's names, made visible
 
   static constexpr std::array<uint64_t, kBuckets> uppers = [] {
     std::array<uint64_t, kBuckets> u{};

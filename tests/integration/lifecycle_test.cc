@@ -6,8 +6,6 @@
 #include <sys/resource.h>
 
 #include <atomic>
-#include <fstream>
-#include <string>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -77,17 +75,6 @@ TEST_F(LifecycleTest, FlagsAloneWithoutConfigFile) {
   EXPECT_EQ(fetch(simple_get("/")).body, "flags");
 }
 
-// The control thread's context switches from /proc: each is a wakeup of its loop.
-uint64_t control_thread_wakeups(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
-      return std::stoull(line.substr(line.find(':') + 1));
-  }
-  return 0;
-}
-
 // Idle, the control loop wakes for its once-a-second tick (just after each whole second),
 // the upstream probe (every 2 s by default) and the periodic upstream resolve (every
 // 10 s, with its thread-pool completion): about 1.7 times a second. It used to tick at
@@ -97,11 +84,11 @@ TEST_F(LifecycleTest, IdleControlThreadWakesAboutOnceASecond) {
   upstream_ = std::make_unique<TestUpstream>(TestUpstream::fixed("x"));
   start_proxy(upstream_->address(), "", 2);
   ASSERT_EQ(fetch(simple_get("/")).status, 200);
-  const uint64_t before = control_thread_wakeups(proxy_->pid());
+  const uint64_t before = proxy_->main_thread_wakeups();
   ASSERT_GT(before, 0u);
   const auto t0 = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(seconds(4));  // the window measured, not a synchronisation
-  const uint64_t woken = control_thread_wakeups(proxy_->pid()) - before;
+  const uint64_t woken = proxy_->main_thread_wakeups() - before;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LE(double(woken) / elapsed, 3.0) << woken << " wakeups in " << elapsed << " s";
   EXPECT_GE(woken, 3u) << "the tick should have run about 4 times";

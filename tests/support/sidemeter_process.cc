@@ -34,7 +34,8 @@ int decode_status(int status) {
   return -1;
 }
 
-uint64_t proc_status_kb(pid_t pid, const char* field) {
+// A numeric field of /proc/<pid>/status (kB for the Vm* ones); 0 if unavailable.
+uint64_t proc_status_value(pid_t pid, const char* field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   size_t n = std::strlen(field);
@@ -232,8 +233,11 @@ std::vector<std::string> SidemeterProcess::events(std::string_view event) const 
   return out;
 }
 
-uint64_t SidemeterProcess::rss_kb() const { return proc_status_kb(pid_, "VmRSS"); }
-uint64_t SidemeterProcess::hwm_kb() const { return proc_status_kb(pid_, "VmHWM"); }
+uint64_t SidemeterProcess::rss_kb() const { return proc_status_value(pid_, "VmRSS"); }
+uint64_t SidemeterProcess::hwm_kb() const { return proc_status_value(pid_, "VmHWM"); }
+uint64_t SidemeterProcess::main_thread_wakeups() const {
+  return proc_status_value(pid_, "voluntary_ctxt_switches");
+}
 
 double SidemeterProcess::cpu_seconds() const {
   std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");

@@ -54,6 +54,9 @@ class SidemeterProcess {
   // From /proc/<pid>/status; 0 if unavailable.
   uint64_t rss_kb() const;
   uint64_t hwm_kb() const;
+  // Voluntary context switches of the main thread, which runs the control loop: each is a
+  // wakeup of its loop (/proc/<pid>/status shows the thread-group leader's); 0 if unavailable.
+  uint64_t main_thread_wakeups() const;
   // User + system CPU time from /proc/<pid>/stat; negative if unavailable.
   double cpu_seconds() const;
   // Entries in /proc/<pid>/fd; -1 if unavailable.
