@@ -404,6 +404,26 @@ class Bench:
       return None
     return {"syscalls_per_req": calls / max(1, w["requests"]), "requests": w["requests"]}
 
+  def sample_point(self, port, path, conns, duration, pids):
+    """Where the target's CPU goes under wrk at `conns` connections, by perf's cpu-clock
+    samples (procstat.CpuSampler), in a run of its own: kernel, user at a system call's
+    return site, the rest of user space. Read while the target is still up (the return
+    sites are found in its memory). None without perf."""
+    if duration <= 0:
+      return None
+    sampler = procstat.CpuSampler(pids, os.path.join(self.tmp, "cpu-samples.data"))
+    try:
+      w = self.wrk(port, path, conns, duration)
+    finally:
+      data = sampler.stop()
+    if data is None:
+      return None
+    split = procstat.classify_samples(procstat.perf_sample_ips(data))
+    os.unlink(data)
+    if split["samples"] == 0:
+      return None
+    return dict(split, requests=w["requests"])
+
   def syscall_accounting(self):
     """How this machine charges a system call to user and system time
     (syscall_accounting.c, built here with cc, run on --proxy-cpu), or None."""
@@ -441,6 +461,11 @@ class Bench:
         calls = self.syscall_point(port, "/ok", conns, self.args.syscall_duration, pids)
         if calls is not None:
           emit(dict(rec, kind="syscalls", payload="small", conns=conns, **calls))
+      for payload, path in PAYLOADS[:2]:  # the user-space targets' payloads
+        split = self.sample_point(port, path, self.args.concurrency,
+                                  self.args.sample_duration, pids)
+        if split is not None:
+          emit(dict(rec, kind="cpu_samples", payload=payload, **split))
       for conns in self.args.high_conns:
         emit(dict(rec, kind="high", payload="small", conns=conns,
                   **self.load_point(port, "/ok", conns, self.args.high_duration, pids)))
@@ -604,6 +629,9 @@ def main():
   ap.add_argument("--high-duration", type=int, help="seconds per wrk run at --high-conns (6; quick 3)")
   ap.add_argument("--syscall-duration", type=int, default=2,
                   help="seconds of each run that counts system calls (perf), c=32 and c=1")
+  ap.add_argument("--sample-duration", type=int, default=3,
+                  help="seconds of each run that samples where CPU goes (perf cpu-clock), "
+                       "small and 1 KiB at --concurrency; 0 skips")
   ap.add_argument("--workers-sweep", default="1,2",
                   help="worker counts for the multi-core runs ('' skips): sidemeter runs "
                        "with each, the peers with each count above 1")

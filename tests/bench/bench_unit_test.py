@@ -51,6 +51,24 @@ class PerfSyscalls(unittest.TestCase):
         ["     0.2,<not supported>,,raw_syscalls:sys_enter,0,100.00,,"]))
 
 
+class CpuSamples(unittest.TestCase):
+  def test_return_sites_found_in_memory(self):
+    memory = {(7, 0x1000 - 2): b"\x0f\x05", (7, 0x2000 - 2): b"\x48\x89",
+              (8, 0x1000 - 2): b"\x0f\x05"}
+    asked = []
+
+    def read(pid, address, n):
+      asked.append((pid, address))
+      return memory.get((pid, address))  # (9, ...): a process that is gone
+
+    samples = ([(7, 0x1000)] * 3 + [(7, 0x2000)] * 2 + [(8, 0x1000)] +
+               [(9, 0x1000)] + [(7, 0xffffffff81000000)] * 4)
+    split = procstat.classify_samples(samples, read)
+    self.assertEqual(split, {"samples": 11, "kernel": 4, "user": 7, "user_at_syscall_return": 4,
+                             "user_unreadable": 1})
+    self.assertEqual(len(asked), len(set(asked)), "each distinct IP is read once")
+
+
 class Templates(unittest.TestCase):
   # The values bench.py passes to each template: a missing one leaves an @X@ placeholder,
   # which render() refuses.
@@ -132,19 +150,25 @@ class Report(unittest.TestCase):
                               "core_pct": 0.15, "user_pct": 0.1, "kernel_pct": 0.0}]})
     return recs
 
-  def test_system_call_charge_taken_out(self):
+  def test_system_call_return_samples_taken_out(self):
     recs = self.records()
     recs.append({"run": 0, "target": "", "kind": "syscall_accounting", "when": "start",
                  "user_ns_per_call": 500.0, "sys_ns_per_call": 600.0})
-    for t, calls in (("sidemeter", 2.0), ("haproxy", 4.0)):
+    for t, calls, ret in (("sidemeter", 2.0, 50), ("haproxy", 4.0, 25)):
       recs.append({"run": 1, "target": t, "kind": "syscalls", "payload": "small", "conns": 32,
                    "syscalls_per_req": calls})
+      for p in ("small", "1k"):
+        recs.append({"run": 1, "target": t, "kind": "cpu_samples", "payload": p,
+                     "samples": 400, "kernel": 300, "user": 100,
+                     "user_at_syscall_return": ret, "user_unreadable": 0})
     md = report.render(recs)
-    # sidemeter: user 2 - 2 calls x 0.5 = 1.00; HAProxy: 4 - 4 x 0.5 = 2.00.
-    self.assertIn("| sidemeter | 2.00 | n/a | 2.00 | 1.00 | 1.00 |", md)
-    self.assertIn("| HAProxy | 4.00 | n/a | 4.00 | 2.00 | 2.00 |", md)
-    self.assertIn("FAIL small: user-space CPU/req net of the system calls' charge (estimate) "
-                  "≤ 0.4× HAProxy's (0.50x)", md)
+    # sidemeter: user 2 µs/req, half its user samples at a return: 1.00 without them;
+    # HAProxy: user 4, a quarter: 3.00.
+    self.assertIn("| sidemeter | 2.00 | n/a | small | 2.00 | 50.0 % | 1.00 |", md)
+    self.assertIn("| HAProxy | 4.00 | n/a | small | 4.00 | 25.0 % | 3.00 |", md)
+    self.assertIn("PASS small: user-space CPU/req without the system-call return samples "
+                  "≤ 0.4× HAProxy's (0.33x)", md)
+    self.assertIn("PASS 1k: user-space CPU/req without the system-call return samples", md)
 
   def test_medians_ratios_targets(self):
     md = report.render(self.records())
