@@ -202,12 +202,14 @@ constexpr std::string_view kRootPath = "/";
 }  // namespace
 
 struct Parser::Impl {
-  Impl(MessageKind k, const ParserLimits& l, MessageSink& s) : kind(k), limits(l), sink(s) {
-    // Sized for a typical API request/response head; a bigger one grows these once per
-    // connection. Every idle keep-alive connection holds them, so they stay small
-    // (the 10k-idle-connection benchmark counts them).
-    head_buf.reserve(std::min<size_t>(limits.max_head_bytes, 1024));
-    head.fields.reserve(std::min<size_t>(limits.max_fields, 24));
+  Impl(MessageKind k, const ParserLimits& l, MessageSink& s, HeadBufferPool* p)
+      : kind(k), limits(l), sink(s), pool(p) {
+    // Without a pool: sized for a typical API head, kept between messages (a bigger one
+    // grows these once per connection).
+    if (pool == nullptr) {
+      head_buf.reserve(std::min<size_t>(limits.max_head_bytes, HeadBufferPool::kBytes));
+      head.fields.reserve(std::min<size_t>(limits.max_fields, HeadBufferPool::kFields));
+    }
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -295,6 +297,8 @@ struct Parser::Impl {
   const MessageKind kind;
   ParserLimits limits;
   MessageSink& sink;
+  HeadBufferPool* const pool;  // null: head_buf and head.fields are this parser's own
+  bool holding = false;        // head_buf and head.fields came from the pool
   llhttp_t ll{};  // only in a chunked body (start_chunked_body)
 
   State state = State::kStartLine;
@@ -304,7 +308,7 @@ struct Parser::Impl {
   bool head_done = false;
 
   // Head: raw bytes of start line + fields; offsets until the head is complete.
-  std::string head_buf;
+  HeadBytes head_buf;
   size_t line_start = 0;
   uint64_t leading_bytes = 0;      // empty lines before the start line (RFC 9112 §2.2)
   Span start_a, start_b, start_c;  // method/target/version, or status code/reason
@@ -1023,6 +1027,10 @@ size_t Parser::Impl::consume_trailer_line(const char* p, size_t n, bool& line_do
 FeedResult Parser::Impl::feed(std::string_view data) {
   if (state == State::kError) return {FeedStatus::kError, 0};
   if (state == State::kDone) reset();  // the caller moved on to the next message
+  if (pool != nullptr && !holding) {
+    pool->take(head_buf, head.fields, limits.max_head_bytes, limits.max_fields);
+    holding = true;
+  }
   pause_requested = false;
   if (ll.error == HPE_PAUSED) llhttp_resume(&ll);  // llhttp_get_errno, without the call
   const char* p = data.data();
@@ -1188,10 +1196,16 @@ void Parser::Impl::reset() {
   leading_bytes = 0;
   start_a = start_b = start_c = path = authority = Span{};
   path_is_root = false;
-  std::vector<HeaderField> fields = std::move(head.fields);
-  fields.clear();
-  head = MessageHead{};
-  head.fields = std::move(fields);  // keeps its capacity: no allocation per message
+  if (pool != nullptr) {
+    if (holding) pool->give(head_buf, head.fields);
+    holding = false;
+    head = MessageHead{};
+  } else {
+    std::vector<HeaderField> fields = std::move(head.fields);
+    fields.clear();
+    head = MessageHead{};
+    head.fields = std::move(fields);  // keeps its capacity: no allocation per message
+  }
   cb_error = ParseError::kNone;
   ll_message_done = false;
   ll_last_chunk = false;
@@ -1206,8 +1220,9 @@ void Parser::Impl::reset() {
   trailer_count = 0;
 }
 
-Parser::Parser(MessageKind kind, const ParserLimits& limits, MessageSink& sink)
-    : impl_(std::make_unique<Impl>(kind, limits, sink)) {}
+Parser::Parser(MessageKind kind, const ParserLimits& limits, MessageSink& sink,
+               HeadBufferPool* pool)
+    : impl_(std::make_unique<Impl>(kind, limits, sink, pool)) {}
 Parser::~Parser() = default;
 
 FeedResult Parser::feed(std::string_view data) { return impl_->feed(data); }
@@ -1220,6 +1235,10 @@ void Parser::reset() { impl_->reset(); }
 void Parser::set_request_method(Method m) { impl_->request_method = m; }
 void Parser::set_limits(const ParserLimits& limits) { impl_->limits = limits; }
 ParseError Parser::error() const { return impl_->error; }
+
+size_t Parser::head_bytes_held() const {
+  return impl_->head_buf.capacity() + impl_->head.fields.capacity() * sizeof(HeaderField);
+}
 
 bool Parser::message_in_progress() const {
   switch (impl_->state) {

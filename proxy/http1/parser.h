@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/http1/head_buffers.h"
 #include "proxy/http1/message.h"
 #include "proxy/http1/parse_error.h"
 
@@ -63,7 +64,11 @@ enum class MessageKind : uint8_t { kRequest, kResponse };
 
 class Parser {
  public:
-  Parser(MessageKind kind, const ParserLimits& limits, MessageSink& sink);
+  // With a `pool` (a worker's, outliving the parser), the head's buffers come from it at
+  // a message's first byte and go back at reset(); without, the parser keeps its own for
+  // its lifetime.
+  Parser(MessageKind kind, const ParserLimits& limits, MessageSink& sink,
+         HeadBufferPool* pool = nullptr);
   ~Parser();
   Parser(const Parser&) = delete;
   Parser& operator=(const Parser&) = delete;
@@ -95,6 +100,9 @@ class Parser {
   // Responses: the request method decides whether a body follows (HEAD, CONNECT 2xx).
   // Survives reset(), so it also covers the final response after a 1xx.
   void set_request_method(Method m);
+
+  // Heap bytes this parser holds for heads now (head buffer and field list capacity).
+  size_t head_bytes_held() const;
 
   ParseError error() const;
   bool message_in_progress() const;  // some bytes of a message have been consumed

@@ -40,7 +40,8 @@ Http1ServerConnection::Http1ServerConnection(Worker& worker)
     : worker_(worker),
       snapshot_(worker.snapshot()),
       tcp_(worker.loop(), worker.read_buffer(), this),
-      parser_(http::MessageKind::kRequest, request_limits(*snapshot_->config), *this),
+      parser_(http::MessageKind::kRequest, request_limits(*snapshot_->config), *this,
+              worker.head_buffers()),
       exchange_(worker, *this) {
   timer_.init(worker.loop(), this, on_timer);
   handles_.hold(2);  // tcp_ and timer_, both initialised above

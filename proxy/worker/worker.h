@@ -15,6 +15,7 @@
 #include "metrics/recorder.h"
 #include "metrics/worker_gauges.h"
 #include "proxy/config_snapshot.h"
+#include "proxy/http1/head_buffers.h"
 #include "metrics/tls_stats.h"
 #include "proxy/net/tcp_transport.h"
 #include "proxy/net/tls_transport.h"
@@ -70,6 +71,9 @@ class Worker {
   // For connections on this worker's thread.
   uv_loop_t* loop() { return &loop_; }
   net::ReadBuffer* read_buffer() { return read_buffer_.get(); }
+  // Request heads' buffers, held by a connection only from a request's first byte to
+  // the end of its exchange (an idle keep-alive connection holds none).
+  http::HeadBufferPool* head_buffers() { return &head_buffers_; }
   // Scratch for this loop's TLS transports (256 KiB), made on first use: a worker that
   // never sees TLS never pays for it.
   net::TlsBuffers* tls_buffers() {
@@ -129,6 +133,7 @@ class Worker {
   uv_tcp_t listener_;
   CommandQueue<WorkerCommand> commands_;
   std::unique_ptr<net::ReadBuffer> read_buffer_;
+  http::HeadBufferPool head_buffers_;
   std::unique_ptr<net::TlsBuffers> tls_buffers_;
   metrics::TlsCounters* tls_counters_;
   std::unique_ptr<UpstreamPool> pool_;

@@ -74,6 +74,18 @@ void expect_same_whole_and_split(MessageKind kind, std::string_view raw) {
     EXPECT_EQ(whole.messages[i], split.messages[i]) << "message " << i;
     EXPECT_TRUE(whole.messages[i].head.tokens_right);
   }
+  // Head buffers from a pool (a worker's request parsers): taken at each message's first
+  // byte, empty and of whatever size the pool has, given back at each reset.
+  static HeadBufferPool pool(4);
+  for (const size_t step : {size_t{0}, size_t{1}}) {
+    const RunResult pooled = run(kind, raw, step, {}, Method::kGet, false, &pool);
+    EXPECT_EQ(pooled.error, whole.error) << step;
+    EXPECT_EQ(pooled.consumed, whole.consumed) << step;
+    ASSERT_EQ(pooled.messages.size(), whole.messages.size()) << step;
+    for (size_t i = 0; i < whole.messages.size(); ++i) {
+      EXPECT_EQ(pooled.messages[i], whole.messages[i]) << step << " message " << i;
+    }
+  }
 }
 
 std::vector<std::string> seeds(const char* dir) {

@@ -102,12 +102,13 @@ struct RunResult {
 };
 
 // Feeds `bytes` in pieces of `step` bytes (0 = all at once), the way a connection would:
-// on kPaused it feeds the unconsumed rest again. Calls finish() at the end if asked.
+// on kPaused it feeds the unconsumed rest again. Calls finish() at the end if asked. With a
+// `pool`, the parser's head buffers come from it, as a worker's connections' do.
 inline RunResult run(MessageKind kind, std::string_view bytes, size_t step = 0,
                      const ParserLimits& limits = {}, Method request_method = Method::kGet,
-                     bool finish = false) {
+                     bool finish = false, HeadBufferPool* pool = nullptr) {
   RecordingSink sink;
-  Parser p(kind, limits, sink);
+  Parser p(kind, limits, sink, pool);
   sink.parser = &p;
   p.set_request_method(request_method);
   RunResult out;
