@@ -199,22 +199,33 @@ AtomicHistogram::Chunk* AtomicHistogram::add_chunk(std::atomic<Chunk*>& slot) {
 }
 
 void AtomicHistogram::read_into(Histogram& acc) const {
-  uint64_t count = 0;
-  const uint32_t n = layout_->num_buckets;
+  // The chunks first, then acc's range grown once to hold them all: grown chunk by chunk,
+  // an empty acc (a snapshot's, read at each scrape) was reallocated and copied per chunk.
+  std::array<const Chunk*, kPages * kPage> chunks{};
+  uint32_t lo = UINT32_MAX, hi = 0;
   for (uint32_t p = 0; p < kPages; ++p) {
     const Page* page = pages_[p].load(std::memory_order_acquire);
     if (page == nullptr) continue;
     for (uint32_t c = 0; c < kPage; ++c) {
       const Chunk* chunk = page->chunks[c].load(std::memory_order_acquire);
       if (chunk == nullptr) continue;
-      const uint32_t first = (p * kPage + c) * kChunk;
-      const uint32_t len = std::min(kChunk, n - first);
-      acc.store_range(first, first + len);
-      for (uint32_t k = 0; k < len; ++k) {
-        const uint64_t v = chunk->counts[k].load(std::memory_order_relaxed);
-        acc.at(first + k) += v;
-        count += v;
-      }
+      chunks[p * kPage + c] = chunk;
+      lo = std::min(lo, p * kPage + c);
+      hi = p * kPage + c + 1;
+    }
+  }
+  const uint32_t n = layout_->num_buckets;
+  if (hi > 0) acc.store_range(lo * kChunk, std::min(n, hi * kChunk));
+  uint64_t count = 0;
+  for (uint32_t i = lo; i < hi; ++i) {
+    if (chunks[i] == nullptr) continue;
+    const uint32_t first = i * kChunk;
+    const uint32_t len = std::min(kChunk, n - first);
+    uint64_t* dst = &acc.at(first);  // stored, with the len after it (store_range above)
+    for (uint32_t k = 0; k < len; ++k) {
+      const uint64_t v = chunks[i]->counts[k].load(std::memory_order_relaxed);
+      dst[k] += v;
+      count += v;
     }
   }
   acc.set_totals(acc.count() + count, acc.sum() + sum_.load(std::memory_order_relaxed));

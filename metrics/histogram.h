@@ -348,6 +348,10 @@ class AtomicHistogram {
   uint64_t sum() const { return sum_.load(std::memory_order_relaxed); }
   // Reader side: max recorded since the previous call (per-slot maximum).
   uint64_t take_max() { return max_.exchange(0, std::memory_order_relaxed); }
+  // Reader side: the same, left in place for the next take_max() (a read between takes;
+  // 0 when nothing was recorded since the last one). It may trail the buckets by a record:
+  // the writer stores the max last.
+  uint64_t peek_max() const { return max_.load(std::memory_order_relaxed); }
   // Any thread: bytes held, this object and its pages and chunks.
   size_t memory_bytes() const;
 

@@ -1,6 +1,7 @@
 #include "metrics/registry.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 namespace sidemeter::metrics {
@@ -33,7 +34,10 @@ void diff_into(Histogram& prev, const Histogram& now, SparseHistogram& out, uint
     max = std::max(max, now.layout().lower(out.entries.back().index));
   }
   out.max = out.count ? max : 0;
-  prev.set_max(std::max(prev.max(), out.max));
+  // The maximum since start keeps a max taken in a second whose sample was counted in an
+  // earlier one: a snapshot between the two ticks has shown it (Registry::fill_histograms
+  // reads the shards' maxima in place), and no later one may show less.
+  prev.set_max(std::max(prev.max(), max));
 }
 
 SizeSummary summarize_size(const Histogram& h, uint64_t max) {
@@ -620,13 +624,58 @@ Snapshot Registry::snapshot(const SnapshotParts& parts) {
     snap.route_table = routes_.stats();  // the table's own lock
     snap.route_table.evicted_requests = evicted_requests_;
   }
-  if (parts.histograms) {
-    snap.duration_histograms = total_durations_;
-    snap.size_histograms = total_sizes_;
-  }
+  if (parts.histograms) fill_histograms(snap);  // after the routes: see there
   if (parts.counters) fill_counters(snap);
   if (parts.certificates) snap.tls.certificates = certificates_;
   return snap;
+}
+
+namespace {
+
+// A live reading's maximum since start: the registry's kept maximum (every max the ticks
+// took), the maxima the shards recorded since their last take (read in place), and the
+// lower bound of the highest non-empty bucket, since a sample's bucket may be read before
+// its max (the writer stores the max last). Each term only grows, so the result does too.
+void set_live_max(Histogram& h, uint64_t max) {
+  const std::span<const uint64_t> b = h.stored_buckets();
+  for (size_t j = b.size(); j-- > 0;) {
+    if (b[j] == 0) continue;
+    max = std::max(max, h.layout().lower(h.first_bucket() + uint32_t(j)));
+    break;
+  }
+  h.set_max(h.count() ? max : 0);
+}
+
+}  // namespace
+
+void Registry::fill_histograms(Snapshot& snap) const {
+  // Read after fill_routes, so in one snapshot the service-wide latency count is not below
+  // the request_duration series' sum: a worker records an exchange here before its series.
+  // x86-64 makes a thread's stores visible in that order; the language alone guarantees
+  // every record before the newest one a worker's series showed (this fence pairs with
+  // SeqLock::begin_write's). Equal when no record lands between the two readings, bar
+  // routes not in the series yet (first seen since the last tick) or any more (evicted).
+  std::atomic_thread_fence(std::memory_order_acquire);
+  snap.duration_histograms.assign(kDurationMetrics, Histogram(kDurationLayout));
+  snap.size_histograms.assign(kSizeMetrics, Histogram(kSizeLayout));
+  for (size_t m = 0; m < kDurationMetrics; ++m) {
+    Histogram& h = snap.duration_histograms[m];
+    uint64_t max = max_durations_[m];
+    for (const auto& sh : shards_) {
+      sh->durations_[m].read_into(h);
+      max = std::max(max, sh->durations_[m].peek_max());
+    }
+    set_live_max(h, max);
+  }
+  for (size_t m = 0; m < kSizeMetrics; ++m) {
+    Histogram& h = snap.size_histograms[m];
+    uint64_t max = max_sizes_[m];
+    for (const auto& sh : shards_) {
+      sh->sizes_[m].read_into(h);
+      max = std::max(max, sh->sizes_[m].peek_max());
+    }
+    set_live_max(h, max);
+  }
 }
 
 void Registry::fill_counters(Snapshot& snap) {

@@ -29,13 +29,16 @@ struct RegistryOptions {
   std::string proc_root;                              // "" = live /proc and /sys
 };
 
-// What Registry::snapshot fills; the rest keeps its defaults. Every part is a pure read of
-// what the ticks keep (the windows move only at ticks), so a snapshot built when a reader
-// asks shows the same figures as one built at the tick before it.
+// What Registry::snapshot fills; the rest keeps its defaults. The windows and the routes'
+// figures are what the ticks keep: they move only at ticks. The request_duration series,
+// the service-wide histograms, the counters and the TLS figures are read from the shards
+// when the snapshot is built: cumulative, so no later snapshot shows less, and the
+// service-wide latency histogram and the series are read in the same snapshot (its count
+// is never below the series' sum; see Registry::fill_histograms).
 struct SnapshotParts {
   uint32_t windows = (1u << kWindows) - 1;  // bit (1 << Window): the service windows filled
   bool routes = true;        // routes, request_duration series, route_table
-  bool histograms = true;    // duration_histograms, size_histograms (cumulative copies)
+  bool histograms = true;    // duration_histograms, size_histograms (cumulative, read now)
   bool counters = true;      // worker gauges and connection counters, TLS counters
   bool certificates = true;  // tls.certificates
   ProcessParts process;      // ProcessStats::read (when process stats are on)
@@ -149,6 +152,9 @@ class Registry {
   void fill_window(Snapshot& snap, size_t w, double quota) const;
   // Worker gauges and TLS counters, read from the shards now. Under mu_.
   void fill_counters(Snapshot& snap);
+  // The service-wide cumulative histograms, read from the shards now (after the routes),
+  // with their maxima since start. Under mu_.
+  void fill_histograms(Snapshot& snap) const;
   void fill_routes(Snapshot& snap) const;
   // Every shard's TLS counters summed (cumulative). Under mu_.
   // Histograms carry their maximum since start (tls_max_).

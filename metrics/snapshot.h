@@ -132,8 +132,9 @@ struct Snapshot {
   std::array<WindowStats, kWindows> windows{};
   std::vector<RouteStats> routes;  // (route, method) pairs seen, by route id then method
   std::vector<DurationSeries> request_duration;
-  // Cumulative since start, per DurationMetric (ns) / SizeMetric (bytes); layouts give the
-  // bucket bounds.
+  // Cumulative since start, per DurationMetric (ns) / SizeMetric (bytes), read from the
+  // shards when the snapshot is built (as request_duration is); max() is the maximum since
+  // start. Layouts give the bucket bounds.
   std::vector<Histogram> duration_histograms;
   std::vector<Histogram> size_histograms;
   GaugeTotals gauges;

@@ -481,8 +481,9 @@ bool StatsServer::Impl::send_frame(StatsConnection& c,
 }
 
 const metrics::Snapshot& StatsServer::Impl::snapshot() {
-  // Built at the first read after a tick and kept until the next: the registry's figures
-  // only move at ticks, and every endpoint of the same second agrees.
+  // Built at the first read after a tick and kept until the next: the windows only move at
+  // ticks, and every endpoint of the same second agrees (the cumulative parts read from the
+  // shards, series and service-wide histograms alike, are as of this first read).
   if (!latest) latest = std::make_shared<const metrics::Snapshot>(registry.snapshot());
   return *latest;
 }

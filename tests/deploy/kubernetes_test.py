@@ -467,10 +467,8 @@ class RulesOnRealPrometheus(unittest.TestCase):
           for rec in ("http_route:http_server_request_duration_seconds:p99_5m",
                       "http_route:http_server_request_duration_seconds:p50_5m",
                       "job:sidemeter_request_duration_seconds:p99_5m"):
-            # Finite once a scrape shows the measured traffic in the series the rule reads:
-            # the service-wide sidemeter_request_duration_seconds is closed at the
-            # once-a-second tick, so the scrape where the route counts reached 24 can
-            # still show it without the last exchanges (a rate of 0, a NaN quantile).
+            # Finite once an evaluation of the rule has seen a scrape with the measured
+            # traffic in the series it reads (a rate of 0 gives a NaN quantile).
             res = wait_for(p, rec, lambda r: len(r) == 1 and math.isfinite(r[0][1]))
             v = res[0][1]
             self.assertTrue(math.isfinite(v) and v > 0, f"{rec} = {v}")

@@ -340,6 +340,101 @@ TEST(RegistryFigures, ErrorsStatusesUpstreamAndRejects) {
   EXPECT_EQ(s.duration_histograms[0].count(), 10u);
 }
 
+// The service-wide histograms are read from the shards at the snapshot, as the
+// request_duration series are: between ticks the two agree (one scrape never shows
+// sidemeter_request_duration_seconds behind the route series), the max is the true max
+// since start without taking it from the shards, and the next tick neither loses nor
+// counts again what a snapshot showed.
+TEST(RegistryLive, ServiceHistogramsAreReadAtTheSnapshot) {
+  FakeClock clock(5 * kSec);
+  Registry reg(no_process(), clock);
+  Shard& a = reg.add_shard();
+  Shard& b = reg.add_shard();
+  const auto latency = [](const Snapshot& s) -> const Histogram& {
+    return s.duration_histograms.at(size_t(DurationMetric::kLatency));
+  };
+  const auto request_bodies = [](const Snapshot& s) -> const Histogram& {
+    return s.size_histograms.at(size_t(SizeMetric::kRequestBody));
+  };
+  const auto series_count = [](const Snapshot& s) {
+    uint64_t n = 0;
+    for (const DurationSeries& d : s.request_duration) n += d.count;
+    return n;
+  };
+  const auto series_sum = [](const Snapshot& s) {
+    uint64_t ns = 0;
+    for (const DurationSeries& d : s.request_duration) ns += d.histogram.sum();
+    return ns;
+  };
+
+  // Nothing recorded: empty, max 0.
+  Snapshot s = reg.snapshot();
+  EXPECT_EQ(latency(s).count(), 0u);
+  EXPECT_EQ(latency(s).max(), 0u);
+
+  // A tick makes the route known (its series are exposed from then on).
+  a.record(sample(200, 3 * kMs));
+  b.record(sample(503, 7 * kMs));
+  clock.advance_ns(kSec);
+  reg.tick();
+
+  // Then, without a tick, on both workers: the largest latency so far, and bodies.
+  a.record(sample(200, 40 * kMs, "/a", Method::kGet, 500));
+  b.record(sample(200, 2 * kMs, "/a", Method::kGet, 20));
+  s = reg.snapshot();
+  ASSERT_EQ(s.duration_histograms.size(), kDurationMetrics);
+  ASSERT_EQ(s.size_histograms.size(), kSizeMetrics);
+  EXPECT_EQ(latency(s).count(), 4u);
+  EXPECT_EQ(series_count(s), 4u);
+  EXPECT_EQ(latency(s).sum(), 52 * kMs);
+  EXPECT_EQ(series_sum(s), 52 * kMs);
+  EXPECT_EQ(latency(s).max(), 40 * kMs);  // the exact value: the shard's max, read in place
+  EXPECT_EQ(request_bodies(s).count(), 4u);
+  EXPECT_EQ(request_bodies(s).sum(), 520u);
+  EXPECT_EQ(request_bodies(s).max(), 500u);
+  // The windows are still the tick's: the live read is ahead of them, not a copy of them.
+  EXPECT_EQ(s.window(Window::kTotal).latency().count, 2u);
+  EXPECT_NEAR(s.window(Window::kTotal).latency().max_ms, 7.0, 1e-9);
+  // A snapshot takes nothing from the shards: another one shows the same.
+  const Snapshot again = reg.snapshot();
+  EXPECT_EQ(latency(again), latency(s));
+  EXPECT_EQ(latency(again).max(), 40 * kMs);
+
+  // The tick closes the same exchanges once: the totals reach the live figures, no more.
+  clock.advance_ns(kSec);
+  reg.tick();
+  s = reg.snapshot();
+  EXPECT_EQ(latency(s), latency(again));
+  EXPECT_EQ(latency(s).max(), 40 * kMs);
+  EXPECT_EQ(s.window(Window::kTotal).latency().count, 4u);
+  EXPECT_NEAR(s.window(Window::kTotal).latency().max_ms, 40.0, 1e-9);
+  EXPECT_EQ(s.window(Window::k1s).latency().count, 2u);  // the second's own two
+  EXPECT_EQ(series_count(s), 4u);
+
+  // An empty second, then a smaller value: the max since start stays.
+  clock.advance_ns(kSec);
+  reg.tick();
+  a.record(sample(200, 1 * kMs));
+  s = reg.snapshot();
+  EXPECT_EQ(latency(s).count(), 5u);
+  EXPECT_EQ(series_count(s), 5u);
+  EXPECT_EQ(latency(s).max(), 40 * kMs);
+  EXPECT_EQ(request_bodies(s).max(), 500u);
+
+  // A route first seen since the last tick has no series yet: the service-wide count is
+  // ahead of their sum by its exchanges (never behind), and equal once a tick has seen it.
+  b.record(sample(200, 5 * kMs, "/b"));
+  s = reg.snapshot();
+  EXPECT_EQ(latency(s).count(), 6u);
+  EXPECT_EQ(series_count(s), 5u);
+  clock.advance_ns(kSec);
+  reg.tick();
+  s = reg.snapshot();
+  EXPECT_EQ(latency(s).count(), 6u);
+  EXPECT_EQ(series_count(s), 6u);
+  EXPECT_EQ(s.window(Window::kTotal).latency().count, 6u);
+}
+
 TEST(RegistryTls, SumsEveryWorkersHandshakesCumulatively) {
   FakeClock clock(kSec);
   Registry reg(no_process(), clock);
