@@ -122,7 +122,10 @@ int main(int argc, char** argv) {
 
   // Listeners: the first socket picks the port (0 = kernel's choice), the others join it
   // through SO_REUSEPORT, one per worker. One that cannot bind is fatal: a sidecar that
-  // silently listens nowhere would look healthy to everything but its clients.
+  // silently listens nowhere would look healthy to everything but its clients. They are
+  // bound here and listen only once the stats port (exclusive) is bound too: a second
+  // instance started on the same addresses exits before it could take any of the first
+  // one's connections.
   const std::string listen_text = config->listen.to_string();
   net::SocketAddress listen_addr;
   std::string error;
@@ -130,7 +133,7 @@ int main(int argc, char** argv) {
     return start_failed("listen_failed", listen_text, error);
   std::vector<int> fds;
   for (uint32_t i = 0; i < workers_count; ++i) {
-    int fd = net::open_listen_socket(listen_addr, 4096, error);
+    int fd = net::open_listen_socket(listen_addr, net::PortSharing::kShared, error);
     if (fd < 0) {
       for (int f : fds) close(f);
       return start_failed("listen_failed", listen_text, error);
@@ -181,6 +184,11 @@ int main(int argc, char** argv) {
   ControlLoop control(cli, snapshot, registry, process, workers, demo_upstream, &access_log);
   if (!control.start_stats(error))
     return start_failed("stats_listen_failed", config->stats.address.to_string(), error);
+  // From here connections queue until the workers accept them: "listening" below is true.
+  for (int fd : fds) {
+    if (net::start_listening(fd, 4096, error) != 0)
+      return start_failed("listen_failed", listen_text, error);
+  }
 
   conf::HostPort listen_hp{listen_addr.ip(), listen_addr.port()};
   conf::HostPort stats_hp{config->stats.address.host, control.stats_port()};

@@ -9,7 +9,7 @@
 
 namespace sidemeter::net {
 
-int open_listen_socket(const SocketAddress& addr, int backlog, std::string& error) {
+int open_listen_socket(const SocketAddress& addr, PortSharing sharing, std::string& error) {
   int fd = socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     error = std::string("socket: ") + strerror(errno);
@@ -17,7 +17,8 @@ int open_listen_socket(const SocketAddress& addr, int backlog, std::string& erro
   }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+  if (sharing == PortSharing::kShared &&
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     int e = errno;
     error = std::string("SO_REUSEPORT: ") + strerror(e);
     close(fd);
@@ -29,13 +30,16 @@ int open_listen_socket(const SocketAddress& addr, int backlog, std::string& erro
     close(fd);
     return -e;
   }
+  return fd;
+}
+
+int start_listening(int fd, int backlog, std::string& error) {
   if (listen(fd, backlog) != 0) {
-    int e = errno;
+    const int e = errno;
     error = std::string("listen: ") + strerror(e);
-    close(fd);
     return -e;
   }
-  return fd;
+  return 0;
 }
 
 SocketAddress bound_address(int fd) {

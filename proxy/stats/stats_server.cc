@@ -156,7 +156,7 @@ struct StatsServer::Impl final : stats::StatsConnectionOwner {
 bool StatsServer::Impl::start(std::string& error) {
   net::SocketAddress addr;
   if (net::resolve(options.address.host, options.address.port, addr, error) != 0) return false;
-  const int fd = net::open_listen_socket(addr, 128, error);
+  const int fd = net::open_listen_socket(addr, net::PortSharing::kExclusive, error);
   if (fd < 0) return false;
   port = net::bound_address(fd).port();
   uv_tcp_init(loop, &listener);

@@ -167,7 +167,7 @@ class Report(unittest.TestCase):
     self.assertIn("| sidemeter | 2.00 | n/a | small | 2.00 | 50.0 % | 1.00 |", md)
     self.assertIn("| HAProxy | 4.00 | n/a | small | 4.00 | 25.0 % | 3.00 |", md)
     self.assertIn("PASS small: user-space CPU/req without the system-call return samples "
-                  "≤ 0.4× HAProxy's (0.33x)", md)
+                  "≤ 0.4× HAProxy's (0.333x)", md)
     self.assertIn("PASS 1k: user-space CPU/req without the system-call return samples", md)
 
   def test_medians_ratios_targets(self):
@@ -177,7 +177,21 @@ class Report(unittest.TestCase):
     self.assertIn("| small | Caddy | 0.24x | 0.07x |", md)
     self.assertIn("Medians of 3 interleaved round(s)", md)
     self.assertIn("PASS control thread idle < 0.2 % of a core at 19800", md)
-    self.assertIn("FAIL small: user-space CPU/req ≤ 0.4× HAProxy's (0.50x)", md)
+    self.assertIn("FAIL small: user-space CPU/req ≤ 0.4× HAProxy's (0.500x)", md)
+    self.assertIn("PASS small: measuring costs < 3 % CPU/req (2.0 %)", md)
+
+  def test_measuring_off_costing_more_is_inconclusive(self):
+    recs = [r for r in self.records() if r.get("target") != "sidemeter-nomeasure"]
+    for run in (1, 2, 3):
+      for p in report.PAYLOADS:
+        recs.append({"run": run, "target": "sidemeter-nomeasure", "kind": "load", "payload": p,
+                     "rps": 1000.0, "cpu_us_per_req": 12.0 + run, "user_us_per_req": 2.0,
+                     "kernel_us_per_req": 10.0 + run, "sched_us_per_req": 12.0 + run,
+                     "p50_us": 100.0, "p99_us": 200.0, "errors": 0})
+    md = report.render(recs)
+    self.assertIn("n/a  small: measuring costs < 3 % CPU/req (", md)
+    self.assertIn("inconclusive, measurement off measured more expensive)", md)
+    self.assertNotIn("PASS small: measuring costs", md)
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def render(records):
         ". Where the user figure is far above a few ns, the machine charges part of each "
         "system call to user time (a VM whose kernel runs outside ring 0 does), and every "
         "target's user µs/req holds some of it.\n")
-    w(f"| target | calls/req at c={conc} | calls/req at c=1 | payload | user µs/req | "
+    w(f"| target | calls/req at c={conc} (small) | calls/req at c=1 (small) | payload | user µs/req | "
       "user samples at a system call's return | user µs/req without them |")
     w("|---|---:|---:|---|---:|---:|---:|")
     for t in targets:
@@ -184,8 +184,9 @@ def render(records):
       f"{args.get('sample_duration')} s of its own at c={conc}; a user-space sample whose "
       "instruction follows a `syscall` instruction (read from the live process) is time "
       "charged on the way back from the kernel, not the target's code. The last column "
-      "is the clean run's user µs/req less that share. It still holds what the calls cost "
-      "the code that runs right after them (on this VM, caches and TLB refilled after "
+      "is the user µs/req of the load run (the one without perf) less that share. It still "
+      "holds what the calls cost the code that runs right after them (on this VM, caches "
+      "and branch predictors cold after "
       "every kernel entry): a getppid loop shows about a third of its charge there.\n")
 
   # ------------------------------------------------------------ ratios
@@ -361,6 +362,8 @@ def render(records):
 
   # ------------------------------------------------------------ targets
   w("\n## Issue 15 targets (informational; timing is never a CI gate)\n")
+  w("The performance issue's targets against the peers, checked on this run's medians. "
+    "Ratios are shown to 3 decimals: a ratio that rounds to the limit can still miss it.\n")
 
   def check(ok, text):
     w(f"- {'n/a ' if ok is None else ('PASS' if ok else 'FAIL')} {text}")
@@ -371,22 +374,26 @@ def render(records):
       r = ratios.get((p, t), {}).get("user")
       check(None if r is None else r <= lim if t != "h2o" else r < lim,
             f"{p}: user-space CPU/req {'≤' if t != 'h2o' else '<'} {lim:.1f}× {SHORT[t]}'s "
-            f"({fmt(r, 2, 'x')})")
+            f"({fmt(r, 3, 'x')})")
   for p in ("small", "1k"):
     for t, lim in limits.items():
       r = ratio(own_user.get((p, "sidemeter")), own_user.get((p, t)))
       check(None if r is None else r <= lim if t != "h2o" else r < lim,
             f"{p}: user-space CPU/req without the system-call return samples "
-            f"{'≤' if t != 'h2o' else '<'} {lim:.1f}× {SHORT[t]}'s ({fmt(r, 2, 'x')})")
+            f"{'≤' if t != 'h2o' else '<'} {lim:.1f}× {SHORT[t]}'s ({fmt(r, 3, 'x')})")
   for p in PAYLOADS:
     rs = {t: ratios.get((p, t), {}).get("cpu") for t in peers}
     worst = max((x for x in rs.values() if x is not None), default=None)
     check(None if worst is None or None in rs.values() else worst <= 0.9,
           f"{p}: whole-process CPU/req ≤ 0.9× every peer (" +
-          ", ".join(f"{SHORT[t]} {fmt(rs[t], 2, 'x')}" for t in peers) + ")")
+          ", ".join(f"{SHORT[t]} {fmt(rs[t], 3, 'x')}" for t in peers) + ")")
   for p in PAYLOADS:
-    check(None if cost.get(p) is None else cost[p] < 3.0,
-          f"{p}: measuring costs < 3 % CPU/req ({fmt(cost.get(p), 1, ' %')})")
+    c = cost.get(p)
+    # Measuring off costing more is noise between the two targets' runs, not a result.
+    check(None if c is None or c < 0 else c < 3.0,
+          f"{p}: measuring costs < 3 % CPU/req ({fmt(c, 1, ' %')}"
+          + (": inconclusive, measurement off measured more expensive)" if c is not None and c < 0
+             else ")"))
   for p in PAYLOADS:
     for i, name in ((0, "p50"), (1, "p99")):
       mine = added.get(("sidemeter", p), (None, None))[i]

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,51 @@ TEST(StartupTest, StatsAddressInUseExitsOneNamingIt) {
   TestUpstream upstream(TestUpstream::fixed("x"));
   expect_start_failure_names({"--stats", held.port.address()}, held.port.address(),
                              upstream.port());
+}
+
+// The quick tour's slip: a second sidemeter started on a running one's addresses. Its
+// stats port is exclusive, so it exits 1 naming it; its proxy sockets never listened, so
+// while it started and failed, every request to the port still reached the first one
+// (with SO_REUSEPORT on the stats port too, it used to run and take half of each).
+TEST(StartupTest, SecondInstanceOnTheSameAddressesExitsAndTakesNoConnection) {
+  TestUpstream first_upstream(TestUpstream::fixed("first"));
+  TestUpstream second_upstream(TestUpstream::fixed("second"));
+  ConfigSpec spec;
+  spec.workers = 2;
+  spec.upstream = "127.0.0.1:" + std::to_string(first_upstream.port());
+  SidemeterProcess first({}, spec.render());
+  ASSERT_TRUE(first.started()) << first.error();
+  ASSERT_TRUE(first.wait_listening()) << first.log_text();
+  const std::string listen = "127.0.0.1:" + std::to_string(first.listen_port());
+  const std::string stats = "127.0.0.1:" + std::to_string(first.stats_port());
+
+  spec.upstream = "127.0.0.1:" + std::to_string(second_upstream.port());
+  SidemeterProcess second({"--listen", listen, "--stats", stats}, spec.render());
+  ASSERT_TRUE(second.started()) << second.error();
+  // Requests on fresh connections (the kernel spreads each new one over the port's
+  // listening sockets) until the second process has exited.
+  int answered = 0;
+  std::optional<int> code;
+  while (!(code = second.wait_exit(deadline_in(milliseconds(1)))).has_value()) {
+    RawClient c(first.listen_port());
+    HttpMessage resp;
+    ASSERT_TRUE(c.exchange(simple_get("/"), resp).ok()) << "request " << answered;
+    ASSERT_EQ(resp.status, 200) << resp.body;
+    ASSERT_EQ(resp.body, "first") << "request " << answered << " reached the second instance";
+    ++answered;
+    ASSERT_LT(answered, 100000) << "the second instance is still running\n" << second.log_text();
+  }
+  EXPECT_EQ(*code, 1) << second.log_text();
+  EXPECT_NE(second.log_text().find(stats), std::string::npos) << second.log_text();
+  EXPECT_TRUE(second.events("listening").empty()) << second.log_text();
+  // And after it: the first one still serves both ports.
+  for (int i = 0; i < 20; ++i) {
+    RawClient c(first.listen_port());
+    HttpMessage resp;
+    ASSERT_TRUE(c.exchange(simple_get("/"), resp).ok());
+    EXPECT_EQ(resp.body, "first");
+  }
+  EXPECT_EQ(stats_call(first.stats_port(), "GET", "/healthz").status, 200);
 }
 
 // Three mistakes on lines 2, 5 and 7: all three reported, each as FILE:LINE:COL: message.
