@@ -121,7 +121,6 @@ class HeadBufferPool {
   }
 
   size_t pooled() const { return pooled_.size(); }
-  size_t max_pooled() const { return max_pooled_; }
 
  private:
   struct Pair {
